@@ -1,0 +1,90 @@
+"""Plain, immutable data shared by every layer: what to watch and what was seen."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+AutoSync = Literal["off", "ff-only", "rebase-autostash"]
+AUTO_SYNC_POLICIES: tuple[str, ...] = ("off", "ff-only", "rebase-autostash")
+
+Operation = Literal["merge", "rebase", "am", "cherry-pick", "revert", "bisect"]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLocation:
+    """Where a value came from in a config file (1-based line and column)."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRoot:
+    """A folder searched for repositories, `depth` levels deep."""
+
+    path: Path
+    depth: int = 3
+    include_bare: bool = False
+    group: str | None = None
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RepoSpec:
+    """One repository to watch, from the config or from discovery."""
+
+    path: Path
+    name: str
+    group: str | None = None
+    remote: str | None = None
+    url: str | None = None
+    poll_interval: float | None = None
+    branches: tuple[str, ...] = ()
+    auto_sync: AutoSync = "off"
+    bare: bool = False
+    source: SourceLocation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RepoStatus:
+    """A snapshot of one repository's state; `error` says why it could not be read."""
+
+    name: str
+    path: str
+    group: str | None = None
+    branch: str | None = None
+    detached: bool = False
+    head: str | None = None
+    upstream: str | None = None
+    upstream_gone: bool = False
+    ahead: int | None = None
+    behind: int | None = None
+    staged: int = 0
+    unstaged: int = 0
+    untracked: int = 0
+    conflicted: int = 0
+    stash: int = 0
+    operation: Operation | None = None
+    last_fetch: float | None = None
+    error: str | None = None
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.staged or self.unstaged or self.untracked or self.conflicted)
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable JSON shape documented in the README (`status --json`)."""
+        data = asdict(self)
+        data["last_fetch"] = (
+            datetime.fromtimestamp(self.last_fetch, UTC).isoformat(timespec="seconds")
+            if self.last_fetch is not None
+            else None
+        )
+        return data
