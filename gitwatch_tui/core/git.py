@@ -1,8 +1,115 @@
-"""The one place that starts git: hardened, non-interactive, pinned to one repository."""
+"""The one place that starts git: hardened, non-interactive, pinned to one repository.
+
+Every call, single or batched, goes through `git_argv` and `git_env`, so the invariants hold
+everywhere: stdin closed, no terminal (a new session has no controlling tty, so neither git nor
+ssh can open /dev/tty to prompt), no askpass program, no pager or editor, `LC_ALL=C` output,
+optional locks off for background reads, repo-config programs (`core.fsmonitor`, `ext::`
+remotes) not run, and a timeout that ends the whole process group, remote helpers included.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import re
+import secrets
+import selectors
+import shlex
+import signal
+import subprocess
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
+
+GIT = "git"
+# Grace period between SIGTERM (git removes its lock files) and SIGKILL.
+KILL_GRACE = 2.0
+
+# Variables that point git at another repository; inherited from a hook or a shell they would
+# silently redirect our calls (`git rev-parse --local-env-vars`).
+_REPO_ENV_VARS = frozenset(
+    {
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_CONFIG",
+        "GIT_CONFIG_PARAMETERS",
+        "GIT_CONFIG_COUNT",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_IMPLICIT_WORK_TREE",
+        "GIT_GRAFT_FILE",
+        "GIT_INDEX_FILE",
+        "GIT_NO_REPLACE_OBJECTS",
+        "GIT_REPLACE_REF_BASE",
+        "GIT_PREFIX",
+        "GIT_INTERNAL_SUPER_PREFIX",
+        "GIT_SHALLOW_FILE",
+        "GIT_COMMON_DIR",
+        "GIT_NAMESPACE",
+    }
+)
+
+# Config forced on the command line, where it beats anything in the repo's own config.
+_ALWAYS_CONFIG = (
+    "color.ui=false",
+    "core.quotePath=false",
+    "core.askPass=",  # a GUI askpass would block; an explicit $GIT_ASKPASS still wins
+    "credential.interactive=never",
+    "protocol.ext.allow=never",  # `ext::` remotes run arbitrary commands
+)
+# Background reads of repos nobody vouched for must not execute their hooks.
+_BACKGROUND_CONFIG = ("core.fsmonitor=false",)
+
+
+@dataclass(frozen=True, slots=True)
+class RepoPaths:
+    """Where a repository lives; every call is pinned to it so git never wanders to a parent."""
+
+    git_dir: Path
+    work_tree: Path | None
+
+    @classmethod
+    def of(cls, path: Path, *, bare: bool = False) -> RepoPaths:
+        if bare:
+            return cls(git_dir=path, work_tree=None)
+        return cls(git_dir=resolve_git_dir(path) or path / ".git", work_tree=path)
+
+    def pin_args(self) -> list[str]:
+        args = [f"--git-dir={self.git_dir}"]
+        if self.work_tree is not None:
+            args.append(f"--work-tree={self.work_tree}")
+        return [*args, "-C", str(self.work_tree or self.git_dir)]
+
+
+@dataclass(frozen=True, slots=True)
+class GitResult:
+    """The outcome of one git call. Errors are data: check `ok`, read `error_text`."""
+
+    args: tuple[str, ...]
+    returncode: int
+    stdout: bytes
+    stderr: str
+    duration: float
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+    @property
+    def error_text(self) -> str:
+        """git's own words for the failure: its `fatal:`/`error:` line, else its last line."""
+        if self.timed_out:
+            return f"git {self.args[0] if self.args else ''} timed out after {self.duration:.0f}s"
+        lines = [line.strip() for line in self.stderr.splitlines() if line.strip()]
+        for line in lines:
+            match = re.match(r"(fatal|error): (.*)", line)
+            if match:
+                return match.group(2)
+        return lines[-1] if lines else f"git exited with status {self.returncode}"
 
 
 def resolve_git_dir(worktree: Path) -> Path | None:
@@ -19,3 +126,291 @@ def resolve_git_dir(worktree: Path) -> Path | None:
         return None
     target = Path(text[len("gitdir:") :].strip())
     return target if target.is_absolute() else (worktree / target)
+
+
+def git_env(
+    *,
+    background: bool = True,
+    ssh_command: str | None = None,
+    base: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment for a git process.
+
+    Args:
+        background: a read the user did not ask for; takes no optional locks.
+        ssh_command: the ssh command the repo would use (its `core.sshCommand`); it gets
+            `BatchMode=yes`. An explicit `$GIT_SSH_COMMAND`/`$GIT_SSH` is left alone.
+    """
+    source = os.environ if base is None else base
+    env = {k: v for k, v in source.items() if k not in _REPO_ENV_VARS}
+    env.pop("SSH_ASKPASS", None)  # would pop up a window on the desktop
+    env.update(
+        LC_ALL="C",
+        GIT_TERMINAL_PROMPT="0",
+        GCM_INTERACTIVE="never",
+        SSH_ASKPASS_REQUIRE="never",
+        GIT_PAGER="cat",
+        PAGER="cat",
+        GIT_EDITOR="true",
+        GIT_SEQUENCE_EDITOR="true",
+        GIT_MERGE_AUTOEDIT="no",
+    )
+    if background:
+        env["GIT_OPTIONAL_LOCKS"] = "0"
+    if "GIT_SSH_COMMAND" not in source and "GIT_SSH" not in source:
+        env["GIT_SSH_COMMAND"] = f"{ssh_command or 'ssh'} -o BatchMode=yes"
+    return env
+
+
+def git_argv(
+    args: Sequence[str], repo: RepoPaths | None = None, *, background: bool = True
+) -> list[str]:
+    """The full argv for `git <args>` in `repo`, with the forced config in front."""
+    config = _ALWAYS_CONFIG + (_BACKGROUND_CONFIG if background else ())
+    argv = [GIT, "--no-pager"]
+    for item in config:
+        argv += ["-c", item]
+    if repo is not None:
+        argv += repo.pin_args()
+    return argv + list(args)
+
+
+def run_git(
+    args: Sequence[str],
+    repo: RepoPaths | None = None,
+    *,
+    timeout: float,
+    background: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> GitResult:
+    """Run one git command and wait for it; never raises for git's own failures."""
+    started = time.monotonic()
+    proc = _spawn(
+        git_argv(args, repo, background=background), env or git_env(background=background)
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        out, err = _kill_group(proc)
+        timed_out = True
+    return GitResult(
+        tuple(args), proc.returncode, out, _text(err), time.monotonic() - started, timed_out
+    )
+
+
+async def run_git_async(
+    args: Sequence[str],
+    repo: RepoPaths | None = None,
+    *,
+    # Not asyncio.timeout(): expiry must TERM the group first so git can drop its lock files.
+    timeout: float,  # noqa: ASYNC109
+    background: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> GitResult:
+    """`run_git` for an event loop: the loop never waits on git."""
+    started = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        *git_argv(args, repo, background=background),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=dict(env or git_env(background=background)),
+        start_new_session=True,
+    )
+    communicate = asyncio.ensure_future(proc.communicate())
+    timed_out = False
+    try:
+        out, err = await asyncio.wait_for(asyncio.shield(communicate), timeout)
+    except TimeoutError:
+        timed_out = True
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            out, err = await asyncio.wait_for(asyncio.shield(communicate), KILL_GRACE)
+        except TimeoutError:
+            _signal_group(proc.pid, signal.SIGKILL)
+            out, err = await communicate
+    except asyncio.CancelledError:
+        _signal_group(proc.pid, signal.SIGKILL)
+        raise
+    return GitResult(
+        tuple(args), proc.returncode or 0, out, _text(err), time.monotonic() - started, timed_out
+    )
+
+
+# One shell loop runs the same git command over a chunk of repos: forking git from `sh` costs a
+# fraction of spawning it from Python, which brings a status sweep down to plain git's own cost.
+# Each repo's output ends with a marker carrying a per-run nonce and git's exit status.
+_SHARD_SCRIPT = """\
+while [ $# -gt 1 ]; do
+  {git} "--git-dir=$1" "--work-tree=$2" -C "$2" {args} </dev/null
+  rc=$?
+  printf '\\000\\036%sE%d\\000' "$N" "$rc"
+  printf '\\n\\036%sE\\n' "$N" >&2
+  shift 2
+done
+"""
+
+
+def run_many(
+    repos: Sequence[RepoPaths],
+    args: Sequence[str],
+    *,
+    jobs: int,
+    timeout: float,
+    chunk_size: int | None = None,
+) -> Iterator[tuple[int, GitResult]]:
+    """Run one background read in every work tree, `jobs` shell loops at a time.
+
+    Yields `(index into repos, result)` as chunks finish. `timeout` applies to each repo:
+    a repo that hangs is killed with its process group, reported as timed out, and the rest
+    of its chunk carries on in a fresh loop.
+    """
+    if any(repo.work_tree is None for repo in repos):
+        raise ValueError("run_many needs work trees; run bare repos with run_git")
+    if not repos:
+        return
+    jobs = max(1, jobs)
+    size = chunk_size or max(1, min(32, -(-len(repos) // (jobs * 4))))
+    chunks = [list(range(i, min(i + size, len(repos)))) for i in range(0, len(repos), size)]
+    env = git_env(background=True)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(_run_shard, repos, chunk, args, timeout, env) for chunk in chunks]
+        for future in as_completed(futures):
+            yield from future.result()
+
+
+def _run_shard(
+    repos: Sequence[RepoPaths],
+    indices: list[int],
+    args: Sequence[str],
+    timeout: float,
+    env: Mapping[str, str],
+) -> list[tuple[int, GitResult]]:
+    results: list[tuple[int, GitResult]] = []
+    pending = list(indices)
+    while pending:
+        done = _run_shard_once(repos, pending, args, timeout, env)
+        results += done
+        pending = pending[len(done) :]
+    return results
+
+
+def _run_shard_once(
+    repos: Sequence[RepoPaths],
+    indices: list[int],
+    args: Sequence[str],
+    timeout: float,
+    env: Mapping[str, str],
+) -> list[tuple[int, GitResult]]:
+    """Run one shell loop until it ends or a repo times out; return what finished."""
+    nonce = secrets.token_hex(8)
+    script = _SHARD_SCRIPT.format(
+        git=shlex.join(git_argv([], None, background=True)), args=shlex.join(args)
+    )
+    positional: list[str] = []
+    for i in indices:
+        work_tree = repos[i].work_tree
+        assert work_tree is not None
+        positional += [str(repos[i].git_dir), str(work_tree)]
+    with _spawn(["sh", "-c", script, "sh", *positional], {**env, "N": nonce}) as proc:
+        return _collect_shard(proc, indices, args, timeout, nonce)
+
+
+def _collect_shard(
+    proc: subprocess.Popen[bytes],
+    indices: list[int],
+    args: Sequence[str],
+    timeout: float,
+    nonce: str,
+) -> list[tuple[int, GitResult]]:
+    """Read a shell loop's two streams, cut them into per-repo results at the markers."""
+    assert proc.stdout is not None and proc.stderr is not None
+    out_marker = re.compile(rb"\x00\x1e" + nonce.encode() + rb"E(\d+)\x00")
+    err_marker = "\n\x1e" + nonce + "E\n"
+    out_buf, err_buf = bytearray(), bytearray()
+    results: list[tuple[int, GitResult]] = []
+    started = deadline_base = time.monotonic()
+    timed_out = False
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ, out_buf)
+        selector.register(proc.stderr, selectors.EVENT_READ, err_buf)
+        while selector.get_map():
+            remaining = deadline_base + timeout - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                break
+            for key, _ in selector.select(remaining):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    continue
+                key.data.extend(chunk)
+            # Hand out every repo whose stdout and stderr are both complete.
+            while (match := out_marker.search(out_buf)) and err_marker.encode() in err_buf:
+                err_end = err_buf.index(err_marker.encode())
+                now = time.monotonic()
+                index = indices[len(results)]
+                results.append(
+                    (
+                        index,
+                        GitResult(
+                            tuple(args),
+                            int(match.group(1)),
+                            bytes(out_buf[: match.start()]),
+                            _text(err_buf[:err_end]),
+                            now - deadline_base,
+                        ),
+                    )
+                )
+                del out_buf[: match.end()]
+                del err_buf[: err_end + len(err_marker)]
+                deadline_base = now
+    if timed_out:
+        _kill_group(proc)
+        results.append(
+            (
+                indices[len(results)],
+                GitResult(tuple(args), -signal.SIGKILL, b"", "", timeout, timed_out=True),
+            )
+        )
+    else:
+        proc.wait()
+        if len(results) < len(indices):  # the loop itself died: say so for the rest
+            message = f"status loop ended early (exit {proc.returncode})"
+            for index in indices[len(results) :]:
+                results.append(
+                    (index, GitResult(tuple(args), -1, b"", message, time.monotonic() - started))
+                )
+    return results
+
+
+def _spawn(argv: Sequence[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    # A new session: its own process group to kill, and no controlling terminal to prompt on.
+    return subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(env),
+        start_new_session=True,
+    )
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
+    """End the process and everything it started (ssh, git-remote-http): TERM, then KILL."""
+    _signal_group(proc.pid, signal.SIGTERM)
+    try:
+        return proc.communicate(timeout=KILL_GRACE)
+    except subprocess.TimeoutExpired:
+        _signal_group(proc.pid, signal.SIGKILL)
+        return proc.communicate()
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _text(data: bytes | bytearray) -> str:
+    return bytes(data).decode("utf-8", errors="replace")

@@ -1,0 +1,269 @@
+"""Repository status: one `git status --porcelain=v2` per repo, parsed by a pure function.
+
+What porcelain v2 does not say (an operation in progress, the last fetch, a stale lock) is read
+from the git dir with one `scandir`, never guessed and never with another git process.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from gitwatch_tui.core.git import RepoPaths, resolve_git_dir, run_many
+from gitwatch_tui.core.models import Operation, RepoSpec, RepoStatus
+
+STATUS_ARGS = ("status", "--porcelain=v2", "--branch", "--show-stash", "-z")
+# An index.lock older than this is no longer a git command at work but a crashed one's leftover,
+# and it makes every git command in that repo fail.
+STALE_LOCK_SECONDS = 30.0
+
+# Marker files of the git dir, in the order that wins when several exist: a rebase stops with
+# its own conflict state, a cherry-pick sequence with CHERRY_PICK_HEAD, and so on.
+_OPERATION_MARKERS: tuple[tuple[str, Operation], ...] = (
+    ("rebase-merge", "rebase"),
+    ("rebase-apply", "rebase"),
+    ("MERGE_HEAD", "merge"),
+    ("CHERRY_PICK_HEAD", "cherry-pick"),
+    ("REVERT_HEAD", "revert"),
+    ("BISECT_LOG", "bisect"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PorcelainStatus:
+    """What one `git status --porcelain=v2 --branch --show-stash -z` reports."""
+
+    head: str | None = None
+    branch: str | None = None
+    detached: bool = False
+    upstream: str | None = None
+    upstream_gone: bool = False
+    ahead: int | None = None
+    behind: int | None = None
+    staged: int = 0
+    unstaged: int = 0
+    untracked: int = 0
+    conflicted: int = 0
+    stash: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class GitDirState:
+    """What the git dir itself tells: operation in progress, last fetch, a stale lock."""
+
+    operation: Operation | None = None
+    last_fetch: float | None = None
+    stale_lock_age: float | None = None
+
+
+def parse_porcelain_v2(data: bytes) -> PorcelainStatus:
+    """Parse NUL-separated porcelain v2 output (with `--branch --show-stash`)."""
+    fields: dict[str, object] = {}
+    staged = unstaged = untracked = conflicted = 0
+    records = data.split(b"\0")
+    skip_next = False
+    for record in records:
+        if skip_next:  # the original path of a rename/copy entry is its own NUL field
+            skip_next = False
+            continue
+        if not record:
+            continue
+        kind = record[:2]
+        if kind == b"# ":
+            key, _, value = record[2:].decode("utf-8", errors="surrogateescape").partition(" ")
+            _parse_header(key, value, fields)
+        elif kind in (b"1 ", b"2 "):
+            x, y = chr(record[2]), chr(record[3])
+            staged += x != "."
+            unstaged += y != "."
+            skip_next = kind == b"2 "
+        elif kind == b"u ":
+            conflicted += 1
+        elif kind == b"? ":
+            untracked += 1
+    upstream = fields.get("upstream")
+    has_ab = "ahead" in fields
+    return PorcelainStatus(
+        head=fields.get("head"),  # type: ignore[arg-type]
+        branch=fields.get("branch"),  # type: ignore[arg-type]
+        detached=bool(fields.get("detached", False)),
+        upstream=upstream,  # type: ignore[arg-type]
+        # An upstream that is configured but has no ahead/behind line no longer exists.
+        upstream_gone=upstream is not None and not has_ab,
+        ahead=fields.get("ahead"),  # type: ignore[arg-type]
+        behind=fields.get("behind"),  # type: ignore[arg-type]
+        staged=staged,
+        unstaged=unstaged,
+        untracked=untracked,
+        conflicted=conflicted,
+        stash=int(fields.get("stash", 0)),  # type: ignore[call-overload]
+    )
+
+
+def _parse_header(key: str, value: str, fields: dict[str, object]) -> None:
+    if key == "branch.oid":
+        fields["head"] = None if value == "(initial)" else value
+    elif key == "branch.head":
+        if value == "(detached)":
+            fields["detached"] = True
+        else:
+            fields["branch"] = value
+    elif key == "branch.upstream":
+        fields["upstream"] = value
+    elif key == "branch.ab":
+        ahead, _, behind = value.partition(" ")
+        fields["ahead"] = int(ahead.lstrip("+"))
+        fields["behind"] = int(behind.lstrip("-"))
+    elif key == "stash":
+        fields["stash"] = int(value)
+
+
+def read_git_dir_state(git_dir: Path, now: float | None = None) -> GitDirState:
+    """One scandir of the git dir: operation in progress, FETCH_HEAD time, stale index.lock."""
+    operation: Operation | None = None
+    last_fetch = lock_age = None
+    entries: dict[str, os.DirEntry[str]] = {}
+    try:
+        with os.scandir(git_dir) as it:
+            entries = {entry.name: entry for entry in it}
+    except OSError:
+        return GitDirState()
+    for name, op in _OPERATION_MARKERS:
+        if name in entries:
+            operation = op
+            if name == "rebase-apply" and os.path.exists(os.path.join(git_dir, name, "applying")):
+                operation = "am"
+            break
+    now = time.time() if now is None else now
+    try:
+        if "FETCH_HEAD" in entries:
+            last_fetch = entries["FETCH_HEAD"].stat().st_mtime
+        if "index.lock" in entries:
+            age = now - entries["index.lock"].stat().st_mtime
+            lock_age = age if age >= STALE_LOCK_SECONDS else None
+    except OSError:  # removed between scandir and stat: a lock that just went away
+        pass
+    return GitDirState(operation, last_fetch, lock_age)
+
+
+def status_from(
+    spec: RepoSpec, porcelain: PorcelainStatus, state: GitDirState, error: str | None = None
+) -> RepoStatus:
+    """Combine the parsed output and the git dir state into the snapshot the app shows."""
+    if state.stale_lock_age is not None and error is None:
+        error = (
+            f"stale index.lock ({state.stale_lock_age:.0f}s old): a git command crashed or "
+            "is stuck; git commands in this repo fail until it is gone"
+        )
+    branch = porcelain.branch
+    if porcelain.detached and porcelain.head:
+        branch = porcelain.head[:7]
+    return RepoStatus(
+        name=spec.name,
+        path=str(spec.path),
+        group=spec.group,
+        branch=branch,
+        detached=porcelain.detached,
+        head=porcelain.head,
+        upstream=porcelain.upstream,
+        upstream_gone=porcelain.upstream_gone,
+        ahead=porcelain.ahead,
+        behind=porcelain.behind,
+        staged=porcelain.staged,
+        unstaged=porcelain.unstaged,
+        untracked=porcelain.untracked,
+        conflicted=porcelain.conflicted,
+        stash=porcelain.stash,
+        operation=state.operation,
+        last_fetch=state.last_fetch,
+        error=error,
+    )
+
+
+def error_status(spec: RepoSpec, error: str) -> RepoStatus:
+    """A row for a repo that could not be read at all."""
+    return RepoStatus(name=spec.name, path=str(spec.path), group=spec.group, error=error)
+
+
+def _precheck(spec: RepoSpec) -> str | None:
+    """Why a repo cannot be read, found without starting git; None when it looks readable."""
+    if not spec.path.exists():
+        return "path does not exist" + (" (not cloned yet)" if spec.url else "")
+    if not spec.path.is_dir():
+        return "path is not a folder"
+    if not spec.bare and resolve_git_dir(spec.path) is None:
+        return "not a git repository (no .git here)"
+    return None
+
+
+def _bare_status(spec: RepoSpec) -> RepoStatus:
+    """A bare repo has no work tree: its branch and last fetch come from the git dir alone."""
+    try:
+        head = (spec.path / "HEAD").read_text(encoding="utf-8", errors="replace").strip()
+    except OSError as exc:
+        return error_status(spec, f"cannot read HEAD: {exc.strerror}")
+    porcelain = PorcelainStatus(
+        branch=head.removeprefix("ref: refs/heads/") if head.startswith("ref: ") else None,
+        detached=not head.startswith("ref: "),
+        head=None if head.startswith("ref: ") else head,
+    )
+    return status_from(spec, porcelain, read_git_dir_state(spec.path))
+
+
+def collect_statuses(
+    specs: Sequence[RepoSpec],
+    *,
+    jobs: int,
+    timeout: float,
+    on_status: Callable[[RepoStatus], None] | None = None,
+) -> list[RepoStatus]:
+    """Status of every repo, in the order given. One git process per readable work tree.
+
+    Args:
+        jobs: how many git processes run at once (status is CPU-bound: the number of cores).
+        timeout: per repo; a repo that takes longer gets an error row.
+        on_status: called with each status as it arrives (progress).
+    """
+    results: list[RepoStatus | None] = [None] * len(specs)
+
+    def publish(index: int, status: RepoStatus) -> None:
+        results[index] = status
+        if on_status is not None:
+            on_status(status)
+
+    runnable: list[int] = []
+    for index, spec in enumerate(specs):
+        problem = _precheck(spec)
+        if problem is not None:
+            publish(index, error_status(spec, problem))
+        elif spec.bare:
+            publish(index, _bare_status(spec))
+        else:
+            runnable.append(index)
+    paths = [RepoPaths.of(specs[i].path) for i in runnable]
+    for position, result in run_many(paths, STATUS_ARGS, jobs=jobs, timeout=timeout):
+        spec = specs[runnable[position]]
+        if result.ok:
+            status = status_from(
+                spec,
+                parse_porcelain_v2(result.stdout),
+                read_git_dir_state(paths[position].git_dir),
+            )
+        else:
+            status = error_status(spec, result.error_text)
+        publish(runnable[position], status)
+    return [status for status in results if status is not None]
+
+
+def with_error(status: RepoStatus, error: str) -> RepoStatus:
+    """The same snapshot with an error added (a failed fetch keeps the counts it had)."""
+    combined = f"{status.error}; {error}" if status.error else error
+    return replace(status, error=combined)
+
+
+def specs_for_paths(paths: Iterable[Path]) -> list[RepoSpec]:
+    """Ad-hoc specs for repos named on the command line, named after their folder."""
+    return [RepoSpec(path=p.resolve(), name=p.resolve().name) for p in paths]
