@@ -1,0 +1,230 @@
+"""Command line entry point: `gitwatch-tui [status] ...`.
+
+Heavy imports (rich, Textual, aiohttp) happen inside the sub-command that needs them, so that
+`status --json` starts in a few tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from gitwatch_tui import __version__
+from gitwatch_tui.core.config import Config, default_config, load_config, resolve_config_path
+from gitwatch_tui.core.discovery import resolve_repos
+from gitwatch_tui.core.errors import ConfigError
+from gitwatch_tui.core.git import resolve_git_dir
+from gitwatch_tui.core.models import RepoSpec, RepoStatus, ScanRoot
+from gitwatch_tui.core.ops import fetch
+from gitwatch_tui.core.status import collect_statuses, with_error
+
+EXIT_OK, EXIT_REPO_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gitwatch-tui",
+        description="Watch many git repositories at once and keep them in sync.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file (default: $GITWATCH_TUI_CONFIG, else ~/.config/gitwatch-tui/"
+        "config.yaml; without one, the repos under the current folder)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    status = commands.add_parser(
+        "status",
+        help="print the status of every watched repo",
+        description="Print one line per repo: branch, upstream, ahead/behind, changes, stash, "
+        "last fetch, errors. Exit status 1 when any repo is in error.",
+    )
+    status.add_argument("paths", nargs="*", metavar="PATH", help="repos, or folders to scan")
+    status.add_argument("--json", action="store_true", help="one JSON object per line")
+    status.add_argument("--fetch", action="store_true", help="fetch every repo first")
+    status.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = _load_config(args.config)
+    except ConfigError as error:
+        print(f"gitwatch-tui: bad config:\n{error}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command == "status":
+        return status_command(config, args.paths, as_json=args.json, fetch_first=args.fetch)
+    # The dashboard arrives with the UI; until then the default view is the status table.
+    return status_command(config, [], as_json=False, fetch_first=False)
+
+
+def _load_config(cli_path: str | None) -> Config:
+    path = resolve_config_path(cli_path)
+    return load_config(path) if path is not None else default_config(Path.cwd())
+
+
+def watch_list(
+    config: Config, paths: Sequence[str]
+) -> tuple[tuple[RepoSpec, ...], tuple[str, ...]]:
+    """The repos to show: the config's, or those named on the command line (a path that is a
+    repo is taken as is, any other folder is scanned)."""
+    if not paths:
+        return resolve_repos(config.repos, config.scan)
+    explicit: list[RepoSpec] = []
+    roots: list[ScanRoot] = []
+    for raw in paths:
+        path = Path(raw).expanduser().absolute()
+        if resolve_git_dir(path) is not None or not path.is_dir():
+            explicit.append(RepoSpec(path=path, name=path.name or str(path)))
+        else:
+            roots.append(ScanRoot(path=path))
+    return resolve_repos(explicit, roots)
+
+
+def status_command(
+    config: Config, paths: Sequence[str], *, as_json: bool, fetch_first: bool
+) -> int:
+    """`gitwatch-tui status`: fetch if asked, read every repo, print, exit 1 on any error."""
+    specs, warnings = watch_list(config, paths)
+    for warning in warnings:
+        print(f"gitwatch-tui: {warning}", file=sys.stderr)
+    fetch_errors = _fetch_all(specs, config) if fetch_first else {}
+    statuses = collect_statuses(
+        specs,
+        jobs=config.defaults.status_concurrency,
+        timeout=config.defaults.status_timeout,
+    )
+    statuses = [
+        with_error(s, f"fetch failed: {fetch_errors[s.name]}") if s.name in fetch_errors else s
+        for s in statuses
+    ]
+    statuses.sort(key=lambda s: (s.group or "", s.name))
+    if as_json:
+        out = sys.stdout
+        for status in statuses:
+            out.write(json.dumps(status.to_json(), ensure_ascii=False) + "\n")
+    else:
+        _print_table(statuses, config)
+    return EXIT_REPO_ERROR if any(s.error for s in statuses) else EXIT_OK
+
+
+def _fetch_all(specs: Sequence[RepoSpec], config: Config) -> dict[str, str]:
+    """Fetch every repo, `fetch_concurrency` at a time; returns the errors by repo name."""
+    timeout = config.defaults.fetch_timeout
+    with ThreadPoolExecutor(max_workers=config.defaults.fetch_concurrency) as pool:
+        outcomes = pool.map(lambda spec: (spec, fetch(spec, timeout=timeout)), specs)
+        return {spec.name: outcome.error for spec, outcome in outcomes if outcome.error}
+
+
+def _print_table(statuses: list[RepoStatus], config: Config) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not statuses:
+        where = "the configured paths" if config.source else str(Path.cwd())
+        console.print(
+            f"No git repositories found under {where}.\n"
+            "Run gitwatch-tui in a folder that holds repositories, name them "
+            "(gitwatch-tui status ~/src ~/work), or list them in a config file "
+            "(see the README's Configuration section)."
+        )
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False, expand=False)
+    table.add_column("Repo", overflow="fold", max_width=28)
+    table.add_column("Branch", overflow="ellipsis", max_width=24)
+    table.add_column("Upstream", overflow="ellipsis", max_width=24)
+    table.add_column("↑↓", no_wrap=True)
+    table.add_column("Changes", no_wrap=True)
+    table.add_column("Stash", justify="right")
+    table.add_column("Fetched", no_wrap=True)
+    table.add_column("State", overflow="fold")
+    now = time.time()
+    for status in statuses:
+        table.add_row(*_row(status, now))
+    console.print(table)
+    console.print(_summary(statuses))
+
+
+def _row(s: RepoStatus, now: float) -> tuple[str, ...]:
+    name = f"{s.name} [dim]({s.group})[/]" if s.group else s.name
+    if s.error and s.head is None and s.branch is None:
+        return (f"[bold red]{name}[/]", "", "", "", "", "", "", f"[red]✗ {_esc(s.error)}[/]")
+    branch = f"[magenta]({s.branch})[/]" if s.detached else _esc(s.branch or "")
+    upstream = _esc(s.upstream) if s.upstream else "[dim]—[/]"
+    if s.upstream_gone:
+        upstream += " [red](gone)[/]"
+    state = f"[yellow]{s.operation}[/]" if s.operation else ""
+    if s.error:
+        state = f"[red]✗ {_esc(s.error)}[/]"
+    elif not state:
+        state = "[green]✓[/]" if not s.dirty and not s.behind and not s.ahead else ""
+    return (
+        name,
+        branch,
+        upstream,
+        _ahead_behind(s),
+        _changes(s),
+        f"[cyan]{s.stash}[/]" if s.stash else "",
+        _ago(s.last_fetch, now),
+        state,
+    )
+
+
+def _ahead_behind(s: RepoStatus) -> str:
+    parts = []
+    if s.ahead:
+        parts.append(f"[cyan]↑{s.ahead}[/]")
+    if s.behind:
+        parts.append(f"[yellow]↓{s.behind}[/]")
+    return " ".join(parts)
+
+
+def _changes(s: RepoStatus) -> str:
+    parts = []
+    if s.conflicted:
+        parts.append(f"[bold red]!{s.conflicted}[/]")
+    if s.staged:
+        parts.append(f"[green]+{s.staged}[/]")
+    if s.unstaged:
+        parts.append(f"[yellow]~{s.unstaged}[/]")
+    if s.untracked:
+        parts.append(f"[blue]?{s.untracked}[/]")
+    return " ".join(parts)
+
+
+def _ago(when: float | None, now: float) -> str:
+    if when is None:
+        return "[dim]never[/]"
+    seconds = max(0, int(now - when))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def _summary(statuses: list[RepoStatus]) -> str:
+    behind = sum(1 for s in statuses if s.behind)
+    dirty = sum(1 for s in statuses if s.dirty)
+    errors = sum(1 for s in statuses if s.error)
+    repos = f"{len(statuses)} repo" + ("s" if len(statuses) != 1 else "")
+    parts = [repos, f"{behind} behind", f"{dirty} dirty"]
+    parts.append(f"[red]{errors} in error[/]" if errors else "0 in error")
+    return " · ".join(parts) + "\n[dim]changes: +staged ~unstaged ?untracked !conflicted[/]"
+
+
+def _esc(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Operations that change a repository, each through the hardened runner."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gitwatch_tui.core.git import GitResult, RepoPaths, git_env, run_git
+from gitwatch_tui.core.models import RepoSpec
+
+# git's words when it wanted credentials it could not get: we never prompt, so these are
+# reported as an authentication failure, not retried as a network blip.
+_AUTH_FAILURE = re.compile(
+    r"Authentication failed|could not read (Username|Password)|terminal prompts disabled"
+    r"|Permission denied \(publickey|Host key verification failed|HTTP Basic: Access denied"
+    r"|The requested URL returned error: 40[13]",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteConfig:
+    """The remotes a repo has and the ssh command it would use, from one `git config` call."""
+
+    remotes: tuple[str, ...]
+    ssh_command: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchOutcome:
+    """What a fetch did; `error` is None on success, `auth_failed` marks credential problems."""
+
+    remote: str | None
+    error: str | None = None
+    auth_failed: bool = False
+    timed_out: bool = False
+    duration: float = 0.0
+
+
+def read_remote_config(repo: RepoPaths, *, timeout: float) -> RemoteConfig | str:
+    """The repo's remotes and `core.sshCommand`, or the error text when it cannot be read."""
+    result = run_git(
+        ["config", "--get-regexp", r"^(remote\..*\.url|core\.sshcommand)$"], repo, timeout=timeout
+    )
+    if result.returncode not in (0, 1):  # 1: nothing matched, a repo without remotes
+        return result.error_text
+    remotes: list[str] = []
+    ssh_command = None
+    for line in result.stdout.decode("utf-8", errors="replace").splitlines():
+        key, _, value = line.partition(" ")
+        if key == "core.sshcommand":
+            ssh_command = value
+        else:
+            remotes.append(key[len("remote.") : -len(".url")])
+    return RemoteConfig(tuple(remotes), ssh_command)
+
+
+def fetch(spec: RepoSpec, *, timeout: float) -> FetchOutcome:
+    """Fetch the repo's remote without ever prompting.
+
+    The remote is `spec.remote`, else git's own choice (the branch's upstream remote, or
+    `origin`), else the only remote there is. A repo without any remote is an error: git itself
+    exits 0 there and fetches nothing.
+    """
+    repo = RepoPaths.of(spec.path, bare=spec.bare)
+    config = read_remote_config(repo, timeout=timeout)
+    if isinstance(config, str):
+        return FetchOutcome(remote=spec.remote, error=config)
+    if not config.remotes:
+        return FetchOutcome(remote=None, error="no remote configured")
+    remote = spec.remote
+    if remote is not None and remote not in config.remotes:
+        return FetchOutcome(remote=remote, error=f"remote {remote!r} is not configured")
+    if remote is None and "origin" not in config.remotes and len(config.remotes) == 1:
+        remote = config.remotes[0]
+    # No auto-maintenance: a gc started by a background fetch could outlive our timeout.
+    args = ["fetch", "--no-auto-maintenance", *([remote] if remote else [])]
+    env = git_env(background=True, ssh_command=config.ssh_command)
+    return _fetch_outcome(remote, run_git(args, repo, timeout=timeout, env=env))
+
+
+def _fetch_outcome(remote: str | None, result: GitResult) -> FetchOutcome:
+    if result.ok:
+        return FetchOutcome(remote=remote, duration=result.duration)
+    auth_failed = bool(_AUTH_FAILURE.search(result.stderr))
+    error = result.error_text
+    if auth_failed:
+        error = f"authentication failed (never prompted): {error}"
+    return FetchOutcome(
+        remote=remote,
+        error=error,
+        auth_failed=auth_failed,
+        timed_out=result.timed_out,
+        duration=result.duration,
+    )

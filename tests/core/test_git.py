@@ -1,0 +1,197 @@
+"""The git runner's invariants, each against real git and real servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gitwatch_tui.core.git import RepoPaths, git_env, run_git, run_git_async, run_many
+from gitwatch_tui.core.models import RepoSpec
+from gitwatch_tui.core.ops import fetch
+from tests.conftest import git, make_remote_and_clone
+
+
+@pytest.fixture()
+def repo(tmp_path: Path) -> Path:
+    return make_remote_and_clone(tmp_path, "repo")[1]
+
+
+@pytest.fixture()
+def unauthorized_server() -> Iterator[str]:
+    """An HTTP server that answers every request with 401, as a private repo does."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="private"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/private.git"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture()
+def silent_server() -> Iterator[str]:
+    """A server that accepts connections and never answers: a hung remote."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/hung.git"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    listener.close()
+
+
+def processes_mentioning(text: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text in cmdline and state != "Z":
+            found.append(int(proc.name))
+    return found
+
+
+def test_stdin_is_closed(repo: Path) -> None:
+    # Reads stdin to EOF: with the test's stdin inherited this could block forever.
+    result = run_git(["hash-object", "--stdin"], RepoPaths.of(repo), timeout=10)
+    assert result.stdout.strip() == b"e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"  # empty blob
+
+
+def test_inherited_git_dir_does_not_redirect_calls(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, other = make_remote_and_clone(tmp_path, "other")
+    monkeypatch.setenv("GIT_DIR", str(other / ".git"))
+    monkeypatch.setenv("GIT_WORK_TREE", str(other))
+    result = run_git(["rev-parse", "--show-toplevel"], RepoPaths.of(repo), timeout=10)
+    assert result.stdout.decode().strip() == str(repo)
+
+
+def test_editor_and_pager_never_wait(repo: Path) -> None:
+    env = git_env()
+    assert (env["GIT_EDITOR"], env["GIT_PAGER"], env["LC_ALL"]) == ("true", "cat", "C")
+    assert env["GIT_TERMINAL_PROMPT"] == "0" and env["GIT_OPTIONAL_LOCKS"] == "0"
+    assert "GIT_OPTIONAL_LOCKS" not in git_env(background=False)
+    # A commit without -m would open an editor; with ours it returns at once.
+    (repo / "README.md").write_text("edited\n")
+    git(repo, "add", "README.md")
+    result = run_git(["commit"], RepoPaths.of(repo), timeout=10, background=False)
+    assert not result.timed_out
+
+
+def test_http_401_fails_fast_as_an_auth_error(repo: Path, unauthorized_server: str) -> None:
+    git(repo, "remote", "set-url", "origin", unauthorized_server)
+    started = time.monotonic()
+    outcome = fetch(RepoSpec(path=repo, name="repo"), timeout=20)
+    assert time.monotonic() - started < 10
+    assert outcome.auth_failed, outcome.error
+    assert "authentication failed" in (outcome.error or "")
+
+
+def test_hung_remote_times_out_and_its_helper_is_killed(repo: Path, silent_server: str) -> None:
+    git(repo, "remote", "set-url", "origin", silent_server)
+    started = time.monotonic()
+    outcome = fetch(RepoSpec(path=repo, name="repo"), timeout=1.0)
+    assert outcome.timed_out and "timed out" in (outcome.error or "")
+    assert time.monotonic() - started < 1.0 + 2 + 3  # timeout + TERM grace + slack
+    port = silent_server.rsplit(":", 1)[1].split("/")[0]
+    deadline = time.monotonic() + 3
+    while processes_mentioning(f"127.0.0.1:{port}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_mentioning(f"127.0.0.1:{port}") == []  # git-remote-http is gone too
+
+
+async def test_async_run_times_out_without_blocking_the_loop(
+    repo: Path, silent_server: str
+) -> None:
+    git(repo, "remote", "set-url", "origin", silent_server)
+    result = await run_git_async(["fetch", "origin"], RepoPaths.of(repo), timeout=1.0)
+    assert result.timed_out and not result.ok
+
+
+async def test_async_run_returns_output(repo: Path) -> None:
+    result = await run_git_async(
+        ["rev-parse", "--abbrev-ref", "HEAD"], RepoPaths.of(repo), timeout=10
+    )
+    assert (result.ok, result.stdout.strip()) == (True, b"main")
+
+
+def test_ssh_runs_in_batch_mode_without_a_terminal(repo: Path, tmp_path: Path) -> None:
+    """A stand-in ssh records how git started it; a real one would try to prompt on the tty."""
+    record = tmp_path / "ssh-record"
+    fake_ssh = tmp_path / "fake-ssh"
+    fake_ssh.write_text(
+        "#!/bin/sh\n"
+        f'echo "args: $*" > {record}\n'
+        f"if (: </dev/tty) 2>/dev/null; then echo tty >> {record}; "
+        f"else echo no-tty >> {record}; fi\n"
+        "exit 255\n"
+    )
+    fake_ssh.chmod(0o755)
+    git(repo, "config", "core.sshCommand", str(fake_ssh))
+    git(repo, "remote", "set-url", "origin", "ssh://git@127.0.0.1:1/x.git")
+    outcome = fetch(RepoSpec(path=repo, name="repo"), timeout=10)
+    assert outcome.error
+    recorded = record.read_text()
+    assert "-o BatchMode=yes" in recorded
+    assert "no-tty" in recorded
+
+
+def test_fetch_without_a_remote_is_an_error_not_a_silent_success(tmp_path: Path) -> None:
+    lonely = tmp_path / "lonely"
+    lonely.mkdir()
+    git(lonely, "init", "-q")
+    assert run_git(["fetch"], RepoPaths.of(lonely), timeout=10).ok  # git's own misleading 0
+    assert fetch(RepoSpec(path=lonely, name="l"), timeout=10).error == "no remote configured"
+
+
+def test_fetch_of_a_named_remote_that_does_not_exist(repo: Path) -> None:
+    outcome = fetch(RepoSpec(path=repo, name="repo", remote="upstream"), timeout=10)
+    assert outcome.error == "remote 'upstream' is not configured"
+
+
+def test_run_many_keeps_order_of_odd_paths(tmp_path: Path) -> None:
+    names = ["with space", "-leading-dash", "ünïcødé", "quote'n\"dollar$"]
+    repos = []
+    for name in names:
+        path = tmp_path / name
+        path.mkdir()
+        git(path, "init", "-q")
+        repos.append(RepoPaths.of(path))
+    results = dict(run_many(repos, ["rev-parse", "--show-toplevel"], jobs=2, timeout=10))
+    assert [results[i].stdout.decode().strip() for i in range(len(names))] == [
+        str(tmp_path / name) for name in names
+    ]

@@ -1,0 +1,143 @@
+"""The `gitwatch-tui status` command, run as a real process on real repos."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import commit_file, git, make_remote_and_clone, push_from_elsewhere
+
+DOCUMENTED_KEYS = {
+    "name", "path", "group", "branch", "detached", "head", "upstream", "upstream_gone",
+    "ahead", "behind", "staged", "unstaged", "untracked", "conflicted", "stash", "operation",
+    "last_fetch", "error",
+}  # fmt: skip
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gitwatch_tui", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={
+            **os.environ,
+            "GITWATCH_TUI_CONFIG": "",
+            "XDG_CONFIG_HOME": str(cwd / "xdg"),
+            "COLUMNS": "120",
+            **(env or {}),
+        },
+        timeout=60,
+    )
+
+
+@pytest.fixture()
+def workspace(tmp_path: Path) -> Path:
+    """A folder of three repos with remotes kept beside it."""
+    remotes = tmp_path / "remotes"
+    work = tmp_path / "work"
+    remotes.mkdir()
+    work.mkdir()
+    for name in ("alpha", "beta", "gamma"):
+        remote, clone = make_remote_and_clone(remotes, name)
+        clone.rename(work / name)
+    commit_file(work / "beta", "local.txt", "ahead\n")
+    (work / "gamma" / "scratch.txt").write_text("untracked\n")
+    return tmp_path
+
+
+def json_rows(stdout: str) -> dict[str, dict[str, object]]:
+    rows = [json.loads(line) for line in stdout.splitlines()]
+    return {row["name"]: row for row in rows}
+
+
+def test_json_lines_with_stable_keys(workspace: Path) -> None:
+    result = run_cli("status", "--json", "work", cwd=workspace)
+    assert result.returncode == 0, result.stderr
+    rows = json_rows(result.stdout)
+    assert sorted(rows) == ["alpha", "beta", "gamma"]
+    assert all(set(row) == DOCUMENTED_KEYS for row in rows.values())
+    assert rows["beta"]["ahead"] == 1 and rows["gamma"]["untracked"] == 1
+    assert rows["alpha"]["branch"] == "main" and rows["alpha"]["upstream"] == "origin/main"
+
+
+def test_no_config_scans_the_current_folder(workspace: Path) -> None:
+    result = run_cli("status", "--json", cwd=workspace / "work")
+    assert sorted(json_rows(result.stdout)) == ["alpha", "beta", "gamma"]
+
+
+def test_fetch_first_sees_new_upstream_commits(workspace: Path) -> None:
+    push_from_elsewhere(workspace / "remotes" / "alpha.git", workspace / "remotes", count=2)
+    before = json_rows(run_cli("status", "--json", "work", cwd=workspace).stdout)
+    after = json_rows(run_cli("status", "--json", "--fetch", "work", cwd=workspace).stdout)
+    assert before["alpha"]["behind"] == 0 and before["alpha"]["last_fetch"] is None
+    assert after["alpha"]["behind"] == 2 and after["alpha"]["last_fetch"] is not None
+
+
+def test_a_broken_repo_sets_the_exit_status_and_others_still_print(workspace: Path) -> None:
+    (workspace / "work" / "beta" / ".git" / "HEAD").write_text("garbage\n")
+    result = run_cli("status", "--json", "work", cwd=workspace)
+    assert result.returncode == 1
+    rows = json_rows(result.stdout)
+    assert "not a git repository" in str(rows["beta"]["error"])
+    assert rows["alpha"]["error"] is None and rows["gamma"]["untracked"] == 1
+
+
+def test_fetch_failure_is_reported_on_its_row(workspace: Path) -> None:
+    git(workspace / "work" / "gamma", "remote", "set-url", "origin", str(workspace / "nowhere"))
+    result = run_cli("status", "--json", "--fetch", "work", cwd=workspace)
+    assert result.returncode == 1
+    rows = json_rows(result.stdout)
+    assert str(rows["gamma"]["error"]).startswith("fetch failed: ")
+    assert rows["gamma"]["untracked"] == 1  # the local state is still read
+    assert rows["alpha"]["error"] is None
+
+
+def test_table_output_is_readable(workspace: Path) -> None:
+    result = run_cli("status", "work", cwd=workspace, env={"NO_COLOR": "1"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["Repo", "Branch", "Upstream"]
+    beta = next(line for line in lines if line.startswith("beta"))
+    assert "↑1" in beta and "origin/main" in beta
+    assert "3 repos · 0 behind · 1 dirty · 0 in error" in result.stdout
+
+
+def test_config_from_env_and_bad_config_exit_status(workspace: Path) -> None:
+    config = workspace / "gitwatch.yaml"
+    config.write_text(f"repos:\n  - path: {workspace / 'work' / 'alpha'}\n    name: a\n")
+    good = run_cli("status", "--json", cwd=workspace, env={"GITWATCH_TUI_CONFIG": str(config)})
+    assert list(json_rows(good.stdout)) == ["a"]
+    config.write_text("repos:\n  - path: x\n    nmae: typo\n")
+    bad = run_cli("status", "--config", str(config), cwd=workspace)
+    assert bad.returncode == 2
+    assert f"{config}:3:5:" in bad.stderr and "did you mean 'name'" in bad.stderr
+
+
+def test_empty_folder_tells_the_user_what_to_do(tmp_path: Path) -> None:
+    result = run_cli("status", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "No git repositories found" in result.stdout
+
+
+def test_status_imports_neither_textual_nor_aiohttp(workspace: Path) -> None:
+    probe = (
+        "import sys, io, contextlib\n"
+        "from gitwatch_tui.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['status', '--json', 'work'])\n"
+        "heavy = [m for m in ('textual', 'aiohttp', 'git') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=workspace, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
