@@ -11,7 +11,6 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from gitwatch_tui import __version__
@@ -117,6 +116,8 @@ def status_command(
 
 def _fetch_all(specs: Sequence[RepoSpec], config: Config) -> dict[str, str]:
     """Fetch every repo, `fetch_concurrency` at a time; returns the errors by repo name."""
+    from concurrent.futures import ThreadPoolExecutor
+
     timeout = config.defaults.fetch_timeout
     with ThreadPoolExecutor(max_workers=config.defaults.fetch_concurrency) as pool:
         outcomes = pool.map(lambda spec: (spec, fetch(spec, timeout=timeout)), specs)

@@ -1,0 +1,451 @@
+"""YAML text to a typed Config, with every problem reported as file:line:column.
+
+The file is composed into PyYAML's node tree and never constructed into Python objects by
+PyYAML, so every value keeps its position, unknown tags are refused, and YAML 1.1 implicit
+typing (`no` -> False, `010` -> 8) never reaches a string field: string fields take the raw
+text. Each section is a small table of field readers, so a new key is one line in a table.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.error import Mark
+from yaml.events import CollectionEndEvent, CollectionStartEvent
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.reader import ReaderError
+
+from gitwatch_tui.core.config import Config, Defaults, _expand_user, _file_error
+from gitwatch_tui.core.errors import ConfigError, ConfigProblem
+from gitwatch_tui.core.models import AUTO_SYNC_POLICIES, RepoSpec, ScanRoot, SourceLocation
+
+MAX_DEPTH = 50  # nesting levels, written out or reached through aliases
+MAX_NODES = 10_000  # values after expanding aliases: far above any real config
+
+_TAG = "tag:yaml.org,2002:"
+_NULL, _MERGE = _TAG + "null", _TAG + "merge"
+# What the safe resolver assigns implicitly, and the explicit `!!str`-style spellings of it.
+# Everything else (`!!python/object`, `!!binary`, `!custom`) is refused.
+_ALLOWED_TAGS = frozenset(
+    _TAG + name
+    for name in ("str", "int", "float", "bool", "null", "timestamp", "value", "merge", "seq", "map")
+)
+
+
+def read_config(
+    text: str, filename: str, *, base_dir: Path, env: Mapping[str, str] = os.environ
+) -> Config:
+    """Read config text into a Config; relative paths are taken from `base_dir`."""
+    ctx = _Context(filename, base_dir.absolute(), env)
+    try:
+        root = _compose(text, ctx)
+        if root is not None:
+            _check_graph(root, ctx)
+        config = _read_top(root, ctx)
+    except RecursionError:  # the depth limits should make this unreachable
+        raise _file_error(filename, "nesting too deep") from None
+    if ctx.problems:
+        raise ConfigError(dict.fromkeys(ctx.problems))  # a merged anchor repeats its problems
+    return config
+
+
+# -- YAML to a checked node graph ---------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe loader used only to parse and compose; values are read from the nodes below."""
+
+
+class _BadValueError(Exception):
+    """One value is wrong; the field loop records it and goes on to the next key."""
+
+    def __init__(self, node: Node, message: str) -> None:
+        super().__init__(message)
+        self.node = node
+        self.message = message
+
+
+@dataclass
+class _Context:
+    filename: str
+    base_dir: Path
+    env: Mapping[str, str]
+    problems: list[ConfigProblem] = field(default_factory=list)
+
+    def location(self, mark: Mark) -> SourceLocation:
+        return SourceLocation(self.filename, mark.line + 1, mark.column + 1)
+
+    def error(self, node: Node, message: str) -> None:
+        self.problems.append(ConfigProblem(self.location(node.start_mark), message))
+
+    def fatal(self, mark: Mark | None, message: str) -> ConfigError:
+        """An error that stops reading, reported after the problems found so far."""
+        if mark is None:
+            return ConfigError([*self.problems, ConfigProblem(None, f"{self.filename}: {message}")])
+        return ConfigError([*self.problems, ConfigProblem(self.location(mark), message)])
+
+
+def _compose(text: str, ctx: _Context) -> Node | None:
+    try:
+        # Composing recurses once per level, so measure the nesting on the flat event stream
+        # first: 10,000 `[` must give an error, not a RecursionError.
+        depth = 0
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise ctx.fatal(event.start_mark, f"nesting deeper than {MAX_DEPTH} levels")
+            elif isinstance(event, CollectionEndEvent):
+                depth -= 1
+        node: Node | None = yaml.compose(text, Loader=_Loader)
+        return node
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise ctx.fatal(mark, f"invalid YAML: {exc.problem or exc.context}") from None
+    except ReaderError as exc:
+        line = text.count("\n", 0, exc.position)
+        column = exc.position - text.rfind("\n", 0, exc.position) - 1
+        mark = Mark(ctx.filename, exc.position, line, column, None, None)
+        raise ctx.fatal(mark, f"character {exc.character:#06x} is not allowed") from None
+    except yaml.YAMLError as exc:
+        raise ctx.fatal(None, f"invalid YAML: {exc}") from None
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _check_graph(root: Node, ctx: _Context) -> None:
+    """Refuse alias bombs, alias loops and deep alias chains; flag bad tags and duplicate keys.
+
+    Aliases share nodes, so sizes are memoised per node: linear in the text, however large
+    the expansion. Iterative, because alias chains can be longer than Python's stack.
+    """
+    size: dict[int, int] = {}
+    height: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key, kids = id(node), _children(node)
+        if finished:
+            open_nodes.discard(key)
+            size[key] = 1 + sum(size[id(kid)] for kid in kids)
+            nested = max((height[id(kid)] for kid in kids), default=0)
+            height[key] = 0 if isinstance(node, ScalarNode) else 1 + nested
+            if size[key] > MAX_NODES:
+                raise ctx.fatal(node.start_mark, f"aliases expand to over {MAX_NODES} values")
+            if height[key] > MAX_DEPTH:
+                raise ctx.fatal(node.start_mark, f"aliases nest deeper than {MAX_DEPTH} levels")
+        elif key in open_nodes:  # pushed by one of its own descendants
+            raise ctx.fatal(node.start_mark, "an alias refers to a collection that contains it")
+        elif key not in size:
+            open_nodes.add(key)
+            _check_node(node, ctx)
+            stack.append((node, True))
+            stack.extend((kid, False) for kid in kids)
+
+
+def _check_node(node: Node, ctx: _Context) -> None:
+    if node.tag not in _ALLOWED_TAGS:
+        ctx.error(node, f"tag '{node.tag.replace(_TAG, '!!')}' is not allowed")
+    if isinstance(node, MappingNode):
+        # PyYAML silently keeps the last of two equal keys; a typo'd copy would go unnoticed.
+        first: dict[str, Node] = {}
+        for key, _ in node.value:
+            if isinstance(key, ScalarNode):
+                if key.value in first:
+                    line = first[key.value].start_mark.line + 1
+                    ctx.error(key, f"duplicate key '{_quote(key.value)}' (first on line {line})")
+                first.setdefault(key.value, key)
+
+
+# -- Nodes to typed values ----------------------------------------------------------------------
+
+Reader = Callable[[Node, _Context], Any]
+
+
+def _describe(node: Node) -> str:
+    if isinstance(node, SequenceNode):
+        return "a list"
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    return f"'{_quote(node.value)}'" if node.value else "an empty value"
+
+
+def _quote(raw: str) -> str:
+    """Raw YAML text for a message, cut short; never an expanded value, which may be a secret."""
+    return raw if len(raw) <= 60 else raw[:57] + "..."
+
+
+def _is_null(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and node.tag == _NULL
+
+
+def _pairs(node: MappingNode, ctx: _Context) -> dict[str, tuple[Node, Node]]:
+    """Key -> (key node, value node) with `<<` merges applied: own keys win, then earlier merges."""
+    merged: dict[str, tuple[Node, Node]] = {}
+    own: dict[str, tuple[Node, Node]] = {}
+    for key, value in node.value:
+        if key.tag == _MERGE:
+            sources = value.value if isinstance(value, SequenceNode) else [value]
+            for source in reversed(sources):
+                if isinstance(source, MappingNode):
+                    merged.update(_pairs(source, ctx))
+                else:
+                    ctx.error(source, f"'<<' merges mappings, got {_describe(source)}")
+        elif isinstance(key, ScalarNode):
+            own[key.value] = (key, value)
+        else:
+            ctx.error(key, f"keys must be plain strings, got {_describe(key)}")
+    return merged | own
+
+
+def _read_fields(
+    node: Node,
+    fields: Mapping[str, Reader],
+    ctx: _Context,
+    where: str,
+    required: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Read a mapping through a table of field readers, recording every problem found."""
+    values: dict[str, Any] = {}
+    if not isinstance(node, MappingNode):
+        ctx.error(node, f"{where}: expected a mapping, got {_describe(node)}")
+        return values
+    pairs = _pairs(node, ctx)
+    for name, (key_node, value_node) in pairs.items():
+        reader = fields.get(name)
+        if reader is None:
+            close = difflib.get_close_matches(name, list(fields), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "valid keys: " + ", ".join(fields)
+            ctx.error(key_node, f"unknown key '{_quote(name)}' in {where}; {hint}")
+            continue
+        if value_node.tag not in _ALLOWED_TAGS:  # already reported by _check_node
+            continue
+        try:
+            values[name] = reader(value_node, ctx)
+        except _BadValueError as exc:
+            ctx.error(exc.node, f"{name}: {exc.message}")
+    for name in required:
+        if name not in pairs:
+            ctx.error(node, f"missing required key '{name}' in {where}")
+    return values
+
+
+def _scalar(node: Node, expected: str) -> str:
+    if not isinstance(node, ScalarNode) or not node.value:
+        raise _BadValueError(node, f"expected {expected}, got {_describe(node)}")
+    return str(node.value)
+
+
+def _read_str(node: Node, ctx: _Context) -> str:
+    # The raw text: `name: no` is the string "no", `branches: [010]` is "010".
+    return _scalar(node, "a string")
+
+
+def _read_str_list(node: Node, ctx: _Context) -> tuple[str, ...]:
+    if isinstance(node, SequenceNode):
+        return tuple(_read_str(item, ctx) for item in node.value)
+    return (_scalar(node, "a string or a list of strings"),)
+
+
+def _read_expanded_str(node: Node, ctx: _Context) -> str:
+    return _expand_vars(_read_str(node, ctx), node, ctx.env)
+
+
+def _read_bool(node: Node, ctx: _Context) -> bool:
+    raw = _scalar(node, "true or false")
+    value = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+    if raw.lower() not in value:
+        raise _BadValueError(node, f"expected true or false, got '{_quote(raw)}'")
+    return value[raw.lower()]
+
+
+def _int_reader(minimum: int) -> Reader:
+    def read(node: Node, ctx: _Context) -> int:
+        raw = _scalar(node, "an integer")
+        # Decimal only: YAML 1.1 would read `010` as 8 and `1:30` as 90.
+        if not re.fullmatch(r"[+-]?\d+", raw):
+            raise _BadValueError(node, f"expected an integer, got '{_quote(raw)}'")
+        if int(raw) < minimum:
+            raise _BadValueError(node, f"must be at least {minimum}, got {int(raw)}")
+        return int(raw)
+
+    return read
+
+
+def _choice_reader(choices: tuple[str, ...]) -> Reader:
+    def read(node: Node, ctx: _Context) -> str:
+        raw = _scalar(node, "one of " + ", ".join(choices))
+        if raw not in choices:
+            valid = ", ".join(choices)
+            raise _BadValueError(node, f"invalid value '{_quote(raw)}'; expected one of: {valid}")
+        return raw
+
+    return read
+
+
+_NUMBER = re.compile(r"\d+(?:\.\d*)?|\.\d+")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _read_duration(node: Node, ctx: _Context) -> float:
+    raw = _scalar(node, "a duration such as 30s or 5m").strip()
+    body = raw.removeprefix("-")
+    if _NUMBER.fullmatch(body):
+        seconds = float(body)
+    elif body and not _DURATION_PART.sub("", body):  # nothing but <number><unit> parts
+        seconds = sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(body))
+    else:
+        raise _BadValueError(
+            node,
+            f"invalid duration '{_quote(raw)}'; use seconds or a number with a unit: "
+            "500ms, 30s, 5m, 1h, 1h30m",
+        )
+    if seconds <= 0 or raw.startswith("-"):
+        raise _BadValueError(node, f"must be greater than 0, got '{_quote(raw)}'")
+    return seconds
+
+
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_VAR_REF = re.compile(r"\$\$|\$\{(?P<name>[^}]*)(?P<close>\}?)")
+
+
+def _expand_vars(raw: str, node: Node, env: Mapping[str, str]) -> str:
+    """Substitute `${VAR}` from `env`; `$$` is a literal `$`, and any other `$` is left alone."""
+
+    def substitute(match: re.Match[str]) -> str:
+        if match[0] == "$$":
+            return "$"
+        name = match["name"]
+        if not match["close"] or not _VAR_NAME.fullmatch(name):
+            raise _BadValueError(
+                node, f"bad variable reference '{_quote(match[0])}' (use ${{NAME}})"
+            )
+        if name not in env:
+            raise _BadValueError(node, f"environment variable {name} is not set")
+        return env[name]
+
+    return _VAR_REF.sub(substitute, raw)
+
+
+def _read_path(node: Node, ctx: _Context) -> Path:
+    raw = _scalar(node, "a path")
+    text = _expand_vars(_expand_user(raw, ctx.env), node, ctx.env)
+    if not text:
+        raise _BadValueError(node, f"path '{_quote(raw)}' is empty once variables are expanded")
+    return Path(os.path.normpath(ctx.base_dir / text))
+
+
+def _read_scan_path(node: Node, ctx: _Context) -> Path:
+    path = _read_path(node, ctx)
+    if not path.is_dir():
+        problem = "is not a folder" if path.exists() else "does not exist"
+        raise _BadValueError(node, f"scan folder '{_quote(node.value)}' {problem}")
+    return path
+
+
+def _items(node: Node) -> list[Node]:
+    if _is_null(node):  # `scan:` with every entry commented out
+        return []
+    if not isinstance(node, SequenceNode):
+        raise _BadValueError(node, f"expected a list, got {_describe(node)}")
+    return list(node.value)
+
+
+def _read_item(node: Node, fields: Mapping[str, Reader], ctx: _Context, where: str) -> Any:
+    """A list entry: a bare path, or a mapping with a required `path`; None if unusable."""
+    if not isinstance(node, ScalarNode):
+        values = _read_fields(node, fields, ctx, where, required=("path",))
+        return values if "path" in values else None
+    try:
+        return {"path": fields["path"](node, ctx)}
+    except _BadValueError as exc:
+        ctx.error(exc.node, exc.message)
+        return None
+
+
+def _read_defaults(node: Node, ctx: _Context) -> Defaults:
+    if _is_null(node):
+        return Defaults()
+    return Defaults(**_read_fields(node, _DEFAULT_FIELDS, ctx, "defaults"))
+
+
+def _read_scan(node: Node, ctx: _Context) -> tuple[ScanRoot, ...]:
+    items = (_read_item(item, _SCAN_FIELDS, ctx, "a scan entry") for item in _items(node))
+    return tuple(ScanRoot(**values) for values in items if values is not None)
+
+
+def _read_repos(node: Node, ctx: _Context) -> tuple[RepoSpec, ...]:
+    repos: list[RepoSpec] = []
+    first_line: dict[str, int] = {}
+    for item in _items(node):
+        values = _read_item(item, _REPO_FIELDS, ctx, "a repos entry")
+        if values is None:
+            continue
+        explicit = "name" in values
+        path: Path = values["path"]
+        name = values.setdefault("name", path.name or str(path))
+        spec = RepoSpec(**values, source=ctx.location(item.start_mark))
+        if name in first_line:
+            own = _pairs(item, ctx) if isinstance(item, MappingNode) else {}
+            where = own.get("name" if explicit else "path", (item, item))[1]
+            # A name taken from the path may come from a variable, so quote the raw path.
+            what = f"'{_quote(name)}'" if explicit else f"from path '{_quote(where.value)}'"
+            ctx.error(where, f"duplicate repo name {what} (first used on line {first_line[name]})")
+        else:
+            first_line[name] = item.start_mark.line + 1
+        repos.append(spec)
+    return tuple(repos)
+
+
+def _read_top(root: Node | None, ctx: _Context) -> Config:
+    if root is None or _is_null(root):  # an empty or comment-only file
+        return Config()
+    return Config(**_read_fields(root, _TOP_FIELDS, ctx, "the top level"))
+
+
+# The schema: one reader per key. Later sections (`theme`, `webhooks`, `notify`) add a reader
+# here and a field on Config.
+_DEFAULT_FIELDS: dict[str, Reader] = {
+    "poll_interval": _read_duration,
+    "fetch_timeout": _read_duration,
+    "status_timeout": _read_duration,
+    "status_concurrency": _int_reader(minimum=1),
+    "fetch_concurrency": _int_reader(minimum=1),
+}
+_SCAN_FIELDS: dict[str, Reader] = {
+    "path": _read_scan_path,
+    "depth": _int_reader(minimum=0),
+    "group": _read_str,
+    "include_bare": _read_bool,
+    "exclude": _read_str_list,
+}
+_REPO_FIELDS: dict[str, Reader] = {
+    "path": _read_path,
+    "name": _read_str,
+    "group": _read_str,
+    "remote": _read_str,
+    "url": _read_expanded_str,
+    "poll_interval": _read_duration,
+    "branches": _read_str_list,
+    "auto_sync": _choice_reader(AUTO_SYNC_POLICIES),
+}
+_TOP_FIELDS: dict[str, Reader] = {
+    "defaults": _read_defaults,
+    "scan": _read_scan,
+    "repos": _read_repos,
+}
