@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from yaml.error import Mark
@@ -25,6 +25,16 @@ from yaml.reader import ReaderError
 from gitwatch_tui.core.config import Config, Defaults, _expand_user, _file_error
 from gitwatch_tui.core.errors import ConfigError, ConfigProblem
 from gitwatch_tui.core.models import AUTO_SYNC_POLICIES, RepoSpec, ScanRoot, SourceLocation
+
+
+class _Position(Protocol):
+    """A YAML mark, from PyYAML's Python or C parser (two classes of the same shape)."""
+
+    @property
+    def line(self) -> int: ...
+    @property
+    def column(self) -> int: ...
+
 
 MAX_DEPTH = 50  # nesting levels, written out or reached through aliases
 MAX_NODES = 10_000  # values after expanding aliases: far above any real config
@@ -79,13 +89,13 @@ class _Context:
     env: Mapping[str, str]
     problems: list[ConfigProblem] = field(default_factory=list)
 
-    def location(self, mark: Mark) -> SourceLocation:
+    def location(self, mark: _Position) -> SourceLocation:
         return SourceLocation(self.filename, mark.line + 1, mark.column + 1)
 
     def error(self, node: Node, message: str) -> None:
         self.problems.append(ConfigProblem(self.location(node.start_mark), message))
 
-    def fatal(self, mark: Mark | None, message: str) -> ConfigError:
+    def fatal(self, mark: _Position | None, message: str) -> ConfigError:
         """An error that stops reading, reported after the problems found so far."""
         if mark is None:
             return ConfigError([*self.problems, ConfigProblem(None, f"{self.filename}: {message}")])
@@ -112,7 +122,7 @@ def _compose(text: str, ctx: _Context) -> Node | None:
     except ReaderError as exc:
         line = text.count("\n", 0, exc.position)
         column = exc.position - text.rfind("\n", 0, exc.position) - 1
-        mark = Mark(ctx.filename, exc.position, line, column, None, None)
+        mark = Mark(ctx.filename, exc.position, line, column, None, 0)
         raise ctx.fatal(mark, f"character {exc.character:#06x} is not allowed") from None
     except yaml.YAMLError as exc:
         raise ctx.fatal(None, f"invalid YAML: {exc}") from None
