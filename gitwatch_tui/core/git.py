@@ -194,6 +194,8 @@ def run_git(
     except subprocess.TimeoutExpired:
         out, err = _kill_group(proc)
         timed_out = True
+    finally:
+        _reaped(proc)
     return GitResult(
         tuple(args), proc.returncode, out, _text(err), time.monotonic() - started, timed_out
     )
@@ -337,7 +339,10 @@ def _run_shard_once(
         assert work_tree is not None
         positional += [str(repos[i].git_dir), str(work_tree)]
     with _spawn(["sh", "-c", script, "sh", *positional], {**env, "N": nonce}) as proc:
-        return _collect_shard(proc, indices, args, timeout, nonce)
+        try:
+            return _collect_shard(proc, indices, args, timeout, nonce)
+        finally:
+            _reaped(proc)
 
 
 def _collect_shard(
@@ -408,9 +413,23 @@ def _collect_shard(
     return results
 
 
+# Process groups started by run_git/run_many and not yet reaped, so that shutting down can end
+# them instead of waiting out their timeouts in worker threads.
+_live_groups: set[int] = set()
+_live_lock = threading.Lock()
+
+
+def terminate_all() -> None:
+    """End every git call still running in this process (their whole process groups)."""
+    with _live_lock:
+        groups = list(_live_groups)
+    for pgid in groups:
+        _signal_group(pgid, signal.SIGTERM)
+
+
 def _spawn(argv: Sequence[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
     # A new session: its own process group to kill, and no controlling terminal to prompt on.
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -418,6 +437,14 @@ def _spawn(argv: Sequence[str], env: Mapping[str, str]) -> subprocess.Popen[byte
         env=dict(env),
         start_new_session=True,
     )
+    with _live_lock:
+        _live_groups.add(proc.pid)
+    return proc
+
+
+def _reaped(proc: subprocess.Popen[bytes]) -> None:
+    with _live_lock:
+        _live_groups.discard(proc.pid)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:

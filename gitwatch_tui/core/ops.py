@@ -20,10 +20,14 @@ _AUTH_FAILURE = re.compile(
 
 @dataclass(frozen=True, slots=True)
 class RemoteConfig:
-    """The remotes a repo has and the ssh command it would use, from one `git config` call."""
+    """The remotes a repo has (name to URL) and its ssh command, from one `git config` call."""
 
-    remotes: tuple[str, ...]
+    urls: dict[str, str]
     ssh_command: str | None
+
+    @property
+    def remotes(self) -> tuple[str, ...]:
+        return tuple(self.urls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +35,12 @@ class FetchOutcome:
     """What a fetch did; `error` is None on success, `auth_failed` marks credential problems."""
 
     remote: str | None
+    url: str | None = None
     error: str | None = None
     auth_failed: bool = False
     timed_out: bool = False
     duration: float = 0.0
+    no_remote: bool = False
 
 
 def read_remote_config(repo: RepoPaths, *, timeout: float) -> RemoteConfig | str:
@@ -44,15 +50,15 @@ def read_remote_config(repo: RepoPaths, *, timeout: float) -> RemoteConfig | str
     )
     if result.returncode not in (0, 1):  # 1: nothing matched, a repo without remotes
         return result.error_text
-    remotes: list[str] = []
+    urls: dict[str, str] = {}
     ssh_command = None
     for line in result.stdout.decode("utf-8", errors="replace").splitlines():
         key, _, value = line.partition(" ")
         if key == "core.sshcommand":
             ssh_command = value
         else:
-            remotes.append(key[len("remote.") : -len(".url")])
-    return RemoteConfig(tuple(remotes), ssh_command)
+            urls.setdefault(key[len("remote.") : -len(".url")], value)
+    return RemoteConfig(urls, ssh_command)
 
 
 def fetch(spec: RepoSpec, *, timeout: float) -> FetchOutcome:
@@ -67,27 +73,31 @@ def fetch(spec: RepoSpec, *, timeout: float) -> FetchOutcome:
     if isinstance(config, str):
         return FetchOutcome(remote=spec.remote, error=config)
     if not config.remotes:
-        return FetchOutcome(remote=None, error="no remote configured")
+        return FetchOutcome(remote=None, error="no remote configured", no_remote=True)
     remote = spec.remote
     if remote is not None and remote not in config.remotes:
         return FetchOutcome(remote=remote, error=f"remote {remote!r} is not configured")
     if remote is None and "origin" not in config.remotes and len(config.remotes) == 1:
         remote = config.remotes[0]
+    # Which URL git will talk to, for per-server back-off; a branch's own remote is not known
+    # here without another git call, so origin stands in for it.
+    url = config.urls.get(remote or "origin")
     # No auto-maintenance: a gc started by a background fetch could outlive our timeout.
     args = ["fetch", "--no-auto-maintenance", *([remote] if remote else [])]
     env = git_env(background=True, ssh_command=config.ssh_command)
-    return _fetch_outcome(remote, run_git(args, repo, timeout=timeout, env=env))
+    return _fetch_outcome(remote, url, run_git(args, repo, timeout=timeout, env=env))
 
 
-def _fetch_outcome(remote: str | None, result: GitResult) -> FetchOutcome:
+def _fetch_outcome(remote: str | None, url: str | None, result: GitResult) -> FetchOutcome:
     if result.ok:
-        return FetchOutcome(remote=remote, duration=result.duration)
+        return FetchOutcome(remote=remote, url=url, duration=result.duration)
     auth_failed = bool(_AUTH_FAILURE.search(result.stderr))
     error = result.error_text
     if auth_failed:
         error = f"authentication failed (never prompted): {error}"
     return FetchOutcome(
         remote=remote,
+        url=url,
         error=error,
         auth_failed=auth_failed,
         timed_out=result.timed_out,
