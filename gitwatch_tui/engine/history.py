@@ -1,0 +1,178 @@
+"""Sync history in SQLite: what was fetched, pulled or cloned, when, and how it went.
+
+One file may be written by a dashboard and a daemon at once: WAL lets readers and a writer
+work side by side, and a busy timeout makes writers queue instead of failing.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Mapping
+from dataclasses import astuple, dataclass
+from pathlib import Path
+from types import TracebackType
+
+HISTORY_FILENAME = "history.sqlite3"
+SCHEMA_VERSION = 1
+# A writer waits this long for another process's transaction before giving up.
+BUSY_TIMEOUT = 10.0
+# The row count is re-read from the file this often, to see other processes' inserts.
+RECOUNT_EVERY = 1000
+
+_COLUMNS = "time, repo, action, ok, duration, error, old_head, new_head, detail"
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS sync_history (
+    id INTEGER PRIMARY KEY,
+    time REAL NOT NULL, repo TEXT NOT NULL, action TEXT NOT NULL, ok INTEGER NOT NULL,
+    duration REAL NOT NULL, error TEXT, old_head TEXT, new_head TEXT, detail TEXT
+);
+CREATE INDEX IF NOT EXISTS sync_history_time ON sync_history (time);
+CREATE INDEX IF NOT EXISTS sync_history_repo_time ON sync_history (repo, time);
+PRAGMA user_version = {SCHEMA_VERSION};
+"""
+
+
+class HistoryUnavailable(Exception):  # noqa: N818 (the name the engine catches)
+    """The history file cannot be used; the engine carries on without history."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One sync action on one repository."""
+
+    time: float
+    repo: str
+    action: str  # "fetch" | "pull" | "clone" | "auto-sync" | ...
+    ok: bool
+    duration: float
+    error: str | None = None
+    old_head: str | None = None
+    new_head: str | None = None
+    detail: str | None = None
+
+
+def default_state_dir(env: Mapping[str, str] = os.environ) -> Path:
+    """`$XDG_STATE_HOME/gitwatch-tui`, else `~/.local/state/gitwatch-tui`.
+
+    A relative `XDG_STATE_HOME` is ignored, as the XDG spec requires.
+    """
+    xdg = env.get("XDG_STATE_HOME", "")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "gitwatch-tui"
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    return home / ".local" / "state" / "gitwatch-tui"
+
+
+class History:
+    """An append-only, size-bounded log of sync actions, safe to share between processes.
+
+    Methods may be called from any thread. Every sqlite failure, at open or later, is raised
+    as `HistoryUnavailable`; the user's file is never deleted or rewritten to recover.
+    """
+
+    def __init__(self, path: Path, *, max_rows: int = 50_000) -> None:
+        if max_rows < 1:
+            raise ValueError("max_rows must be at least 1")
+        self.path = path
+        self.max_rows = max_rows
+        # Prune in batches of about 1%, so a full table is not pruned on every insert.
+        self._keep = max_rows - max_rows // 100
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise HistoryUnavailable(f"cannot open history {path}: {exc}") from exc
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise HistoryUnavailable(f"history {path} was written by a newer gitwatch-tui")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")  # in WAL: durable except on power loss
+            if version < SCHEMA_VERSION:
+                conn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+            self._rows: int = conn.execute("SELECT count(*) FROM sync_history").fetchone()[0]
+        except sqlite3.Error as exc:
+            conn.close()
+            raise HistoryUnavailable(f"history {path} is unreadable: {exc}") from exc
+        except HistoryUnavailable:
+            conn.close()
+            raise
+        self._conn = conn
+        self._since_count = 0
+
+    def record(self, entry: HistoryEntry) -> None:
+        """Append one entry, pruning the oldest rows once there are more than `max_rows`."""
+        values = astuple(entry)
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute(
+                    f"INSERT INTO sync_history ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    values,
+                )
+                self._rows += 1
+                self._since_count += 1
+                if self._since_count >= RECOUNT_EVERY:
+                    self._rows = conn.execute("SELECT count(*) FROM sync_history").fetchone()[0]
+                    self._since_count = 0
+                if self._rows > self.max_rows:
+                    self._prune(conn)
+            except sqlite3.Error as exc:
+                raise HistoryUnavailable(f"cannot write history {self.path}: {exc}") from exc
+
+    def recent(self, repo: str | None = None, limit: int = 50) -> list[HistoryEntry]:
+        """The latest entries, newest first; all repositories when `repo` is None."""
+        where, params = ("WHERE repo = ?", (repo, limit)) if repo is not None else ("", (limit,))
+        query = f"SELECT {_COLUMNS} FROM sync_history {where} ORDER BY time DESC, id DESC LIMIT ?"
+        with self._lock:
+            try:
+                rows = self._connection().execute(query, params).fetchall()
+            except sqlite3.Error as exc:
+                raise HistoryUnavailable(f"cannot read history {self.path}: {exc}") from exc
+        return [HistoryEntry(t, r, a, bool(ok), *rest) for t, r, a, ok, *rest in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise HistoryUnavailable(f"history {self.path} is closed")
+        return self._conn
+
+    def _prune(self, conn: sqlite3.Connection) -> None:
+        # Oldest by insertion order (rowid). Another process may prune at the same moment;
+        # both deletes are idempotent, and the recount inside the transaction sees the truth.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "DELETE FROM sync_history WHERE id <= "
+                "(SELECT id FROM sync_history ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (self._keep,),
+            )
+            self._rows = conn.execute("SELECT count(*) FROM sync_history").fetchone()[0]
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:  # some errors have already rolled it back
+                conn.execute("ROLLBACK")
+            raise
+        self._since_count = 0

@@ -1,0 +1,181 @@
+"""Sync history: round trip, order, bounds, several writers at once, and a bad file."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from gitwatch_tui.engine.history import (
+    History,
+    HistoryEntry,
+    HistoryUnavailable,
+    default_state_dir,
+)
+
+
+def entry(n: int, repo: str = "alpha", **kw: object) -> HistoryEntry:
+    fields: dict[str, object] = {"time": 1000.0 + n, "repo": repo, "action": "fetch"}
+    fields.update(ok=True, duration=0.5)
+    fields.update(kw)
+    return HistoryEntry(**fields)  # type: ignore[arg-type]
+
+
+def count_rows(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        rows: int = conn.execute("SELECT count(*) FROM sync_history").fetchone()[0]
+    conn.close()
+    return rows
+
+
+def test_round_trip_and_file_setup(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "deep" / "history.sqlite3"
+    full = HistoryEntry(
+        time=1234.5,
+        repo="alpha",
+        action="pull",
+        ok=False,
+        duration=2.25,
+        error="not possible to fast-forward",
+        old_head="a" * 40,
+        new_head="b" * 40,
+        detail="ff-only",
+    )
+    with History(path) as history:
+        history.record(full)
+        history.record(entry(1, action="clone"))
+        assert history.recent() == [full, entry(1, action="clone")]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    conn.close()
+    with History(path) as again:  # reopening an existing file keeps its rows
+        assert again.recent(limit=1) == [full]
+
+
+def test_newest_first_and_per_repo(tmp_path: Path) -> None:
+    with History(tmp_path / "h.db") as history:
+        for n in (3, 1, 2):
+            history.record(entry(n, "alpha"))
+        history.record(entry(2, "beta"))
+        history.record(entry(5, "beta"))
+        assert [e.time for e in history.recent()] == [1005, 1003, 1002, 1002, 1001]
+        # Equal times: the later insert comes first.
+        assert [e.repo for e in history.recent()][2:4] == ["beta", "alpha"]
+        assert [e.time for e in history.recent("alpha")] == [1003, 1002, 1001]
+        assert [e.time for e in history.recent("beta", limit=1)] == [1005]
+        assert history.recent("gamma") == []
+
+
+def test_bound_holds_after_many_inserts(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    with History(path, max_rows=200) as history:
+        for n in range(1000):
+            history.record(entry(n))
+            if n % 97 == 0:
+                assert count_rows(path) <= 200
+        rows = count_rows(path)
+        assert 198 <= rows <= 200  # pruned in batches of 1%
+        assert [e.time for e in history.recent(limit=rows)] == [
+            1000.0 + n for n in range(999, 999 - rows, -1)
+        ]
+    with History(path, max_rows=10) as smaller:  # a lower bound is applied on the next insert
+        smaller.record(entry(2000))
+        assert count_rows(path) == 10
+        assert smaller.recent(limit=1)[0].time == 3000.0
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from gitwatch_tui.engine.history import History, HistoryEntry
+path, name, go = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+with History(path, max_rows=100_000) as history:
+    (go.parent / f"ready-{name}").touch()
+    while not go.exists():
+        time.sleep(0.001)
+    for n in range(300):
+        history.record(HistoryEntry(time.time(), name, "fetch", True, 0.1, detail=str(n)))
+"""
+
+
+def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
+    path, go = tmp_path / "shared.db", tmp_path / "go"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(path), f"proc{i}", str(go)])
+        for i in range(3)
+    ]
+    with History(path) as mine, History(path) as other_connection:
+
+        def write(history: History, name: str) -> None:
+            for n in range(300):
+                history.record(entry(n, name, detail=str(n)))
+
+        threads = [
+            threading.Thread(target=write, args=(mine, "thread-a")),
+            threading.Thread(target=write, args=(other_connection, "thread-b")),
+        ]
+        for _ in range(3000):  # all three processes have the file open
+            if len(list(tmp_path.glob("ready-*"))) == 3:
+                break
+            time.sleep(0.005)
+        go.touch()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert [proc.wait(timeout=30) for proc in procs] == [0, 0, 0]
+        for name in ("proc0", "proc1", "proc2", "thread-a", "thread-b"):
+            details = {e.detail for e in mine.recent(name, limit=1000)}
+            assert details == {str(n) for n in range(300)}, name
+    assert count_rows(path) == 1500
+
+
+@pytest.mark.parametrize("content", [b"not a database\n", bytes(range(256)) * 16])
+def test_garbage_file_is_reported_and_left_alone(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "history.sqlite3"
+    path.write_bytes(content)
+    with pytest.raises(HistoryUnavailable, match="history.sqlite3"):
+        History(path)
+    assert path.read_bytes() == content
+    assert [p.name for p in tmp_path.iterdir()] == ["history.sqlite3"]
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(HistoryUnavailable, match="newer"):
+        History(path)
+
+
+def test_unusable_directory_and_closed_history(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(HistoryUnavailable):
+        History(tmp_path / "file" / "h.db")  # parent is a file
+    history = History(tmp_path / "h.db")
+    history.close()
+    history.close()  # idempotent
+    with pytest.raises(HistoryUnavailable, match="closed"):
+        history.record(entry(1))
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"XDG_STATE_HOME": "/xdg/state", "HOME": "/home/u"}, "/xdg/state/gitwatch-tui"),
+        (
+            {"XDG_STATE_HOME": "relative/state", "HOME": "/home/u"},
+            "/home/u/.local/state/gitwatch-tui",
+        ),
+        ({"XDG_STATE_HOME": "", "HOME": "/home/u"}, "/home/u/.local/state/gitwatch-tui"),
+        ({"HOME": "/home/u"}, "/home/u/.local/state/gitwatch-tui"),
+    ],
+)
+def test_default_state_dir(env: dict[str, str], expected: str) -> None:
+    assert default_state_dir(env) == Path(expected)
