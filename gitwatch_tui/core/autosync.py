@@ -1,0 +1,297 @@
+"""Automatic syncs after a fetch: a fast-forward or a rebase, refused whenever work could be lost.
+
+git refuses to overwrite local changes and untracked files, but it silently replaces IGNORED
+files and folders (a build output, a `.env`) with incoming ones. So before any sync we list the
+paths it would create and refuse when any of them already exists on disk untracked or ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Literal
+
+from gitwatch_tui.core.git import RepoPaths, run_git
+from gitwatch_tui.core.models import RepoSpec, RepoStatus
+from gitwatch_tui.core.status import (
+    STATUS_ARGS,
+    error_status,
+    parse_porcelain_v2,
+    read_git_dir_state,
+    status_from,
+)
+
+RefusalReason = Literal[
+    "dirty",
+    "conflicts",
+    "operation",
+    "detached",
+    "no-upstream",
+    "upstream-gone",
+    "branch-not-allowed",
+    "not-behind",
+    "diverged",
+    "would-overwrite",
+    "error",
+]
+SyncMode = Literal["ff-only", "rebase-autostash"]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRefusal:
+    """Why an automatic sync was not done: a machine `reason`, a human `message`."""
+
+    reason: RefusalReason
+    message: str
+    paths: tuple[str, ...] = ()  # the local files a sync would overwrite
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """A sync that happened; `stash_kept` names the stash holding changes that did not re-apply."""
+
+    old_head: str
+    new_head: str
+    mode: str
+    stash_kept: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    repo: RepoPaths
+    head: str
+    # The commit checked is the commit synced to, even if a fetch moves the upstream meanwhile.
+    upstream: str
+
+
+def branch_allowed(branch: str | None, patterns: Sequence[str]) -> bool:
+    """True when `branch` matches one of the fnmatch `patterns`; no patterns allow every branch."""
+    if not patterns:
+        return True
+    # Case-sensitive on every platform, like git's branch names; `*` also matches `/`.
+    return branch is not None and any(fnmatchcase(branch, p) for p in patterns)
+
+
+def check_fast_forward(spec: RepoSpec, status: RepoStatus, *, timeout: float) -> SyncRefusal | None:
+    """Why a fast-forward must not happen now, or None when it is safe. Changes nothing."""
+    plan = _prepare(spec, status, "ff-only", timeout)
+    return plan if isinstance(plan, SyncRefusal) else None
+
+
+def fast_forward(spec: RepoSpec, status: RepoStatus, *, timeout: float) -> SyncResult | SyncRefusal:
+    """Fast-forward the branch to its upstream when every precondition holds."""
+    plan = _prepare(spec, status, "ff-only", timeout)
+    if isinstance(plan, SyncRefusal):
+        return plan
+    # --no-autostash: a user's merge.autoStash must not turn a tree dirtied meanwhile into a stash.
+    merged = run_git(
+        ["merge", "--ff-only", "--no-autostash", "--quiet", plan.upstream],
+        plan.repo,
+        timeout=timeout,
+        background=False,
+    )
+    if not merged.ok:
+        return SyncRefusal("error", merged.error_text)
+    return SyncResult(plan.head, _rev(plan.repo, "HEAD", timeout) or plan.upstream, "ff-only")
+
+
+def rebase_autostash(
+    spec: RepoSpec, status: RepoStatus, *, timeout: float
+) -> SyncResult | SyncRefusal:
+    """Rebase the branch onto its upstream, stashing and re-applying uncommitted changes."""
+    plan = _prepare(spec, status, "rebase-autostash", timeout)
+    if isinstance(plan, SyncRefusal):
+        return plan
+    repo = plan.repo
+    stash_before = _rev(repo, "refs/stash", timeout)
+    # An explicit upstream also means --no-fork-point: no local commit is dropped because the
+    # upstream's reflog once had it.
+    rebased = run_git(
+        ["rebase", "--autostash", plan.upstream], repo, timeout=timeout, background=False
+    )
+    if rebased.ok:
+        # git stores the autostash in the stash list only when re-applying it conflicted.
+        kept = "stash@{0}" if _rev(repo, "refs/stash", timeout) != stash_before else None
+        new_head = _rev(repo, "HEAD", timeout) or ""
+        return SyncResult(plan.head, new_head, "rebase-autostash", stash_kept=kept)
+    message = rebased.error_text
+    if read_git_dir_state(repo.git_dir).operation == "rebase":
+        # Stopped half-way (a conflict, or killed on timeout): --abort restores the branch and
+        # re-applies the autostash, so the user finds exactly what they left.
+        aborted = run_git(["rebase", "--abort"], repo, timeout=timeout, background=False)
+        if not aborted.ok:
+            return SyncRefusal(
+                "error",
+                f"rebase stopped and could not be aborted ({aborted.error_text}); "
+                "run `git rebase --abort`",
+            )
+        cause = "rebase would conflict" if not rebased.timed_out else message
+        message = f"{cause}; aborted, nothing changed"
+    if _rev(repo, "refs/stash", timeout) != stash_before:
+        message += "; your uncommitted changes are kept in stash@{0}"
+    return SyncRefusal("error", message)
+
+
+def auto_sync(
+    spec: RepoSpec, status: RepoStatus, *, timeout: float
+) -> SyncResult | SyncRefusal | None:
+    """Run the repo's `auto_sync` policy; None when it is "off"."""
+    if spec.auto_sync == "ff-only":
+        return fast_forward(spec, status, timeout=timeout)
+    if spec.auto_sync == "rebase-autostash":
+        return rebase_autostash(spec, status, timeout=timeout)
+    return None
+
+
+def _prepare(
+    spec: RepoSpec, status: RepoStatus, mode: SyncMode, timeout: float
+) -> _Plan | SyncRefusal:
+    """Every check, on the snapshot given and then on the repo as it is now."""
+    if spec.bare:
+        return SyncRefusal("error", "a bare repository has no work tree to sync")
+    refusal = _state_refusal(spec, status, mode)  # cheap: no git call when the snapshot says no
+    if refusal is not None:
+        return refusal
+    repo = RepoPaths.of(spec.path)
+    # The snapshot may be a second old; the user may have started editing since.
+    fresh, partly_staged = _fresh_status(spec, repo, timeout)
+    refusal = _state_refusal(spec, fresh, mode)
+    if refusal is not None:
+        return refusal
+    if partly_staged:
+        # The autostash is re-applied without its index: the staged version would be lost.
+        return SyncRefusal(
+            "dirty",
+            f"{len(partly_staged)} file(s) partly staged; a rebase would unstage them",
+            tuple(partly_staged),
+        )
+    refs = run_git(["rev-parse", "HEAD", "@{upstream}"], repo, timeout=timeout)
+    if not refs.ok:
+        return SyncRefusal("error", refs.error_text)
+    head, upstream = refs.stdout.decode("ascii").split()
+    if mode == "rebase-autostash" and fresh.ahead:
+        # A rebase flattens local merges, silently dropping any change made in the merge itself.
+        merges = run_git(
+            ["rev-list", "--count", "--merges", f"{upstream}..{head}"], repo, timeout=timeout
+        )
+        if not merges.ok:
+            return SyncRefusal("error", merges.error_text)
+        if merges.stdout.strip() != b"0":
+            return SyncRefusal("diverged", "local merge commits would be flattened by a rebase")
+    return _overwrite_refusal(repo, head, upstream, timeout) or _Plan(repo, head, upstream)
+
+
+def _state_refusal(spec: RepoSpec, status: RepoStatus, mode: SyncMode) -> SyncRefusal | None:
+    """The first precondition a status snapshot fails, or None."""
+    if status.error:
+        return SyncRefusal("error", status.error)
+    if status.conflicted:
+        return SyncRefusal("conflicts", f"{status.conflicted} conflicted file(s)")
+    if status.operation:
+        return SyncRefusal("operation", f"a {status.operation} is in progress")
+    if mode == "ff-only" and (status.staged or status.unstaged):
+        return SyncRefusal(
+            "dirty", f"{status.staged} staged and {status.unstaged} unstaged change(s)"
+        )
+    if status.detached:
+        return SyncRefusal("detached", "HEAD is detached")
+    if status.upstream is None:
+        return SyncRefusal("no-upstream", f"branch {status.branch} has no upstream")
+    if status.upstream_gone:
+        return SyncRefusal("upstream-gone", f"upstream {status.upstream} no longer exists")
+    if not branch_allowed(status.branch, spec.branches):
+        return SyncRefusal("branch-not-allowed", f"branch {status.branch} is not set to auto-sync")
+    ahead, behind = status.ahead or 0, status.behind or 0
+    if behind == 0:
+        return SyncRefusal("not-behind", f"nothing new on {status.upstream}")
+    if mode == "ff-only" and ahead > 0:
+        return SyncRefusal(
+            "diverged", f"{ahead} local commit(s) not on {status.upstream}, {behind} incoming"
+        )
+    return None
+
+
+def _fresh_status(spec: RepoSpec, repo: RepoPaths, timeout: float) -> tuple[RepoStatus, list[str]]:
+    """The repo's status now, and its files with both staged and unstaged changes."""
+    # -uno: untracked files are allowed anyway, and finding them is the slow part of status.
+    result = run_git([*STATUS_ARGS, "--untracked-files=no"], repo, timeout=timeout)
+    if not result.ok:
+        return error_status(spec, result.error_text), []
+    partly_staged: list[str] = []
+    records = iter(result.stdout.split(b"\0"))
+    for record in records:
+        kind = record[:2]
+        if kind in (b"1 ", b"2 ") and b"." not in record[2:4]:
+            # Ordinary entries have 8 fields before the path, renames 9 and then the old path.
+            partly_staged.append(os.fsdecode(record.split(b" ", 8 if kind == b"1 " else 9)[-1]))
+        if kind == b"2 ":
+            next(records, None)
+    porcelain = parse_porcelain_v2(result.stdout)
+    return status_from(spec, porcelain, read_git_dir_state(repo.git_dir)), partly_staged
+
+
+def _overwrite_refusal(
+    repo: RepoPaths, head: str, target: str, timeout: float
+) -> SyncRefusal | None:
+    """Refuse when a path the sync would create exists on disk untracked or ignored."""
+    # Plumbing, --no-renames: a renamed file is a deletion plus an addition at the new path.
+    args = ["diff-tree", "-r", "-z", "--no-renames", "--name-status", head, target]
+    diff = run_git(args, repo, timeout=timeout)
+    if not diff.ok:
+        return SyncRefusal("error", diff.error_text)
+    fields = [os.fsdecode(field) for field in diff.stdout.split(b"\0")]
+    changes = list(zip(fields[::2], fields[1::2], strict=False))
+    added = sorted(path for kind, path in changes if kind == "A")
+    deleted = {path for kind, path in changes if kind == "D"}
+    assert repo.work_tree is not None
+    blockers: list[str] = []
+    folders: list[str] = []
+    for path in added:
+        obstacle = _obstacle(repo.work_tree, path, deleted)
+        if obstacle is not None:
+            (folders if obstacle[1] else blockers).append(obstacle[0])
+    if folders:
+        # A folder where a file arrives is removed with everything in it that git does not
+        # track (it deletes ignored files without a word): list that, ignored files included.
+        specs = [f":(literal){folder}" for folder in folders]
+        others = run_git(["ls-files", "-z", "--others", "--", *specs], repo, timeout=timeout)
+        if not others.ok:
+            return SyncRefusal("error", others.error_text)
+        blockers += [os.fsdecode(p) for p in others.stdout.split(b"\0") if p]
+    if not blockers:
+        return None
+    blockers = sorted(set(blockers))
+    shown = ", ".join(blockers[:3]) + (" ..." if len(blockers) > 3 else "")
+    message = f"incoming files would replace {len(blockers)} untracked or ignored: {shown}"
+    return SyncRefusal("would-overwrite", message, tuple(blockers))
+
+
+def _obstacle(root: Path, path: str, deleted: set[str]) -> tuple[str, bool] | None:
+    """What is on disk where the sync would create `path`: (local path, is a folder), or None."""
+    parts = path.split("/")
+    for depth in range(1, len(parts) + 1):
+        prefix = "/".join(parts[:depth])
+        try:
+            mode = os.lstat(root / prefix).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError:
+            return prefix, False  # cannot tell what is there: assume it matters
+        if depth == len(parts):
+            return prefix, stat.S_ISDIR(mode)
+        if not stat.S_ISDIR(mode):
+            # A tracked file that the sync deletes makes room for the folder; anything else
+            # (an untracked or ignored file, a symlink) would be replaced by it.
+            return None if prefix in deleted else (prefix, False)
+    return None
+
+
+def _rev(repo: RepoPaths, rev: str, timeout: float) -> str | None:
+    result = run_git(["rev-parse", "--verify", "--quiet", rev], repo, timeout=timeout)
+    if not result.ok:
+        return None
+    return result.stdout.decode("ascii").strip() or None
