@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import http.server
-import socket
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,53 +16,6 @@ from tests.conftest import git, make_remote_and_clone
 @pytest.fixture()
 def repo(tmp_path: Path) -> Path:
     return make_remote_and_clone(tmp_path, "repo")[1]
-
-
-@pytest.fixture()
-def unauthorized_server() -> Iterator[str]:
-    """An HTTP server that answers every request with 401, as a private repo does."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", 'Basic realm="private"')
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/private.git"
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture()
-def silent_server() -> Iterator[str]:
-    """A server that accepts connections and never answers: a hung remote."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                held.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}/hung.git"
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    listener.close()
 
 
 def processes_mentioning(text: str) -> list[int]:
