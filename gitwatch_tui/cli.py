@@ -11,6 +11,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from gitwatch_tui import __version__
@@ -48,6 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="one JSON object per line")
     status.add_argument("--fetch", action="store_true", help="fetch every repo first")
     status.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
+    watch = commands.add_parser(
+        "watch",
+        help="run the sync engine headless and print what it does",
+        description="Poll, fetch and (where the config allows) fast-forward every watched "
+        "repo, pick up local changes, reload the config when it changes; print one line "
+        "per event until interrupted.",
+    )
+    watch.add_argument("paths", nargs="*", metavar="PATH", help="repos, or folders to scan")
+    watch.add_argument("--json", action="store_true", help="one JSON object per event")
+    watch.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
     return parser
 
 
@@ -60,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if args.command == "status":
         return status_command(config, args.paths, as_json=args.json, fetch_first=args.fetch)
+    if args.command == "watch":
+        from gitwatch_tui.engine.headless import run_headless
+
+        return run_headless(with_paths(config, args.paths), as_json=args.json)
     # The dashboard arrives with the UI; until then the default view is the status table.
     return status_command(config, [], as_json=False, fetch_first=False)
 
@@ -72,10 +87,16 @@ def _load_config(cli_path: str | None) -> Config:
 def watch_list(
     config: Config, paths: Sequence[str]
 ) -> tuple[tuple[RepoSpec, ...], tuple[str, ...]]:
-    """The repos to show: the config's, or those named on the command line (a path that is a
-    repo is taken as is, any other folder is scanned)."""
+    """The repos to show: the config's, or those named on the command line."""
+    config = with_paths(config, paths)
+    return resolve_repos(config.repos, config.scan)
+
+
+def with_paths(config: Config, paths: Sequence[str]) -> Config:
+    """The config, with its watch list replaced by the paths named on the command line (a path
+    that is a repo is taken as is, any other folder is scanned); its defaults are kept."""
     if not paths:
-        return resolve_repos(config.repos, config.scan)
+        return config
     explicit: list[RepoSpec] = []
     roots: list[ScanRoot] = []
     for raw in paths:
@@ -84,7 +105,7 @@ def watch_list(
             explicit.append(RepoSpec(path=path, name=path.name or str(path)))
         else:
             roots.append(ScanRoot(path=path))
-    return resolve_repos(explicit, roots)
+    return replace(config, repos=tuple(explicit), scan=tuple(roots), source=None)
 
 
 def status_command(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -141,3 +142,22 @@ def test_status_imports_neither_textual_nor_aiohttp(workspace: Path) -> None:
         [sys.executable, "-c", probe], cwd=workspace, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_watch_runs_the_engine_headless_until_interrupted(workspace: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "GITWATCH_TUI_CONFIG": "", "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+           "XDG_STATE_HOME": str(tmp_path / "state")}  # fmt: skip
+    with subprocess.Popen(
+        [sys.executable, "-m", "gitwatch_tui", "watch", "--json", "work"],
+        cwd=workspace, env=env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as proc:  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            events = [json.loads(proc.stdout.readline()) for _ in range(3)]
+            names = {e["name"] for e in events if e["event"] == "status"}
+            assert names == {"alpha", "beta", "gamma"}
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=10) == 0
+        finally:
+            proc.kill()

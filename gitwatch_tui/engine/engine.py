@@ -1,0 +1,537 @@
+"""The sync engine: one schedule per repo, hardened fetches, live local changes, events out.
+
+Both faces run on it: the dashboard subscribes to its events and sends commands; the daemon
+runs it headless. It owns every background git call, so it can keep the rules in one place:
+polls of one repo never overlap, network and local work have their own limits, a key press
+jumps the queue, failures back off, a failing server opens a circuit breaker, and nothing is
+written to a repo without the user's action or an explicit auto-sync policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import random
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from gitwatch_tui.core.autosync import (
+    SyncRefusal,
+    SyncResult,
+    auto_sync,
+    fast_forward,
+    rebase_autostash,
+)
+from gitwatch_tui.core.config import Config, load_config
+from gitwatch_tui.core.discovery import resolve_repos
+from gitwatch_tui.core.errors import ConfigError as ConfigFileError
+from gitwatch_tui.core.git import RepoPaths, terminate_all
+from gitwatch_tui.core.models import RepoSpec, RepoStatus
+from gitwatch_tui.core.ops import FetchOutcome, fetch
+from gitwatch_tui.core.status import collect_statuses
+from gitwatch_tui.engine.backoff import BreakerRegistry, RetryPolicy, breaker_key, retry_delay
+from gitwatch_tui.engine.events import (
+    Action,
+    ConfigError,
+    ConfigReloaded,
+    Event,
+    EventBus,
+    LogLevel,
+    LogLine,
+    StatusChanged,
+    StatusRemoved,
+    SyncFinished,
+    SyncState,
+    SyncStateChanged,
+)
+from gitwatch_tui.engine.history import History, HistoryEntry, HistoryUnavailable, default_state_dir
+from gitwatch_tui.engine.limiter import MANUAL, SCHEDULED, PriorityLimiter
+from gitwatch_tui.engine.locks import RepoLock
+from gitwatch_tui.engine.watcher import RepoWatcher
+
+T = TypeVar("T")
+# After one of our own writes (fetch, pull) the repo's watcher events are ours: ignore them
+# for this long beyond the git call's own timeout; the engine refreshes the repo itself.
+_SUPPRESS_GRACE = 2.0
+_BUSY_RETRY = 30.0  # another process holds the repo's lock: try again this much later
+
+
+class Engine:
+    """Watches and syncs a set of repositories inside a running asyncio loop."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        config_path: Path | None = None,
+        state_dir: Path | None = None,
+        watch_files: bool = True,
+        keep_history: bool = True,
+        retry: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.events = EventBus()
+        self.specs: dict[str, RepoSpec] = {}
+        self.statuses: dict[str, RepoStatus] = {}
+        self.states: dict[str, SyncState] = {}
+        self._config_path = config_path or config.source
+        self._state_dir = state_dir or default_state_dir()
+        self._watch_files = watch_files
+        self._keep_history = keep_history
+        self._retry = retry or RetryPolicy()
+        self._rng = rng or random.Random()
+        self._breakers = BreakerRegistry(self._retry)
+        self._breaker_keys: dict[str, str] = {}
+        self._network = PriorityLimiter(config.defaults.fetch_concurrency)
+        self._executor = ThreadPoolExecutor(
+            max_workers=config.defaults.fetch_concurrency + 2, thread_name_prefix="gitwatch"
+        )
+        self._due: list[tuple[float, int, str]] = []  # (monotonic time, seq, repo); lazy deletes
+        self._due_at: dict[str, float] = {}
+        self._seq = itertools.count()
+        self._wake_scheduler = asyncio.Event()
+        self._fetches: dict[str, asyncio.Task[SyncFinished]] = {}
+        self._pending_refresh: dict[str, list[asyncio.Future[RepoStatus]]] = {}
+        self._wake_refresher = asyncio.Event()
+        self._last_refusal: dict[str, str] = {}
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._watcher: RepoWatcher | None = None
+        self._history: History | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resolve the watch list, start the workers, and begin the first full status sweep."""
+        self._loop = asyncio.get_running_loop()
+        if self._keep_history:
+            try:
+                self._history = History(self._state_dir / "history.sqlite3")
+            except HistoryUnavailable as exc:
+                self._log("warning", f"sync history is off: {exc}")
+        specs, warnings = await self._in_thread(resolve_repos, self.config.repos, self.config.scan)
+        for warning in warnings:
+            self._log("warning", warning)
+        if self._watch_files:
+            self._watcher = RepoWatcher(on_change=self._on_files_changed, debounce=0.3)
+        self._apply_specs(specs)
+        self._tasks = [
+            asyncio.create_task(self._scheduler(), name="gitwatch-scheduler"),
+            asyncio.create_task(self._refresher(), name="gitwatch-refresher"),
+        ]
+        if self._watcher is not None:
+            self._tasks.append(asyncio.create_task(self._watcher.run(), name="gitwatch-watcher"))
+        if self._config_path is not None:
+            self._tasks.append(asyncio.create_task(self._watch_config(), name="gitwatch-config"))
+        for name in self.specs:
+            self._request_refresh(name)
+
+    async def stop(self) -> None:
+        """Cancel every worker and running git call (their process groups are killed)."""
+        tasks = [*self._tasks, *self._fetches.values()]
+        for task in tasks:
+            task.cancel()
+        terminate_all()  # git calls in worker threads would otherwise run out their timeouts
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._history is not None:
+            self._history.close()
+        self.events.close()
+
+    async def __aenter__(self) -> Engine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call `callback` with every event; returns the function that unsubscribes."""
+        return self.events.subscribe(callback)
+
+    # -- commands -----------------------------------------------------------------------------
+
+    async def refresh(self, name: str) -> RepoStatus:
+        """Read the repo's status now (batched with any other pending refreshes)."""
+        return await self._request_refresh(name)
+
+    async def refresh_all(self) -> list[RepoStatus]:
+        return list(await asyncio.gather(*(self._request_refresh(n) for n in list(self.specs))))
+
+    async def fetch(self, name: str) -> SyncFinished:
+        """Fetch now, ahead of scheduled polls; joins a fetch of this repo already running."""
+        self._spec(name)
+        running = self._fetches.get(name)
+        if running is not None:
+            return await asyncio.shield(running)
+        return await self._start_fetch(name, manual=True)
+
+    async def fetch_all(self) -> list[SyncFinished]:
+        return list(await asyncio.gather(*(self.fetch(name) for name in list(self.specs))))
+
+    async def pull(self, name: str, mode: str = "ff-only") -> SyncFinished:
+        """Fetch, then bring the branch up to its upstream: `ff-only` (default) or `rebase`
+        (with autostash). Refuses, with the reason, whatever could lose work."""
+        fetched = await self.fetch(name)
+        if not fetched.ok:
+            return replace(fetched, action="pull")
+        if mode not in ("ff-only", "rebase"):
+            raise ValueError(f"unknown pull mode {mode!r}: ff-only or rebase")
+        spec = self._spec(name)
+        status = await self.refresh(name)
+        operation = rebase_autostash if mode == "rebase" else fast_forward
+        return await self._sync(spec, partial(operation, spec, status), automatic=False)
+
+    # -- scheduling ---------------------------------------------------------------------------
+
+    def _apply_specs(self, specs: Sequence[RepoSpec]) -> tuple[list[str], list[str], list[str]]:
+        """Make `specs` the watch list; returns the names added, removed and changed."""
+        new = {spec.name: spec for spec in specs}
+        added = [n for n in new if n not in self.specs]
+        removed = [n for n in self.specs if n not in new]
+        changed = [n for n in new if n in self.specs and new[n] != self.specs[n]]
+        self.specs = new
+        for name in removed:
+            self._due_at.pop(name, None)
+            self.states.pop(name, None)
+            self.statuses.pop(name, None)
+            task = self._fetches.pop(name, None)
+            if task is not None:
+                task.cancel()
+            self.events.publish(StatusRemoved(name))
+        for name in added:
+            self.states[name] = SyncState(repo=name)
+            # Spread the first polls over one interval so 1,000 repos do not fetch at once.
+            self._schedule(name, self._interval(name) * self._rng.random())
+        for name in changed:
+            self._schedule(name, self._interval(name) * self._rng.uniform(0.5, 1.0))
+        if self._watcher is not None:
+            self._watcher.set_repos(
+                {
+                    name: (spec.path, RepoPaths.of(spec.path, bare=spec.bare).git_dir)
+                    for name, spec in self.specs.items()
+                }
+            )
+        return added, removed, changed
+
+    def _interval(self, name: str) -> float:
+        return self.specs[name].poll_interval or self.config.defaults.poll_interval
+
+    def _schedule(self, name: str, delay: float) -> None:
+        when = time.monotonic() + max(0.0, delay)
+        self._due_at[name] = when
+        heapq.heappush(self._due, (when, next(self._seq), name))
+        self._wake_scheduler.set()
+
+    async def _scheduler(self) -> None:
+        while True:
+            now = time.monotonic()
+            while self._due and self._due[0][0] <= now:
+                when, _, name = heapq.heappop(self._due)
+                if self._due_at.get(name) != when or name in self._fetches:
+                    continue  # superseded, removed, or already running (it reschedules)
+                del self._due_at[name]
+                self._start_fetch(name, manual=False)
+            timeout = self._due[0][0] - now if self._due else None
+            self._wake_scheduler.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake_scheduler.wait(), timeout)
+
+    def _start_fetch(self, name: str, *, manual: bool) -> asyncio.Task[SyncFinished]:
+        task = asyncio.create_task(self._fetch(name, manual), name=f"fetch {name}")
+        self._fetches[name] = task
+        task.add_done_callback(lambda _: self._fetches.pop(name, None))
+        return task
+
+    # -- fetch --------------------------------------------------------------------------------
+
+    async def _fetch(self, name: str, manual: bool) -> SyncFinished:
+        spec = self._spec(name)
+        breaker = self._breakers.get(self._breaker_keys.get(name, ""))
+        # A key press is a deliberate probe; scheduled polls respect an open circuit.
+        if not manual and breaker is not None and not breaker.allow():
+            retry_at = breaker.retry_at() or time.monotonic() + self._retry.breaker_cooldown
+            self._schedule(name, retry_at - time.monotonic())
+            self._set_state(
+                name,
+                phase="circuit-open",
+                circuit_open=True,
+                next_attempt=time.time() + retry_at - time.monotonic(),
+            )
+            return SyncFinished(name, "fetch", ok=False, error="circuit open: not attempted")
+        async with self._network.slot(MANUAL if manual else SCHEDULED):
+            lock = RepoLock(self._state_dir, spec.path)
+            if not lock.try_acquire():
+                message = "busy: another gitwatch-tui is syncing this repo"
+                self._set_state(name, phase="busy")
+                self._schedule(name, _BUSY_RETRY)
+                return SyncFinished(name, "fetch", ok=False, error=message)
+            try:
+                self._set_state(name, phase="fetching")
+                timeout = self.config.defaults.fetch_timeout
+                if self._watcher is not None:
+                    self._watcher.suppress(name, timeout + _SUPPRESS_GRACE)
+                outcome = await self._in_thread(fetch, spec, timeout=timeout)
+            finally:
+                lock.release()
+        finished = self._after_fetch(name, outcome)
+        if name in self.specs:
+            status = await self.refresh(name)
+            if outcome.error is None and spec.auto_sync != "off":
+                await self._sync(spec, partial(auto_sync, spec, status), automatic=True)
+        return finished
+
+    def _after_fetch(self, name: str, outcome: FetchOutcome) -> SyncFinished:
+        """Record a fetch's outcome: breaker, back-off, next poll, history, events."""
+        if outcome.url is not None:
+            # One breaker per server; local remotes have no server, so one each.
+            key = breaker_key(outcome.url)
+            self._breaker_keys[name] = outcome.url if key == "local" else key
+        breaker = self._breakers.get(self._breaker_keys.get(name, ""))
+        state = self.states.get(name, SyncState(repo=name))
+        if outcome.no_remote:
+            # A local-only repo: nothing to fetch, no failure; still refreshed at each poll.
+            new_state = replace(state, phase="idle", last_error=None, next_attempt=None)
+            delay = self._interval(name)
+        elif outcome.error is None:
+            if breaker is not None:
+                breaker.record_success()
+            delay = self._interval(name) * self._rng.uniform(0.9, 1.1)
+            new_state = SyncState(
+                repo=name, last_success=time.time(), next_attempt=time.time() + delay
+            )
+        else:
+            failures = state.failures + 1
+            delay = retry_delay(failures, self._retry, self._rng)
+            circuit_open = False
+            if breaker is not None:
+                breaker.record_failure(outcome.error, auth=outcome.auth_failed)
+                if breaker.state == "open":
+                    circuit_open = True
+                    delay = max(delay, (breaker.retry_at() or 0) - time.monotonic())
+            new_state = replace(
+                state,
+                phase="circuit-open" if circuit_open else "backoff",
+                failures=failures,
+                next_attempt=time.time() + delay,
+                last_error=outcome.error,
+                auth_failed=outcome.auth_failed,
+                circuit_open=circuit_open,
+            )
+        if name in self.specs:
+            self._schedule(name, delay)
+            self._publish_state(new_state)
+        finished = SyncFinished(
+            name, "fetch", ok=outcome.error is None, duration=outcome.duration, error=outcome.error
+        )
+        self._remember(finished)
+        return finished
+
+    # -- automatic and manual sync ------------------------------------------------------------
+
+    async def _sync(
+        self,
+        spec: RepoSpec,
+        operation: Callable[..., SyncResult | SyncRefusal | None],
+        *,
+        automatic: bool,
+    ) -> SyncFinished:
+        """Run a fast-forward or rebase under the repo's lock; every outcome is an event."""
+        action: Action = "auto-sync" if automatic else "pull"
+        lock = RepoLock(self._state_dir, spec.path)
+        if not lock.try_acquire():
+            return SyncFinished(
+                spec.name,
+                action,
+                ok=False,
+                automatic=automatic,
+                error="busy: another gitwatch-tui is syncing this repo",
+            )
+        started = time.monotonic()
+        try:
+            self._set_state(spec.name, phase="syncing")
+            timeout = self.config.defaults.fetch_timeout
+            if self._watcher is not None:
+                self._watcher.suppress(spec.name, timeout + _SUPPRESS_GRACE)
+            result = await self._in_thread(operation, timeout=timeout)
+        finally:
+            lock.release()
+            self._set_state(spec.name, phase="idle")
+        duration = time.monotonic() - started
+        if result is None:  # policy "off"
+            return SyncFinished(spec.name, action, ok=True, automatic=automatic)
+        if isinstance(result, SyncRefusal):
+            finished = SyncFinished(
+                spec.name,
+                action,
+                ok=False,
+                duration=duration,
+                error=result.message,
+                automatic=automatic,
+                detail=result.reason,
+            )
+            # "Not behind" is the normal case, and the same refusal every poll is noise.
+            quiet = result.reason == "not-behind" or (
+                automatic and self._last_refusal.get(spec.name) == result.reason
+            )
+            self._last_refusal[spec.name] = result.reason
+            if quiet:
+                return finished
+        else:
+            self._last_refusal.pop(spec.name, None)
+            finished = SyncFinished(
+                spec.name,
+                action,
+                ok=True,
+                duration=duration,
+                old_head=result.old_head,
+                new_head=result.new_head,
+                automatic=automatic,
+                detail=f"stash kept: {result.stash_kept}" if result.stash_kept else result.mode,
+            )
+        self._remember(finished)
+        await self.refresh(spec.name)
+        return finished
+
+    # -- local status -------------------------------------------------------------------------
+
+    def _request_refresh(self, name: str) -> asyncio.Future[RepoStatus]:
+        future: asyncio.Future[RepoStatus] = asyncio.get_running_loop().create_future()
+        self._pending_refresh.setdefault(name, []).append(future)
+        self._wake_refresher.set()
+        return future
+
+    async def _refresher(self) -> None:
+        """Read pending repos in batches: one shell-loop sweep serves many requests."""
+        while True:
+            await self._wake_refresher.wait()
+            self._wake_refresher.clear()
+            batch, self._pending_refresh = self._pending_refresh, {}
+            specs = [self.specs[name] for name in batch if name in self.specs]
+            defaults = self.config.defaults
+            try:
+                await self._in_thread(
+                    partial(
+                        collect_statuses,
+                        specs,
+                        jobs=defaults.status_concurrency,
+                        timeout=defaults.status_timeout,
+                        # Each status is shown as it arrives: the first sweep shows progress.
+                        on_status=self._accept_status_threadsafe,
+                    )
+                )
+            except Exception as exc:  # a bug must not stop every future refresh
+                self._log("error", f"status refresh failed: {exc!r}")
+            await asyncio.sleep(0)  # let the call_soon_threadsafe callbacks run first
+            for name, futures in batch.items():
+                for future in futures:
+                    if future.done():
+                        continue
+                    if name in self.statuses:
+                        future.set_result(self.statuses[name])
+                    else:  # removed from the watch list meanwhile
+                        future.cancel()
+
+    def _accept_status_threadsafe(self, status: RepoStatus) -> None:
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._accept_status, status)
+
+    def _accept_status(self, status: RepoStatus) -> None:
+        if status.name not in self.specs:
+            return
+        if self.statuses.get(status.name) != status:
+            self.statuses[status.name] = status
+            self.events.publish(StatusChanged(status))
+
+    def _on_files_changed(self, names: set[str]) -> None:
+        for name in names:
+            if name in self.specs:
+                self._request_refresh(name)
+
+    # -- config hot reload --------------------------------------------------------------------
+
+    async def reload_config(self) -> bool:
+        """Re-read the config file; a bad one is reported and the last good one kept."""
+        if self._config_path is None:
+            return False
+        try:
+            config = await self._in_thread(load_config, self._config_path)
+        except ConfigFileError as exc:
+            self.events.publish(ConfigError(str(exc)))
+            self._log("error", f"config not reloaded, keeping the last good one:\n{exc}")
+            return False
+        specs, warnings = await self._in_thread(resolve_repos, config.repos, config.scan)
+        for warning in warnings:
+            self._log("warning", warning)
+        self.config = config
+        self._network.set_limit(config.defaults.fetch_concurrency)
+        added, removed, changed = self._apply_specs(specs)
+        for name in (*added, *changed):
+            self._request_refresh(name)
+        self.events.publish(ConfigReloaded(config, tuple(added), tuple(removed), tuple(changed)))
+        return True
+
+    async def _watch_config(self) -> None:
+        import watchfiles
+
+        assert self._config_path is not None
+        target = self._config_path.absolute()
+        # Watch the folder: editors replace the file (write a temp file, rename over it).
+        async for changes in watchfiles.awatch(
+            target.parent, watch_filter=lambda _, path: Path(path) == target, debounce=200
+        ):
+            if changes:
+                await self.reload_config()
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _spec(self, name: str) -> RepoSpec:
+        try:
+            return self.specs[name]
+        except KeyError:
+            raise KeyError(f"no such repo: {name}") from None
+
+    def _set_state(self, name: str, **changes: Any) -> None:
+        if name in self.states:
+            self._publish_state(replace(self.states[name], **changes))
+
+    def _publish_state(self, state: SyncState) -> None:
+        if self.states.get(state.repo) != state:
+            self.states[state.repo] = state
+            self.events.publish(SyncStateChanged(state))
+
+    def _remember(self, finished: SyncFinished) -> None:
+        self.events.publish(finished)
+        if self._history is not None:
+            self._history.record(
+                HistoryEntry(
+                    time=time.time(),
+                    repo=finished.repo,
+                    action=finished.action,
+                    ok=finished.ok,
+                    duration=finished.duration,
+                    error=finished.error,
+                    old_head=finished.old_head,
+                    new_head=finished.new_head,
+                    detail=finished.detail,
+                )
+            )
+
+    def _log(self, level: LogLevel, message: str, repo: str | None = None) -> None:
+        self.events.publish(LogLine(level, message, repo))
+
+    async def _in_thread(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, partial(func, *args, **kwargs))
+
+    @property
+    def history(self) -> History | None:
+        return self._history

@@ -1,0 +1,98 @@
+"""`gitwatch-tui watch`: the engine with no UI, printing its events as lines."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from dataclasses import asdict
+from typing import Any, TextIO
+
+from gitwatch_tui.core.config import Config
+from gitwatch_tui.engine.engine import Engine
+from gitwatch_tui.engine.events import (
+    ConfigError,
+    ConfigReloaded,
+    Event,
+    LogLine,
+    StatusChanged,
+    StatusRemoved,
+    SyncFinished,
+    SyncStateChanged,
+)
+
+
+def run_headless(config: Config, *, as_json: bool) -> int:
+    """Run until SIGINT/SIGTERM; returns the exit status."""
+    return asyncio.run(_run(config, as_json, sys.stdout))
+
+
+async def _run(config: Config, as_json: bool, out: TextIO) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    engine = Engine(config)
+    engine.subscribe(lambda event: _print(event, as_json, out))
+    await engine.start()
+    try:
+        await stop.wait()
+    finally:
+        with contextlib.suppress(Exception):
+            await engine.stop()
+    return 0
+
+
+def _print(event: Event, as_json: bool, out: TextIO) -> None:
+    if as_json:
+        out.write(json.dumps(_as_dict(event), ensure_ascii=False, default=str) + "\n")
+    else:
+        out.write(f"{time.strftime('%H:%M:%S')} {describe(event)}\n")
+    out.flush()
+
+
+def _as_dict(event: Event) -> dict[str, Any]:
+    if isinstance(event, StatusChanged):
+        return {"event": "status", **event.status.to_json()}
+    if isinstance(event, ConfigReloaded):
+        data = {"added": event.added, "removed": event.removed, "changed": event.changed}
+        return {"event": "config-reloaded", **data}
+    return {"event": type(event).__name__, **asdict(event)}
+
+
+def describe(event: Event) -> str:
+    """One human line per event."""
+    match event:
+        case StatusChanged(status=s):
+            if s.error:
+                return f"{s.name}: error: {s.error}"
+            parts = [s.branch or "?"]
+            if s.ahead or s.behind:
+                parts.append(f"↑{s.ahead or 0} ↓{s.behind or 0}")
+            if s.dirty:
+                parts.append(f"+{s.staged} ~{s.unstaged} ?{s.untracked} !{s.conflicted}")
+            if s.operation:
+                parts.append(s.operation)
+            return f"{s.name}: {' '.join(parts)}"
+        case StatusRemoved(repo=repo):
+            return f"{repo}: no longer watched"
+        case SyncStateChanged(state=st):
+            if st.phase in ("backoff", "circuit-open") and st.next_attempt:
+                wait = max(0, int(st.next_attempt - time.time()))
+                return f"{st.repo}: {st.phase}, retry in {wait}s: {st.last_error}"
+            return f"{st.repo}: {st.phase}"
+        case SyncFinished(repo=repo, action=action, ok=True, old_head=old, new_head=new):
+            moved = f" {old[:7]}..{new[:7]}" if old and new and old != new else ""
+            return f"{repo}: {action} done{moved}"
+        case SyncFinished(repo=repo, action=action, error=error):
+            return f"{repo}: {action} failed: {error}"
+        case LogLine(level=level, message=message, repo=repo):
+            return f"{repo + ': ' if repo else ''}{level}: {message}"
+        case ConfigReloaded(added=added, removed=removed, changed=changed):
+            return f"config reloaded: +{len(added)} -{len(removed)} ~{len(changed)} repos"
+        case ConfigError(message=message):
+            return f"config not reloaded (the last good one stays): {message}"
+    return repr(event)
