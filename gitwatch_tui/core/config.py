@@ -25,6 +25,7 @@ class Defaults:
 
     poll_interval: float = 300.0
     fetch_timeout: float = 30.0
+    clone_timeout: float = 600.0
     status_timeout: float = 20.0
     status_concurrency: int = field(default_factory=lambda: os.cpu_count() or 2)
     fetch_concurrency: int = 8

@@ -24,7 +24,13 @@ from yaml.reader import ReaderError
 
 from gitwatch_tui.core.config import Config, Defaults, _expand_user, _file_error
 from gitwatch_tui.core.errors import ConfigError, ConfigProblem
-from gitwatch_tui.core.models import AUTO_SYNC_POLICIES, RepoSpec, ScanRoot, SourceLocation
+from gitwatch_tui.core.models import (
+    AUTO_SYNC_POLICIES,
+    CloneOptions,
+    RepoSpec,
+    ScanRoot,
+    SourceLocation,
+)
 
 
 class _Position(Protocol):
@@ -388,6 +394,10 @@ def _read_item(node: Node, fields: Mapping[str, Reader], ctx: _Context, where: s
         return None
 
 
+def _read_clone(node: Node, ctx: _Context) -> CloneOptions:
+    return CloneOptions(**_read_fields(node, _CLONE_FIELDS, ctx, "clone"))
+
+
 def _read_defaults(node: Node, ctx: _Context) -> Defaults:
     if _is_null(node):
         return Defaults()
@@ -433,9 +443,15 @@ def _read_top(root: Node | None, ctx: _Context) -> Config:
 _DEFAULT_FIELDS: dict[str, Reader] = {
     "poll_interval": _read_duration,
     "fetch_timeout": _read_duration,
+    "clone_timeout": _read_duration,
     "status_timeout": _read_duration,
     "status_concurrency": _int_reader(minimum=1),
     "fetch_concurrency": _int_reader(minimum=1),
+}
+_CLONE_FIELDS: dict[str, Reader] = {
+    "branch": _read_str,
+    "depth": _int_reader(minimum=1),
+    "filter": _read_str,
 }
 _SCAN_FIELDS: dict[str, Reader] = {
     "path": _read_scan_path,
@@ -450,6 +466,7 @@ _REPO_FIELDS: dict[str, Reader] = {
     "group": _read_str,
     "remote": _read_str,
     "url": _read_expanded_str,
+    "clone": _read_clone,
     "poll_interval": _read_duration,
     "branches": _read_str_list,
     "auto_sync": _choice_reader(AUTO_SYNC_POLICIES),

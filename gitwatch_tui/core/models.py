@@ -37,6 +37,15 @@ class ScanRoot:
 
 
 @dataclass(frozen=True, slots=True)
+class CloneOptions:
+    """How to clone a configured repo that is missing (`git clone` options)."""
+
+    branch: str | None = None
+    depth: int | None = None
+    filter: str | None = None  # e.g. "blob:none" for a partial clone
+
+
+@dataclass(frozen=True, slots=True)
 class RepoSpec:
     """One repository to watch, from the config or from discovery."""
 
@@ -45,6 +54,7 @@ class RepoSpec:
     group: str | None = None
     remote: str | None = None
     url: str | None = None
+    clone: CloneOptions = CloneOptions()
     poll_interval: float | None = None
     branches: tuple[str, ...] = ()
     auto_sync: AutoSync = "off"

@@ -103,3 +103,27 @@ def _fetch_outcome(remote: str | None, url: str | None, result: GitResult) -> Fe
         timed_out=result.timed_out,
         duration=result.duration,
     )
+
+
+def clone(spec: RepoSpec, *, timeout: float) -> FetchOutcome:
+    """Clone a configured repo that is missing, with its `clone` options, never prompting.
+
+    Refuses to clone into a folder that exists and is not empty. On failure or timeout git
+    removes the half-made folder itself (the timeout sends SIGTERM first for that reason).
+    """
+    if spec.url is None:
+        return FetchOutcome(remote=None, error="no url to clone from")
+    if spec.path.exists() and (not spec.path.is_dir() or any(spec.path.iterdir())):
+        return FetchOutcome(remote=None, url=spec.url, error="path exists and is not empty")
+    options = spec.clone
+    args = ["clone", "--quiet"]
+    if options.branch:
+        args += ["--branch", options.branch]
+    if options.depth:
+        args += ["--depth", str(options.depth)]
+    if options.filter:
+        args.append(f"--filter={options.filter}")
+    args += ["--", spec.url, str(spec.path)]
+    spec.path.parent.mkdir(parents=True, exist_ok=True)
+    result = run_git(args, None, timeout=timeout, background=False)
+    return _fetch_outcome(spec.remote or "origin", spec.url, result)

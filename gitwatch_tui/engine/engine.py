@@ -34,7 +34,7 @@ from gitwatch_tui.core.discovery import resolve_repos
 from gitwatch_tui.core.errors import ConfigError as ConfigFileError
 from gitwatch_tui.core.git import RepoPaths, terminate_all
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
-from gitwatch_tui.core.ops import FetchOutcome, fetch
+from gitwatch_tui.core.ops import FetchOutcome, clone, fetch
 from gitwatch_tui.core.status import collect_statuses
 from gitwatch_tui.engine.backoff import BreakerRegistry, RetryPolicy, breaker_key, retry_delay
 from gitwatch_tui.engine.events import (
@@ -121,7 +121,13 @@ class Engine:
         for warning in warnings:
             self._log("warning", warning)
         if self._watch_files:
-            self._watcher = RepoWatcher(on_change=self._on_files_changed, debounce=0.3)
+            # When the watcher degrades (inotify limits) it says so once; local changes are
+            # then still picked up by the status refresh that follows every poll.
+            self._watcher = RepoWatcher(
+                on_change=self._on_files_changed,
+                debounce=0.3,
+                on_notice=lambda message: self._log("warning", message),
+            )
         self._apply_specs(specs)
         self._tasks = [
             asyncio.create_task(self._scheduler(), name="gitwatch-scheduler"),
@@ -209,10 +215,16 @@ class Engine:
             self.events.publish(StatusRemoved(name))
         for name in added:
             self.states[name] = SyncState(repo=name)
-            # Spread the first polls over one interval so 1,000 repos do not fetch at once.
-            self._schedule(name, self._interval(name) * self._rng.random())
+            # Spread the first polls over one interval so 1,000 repos do not fetch at once;
+            # a repo still to be cloned goes first.
+            first = 0.0 if _needs_clone(new[name]) else self._interval(name) * self._rng.random()
+            self._schedule(name, first)
         for name in changed:
             self._schedule(name, self._interval(name) * self._rng.uniform(0.5, 1.0))
+        self._update_watcher()
+        return added, removed, changed
+
+    def _update_watcher(self) -> None:
         if self._watcher is not None:
             self._watcher.set_repos(
                 {
@@ -220,7 +232,6 @@ class Engine:
                     for name, spec in self.specs.items()
                 }
             )
-        return added, removed, changed
 
     def _interval(self, name: str) -> float:
         return self.specs[name].poll_interval or self.config.defaults.poll_interval
@@ -255,6 +266,10 @@ class Engine:
 
     async def _fetch(self, name: str, manual: bool) -> SyncFinished:
         spec = self._spec(name)
+        if spec.url is None and not spec.path.exists():
+            # Nothing to fetch and nothing to clone from: its status row says what is wrong.
+            self._schedule(name, self._interval(name))
+            return SyncFinished(name, "fetch", ok=False, error="path does not exist")
         breaker = self._breakers.get(self._breaker_keys.get(name, ""))
         # A key press is a deliberate probe; scheduled polls respect an open circuit.
         if not manual and breaker is not None and not breaker.allow():
@@ -274,22 +289,26 @@ class Engine:
                 self._set_state(name, phase="busy")
                 self._schedule(name, _BUSY_RETRY)
                 return SyncFinished(name, "fetch", ok=False, error=message)
+            cloning = _needs_clone(spec)
             try:
-                self._set_state(name, phase="fetching")
-                timeout = self.config.defaults.fetch_timeout
+                self._set_state(name, phase="cloning" if cloning else "fetching")
+                defaults = self.config.defaults
+                timeout = defaults.clone_timeout if cloning else defaults.fetch_timeout
                 if self._watcher is not None:
                     self._watcher.suppress(name, timeout + _SUPPRESS_GRACE)
-                outcome = await self._in_thread(fetch, spec, timeout=timeout)
+                outcome = await self._in_thread(clone if cloning else fetch, spec, timeout=timeout)
             finally:
                 lock.release()
-        finished = self._after_fetch(name, outcome)
+        finished = self._after_fetch(name, outcome, "clone" if cloning else "fetch")
+        if cloning and outcome.error is None:
+            self._update_watcher()  # the work tree exists now
         if name in self.specs:
             status = await self.refresh(name)
             if outcome.error is None and spec.auto_sync != "off":
                 await self._sync(spec, partial(auto_sync, spec, status), automatic=True)
         return finished
 
-    def _after_fetch(self, name: str, outcome: FetchOutcome) -> SyncFinished:
+    def _after_fetch(self, name: str, outcome: FetchOutcome, action: Action) -> SyncFinished:
         """Record a fetch's outcome: breaker, back-off, next poll, history, events."""
         if outcome.url is not None:
             # One breaker per server; local remotes have no server, so one each.
@@ -330,7 +349,7 @@ class Engine:
             self._schedule(name, delay)
             self._publish_state(new_state)
         finished = SyncFinished(
-            name, "fetch", ok=outcome.error is None, duration=outcome.duration, error=outcome.error
+            name, action, ok=outcome.error is None, duration=outcome.duration, error=outcome.error
         )
         self._remember(finished)
         return finished
@@ -535,3 +554,8 @@ class Engine:
     @property
     def history(self) -> History | None:
         return self._history
+
+
+def _needs_clone(spec: RepoSpec) -> bool:
+    """A configured repo with a URL and nothing on disk yet is cloned, not fetched."""
+    return spec.url is not None and not spec.path.exists()

@@ -10,7 +10,7 @@ from typing import Literal
 from gitwatch_tui.core.config import Config
 from gitwatch_tui.core.models import RepoStatus
 
-Phase = Literal["idle", "fetching", "syncing", "backoff", "circuit-open", "busy"]
+Phase = Literal["idle", "fetching", "cloning", "syncing", "backoff", "circuit-open", "busy"]
 Action = Literal["fetch", "pull", "auto-sync", "clone"]
 LogLevel = Literal["info", "warning", "error"]
 

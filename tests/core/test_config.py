@@ -634,3 +634,26 @@ def test_default_config(tmp_path: Path) -> None:
     assert (config.repos, config.source) == ((), None)
     assert config.defaults == Defaults()
     assert config.defaults.status_concurrency == (os.cpu_count() or 2)
+
+
+def test_clone_options_are_read_and_checked(tmp_path: Path) -> None:
+    good = parse_config(
+        "defaults:\n  clone_timeout: 20m\n"
+        "repos:\n  - path: x\n    url: git://127.0.0.1/x.git\n"
+        "    clone: {branch: no, depth: 1, filter: 'blob:none'}\n",
+        "c.yaml",
+        base_dir=tmp_path,
+        env={},
+    )
+    [spec] = good.repos
+    assert (spec.clone.branch, spec.clone.depth, spec.clone.filter) == ("no", 1, "blob:none")
+    assert good.defaults.clone_timeout == 1200
+    with pytest.raises(ConfigError) as bad:
+        parse_config(
+            "repos:\n  - path: x\n    clone:\n      depth: 0\n      brnch: main\n",
+            "c.yaml",
+            base_dir=tmp_path,
+            env={},
+        )
+    assert "c.yaml:4:14: depth: must be at least 1" in str(bad.value)
+    assert "c.yaml:5:7: unknown key 'brnch' in clone; did you mean 'branch'?" in str(bad.value)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gitwatch_tui.core.config import Config, Defaults
-from gitwatch_tui.core.models import RepoSpec
+from gitwatch_tui.core.models import CloneOptions, RepoSpec
 from gitwatch_tui.engine.backoff import RetryPolicy
 from gitwatch_tui.engine.engine import Engine
 from gitwatch_tui.engine.events import (
@@ -295,3 +295,44 @@ async def test_manual_commands_jump_the_queue() -> None:
         await asyncio.sleep(0)
     await asyncio.gather(*jobs)
     assert order == ["key-press", "poll-0", "poll-1", "poll-2"]
+
+
+async def test_a_missing_repo_with_a_url_is_cloned_then_watched(
+    git_daemon: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, _ = git_daemon
+    remote, _ = served_clone(git_daemon, tmp_path, "to-clone")
+    push_from_elsewhere(remote, tmp_path, count=2)
+    target = tmp_path / "checkouts" / "to-clone"
+    spec = RepoSpec(target, "fresh", url=f"{url}/to-clone.git", clone=CloneOptions(depth=1))
+    engine = await start_engine(config_for(spec), tmp_path)
+    seen: list[Event] = []
+    engine.subscribe(seen.append)
+    try:
+        await wait_for(
+            lambda: any(isinstance(e, SyncFinished) and e.action == "clone" for e in seen)
+        )
+        cloned = next(e for e in seen if isinstance(e, SyncFinished) and e.action == "clone")
+        assert cloned.ok, cloned.error
+        await wait_for(lambda: engine.statuses["fresh"].error is None)
+        assert engine.statuses["fresh"].branch == "main"
+        assert git(target, "rev-parse", "--is-shallow-repository") == "true"
+        assert git(target, "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
+    finally:
+        await engine.stop()
+
+
+async def test_a_clone_that_fails_backs_off_and_leaves_nothing_behind(
+    git_daemon: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, _ = git_daemon
+    target = tmp_path / "checkouts" / "nowhere"
+    spec = RepoSpec(target, "nowhere", url=f"{url}/does-not-exist.git")
+    engine = await start_engine(config_for(spec), tmp_path, retry=FAST_RETRY)
+    try:
+        await wait_for(lambda: engine.states["nowhere"].failures >= 1)
+        assert engine.states["nowhere"].phase in ("backoff", "circuit-open")
+        assert not target.exists()
+        assert "not cloned yet" in (engine.statuses["nowhere"].error or "")
+    finally:
+        await engine.stop()
