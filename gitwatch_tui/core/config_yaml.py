@@ -23,6 +23,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.reader import ReaderError
 
 from gitwatch_tui.core.config import Config, Defaults, _expand_user, _file_error
+from gitwatch_tui.core.cron import CronError, CronSchedule
 from gitwatch_tui.core.errors import ConfigError, ConfigProblem
 from gitwatch_tui.core.models import (
     AUTO_SYNC_POLICIES,
@@ -394,6 +395,13 @@ def _read_item(node: Node, fields: Mapping[str, Reader], ctx: _Context, where: s
         return None
 
 
+def _read_schedule(node: Node, ctx: _Context) -> CronSchedule:
+    try:
+        return CronSchedule.parse(_read_str(node, ctx))
+    except CronError as exc:
+        raise _BadValueError(node, str(exc)) from None
+
+
 def _read_clone(node: Node, ctx: _Context) -> CloneOptions:
     return CloneOptions(**_read_fields(node, _CLONE_FIELDS, ctx, "clone"))
 
@@ -468,6 +476,7 @@ _REPO_FIELDS: dict[str, Reader] = {
     "url": _read_expanded_str,
     "clone": _read_clone,
     "poll_interval": _read_duration,
+    "schedule": _read_schedule,
     "branches": _read_str_list,
     "auto_sync": _choice_reader(AUTO_SYNC_POLICIES),
 }

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from gitwatch_tui.core.cron import CronSchedule
+
 AutoSync = Literal["off", "ff-only", "rebase-autostash"]
 AUTO_SYNC_POLICIES: tuple[str, ...] = ("off", "ff-only", "rebase-autostash")
 
@@ -56,6 +58,7 @@ class RepoSpec:
     url: str | None = None
     clone: CloneOptions = CloneOptions()
     poll_interval: float | None = None
+    schedule: CronSchedule | None = None  # polls at these times instead of every interval
     branches: tuple[str, ...] = ()
     auto_sync: AutoSync = "off"
     bare: bool = False

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -217,10 +218,9 @@ class Engine:
             self.states[name] = SyncState(repo=name)
             # Spread the first polls over one interval so 1,000 repos do not fetch at once;
             # a repo still to be cloned goes first.
-            first = 0.0 if _needs_clone(new[name]) else self._interval(name) * self._rng.random()
-            self._schedule(name, first)
+            self._schedule(name, 0.0 if _needs_clone(new[name]) else self._next_poll(name, True))
         for name in changed:
-            self._schedule(name, self._interval(name) * self._rng.uniform(0.5, 1.0))
+            self._schedule(name, self._next_poll(name, True))
         self._update_watcher()
         return added, removed, changed
 
@@ -235,6 +235,17 @@ class Engine:
 
     def _interval(self, name: str) -> float:
         return self.specs[name].poll_interval or self.config.defaults.poll_interval
+
+    def _next_poll(self, name: str, first: bool = False) -> float:
+        """Seconds to the repo's next poll, jittered so that many repos do not poll at once:
+        a first poll anywhere in one interval, later ones ±10 %, cron times + up to 30 s."""
+        schedule = self.specs[name].schedule
+        if schedule is not None:
+            now = datetime.now()
+            return (schedule.next_after(now) - now).total_seconds() + self._rng.uniform(0, 30)
+        if first:
+            return self._interval(name) * self._rng.random()
+        return self._interval(name) * self._rng.uniform(0.9, 1.1)
 
     def _schedule(self, name: str, delay: float) -> None:
         when = time.monotonic() + max(0.0, delay)
@@ -319,11 +330,11 @@ class Engine:
         if outcome.no_remote:
             # A local-only repo: nothing to fetch, no failure; still refreshed at each poll.
             new_state = replace(state, phase="idle", last_error=None, next_attempt=None)
-            delay = self._interval(name)
+            delay = self._next_poll(name)
         elif outcome.error is None:
             if breaker is not None:
                 breaker.record_success()
-            delay = self._interval(name) * self._rng.uniform(0.9, 1.1)
+            delay = self._next_poll(name)
             new_state = SyncState(
                 repo=name, last_success=time.time(), next_attempt=time.time() + delay
             )

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gitwatch_tui.core.config import Config, Defaults
+from gitwatch_tui.core.cron import CronSchedule
 from gitwatch_tui.core.models import CloneOptions, RepoSpec
 from gitwatch_tui.engine.backoff import RetryPolicy
 from gitwatch_tui.engine.engine import Engine
@@ -336,3 +337,34 @@ async def test_a_clone_that_fails_backs_off_and_leaves_nothing_behind(
         assert "not cloned yet" in (engine.statuses["nowhere"].error or "")
     finally:
         await engine.stop()
+
+
+async def test_a_cron_schedule_sets_the_next_poll(
+    git_daemon: tuple[str, Path], tmp_path: Path
+) -> None:
+    _, clone = served_clone(git_daemon, tmp_path, "cron")
+    every_minute = RepoSpec(clone, "cron", schedule=CronSchedule.parse("* * * * *"))
+    engine = await start_engine(config_for(every_minute), tmp_path)
+    try:
+        assert (await engine.fetch("cron")).ok
+        wait = (engine.states["cron"].next_attempt or 0) - time.time()
+        assert 0 < wait <= 60 + 30  # the next minute plus at most 30 s of jitter, not 1 hour
+    finally:
+        await engine.stop()
+
+
+async def test_events_can_be_read_as_an_async_stream(
+    git_daemon: tuple[str, Path], tmp_path: Path
+) -> None:
+    _, clone = served_clone(git_daemon, tmp_path, "streamed")
+    engine = Engine(config_for(RepoSpec(clone, "s")), state_dir=tmp_path / "st", watch_files=False)
+    stream = engine.events.stream()
+    first = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0)
+    await engine.start()
+    try:
+        event = await asyncio.wait_for(first, 5)
+        assert isinstance(event, StatusChanged) and event.status.name == "s"
+    finally:
+        await engine.stop()
+        await stream.aclose()
