@@ -471,7 +471,7 @@ async def idle_worker(corpus: Path, idle_seconds: float, *, watch: bool, sweep_o
             result["start_s"] = time.perf_counter() - started
             result["sweep_s"] = await probe.swept - started
             result["hwm_after_sweep_mb"] = proc_status_mb("VmHWM")
-            # Private, read-only: the engine does not surface the watcher's state (see README).
+            # Private, read-only: the engine logs watcher notices but exposes no watcher state.
             watcher = getattr(engine, "_watcher", None)
             while watcher is not None and not (watcher.watching or watcher.polling_fallback):
                 if time.perf_counter() - started > 120:
