@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from gitwatch_tui.core.git import GitResult, RepoPaths, git_env, run_git
 from gitwatch_tui.core.models import RepoSpec
@@ -44,7 +45,15 @@ class FetchOutcome:
 
 
 def read_remote_config(repo: RepoPaths, *, timeout: float) -> RemoteConfig | str:
-    """The repo's remotes and `core.sshCommand`, or the error text when it cannot be read."""
+    """The repo's remotes and `core.sshCommand`, or the error text when it cannot be read.
+
+    Cached per repo while its config file keeps the same mtime and size: a poll then starts
+    one git process (the fetch) instead of two, which on two cores is a tenth of a fetch-all.
+    """
+    key = _config_file_key(repo)
+    cached = _remote_configs.get(repo.git_dir)
+    if key is not None and cached is not None and cached[0] == key:
+        return cached[1]
     result = run_git(
         ["config", "--get-regexp", r"^(remote\..*\.url|core\.sshcommand)$"], repo, timeout=timeout
     )
@@ -53,12 +62,35 @@ def read_remote_config(repo: RepoPaths, *, timeout: float) -> RemoteConfig | str
     urls: dict[str, str] = {}
     ssh_command = None
     for line in result.stdout.decode("utf-8", errors="replace").splitlines():
-        key, _, value = line.partition(" ")
-        if key == "core.sshcommand":
+        key_name, _, value = line.partition(" ")
+        if key_name == "core.sshcommand":
             ssh_command = value
         else:
-            urls.setdefault(key[len("remote.") : -len(".url")], value)
-    return RemoteConfig(urls, ssh_command)
+            urls.setdefault(key_name[len("remote.") : -len(".url")], value)
+    config = RemoteConfig(urls, ssh_command)
+    if key is not None:
+        _remote_configs[repo.git_dir] = (key, config)
+    return config
+
+
+# git dir -> (config file's identity when read, what it said). Included files and the user's
+# global config are not tracked: a remote is defined in the repo's own config in practice.
+_remote_configs: dict[Path, tuple[tuple[int, int, int], RemoteConfig]] = {}
+
+
+def _config_file_key(repo: RepoPaths) -> tuple[int, int, int] | None:
+    """Identity of the repo's config file (worktrees share the main repo's), None if unknown."""
+    git_dir = repo.git_dir
+    try:
+        common = (git_dir / "commondir").read_text(encoding="utf-8").strip()
+        git_dir = git_dir / common
+    except OSError:
+        pass
+    try:
+        stat = (git_dir / "config").stat()
+    except OSError:
+        return None
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 def fetch(spec: RepoSpec, *, timeout: float) -> FetchOutcome:

@@ -16,7 +16,7 @@ import itertools
 import random
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
@@ -92,9 +92,10 @@ class Engine:
         self._breakers = BreakerRegistry(self._retry)
         self._breaker_keys: dict[str, str] = {}
         self._network = PriorityLimiter(config.defaults.fetch_concurrency)
-        self._executor = ThreadPoolExecutor(
-            max_workers=config.defaults.fetch_concurrency + 2, thread_name_prefix="gitwatch"
-        )
+        # Two pools so that fetches (up to the network limit, which a reload may raise) can
+        # never hold up status reads, syncs and history writes. Threads start only when used.
+        self._network_pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="gw-net")
+        self._local_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gw-local")
         self._due: list[tuple[float, int, str]] = []  # (monotonic time, seq, repo); lazy deletes
         self._due_at: dict[str, float] = {}
         self._seq = itertools.count()
@@ -134,12 +135,30 @@ class Engine:
             asyncio.create_task(self._scheduler(), name="gitwatch-scheduler"),
             asyncio.create_task(self._refresher(), name="gitwatch-refresher"),
         ]
+        first_sweep = [self._request_refresh(name) for name in self.specs]
         if self._watcher is not None:
-            self._tasks.append(asyncio.create_task(self._watcher.run(), name="gitwatch-watcher"))
+            self._tasks.append(
+                asyncio.create_task(self._watch_after(first_sweep), name="gitwatch-watcher")
+            )
         if self._config_path is not None:
             self._tasks.append(asyncio.create_task(self._watch_config(), name="gitwatch-config"))
-        for name in self.specs:
-            self._request_refresh(name)
+
+    async def _watch_after(self, first_sweep: list[asyncio.Future[RepoStatus]]) -> None:
+        """Start watching files once the first sweep is in: setting up the OS watches holds
+        the interpreter for a while (about 1 s per 1,000 repos), so the rows come first."""
+        await asyncio.gather(*first_sweep, return_exceptions=True)
+        assert self._watcher is not None
+        await self._watcher.run()
+
+    @property
+    def watching(self) -> bool:
+        """True once local changes are being watched (so they show within about a second)."""
+        return self._watcher is not None and self._watcher.watching
+
+    @property
+    def polling_fallback(self) -> bool:
+        """True when file watching could not be set up and local changes wait for the next poll."""
+        return self._watcher is not None and self._watcher.polling_fallback
 
     async def stop(self) -> None:
         """Cancel every worker and running git call (their process groups are killed)."""
@@ -148,7 +167,9 @@ class Engine:
             task.cancel()
         terminate_all()  # git calls in worker threads would otherwise run out their timeouts
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._network_pool.shutdown(wait=False, cancel_futures=True)
+        # Let a history write in flight finish before the database is closed.
+        await asyncio.to_thread(self._local_pool.shutdown, wait=True, cancel_futures=True)
         if self._history is not None:
             self._history.close()
         self.events.close()
@@ -307,7 +328,8 @@ class Engine:
                 timeout = defaults.clone_timeout if cloning else defaults.fetch_timeout
                 if self._watcher is not None:
                     self._watcher.suppress(name, timeout + _SUPPRESS_GRACE)
-                outcome = await self._in_thread(clone if cloning else fetch, spec, timeout=timeout)
+                operation = clone if cloning else fetch
+                outcome = await self._in_thread(operation, spec, timeout=timeout, pool="network")
             finally:
                 lock.release()
         finished = self._after_fetch(name, outcome, "clone" if cloning else "fetch")
@@ -540,27 +562,36 @@ class Engine:
 
     def _remember(self, finished: SyncFinished) -> None:
         self.events.publish(finished)
-        if self._history is not None:
-            self._history.record(
-                HistoryEntry(
-                    time=time.time(),
-                    repo=finished.repo,
-                    action=finished.action,
-                    ok=finished.ok,
-                    duration=finished.duration,
-                    error=finished.error,
-                    old_head=finished.old_head,
-                    new_head=finished.new_head,
-                    detail=finished.detail,
-                )
-            )
+        if self._history is None:
+            return
+        entry = HistoryEntry(
+            time=time.time(), repo=finished.repo, action=finished.action, ok=finished.ok,
+            duration=finished.duration, error=finished.error, old_head=finished.old_head,
+            new_head=finished.new_head, detail=finished.detail,
+        )  # fmt: skip
+        # Off the loop: SQLite may wait on another process's write lock.
+        written = self._local_pool.submit(self._history.record, entry)
+        written.add_done_callback(self._history_written)
+
+    def _history_written(self, written: Future[None]) -> None:
+        error = written.exception() if not written.cancelled() else None
+        if error is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._history_failed, error)
+
+    def _history_failed(self, error: BaseException) -> None:
+        if self._history is not None:  # say it once, then run without history
+            self._history = None
+            self._log("warning", f"sync history is off: {error}")
 
     def _log(self, level: LogLevel, message: str, repo: str | None = None) -> None:
         self.events.publish(LogLine(level, message, repo))
 
-    async def _in_thread(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def _in_thread(
+        self, func: Callable[..., T], *args: Any, pool: str = "local", **kwargs: Any
+    ) -> T:
+        executor = self._network_pool if pool == "network" else self._local_pool
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, partial(func, *args, **kwargs))
+        return await loop.run_in_executor(executor, partial(func, *args, **kwargs))
 
     @property
     def history(self) -> History | None:

@@ -144,3 +144,14 @@ def test_run_many_keeps_order_of_odd_paths(tmp_path: Path) -> None:
     assert [results[i].stdout.decode().strip() for i in range(len(names))] == [
         str(tmp_path / name) for name in names
     ]
+
+
+def test_remote_config_cache_follows_config_edits(repo: Path, tmp_path: Path) -> None:
+    from gitwatch_tui.core.ops import read_remote_config
+
+    first = read_remote_config(RepoPaths.of(repo), timeout=10)
+    assert not isinstance(first, str) and first.remotes == ("origin",)
+    git(repo, "remote", "add", "backup", str(tmp_path / "elsewhere.git"))
+    second = read_remote_config(RepoPaths.of(repo), timeout=10)
+    assert not isinstance(second, str)
+    assert second.urls["backup"] == str(tmp_path / "elsewhere.git")

@@ -178,7 +178,7 @@ async def test_a_local_edit_is_seen_within_a_second(
     engine = await start_engine(config_for(RepoSpec(clone, "edited")), tmp_path, watch_files=True)
     try:
         await wait_for(lambda: "edited" in engine.statuses)
-        await asyncio.sleep(0.3)  # let the watcher settle
+        await wait_for(lambda: engine.watching)  # started after the first sweep
         edited_at = time.monotonic()
         (clone / "new-file.txt").write_text("hello\n")
         await wait_for(lambda: engine.statuses["edited"].untracked == 1, within=3)
