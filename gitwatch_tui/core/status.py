@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -263,7 +263,3 @@ def with_error(status: RepoStatus, error: str) -> RepoStatus:
     combined = f"{status.error}; {error}" if status.error else error
     return replace(status, error=combined)
 
-
-def specs_for_paths(paths: Iterable[Path]) -> list[RepoSpec]:
-    """Ad-hoc specs for repos named on the command line, named after their folder."""
-    return [RepoSpec(path=p.resolve(), name=p.resolve().name) for p in paths]
