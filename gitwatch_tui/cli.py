@@ -136,13 +136,18 @@ def status_command(
 
 
 def _fetch_all(specs: Sequence[RepoSpec], config: Config) -> dict[str, str]:
-    """Fetch every repo, `fetch_concurrency` at a time; returns the errors by repo name."""
+    """Fetch every repo, `fetch_concurrency` at a time; returns the errors by repo name.
+    A local-only repo (no remote at all) has nothing to fetch, which is not an error."""
     from concurrent.futures import ThreadPoolExecutor
 
     timeout = config.defaults.fetch_timeout
     with ThreadPoolExecutor(max_workers=config.defaults.fetch_concurrency) as pool:
         outcomes = pool.map(lambda spec: (spec, fetch(spec, timeout=timeout)), specs)
-        return {spec.name: outcome.error for spec, outcome in outcomes if outcome.error}
+        return {
+            spec.name: outcome.error
+            for spec, outcome in outcomes
+            if outcome.error and not outcome.no_remote
+        }
 
 
 def _print_table(statuses: list[RepoStatus], config: Config) -> None:

@@ -102,6 +102,15 @@ def test_fetch_failure_is_reported_on_its_row(workspace: Path) -> None:
     assert rows["alpha"]["error"] is None
 
 
+def test_fetch_of_a_local_only_repo_is_not_an_error(workspace: Path) -> None:
+    local = workspace / "work" / "local-only"
+    local.mkdir()
+    git(local, "init", "-q")
+    result = run_cli("status", "--json", "--fetch", "work", cwd=workspace)
+    assert result.returncode == 0, result.stdout
+    assert json_rows(result.stdout)["local-only"]["error"] is None
+
+
 def test_table_output_is_readable(workspace: Path) -> None:
     result = run_cli("status", "work", cwd=workspace, env={"NO_COLOR": "1"})
     assert result.returncode == 0, result.stderr

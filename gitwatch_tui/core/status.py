@@ -188,15 +188,18 @@ def error_status(spec: RepoSpec, error: str) -> RepoStatus:
     return RepoStatus(name=spec.name, path=str(spec.path), group=spec.group, error=error)
 
 
-def _precheck(spec: RepoSpec) -> str | None:
-    """Why a repo cannot be read, found without starting git; None when it looks readable."""
-    if not spec.path.exists():
-        return "path does not exist" + (" (not cloned yet)" if spec.url else "")
+def _locate(spec: RepoSpec) -> RepoPaths | str:
+    """Where the repo's git dir is, or why it cannot be read, found without starting git."""
     if not spec.path.is_dir():
+        if not spec.path.exists():
+            return "path does not exist" + (" (not cloned yet)" if spec.url else "")
         return "path is not a folder"
-    if not spec.bare and resolve_git_dir(spec.path) is None:
+    if spec.bare:
+        return RepoPaths.of(spec.path, bare=True)
+    git_dir = resolve_git_dir(spec.path)
+    if git_dir is None:
         return "not a git repository (no .git here)"
-    return None
+    return RepoPaths(git_dir=git_dir, work_tree=spec.path)
 
 
 def _bare_status(spec: RepoSpec) -> RepoStatus:
@@ -235,15 +238,16 @@ def collect_statuses(
             on_status(status)
 
     runnable: list[int] = []
+    paths: list[RepoPaths] = []
     for index, spec in enumerate(specs):
-        problem = _precheck(spec)
-        if problem is not None:
-            publish(index, error_status(spec, problem))
+        located = _locate(spec)
+        if isinstance(located, str):
+            publish(index, error_status(spec, located))
         elif spec.bare:
             publish(index, _bare_status(spec))
         else:
             runnable.append(index)
-    paths = [RepoPaths.of(specs[i].path) for i in runnable]
+            paths.append(located)
     for position, result in run_many(paths, STATUS_ARGS, jobs=jobs, timeout=timeout):
         spec = specs[runnable[position]]
         if result.ok:
@@ -262,4 +266,3 @@ def with_error(status: RepoStatus, error: str) -> RepoStatus:
     """The same snapshot with an error added (a failed fetch keeps the counts it had)."""
     combined = f"{status.error}; {error}" if status.error else error
     return replace(status, error=combined)
-

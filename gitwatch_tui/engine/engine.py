@@ -54,7 +54,7 @@ from gitwatch_tui.engine.events import (
 )
 from gitwatch_tui.engine.history import History, HistoryEntry, HistoryUnavailable, default_state_dir
 from gitwatch_tui.engine.limiter import MANUAL, SCHEDULED, PriorityLimiter
-from gitwatch_tui.engine.locks import RepoLock
+from gitwatch_tui.engine.locks import RepoBusy, RepoLock
 from gitwatch_tui.engine.watcher import RepoWatcher
 
 T = TypeVar("T")
@@ -208,11 +208,11 @@ class Engine:
     async def pull(self, name: str, mode: str = "ff-only") -> SyncFinished:
         """Fetch, then bring the branch up to its upstream: `ff-only` (default) or `rebase`
         (with autostash). Refuses, with the reason, whatever could lose work."""
+        if mode not in ("ff-only", "rebase"):
+            raise ValueError(f"unknown pull mode {mode!r}: ff-only or rebase")
         fetched = await self.fetch(name)
         if not fetched.ok:
             return replace(fetched, action="pull")
-        if mode not in ("ff-only", "rebase"):
-            raise ValueError(f"unknown pull mode {mode!r}: ff-only or rebase")
         spec = self._spec(name)
         status = await self.refresh(name)
         operation = rebase_autostash if mode == "rebase" else fast_forward
@@ -314,30 +314,27 @@ class Engine:
                 next_attempt=time.time() + retry_at - time.monotonic(),
             )
             return SyncFinished(name, "fetch", ok=False, error="circuit open: not attempted")
+        cloning = _needs_clone(spec)
         async with self._network.slot(MANUAL if manual else SCHEDULED):
-            lock = RepoLock(self._state_dir, spec.path)
-            if not lock.try_acquire():
-                message = "busy: another gitwatch-tui is syncing this repo"
+            self._set_state(name, phase="cloning" if cloning else "fetching")
+            defaults = self.config.defaults
+            timeout = defaults.clone_timeout if cloning else defaults.fetch_timeout
+            if self._watcher is not None:
+                self._watcher.suppress(name, timeout + _SUPPRESS_GRACE)
+            operation = partial(clone if cloning else fetch, spec, timeout=timeout)
+            try:
+                outcome = await self._in_thread(self._locked, spec, operation, pool="network")
+            except RepoBusy as busy:
                 self._set_state(name, phase="busy")
                 self._schedule(name, _BUSY_RETRY)
-                return SyncFinished(name, "fetch", ok=False, error=message)
-            cloning = _needs_clone(spec)
-            try:
-                self._set_state(name, phase="cloning" if cloning else "fetching")
-                defaults = self.config.defaults
-                timeout = defaults.clone_timeout if cloning else defaults.fetch_timeout
-                if self._watcher is not None:
-                    self._watcher.suppress(name, timeout + _SUPPRESS_GRACE)
-                operation = clone if cloning else fetch
-                outcome = await self._in_thread(operation, spec, timeout=timeout, pool="network")
-            finally:
-                lock.release()
+                return SyncFinished(name, "fetch", ok=False, error=str(busy))
         finished = self._after_fetch(name, outcome, "clone" if cloning else "fetch")
         if cloning and outcome.error is None:
             self._update_watcher()  # the work tree exists now
         if name in self.specs:
             status = await self.refresh(name)
-            if outcome.error is None and spec.auto_sync != "off":
+            # Nothing to bring in unless behind: no lock, no events, no git call.
+            if outcome.error is None and spec.auto_sync != "off" and status.behind:
                 await self._sync(spec, partial(auto_sync, spec, status), automatic=True)
         return finished
 
@@ -398,24 +395,16 @@ class Engine:
     ) -> SyncFinished:
         """Run a fast-forward or rebase under the repo's lock; every outcome is an event."""
         action: Action = "auto-sync" if automatic else "pull"
-        lock = RepoLock(self._state_dir, spec.path)
-        if not lock.try_acquire():
-            return SyncFinished(
-                spec.name,
-                action,
-                ok=False,
-                automatic=automatic,
-                error="busy: another gitwatch-tui is syncing this repo",
-            )
         started = time.monotonic()
+        timeout = self.config.defaults.fetch_timeout
+        self._set_state(spec.name, phase="syncing")
+        if self._watcher is not None:
+            self._watcher.suppress(spec.name, timeout + _SUPPRESS_GRACE)
         try:
-            self._set_state(spec.name, phase="syncing")
-            timeout = self.config.defaults.fetch_timeout
-            if self._watcher is not None:
-                self._watcher.suppress(spec.name, timeout + _SUPPRESS_GRACE)
-            result = await self._in_thread(operation, timeout=timeout)
+            result = await self._in_thread(self._locked, spec, partial(operation, timeout=timeout))
+        except RepoBusy as busy:
+            return SyncFinished(spec.name, action, ok=False, automatic=automatic, error=str(busy))
         finally:
-            lock.release()
             self._set_state(spec.name, phase="idle")
         duration = time.monotonic() - started
         if result is None:  # policy "off"
@@ -585,6 +574,12 @@ class Engine:
 
     def _log(self, level: LogLevel, message: str, repo: str | None = None) -> None:
         self.events.publish(LogLine(level, message, repo))
+
+    def _locked(self, spec: RepoSpec, operation: Callable[[], T]) -> T:
+        """Run `operation` holding the repo's cross-process lock (raises RepoBusy); called in a
+        worker thread, so the lock's file work stays off the event loop."""
+        with RepoLock(self._state_dir, spec.path).hold():
+            return operation()
 
     async def _in_thread(
         self, func: Callable[..., T], *args: Any, pool: str = "local", **kwargs: Any
