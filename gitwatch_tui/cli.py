@@ -38,7 +38,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="config file (default: $GITWATCH_TUI_CONFIG, else ~/.config/gitwatch-tui/"
         "config.yaml; without one, the repos under the current folder)",
     )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="open the dashboard on a throw-away sandbox of demo repos (removed on exit)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    dashboard = commands.add_parser(
+        "dashboard",
+        help="the live dashboard (the default command)",
+        description="Open the dashboard on the config's repos, or on the repos under PATHs.",
+    )
+    dashboard.add_argument("paths", nargs="*", metavar="PATH", help="repos, or folders to scan")
+    dashboard.add_argument(
+        "--config", metavar="PATH", default=argparse.SUPPRESS, help="config file"
+    )
     status = commands.add_parser(
         "status",
         help="print the status of every watched repo",
@@ -64,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.demo:
+        return demo_command()
     try:
         config = _load_config(args.config)
     except ConfigError as error:
@@ -75,8 +91,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gitwatch_tui.engine.headless import run_headless
 
         return run_headless(with_paths(config, args.paths), as_json=args.json)
-    # The dashboard arrives with the UI; until then the default view is the status table.
-    return status_command(config, [], as_json=False, fetch_first=False)
+    return dashboard_command(config, getattr(args, "paths", []))
+
+
+def dashboard_command(config: Config, paths: Sequence[str]) -> int:
+    """`gitwatch-tui [dashboard] [PATH...]`: the live dashboard (Textual is imported here)."""
+    if not sys.stdout.isatty():
+        # Piped or scripted: no screen to draw on, so print the same repos as a table.
+        return status_command(config, paths, as_json=False, fetch_first=False)
+    from gitwatch_tui.ui.app import build_app
+
+    where = ", ".join(paths) if paths else None
+    return build_app(with_paths(config, paths), where=where).run() or EXIT_OK
+
+
+def demo_command() -> int:
+    """`gitwatch-tui --demo`: the dashboard over a sandbox that a background pusher keeps
+    changing; the sandbox goes when the dashboard closes."""
+    import tempfile
+
+    from gitwatch_tui.demo import demo_sandbox
+    from gitwatch_tui.ui.app import build_app
+
+    with (
+        demo_sandbox() as config,
+        tempfile.TemporaryDirectory(prefix="gitwatch-demo-state-") as state,
+    ):
+        # Demo history and locks stay in the sandbox, away from the user's own state.
+        return build_app(config, state_dir=Path(state), where="the demo sandbox").run() or EXIT_OK
 
 
 def _load_config(cli_path: str | None) -> Config:

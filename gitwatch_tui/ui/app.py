@@ -1,0 +1,193 @@
+"""The Textual app: a thin bridge between the engine and the screens.
+
+The engine runs on the app's own event loop. Its events are folded into one `EngineUpdate`
+per frame (a first sweep of 1,000 repos would otherwise be 1,000 messages), and commands go
+back as plain engine method calls from workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from pathlib import Path
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from gitwatch_tui.core.config import Config
+from gitwatch_tui.engine.engine import Engine
+from gitwatch_tui.engine.events import (
+    ConfigError,
+    ConfigReloaded,
+    Event,
+    LogLine,
+    StatusChanged,
+    StatusRemoved,
+    SyncFinished,
+    SyncStateChanged,
+)
+from gitwatch_tui.engine.history import default_state_dir
+from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate
+from gitwatch_tui.ui.screens.dashboard import COLUMN_NAMES, DashboardScreen
+from gitwatch_tui.ui.screens.details import DetailScreen
+from gitwatch_tui.ui.themes import (
+    REPO_VARIABLES,
+    initial_theme,
+    load_themes,
+    save_theme_choice,
+)
+
+_FLUSH_DELAY = 1 / 30  # events are gathered for at most one frame before the UI sees them
+
+
+class GitwatchApp(App[int]):
+    """The dashboard. `build_app` makes one for the CLI, the tests and the screenshots."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "gitwatch-tui"
+    BINDINGS = [Binding("ctrl+c", "quit", "Quit", show=False, priority=True)]
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        engine: Engine | None = None,
+        state_dir: Path | None = None,
+        clock: Callable[[], float] = time.time,
+        watch_files: bool = True,
+        where: str | None = None,
+        theme: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.state_dir = state_dir or default_state_dir()
+        self.engine = engine or Engine(config, state_dir=self.state_dir, watch_files=watch_files)
+        self.clock = clock
+        self._where = where or (str(config.source) if config.source else str(Path.cwd()))
+        self._batch: EngineUpdate | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._stopped = False
+        themes, self.theme_problems = load_themes()
+        for loaded in themes:
+            self.register_theme(loaded)
+        self.theme = theme or initial_theme(config.theme, self.state_dir, self.available_themes)
+        self._theme_ready = True
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(REPO_VARIABLES)
+
+    def palette(self) -> dict[str, str]:
+        """The current theme's repo-* colours, for cells drawn as Rich text."""
+        variables = self.get_css_variables()
+        return {key: variables.get(key, value) for key, value in REPO_VARIABLES.items()}
+
+    def watch_theme(self, theme: str) -> None:
+        if getattr(self, "_theme_ready", False):
+            save_theme_choice(self.state_dir, theme, self.config.theme)
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.push_screen(DashboardScreen(where=self._where, clock=self.clock))
+        for problem in self.theme_problems:
+            self.notify(problem, title="Theme skipped", severity="warning")
+        # After the first frame: the table is on screen before the watch list is read.
+        self.call_after_refresh(lambda: self.run_worker(self._start_engine(), name="engine"))
+
+    async def _start_engine(self) -> None:
+        self._unsubscribe = self.engine.subscribe(self._on_event)
+        await self.engine.start()
+        names = {name: spec.group for name, spec in self.engine.specs.items()}
+        self._post(EngineStarted(names, []))
+
+    async def shut_down(self) -> None:
+        """Stop the engine (its git calls are killed) and leave."""
+        if not self._stopped:
+            self._stopped = True
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+            await self.engine.stop()
+        self.exit(0)
+
+    async def action_quit(self) -> None:
+        await self.shut_down()
+
+    async def on_unmount(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            await self.engine.stop()
+
+    # -- the bridge ---------------------------------------------------------------------------
+
+    def _on_event(self, event: Event) -> None:
+        """Called by the engine, on this loop, for every event: fold it into the batch."""
+        if self._batch is None:
+            self._batch = EngineUpdate()
+            asyncio.get_running_loop().call_later(_FLUSH_DELAY, self._flush)
+        batch = self._batch
+        if isinstance(event, StatusChanged):
+            batch.statuses[event.status.name] = event.status
+            batch.removed.discard(event.status.name)
+        elif isinstance(event, SyncStateChanged):
+            batch.states[event.state.repo] = event.state
+        elif isinstance(event, StatusRemoved):
+            batch.removed.add(event.repo)
+            batch.statuses.pop(event.repo, None)
+            batch.states.pop(event.repo, None)
+        elif isinstance(event, SyncFinished):
+            batch.finished.append(event)
+        elif isinstance(event, LogLine):
+            batch.logs.append(event)
+        elif isinstance(event, ConfigReloaded | ConfigError):
+            batch.config.append(event)
+
+    def _flush(self) -> None:
+        batch, self._batch = self._batch, None
+        if batch is not None and not self._stopped:
+            self._post(batch)
+
+    def _post(self, message: EngineUpdate | EngineStarted) -> None:
+        """Deliver to every screen that shows engine state (the dashboard, open details);
+        a message is delivered once, so each gets its own copy of the same data."""
+        for screen in self.screen_stack:
+            if isinstance(screen, DashboardScreen | DetailScreen):
+                screen.post_message(replace(message))
+
+    # -- command palette ----------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if not isinstance(screen, DashboardScreen):
+            return
+        yield SystemCommand("Refresh", "Re-read every repo's status (r)", screen.action_refresh)
+        yield SystemCommand("Fetch", "Fetch the selected repo or group (f)", screen.action_fetch)
+        yield SystemCommand("Fetch all", "Fetch every repo (F)", screen.action_fetch_all)
+        yield SystemCommand(
+            "Details", "Open the selected repo's details (enter)", screen.action_details
+        )
+        yield SystemCommand("Filter", "Filter by name, branch or state (/)", screen.action_filter)
+        yield SystemCommand("Help", "Every key and symbol (?)", screen.action_help)
+        yield SystemCommand("Fold groups", "Fold or unfold every group (Z)", screen.action_fold_all)
+        for column, words in COLUMN_NAMES.items():
+            yield SystemCommand(
+                f"Sort by {words}",
+                f"Order the rows by {words} (o cycles, O reverses)",
+                lambda column=column: screen.action_sort(column),  # type: ignore[misc]
+                discover=False,
+            )
+        for name in sorted(self.available_themes):
+            if name.startswith("gitwatch"):
+                yield SystemCommand(
+                    f"Theme: {name.removeprefix('gitwatch-')}",
+                    "Switch to this theme (remembered)",
+                    lambda name=name: setattr(self, "theme", name),  # type: ignore[misc]
+                    discover=False,
+                )
+
+
+def build_app(config: Config, **options: object) -> GitwatchApp:
+    """The dashboard app for `config` (the CLI, the tests and the screenshots all use this)."""
+    return GitwatchApp(config, **options)  # type: ignore[arg-type]

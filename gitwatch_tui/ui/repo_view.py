@@ -1,0 +1,408 @@
+"""What the repo table shows, as plain functions: cells, filter, sort order, group folding.
+
+Nothing here touches a widget, so the rules are tested without running an app. The table
+widget only diffs what these functions produce against what it shows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+
+from gitwatch_tui.core.models import RepoStatus
+from gitwatch_tui.engine.events import SyncState
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+GROUP_PREFIX = "group:"
+
+
+@dataclass(frozen=True, slots=True)
+class RepoRow:
+    """One repo as the dashboard knows it: its latest status (None until first read) and the
+    engine's network state."""
+
+    name: str
+    group: str | None
+    status: RepoStatus | None
+    state: SyncState
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    label: str
+    width: int  # the least it gets; the repo and state columns share what is left over
+    wide_only: bool = False  # dropped below WIDE_LAYOUT columns
+    grow: int = 0  # its share of the room left over
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("repo", "Repo", 14, grow=3),
+    Column("branch", "Branch", 12, grow=1),
+    Column("upstream", "Upstream", 10, wide_only=True),
+    Column("sync", "↑↓", 7),
+    Column("changes", "Changes", 10),
+    Column("stash", "Stash", 5, wide_only=True),
+    Column("fetched", "Fetched", 7),
+    Column("state", "State", 14, grow=2),
+)
+WIDE_LAYOUT = 110
+SORTABLE = tuple(c.key for c in COLUMNS)
+
+
+def columns_for(width: int) -> tuple[Column, ...]:
+    """The columns that fit a terminal `width` cells wide: below WIDE_LAYOUT, upstream and
+    stash give way (the upstream shows in the details, the stash count in Changes)."""
+    return tuple(c for c in COLUMNS if width >= WIDE_LAYOUT or not c.wide_only)
+
+
+def column_widths(columns: tuple[Column, ...], room: int) -> tuple[int, ...]:
+    """Each column's width when `room` cells are there for content: every column gets its
+    least, and what is left is shared by weight."""
+    spare = max(0, room - sum(c.width for c in columns))
+    shares = sum(c.grow for c in columns) or 1
+    widths = [c.width + spare * c.grow // shares for c in columns]
+    # What integer division left over goes to the first growing column (the repo name).
+    leftover = room - sum(widths)
+    if leftover > 0:
+        first = next(i for i, c in enumerate(columns) if c.grow)
+        widths[first] += leftover
+    return tuple(widths)
+
+
+class RepoCell(Text):
+    """The first cell of a row; carries the row key so the table can be sorted by our order."""
+
+    row_key: str = ""
+
+
+# -- the cells --------------------------------------------------------------------------------
+
+
+def ago(when: float | None, now: float) -> str:
+    """ "3m ago" style, or "never"."""
+    if when is None:
+        return "never"
+    seconds = max(0, int(now - when))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def until(when: float | None, now: float) -> str:
+    """ "in 2m" style for a retry time."""
+    if when is None:
+        return ""
+    seconds = max(0, math.ceil(when - now))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+def _cell(text: str = "", style: str = "") -> Text:
+    return Text(text, style=style, no_wrap=True, overflow="ellipsis", end="")
+
+
+def _join(parts: Iterable[tuple[str, str]]) -> Text:
+    cell = _cell()
+    for i, (text, style) in enumerate(parts):
+        if i:
+            cell.append(" ")
+        cell.append(text, style)
+    return cell
+
+
+def state_label(row: RepoRow, now: float, frame: int = 0) -> tuple[str, str]:
+    """The State column: (text, palette key). The most pressing thing wins: a repo that
+    cannot be read, then git operations in progress, then what the engine is doing."""
+    status, state = row.status, row.state
+    if status is not None and status.error and status.head is None:
+        return f"✗ {first_line(status.error)}", "repo-error"
+    if state.phase in ("fetching", "cloning", "syncing"):
+        return f"{SPINNER[frame % len(SPINNER)]} {state.phase}", "repo-busy"
+    if status is not None and status.operation:
+        if status.conflicted:
+            return f"⚠ {status.operation} · {status.conflicted} conflicts", "repo-conflict"
+        return f"⚠ {status.operation} in progress", "repo-conflict"
+    if state.phase == "circuit-open" or state.circuit_open:
+        reason = "auth failed" if state.auth_failed else "circuit open"
+        return f"⊘ {reason} · retry {until(state.next_attempt, now)}", "repo-error"
+    if state.phase == "backoff":
+        return f"↻ retry in {until(state.next_attempt, now)} · {state.failures}×", "repo-error"
+    if state.phase == "busy":
+        return "⧗ locked by another process", "repo-busy"
+    if status is None:
+        return "… reading", "repo-muted"
+    if status.error:
+        return f"✗ {first_line(status.error)}", "repo-error"
+    if status.upstream_gone:
+        return "✗ upstream gone", "repo-error"
+    if status.ahead and status.behind:
+        return "⇅ diverged", "repo-behind"
+    if status.behind:
+        return "↓ behind", "repo-behind"
+    if status.ahead:
+        return "↑ ahead", "repo-ahead"
+    if status.dirty:
+        return "● dirty", "repo-unstaged"
+    if status.upstream is None:
+        return "· no upstream", "repo-muted"
+    return "✓ in sync", "repo-clean"
+
+
+def first_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    # git's last line is usually the one that says what went wrong ("fatal: ...").
+    fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    return (fatal or lines or [""])[0].removeprefix("fatal: ").removeprefix("error: ")
+
+
+def short_upstream(status: RepoStatus) -> str:
+    """`origin` when the upstream is the same-named branch on that remote, else in full."""
+    upstream = status.upstream or ""
+    remote, _, branch = upstream.partition("/")
+    return remote if branch and branch == status.branch else upstream
+
+
+def repo_cells(
+    row: RepoRow, palette: Mapping[str, str], now: float, frame: int, columns: Iterable[Column]
+) -> list[Text]:
+    """The cells of a repo row, in the order of `columns`."""
+    s, p = row.status, palette
+    keys = [c.key for c in columns]
+    wide = "stash" in keys
+    cells: dict[str, Text] = {}
+    name = RepoCell(row.name, no_wrap=True, overflow="ellipsis", end="")
+    name.row_key = row.name
+    if s is not None and s.error and s.head is None:
+        name.stylize(f"bold {p['repo-error']}")
+    cells["repo"] = name
+    label, style_key = state_label(row, now, frame)
+    cells["state"] = _cell(label, p[style_key])
+    if s is None or (s.error and s.head is None):
+        for key in keys:
+            cells.setdefault(key, _cell())
+        return [cells[key] for key in keys]
+    if s.detached:
+        cells["branch"] = _cell(f"({s.branch or 'detached'})", f"italic {p['repo-behind']}")
+    else:
+        cells["branch"] = _cell(s.branch or "")
+    if s.upstream is None:
+        cells["upstream"] = _cell("—", p["repo-muted"])
+    elif s.upstream_gone:
+        cells["upstream"] = _join([(short_upstream(s), ""), ("gone", p["repo-error"])])
+    else:
+        cells["upstream"] = _cell(short_upstream(s))
+    sync = []
+    if s.ahead:
+        sync.append((f"↑{s.ahead}", p["repo-ahead"]))
+    if s.behind:
+        sync.append((f"↓{s.behind}", f"bold {p['repo-behind']}"))
+    cells["sync"] = (
+        _join(sync) if sync else _cell("—" if s.upstream is None else "", p["repo-muted"])
+    )
+    changes = []
+    if s.conflicted:
+        changes.append((f"!{s.conflicted}", f"bold {p['repo-conflict']}"))
+    if s.staged:
+        changes.append((f"+{s.staged}", p["repo-staged"]))
+    if s.unstaged:
+        changes.append((f"~{s.unstaged}", p["repo-unstaged"]))
+    if s.untracked:
+        changes.append((f"?{s.untracked}", p["repo-untracked"]))
+    if s.stash and not wide:
+        changes.append((f"${s.stash}", p["repo-stash"]))
+    cells["changes"] = _join(changes)
+    cells["stash"] = _cell(str(s.stash) if s.stash else "", p["repo-stash"])
+    fetched = ago(s.last_fetch, now)
+    cells["fetched"] = _cell(fetched, p["repo-muted"] if s.last_fetch is None else "")
+    return [cells[key] for key in keys]
+
+
+def group_cells(
+    group: str,
+    rows: list[RepoRow],
+    folded: bool,
+    palette: Mapping[str, str],
+    columns: Iterable[Column],
+) -> list[Text]:
+    """A group's header row: its name, size and what needs attention inside it."""
+    p = palette
+    keys = [c.key for c in columns]
+    name = RepoCell(f"{'▸' if folded else '▾'} {group} ({len(rows)})", no_wrap=True, end="")
+    name.stylize(f"bold {p['repo-group']}")
+    name.row_key = GROUP_PREFIX + group
+    totals = Totals.of(rows)
+    cells = {key: _cell() for key in keys}
+    cells["repo"] = name
+    if totals.behind:
+        cells["sync"] = _cell(f"{totals.behind} ↓", p["repo-behind"])
+    if totals.dirty:
+        cells["changes"] = _cell(f"{totals.dirty} dirty", p["repo-unstaged"])
+    if totals.errors:
+        cells["state"] = _cell(f"{totals.errors} in error", p["repo-error"])
+    return [cells[key] for key in keys]
+
+
+# -- totals -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    repos: int = 0
+    read: int = 0
+    behind: int = 0
+    ahead: int = 0
+    dirty: int = 0
+    errors: int = 0
+    busy: int = 0
+
+    @classmethod
+    def of(cls, rows: Iterable[RepoRow]) -> Totals:
+        repos = read = behind = ahead = dirty = errors = busy = 0
+        for row in rows:
+            repos += 1
+            s, state = row.status, row.state
+            busy += state.phase in ("fetching", "cloning", "syncing")
+            errors += bool(
+                (s is not None and (s.error or s.upstream_gone))
+                or state.phase in ("backoff", "circuit-open")
+            )
+            if s is None:
+                continue
+            read += 1
+            behind += bool(s.behind)
+            ahead += bool(s.ahead)
+            dirty += s.dirty
+        return cls(repos, read, behind, ahead, dirty, errors, busy)
+
+
+# -- filter -----------------------------------------------------------------------------------
+
+
+def _has_error(r: RepoRow) -> bool:
+    s = r.status
+    return bool(
+        (s is not None and (s.error or s.upstream_gone))
+        or r.state.phase in ("backoff", "circuit-open")
+        or r.state.last_error
+        and r.state.phase != "idle"
+    )
+
+
+def _s(test: Callable[[RepoStatus], Any]) -> Callable[[RepoRow], bool]:
+    return lambda r: r.status is not None and bool(test(r.status))
+
+
+STATE_WORDS: dict[str, Callable[[RepoRow], bool]] = {
+    "behind": _s(lambda s: s.behind),
+    "ahead": _s(lambda s: s.ahead),
+    "diverged": _s(lambda s: s.ahead and s.behind),
+    "dirty": _s(lambda s: s.dirty),
+    "clean": _s(lambda s: not s.dirty and not s.error),
+    "staged": _s(lambda s: s.staged),
+    "unstaged": _s(lambda s: s.unstaged),
+    "untracked": _s(lambda s: s.untracked),
+    "conflict": _s(lambda s: s.conflicted or s.operation),
+    "stash": _s(lambda s: s.stash),
+    "detached": _s(lambda s: s.detached),
+    "no-upstream": _s(lambda s: s.upstream is None and not s.error),
+    "synced": _s(lambda s: s.upstream and not (s.ahead or s.behind or s.dirty or s.error)),
+    "error": _has_error,
+    "fetching": lambda r: r.state.phase in ("fetching", "cloning", "syncing"),
+    "backoff": lambda r: r.state.phase in ("backoff", "circuit-open"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RepoFilter:
+    """`/` filter: words all of which must match. A word is a state (`behind`, `dirty`,
+    `error`, ... see STATE_WORDS), `group:NAME`, or text found in the name, branch or group;
+    a leading `!` negates it."""
+
+    words: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, query: str) -> RepoFilter:
+        return cls(tuple(word.lower() for word in query.split()))
+
+    def __bool__(self) -> bool:
+        return bool(self.words)
+
+    def matches(self, row: RepoRow) -> bool:
+        return all(self._word(row, word) for word in self.words)
+
+    @staticmethod
+    def _word(row: RepoRow, word: str) -> bool:
+        if word.startswith("!") and len(word) > 1:
+            return not RepoFilter._word(row, word[1:])
+        test = STATE_WORDS.get(word)
+        if test is not None:
+            return test(row)
+        if word.startswith("group:"):
+            return (row.group or "").lower() == word.removeprefix("group:")
+        branch = row.status.branch if row.status is not None else None
+        return any(word in (text or "").lower() for text in (row.name, row.group, branch))
+
+
+# -- order ------------------------------------------------------------------------------------
+
+
+def _sort_value(column: str, row: RepoRow) -> Any:
+    s = row.status
+    if column == "repo" or s is None:
+        return ()
+    if column == "branch":
+        return (s.branch or "").lower()
+    if column == "upstream":
+        return (s.upstream or "").lower()
+    if column == "sync":
+        return (-(s.behind or 0), -(s.ahead or 0))
+    if column == "changes":
+        return -(s.conflicted * 1000 + s.staged + s.unstaged + s.untracked)
+    if column == "stash":
+        return -s.stash
+    if column == "fetched":
+        return -(s.last_fetch or 0.0)
+    if column == "state":
+        # Trouble first: errors, operations in progress, then behind, dirty, ahead, in sync.
+        rank = 0 if _has_error(row) else 1 if s.operation else 2 if s.behind else 3
+        return (rank, 0 if s.dirty else 1, 0 if s.ahead else 1)
+    raise ValueError(f"unknown column {column!r}")
+
+
+def ordered_keys(
+    rows: Mapping[str, RepoRow],
+    *,
+    query: RepoFilter = RepoFilter(),
+    sort: str = "repo",
+    reverse: bool = False,
+    folded: frozenset[str] = frozenset(),
+) -> list[str]:
+    """The row keys to show, top to bottom: repos without a group first, then one header
+    row per group (`group:NAME`) followed by its repos unless the group is folded. Repos
+    are ordered by the `sort` column (name breaks ties); a filter hides what does not
+    match, and a group with no match at all."""
+    matching = [row for row in rows.values() if not query or query.matches(row)]
+    matching.sort(key=lambda row: row.name.lower(), reverse=reverse and sort == "repo")
+    if sort != "repo":
+        matching.sort(key=lambda row: _sort_value(sort, row), reverse=reverse)
+    by_group: dict[str, list[str]] = {}
+    keys: list[str] = []
+    for row in matching:
+        if row.group is None:
+            keys.append(row.name)
+        else:
+            by_group.setdefault(row.group, []).append(row.name)
+    for group in sorted(by_group, key=str.lower):
+        keys.append(GROUP_PREFIX + group)
+        if group not in folded:
+            keys.extend(by_group[group])
+    return keys

@@ -1,0 +1,370 @@
+"""The main screen: a header line of totals, the repo table, a filter line and the keys."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Center, Middle
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from gitwatch_tui.engine.events import SyncState
+from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate
+from gitwatch_tui.ui.repo_view import (
+    GROUP_PREFIX,
+    SORTABLE,
+    Column,
+    RepoFilter,
+    RepoRow,
+    Totals,
+    ago,
+    group_cells,
+    ordered_keys,
+    repo_cells,
+)
+from gitwatch_tui.ui.widgets.repo_table import RepoTable
+
+if TYPE_CHECKING:
+    from gitwatch_tui.ui.app import GitwatchApp
+
+COLUMN_NAMES = {
+    "repo": "name",
+    "branch": "branch",
+    "upstream": "upstream",
+    "sync": "ahead/behind",
+    "changes": "changes",
+    "stash": "stash",
+    "fetched": "last fetch",
+    "state": "state",
+}
+_BUSY = ("fetching", "cloning", "syncing")
+_TICK = 0.25  # spinner frame; the clock columns are re-read every fourth tick
+
+
+class DashboardScreen(Screen[None]):
+    """Every watched repo at a glance. Attributes down (rows to the table), messages up
+    (a selected row), commands out (engine methods run as workers)."""
+
+    BINDINGS = [
+        Binding("r", "refresh", "Refresh"),
+        Binding("f", "fetch", "Fetch"),
+        Binding("F", "fetch_all", "Fetch all"),
+        Binding("enter", "details", "Details"),
+        Binding("slash", "filter", "Filter"),
+        Binding("o", "sort", "Sort"),
+        Binding("O", "reverse_sort", "Reverse sort", show=False),
+        Binding("z", "fold", "Fold group", show=False),
+        Binding("Z", "fold_all", "Fold all groups", show=False),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    def __init__(self, *, where: str, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
+        self.rows: dict[str, RepoRow] = {}
+        self.query_text = ""
+        self.sort_column = "repo"
+        self.sort_reverse = False
+        self.folded: frozenset[str] = frozenset()
+        self.started = False
+        self.scan_total = 0
+        self.last_full_refresh: float | None = None
+        self.palette: dict[str, str] = {}
+        self._where = where
+        self._clock = clock
+        self._frame = 0
+        self._ticks = 0
+        self._filter = RepoFilter()
+
+    @property
+    def gw_app(self) -> GitwatchApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="summary")
+        yield RepoTable(self._cells_for, id="repos")
+        with Middle(id="empty"), Center():
+            yield Static(id="empty-text")
+        yield Input(placeholder="filter: name, branch, or behind / dirty / error …", id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.palette = self.gw_app.palette()
+        self.watch(self.app, "theme", self._theme_changed, init=False)
+        self.set_interval(_TICK, self._tick)
+        self._redraw()
+
+    # -- engine updates -----------------------------------------------------------------------
+
+    def on_engine_started(self, message: EngineStarted) -> None:
+        self.started = True
+        self.scan_total = len(message.names)
+        for name, group in message.names.items():
+            if name not in self.rows:
+                self.rows[name] = RepoRow(name, group, None, SyncState(repo=name))
+        self._redraw()
+
+    def on_engine_update(self, message: EngineUpdate) -> None:
+        changed = set(message.statuses) | set(message.states)
+        for name, status in message.statuses.items():
+            row = self.rows.get(name) or RepoRow(name, status.group, None, SyncState(repo=name))
+            self.rows[name] = replace(row, status=status)
+        for name, state in message.states.items():
+            if name in self.rows:
+                self.rows[name] = replace(self.rows[name], state=state)
+        for name in message.removed:
+            self.rows.pop(name, None)
+        for finished in message.finished:
+            if finished.automatic and finished.ok and finished.new_head:
+                self.notify(f"{finished.repo}: fast-forwarded to {finished.new_head[:8]}")
+        for config_event in message.config:
+            if hasattr(config_event, "message"):
+                self.notify(
+                    str(config_event.message), title="Config not reloaded", severity="error"
+                )
+            else:
+                self.notify("config reloaded")
+        self._redraw(changed, structure=bool(message.removed) or self.sort_column != "repo")
+
+    def _theme_changed(self) -> None:
+        self.palette = self.gw_app.palette()
+        self._redraw(None)
+
+    def _tick(self) -> None:
+        """Move spinners, and re-read "3m ago" and "retry in 20s" once a second."""
+        self._frame += 1
+        self._ticks += 1
+        now = self._clock()
+        if self._ticks % 4:
+            due = {n for n, r in self.rows.items() if r.state.phase in _BUSY}
+        else:
+            due = {
+                n
+                for n, r in self.rows.items()
+                if r.state.phase != "idle"
+                or self._ticks % 240 == 0  # every minute, everything
+                or (r.status is not None and now - (r.status.last_fetch or 0) < 3600)
+            }
+            self._update_summary()
+        if due:
+            self.query_one(RepoTable).sync(self._order(), due)
+
+    # -- drawing ------------------------------------------------------------------------------
+
+    def _order(self) -> list[str]:
+        return ordered_keys(
+            self.rows,
+            query=self._filter,
+            sort=self.sort_column,
+            reverse=self.sort_reverse,
+            folded=self.folded,
+        )
+
+    def _cells_for(self, key: str, columns: Sequence[Column]) -> list[Text]:
+        if key.startswith(GROUP_PREFIX):
+            group = key.removeprefix(GROUP_PREFIX)
+            members = [r for r in self.rows.values() if r.group == group]
+            return group_cells(group, members, group in self.folded, self.palette, columns)
+        return repo_cells(self.rows[key], self.palette, self._clock(), self._frame, columns)
+
+    def _redraw(self, changed: set[str] | None = None, *, structure: bool = True) -> None:
+        """Bring the table in line with the rows: changed cells in place, and the order
+        re-computed when something that decides it may have moved."""
+        table = self.query_one(RepoTable)
+        if changed is not None:
+            # A group's header sums its members: it changes with them.
+            changed = changed | {
+                GROUP_PREFIX + self.rows[n].group  # type: ignore[operator]
+                for n in changed
+                if n in self.rows and self.rows[n].group
+            }
+        if structure or changed is None or not changed <= set(table.order):
+            table.sync(self._order(), changed)
+        else:
+            table.sync(table.order, changed)
+        self._update_summary()
+        self._update_empty_state(table)
+
+    def _update_summary(self) -> None:
+        p, now = self.palette, self._clock()
+        totals = Totals.of(self.rows.values())
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(" gitwatch ", "bold reverse")
+        text.append(f" {totals.repos} repo{'s' if totals.repos != 1 else ''}", "bold")
+        if self.started and totals.read < totals.repos:
+            text.append(f" · scanning {totals.read}/{totals.repos}", p.get("repo-busy", ""))
+        for count, word, key in (
+            (totals.behind, "behind", "repo-behind"),
+            (totals.ahead, "ahead", "repo-ahead"),
+            (totals.dirty, "dirty", "repo-unstaged"),
+            (totals.errors, "in error", "repo-error"),
+            (totals.busy, "fetching", "repo-busy"),
+        ):
+            if count or word in ("behind", "dirty", "in error"):
+                text.append(" · ")
+                text.append(f"{count} {word}", p.get(key, "") if count else "")
+        if self.last_full_refresh is not None:
+            text.append(f" · refreshed {ago(self.last_full_refresh, now)}", p.get("repo-muted", ""))
+        if self._filter:
+            text.append(f"  filter: {self.query_text}", "bold")
+        if self.sort_column != "repo" or self.sort_reverse:
+            arrow = "▼" if self.sort_reverse else "▲"
+            text.append(f"  sort: {COLUMN_NAMES[self.sort_column]} {arrow}", "italic")
+        self.query_one("#summary", Static).update(text)
+
+    def _update_empty_state(self, table: RepoTable) -> None:
+        empty = self.query_one("#empty")
+        message = None
+        if not self.started:
+            message = "Reading the watch list …"
+        elif not self.rows:
+            message = (
+                f"No git repositories found under {self._where}.\n\n"
+                "  • start gitwatch-tui in a folder that holds repositories\n"
+                "  • or name folders:   gitwatch-tui dashboard ~/src ~/work\n"
+                "  • or list repos in a config file (see the README, Configuration)\n"
+                "  • or take the tour:  gitwatch-tui --demo\n\n"
+                "Press q to quit, ? for help."
+            )
+        elif not table.order:
+            message = f"No repo matches “{self.query_text}”.\n\nPress escape to clear the filter."
+        empty.display = message is not None
+        table.display = message is None
+        if message is not None:
+            self.query_one("#empty-text", Static).update(message)
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def _selected_repos(self) -> list[str]:
+        """The repo under the cursor, or every repo of the group under it."""
+        key = self.query_one(RepoTable).selected_key
+        if key is None:
+            return []
+        if key.startswith(GROUP_PREFIX):
+            group = key.removeprefix(GROUP_PREFIX)
+            return sorted(n for n, r in self.rows.items() if r.group == group)
+        return [key]
+
+    def action_refresh(self) -> None:
+        self.notify("Refreshing every repo's status …", timeout=2)
+        self.run_worker(self._refresh_all(), group="refresh", exclusive=True)
+
+    async def _refresh_all(self) -> None:
+        await self.gw_app.engine.refresh_all()
+        self.last_full_refresh = self._clock()
+        self._update_summary()
+
+    def action_fetch(self) -> None:
+        names = self._selected_repos()
+        for name in names:
+            self.run_worker(self._fetch(name), group=f"fetch {name}")
+
+    def action_fetch_all(self) -> None:
+        names = sorted(n for n in self.rows if n in self.gw_app.engine.specs)
+        self.notify(f"Fetching {len(names)} repos …", timeout=2)
+        for name in names:
+            self.run_worker(self._fetch(name), group=f"fetch {name}")
+
+    async def _fetch(self, name: str) -> None:
+        result = await self.gw_app.engine.fetch(name)
+        if not result.ok and result.error:
+            self.notify(result.error.strip(), title=f"{name}: fetch failed", severity="error")
+
+    def action_details(self) -> None:
+        key = self.query_one(RepoTable).selected_key
+        if key is None:
+            return
+        if key.startswith(GROUP_PREFIX):
+            self.action_fold()
+            return
+        from gitwatch_tui.ui.screens.details import DetailScreen
+
+        self.app.push_screen(DetailScreen(key, self.rows[key], clock=self._clock))
+
+    @on(DataTable.RowSelected)
+    def _row_clicked(self, event: DataTable.RowSelected) -> None:
+        self.action_details()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_typed(self, event: Input.Changed) -> None:
+        self.query_text = event.value.strip()
+        self._filter = RepoFilter.parse(self.query_text)
+        self._redraw()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        if not event.value.strip():
+            event.input.display = False
+        self.query_one(RepoTable).focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.display = False
+        self.query_one(RepoTable).focus()
+
+    def action_sort(self, column: str | None = None) -> None:
+        """Sort by `column`, or by the next column in turn."""
+        table = self.query_one(RepoTable)
+        shown = [c.key for c in table.columns_shown] or list(SORTABLE)
+        if column is None:
+            at = shown.index(self.sort_column) if self.sort_column in shown else -1
+            column = shown[(at + 1) % len(shown)]
+        self.sort_column, self.sort_reverse = column, False
+        table.set_sort(column, self.sort_reverse)
+        self._redraw()
+
+    def action_reverse_sort(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self.query_one(RepoTable).set_sort(self.sort_column, self.sort_reverse)
+        self._redraw()
+
+    @on(DataTable.HeaderSelected)
+    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        column = str(event.column_key.value)
+        if column == self.sort_column:
+            self.action_reverse_sort()
+        else:
+            self.action_sort(column)
+
+    def action_fold(self) -> None:
+        key = self.query_one(RepoTable).selected_key
+        if key is None:
+            return
+        group = key.removeprefix(GROUP_PREFIX) if key.startswith(GROUP_PREFIX) else None
+        if group is None and key in self.rows:
+            group = self.rows[key].group
+        if group is None:
+            return
+        self.folded = self.folded ^ {group}
+        self._redraw()
+        # The cursor goes to the group's header, which is what was folded.
+        table = self.query_one(RepoTable)
+        if GROUP_PREFIX + group in table.order:
+            table.move_cursor(row=table.order.index(GROUP_PREFIX + group))
+
+    def action_fold_all(self) -> None:
+        groups = {r.group for r in self.rows.values() if r.group}
+        self.folded = frozenset() if self.folded >= groups else frozenset(groups)
+        self._redraw()
+
+    def action_help(self) -> None:
+        from gitwatch_tui.ui.screens.help import HelpScreen
+
+        self.app.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        await self.gw_app.shut_down()

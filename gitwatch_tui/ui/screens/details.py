@@ -1,0 +1,253 @@
+"""One repo in full: where it stands, incoming and outgoing commits, changed files, the last
+error word for word, and what the engine did to it lately."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from gitwatch_tui.core.details import CommitInfo, RepoDetails
+from gitwatch_tui.engine.history import HistoryEntry
+from gitwatch_tui.ui.messages import EngineUpdate
+from gitwatch_tui.ui.repo_view import RepoRow, ago, state_label
+
+if TYPE_CHECKING:
+    from gitwatch_tui.ui.app import GitwatchApp
+
+_KIND_LABELS = {
+    "conflicted": "Conflicted",
+    "staged": "Staged",
+    "unstaged": "Not staged",
+    "untracked": "Untracked",
+}
+_KIND_COLOURS = {
+    "conflicted": "repo-conflict",
+    "staged": "repo-staged",
+    "unstaged": "repo-unstaged",
+    "untracked": "repo-untracked",
+}
+
+
+class DetailScreen(Screen[None]):
+    """The selected repo's details; kept current while events for it arrive."""
+
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("q", "app.pop_screen", "Back", show=False),
+        Binding("r", "refresh", "Refresh"),
+        Binding("f", "fetch", "Fetch"),
+        Binding("j,down", "scroll(1)", "Scroll down", show=False),
+        Binding("k,up", "scroll(-1)", "Scroll up", show=False),
+        Binding("question_mark", "help", "Help"),
+    ]
+
+    def __init__(self, name: str, row: RepoRow, *, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
+        self.repo = name
+        self.row = row
+        self.details: RepoDetails | None = None
+        self.history: list[HistoryEntry] = []
+        self._clock = clock
+
+    @property
+    def gw_app(self) -> GitwatchApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="detail-title")
+        with VerticalScroll(id="detail-body"):
+            yield Static(id="detail-sync", classes="detail-section")
+            yield Static(id="detail-files", classes="detail-section")
+            yield Static(id="detail-error", classes="detail-section")
+            yield Static(id="detail-history", classes="detail-section")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#detail-body").focus()
+        self._render()
+        self._load()
+
+    def _load(self) -> None:
+        self.run_worker(self._read(), group="details", exclusive=True)
+
+    async def _read(self) -> None:
+        engine = self.gw_app.engine
+        if self.repo not in engine.specs:
+            return
+        self.details = await engine.details(self.repo)
+        self.history = await engine.recent_history(self.repo, limit=12)
+        self._render()
+
+    def on_engine_update(self, message: EngineUpdate) -> None:
+        touched = False
+        if self.repo in message.statuses:
+            self.row = replace(self.row, status=message.statuses[self.repo])
+            touched = True
+        if self.repo in message.states:
+            self.row = replace(self.row, state=message.states[self.repo])
+            touched = True
+        if any(f.repo == self.repo for f in message.finished):
+            touched = True
+        if touched:
+            self._render()
+            self._load()
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def action_refresh(self) -> None:
+        self.run_worker(self._refresh(), group="refresh")
+
+    async def _refresh(self) -> None:
+        await self.gw_app.engine.refresh(self.repo)
+        self._load()
+
+    def action_fetch(self) -> None:
+        self.run_worker(self._fetch(), group="fetch")
+
+    async def _fetch(self) -> None:
+        result = await self.gw_app.engine.fetch(self.repo)
+        if not result.ok and result.error:
+            self.notify(result.error.strip(), title="Fetch failed", severity="error")
+
+    def action_scroll(self, lines: int) -> None:
+        self.query_one("#detail-body", VerticalScroll).scroll_relative(y=lines, animate=False)
+
+    def action_help(self) -> None:
+        from gitwatch_tui.ui.screens.help import HelpScreen
+
+        self.app.push_screen(HelpScreen())
+
+    # -- drawing ------------------------------------------------------------------------------
+
+    def _render(self) -> None:
+        p = self.gw_app.palette()
+        now = self._clock()
+        row, s = self.row, self.row.status
+        title = Text(no_wrap=True, overflow="ellipsis")
+        title.append(f" {row.name} ", "bold reverse")
+        if row.group:
+            title.append(f"  {row.group}", p["repo-group"])
+        if s is not None:
+            title.append(f"  {s.path}", p["repo-muted"])
+        self.query_one("#detail-title", Static).update(title)
+        self.query_one("#detail-sync", Static).update(self._sync_section(p, now))
+        self.query_one("#detail-files", Static).update(self._files_section(p))
+        self.query_one("#detail-error", Static).update(self._error_section(p))
+        self.query_one("#detail-history", Static).update(self._history_section(p, now))
+
+    def _sync_section(self, p: dict[str, str], now: float) -> Group:
+        s, d = self.row.status, self.details
+        facts = Table.grid(padding=(0, 2))
+        facts.add_column(style="bold")
+        facts.add_column()
+        if s is None:
+            facts.add_row("Status", Text("… reading", p["repo-muted"]))
+            return Group(facts)
+        branch = f"({s.branch}) detached HEAD" if s.detached else (s.branch or "—")
+        facts.add_row("Branch", branch)
+        upstream = Text(s.upstream or "none", "" if s.upstream else p["repo-muted"])
+        if s.upstream_gone:
+            upstream.append("  gone from the remote", p["repo-error"])
+        facts.add_row("Upstream", upstream)
+        label, key = state_label(self.row, now)
+        facts.add_row("State", Text(label, p[key]))
+        facts.add_row("Last fetch", ago(s.last_fetch, now))
+        if s.stash:
+            facts.add_row("Stashes", Text(str(s.stash), p["repo-stash"]))
+        if s.operation:
+            facts.add_row("In progress", Text(s.operation, p["repo-conflict"]))
+        parts: list[Text | Table] = [facts]
+        if d is not None and d.upstream:
+            parts.append(_commits("Incoming", d.incoming, d.incoming_total, p["repo-behind"], p))
+            parts.append(_commits("Outgoing", d.outgoing, d.outgoing_total, p["repo-ahead"], p))
+        elif d is None and s.upstream:
+            parts.append(Text("\nreading commits …", p["repo-muted"]))
+        return Group(*parts)
+
+    def _files_section(self, p: dict[str, str]) -> Group | Text:
+        d = self.details
+        if d is None:
+            return Text("")
+        if d.error:
+            return Text(f"\nCould not read the changes: {d.error}", p["repo-error"])
+        if not d.files:
+            return Text("\nChanged files: none, the working tree is clean", p["repo-muted"])
+        parts: list[Text] = []
+        for kind, label in _KIND_LABELS.items():
+            files = [f for f in d.files if f.kind == kind]
+            if not files:
+                continue
+            parts.append(Text(f"\n{label} ({len(files)})", f"bold {p[_KIND_COLOURS[kind]]}"))
+            for change in files[:200]:
+                line = Text("  ")
+                line.append(f"{change.code:>2} ", p[_KIND_COLOURS[kind]])
+                if change.orig_path:
+                    line.append(f"{change.orig_path} → ")
+                line.append(change.path)
+                if change.conflict:
+                    line.append(f"  ({change.conflict})", p["repo-conflict"])
+                parts.append(line)
+            if len(files) > 200:
+                parts.append(Text(f"  … and {len(files) - 200} more", p["repo-muted"]))
+        return Group(*parts)
+
+    def _error_section(self, p: dict[str, str]) -> Text:
+        s, state = self.row.status, self.row.state
+        errors = []
+        if s is not None and s.error:
+            errors.append(("Status", s.error))
+        if state.last_error and state.phase != "idle":
+            errors.append((f"Fetch (failed {state.failures}×)", state.last_error))
+        if not errors:
+            return Text("")
+        text = Text()
+        for what, message in errors:
+            text.append(f"\nLast error — {what}\n", f"bold {p['repo-error']}")
+            text.append(message.strip() + "\n")
+        return text
+
+    def _history_section(self, p: dict[str, str], now: float) -> Group | Text:
+        if not self.history:
+            return Text("\nSync history: nothing recorded yet", p["repo-muted"])
+        table = Table.grid(padding=(0, 2))
+        for _ in range(4):
+            table.add_column(no_wrap=True)
+        table.add_column(overflow="fold")
+        for entry in self.history:
+            when = datetime.fromtimestamp(entry.time).strftime("%Y-%m-%d %H:%M")
+            mark = Text("✓", p["repo-clean"]) if entry.ok else Text("✗", p["repo-error"])
+            change = ""
+            if entry.old_head and entry.new_head and entry.old_head != entry.new_head:
+                change = f"{entry.old_head[:8]}..{entry.new_head[:8]}"
+            note = entry.error.strip().splitlines()[-1] if entry.error else entry.detail or change
+            table.add_row(when, mark, entry.action, f"{entry.duration:.1f}s", note)
+        return Group(Text("\nSync history", "bold"), table)
+
+
+def _commits(
+    title: str, commits: tuple[CommitInfo, ...], total: int, colour: str, p: dict[str, str]
+) -> Group | Text:
+    if not total:
+        return Text(f"\n{title}: none", p["repo-muted"])
+    table = Table.grid(padding=(0, 1))
+    table.add_column(style=colour, no_wrap=True)
+    table.add_column(overflow="ellipsis", no_wrap=True, ratio=1)
+    table.add_column(style=p["repo-muted"], no_wrap=True)
+    for commit in commits:
+        table.add_row(commit.sha, commit.subject, commit.author)
+    heading = Text(f"\n{title} ({total})", f"bold {colour}")
+    if total > len(commits):
+        return Group(heading, table, Text(f"  … and {total - len(commits)} more", p["repo-muted"]))
+    return Group(heading, table)

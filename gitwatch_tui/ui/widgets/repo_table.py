@@ -1,0 +1,128 @@
+"""The repo table: one row per repo (and per group header), updated in place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.events import Resize
+from textual.widgets import DataTable
+
+from gitwatch_tui.ui.repo_view import Column, column_widths, columns_for
+
+CellsFor = Callable[[str, Sequence[Column]], list[Text]]
+
+
+class RepoTable(DataTable[Text]):
+    """Shows rows in the order it is given and diffs cells, so a flood of status events costs
+    only the cells that changed. The cursor stays on its repo whatever moves around it."""
+
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("g", "scroll_top", "First row", show=False),
+        Binding("G", "scroll_bottom", "Last row", show=False),
+    ]
+
+    def __init__(self, cells_for: CellsFor, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", cursor_foreground_priority="renderable")
+        self._cells_for = cells_for
+        self._order: list[str] = []
+        self._shown: dict[str, list[Text]] = {}
+        self._layout: tuple[Column, ...] = ()
+        self._widths: tuple[int, ...] = ()
+        self._sort: tuple[str, bool] = ("repo", False)
+
+    # -- what the screen calls ----------------------------------------------------------------
+
+    def sync(self, order: list[str], changed: set[str] | None = None) -> None:
+        """Show the rows `order` names; re-render those in `changed` (None: all of them)."""
+        if not self._layout:
+            self._layout, self._widths = self._fit(self.size.width)
+        if set(order) != set(self._order):
+            self._rebuild(order)
+            return
+        for key in self._order if changed is None else changed & self._shown.keys():
+            self._update_row(key)
+        if order != self._order:
+            selected = self.selected_key
+            position = {key: i for i, key in enumerate(order)}
+            self._order = list(order)
+            self.sort("repo", key=lambda cell: position[cell.row_key])
+            self._restore_cursor(selected)
+
+    def set_sort(self, column: str, reverse: bool) -> None:
+        """Mark the sorted column in the header (the order itself comes from `sync`)."""
+        self._sort = (column, reverse)
+        self._rebuild(self._order, columns=True)
+
+    @property
+    def selected_key(self) -> str | None:
+        """The key of the row under the cursor: a repo name or `group:NAME`."""
+        if 0 <= self.cursor_row < len(self._order):
+            return self._order[self.cursor_row]
+        return None
+
+    @property
+    def order(self) -> list[str]:
+        return list(self._order)
+
+    @property
+    def columns_shown(self) -> tuple[Column, ...]:
+        return self._layout
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _fit(self, width: int) -> tuple[tuple[Column, ...], tuple[int, ...]]:
+        """The columns, and their widths, for a table `width` cells wide."""
+        width = width or 120
+        layout = columns_for(width)
+        padding = 2 * self.cell_padding * len(layout) + 1  # + the scrollbar's column
+        return layout, column_widths(layout, width - padding)
+
+    def on_resize(self, event: Resize) -> None:
+        layout, widths = self._fit(event.size.width)
+        if (layout, widths) != (self._layout, self._widths):
+            self._layout, self._widths = layout, widths
+            self._rebuild(self._order, columns=True)
+
+    def _label(self, column: Column) -> Text:
+        sorted_by, reverse = self._sort
+        if column.key != sorted_by:
+            return Text(column.label)
+        return Text(f"{column.label} {'▼' if reverse else '▲'}", style="bold")
+
+    def _rebuild(self, order: list[str], *, columns: bool = False) -> None:
+        selected = self.selected_key
+        with self.app.batch_update():
+            self.clear(columns=columns)
+            if columns or not self.columns:
+                self.clear(columns=True)
+                for column, width in zip(self._layout, self._widths, strict=True):
+                    self.add_column(self._label(column), width=width, key=column.key)
+            self._order, self._shown = list(order), {}
+            for key in order:
+                cells = self._cells_for(key, self._layout)
+                self._shown[key] = cells
+                self.add_row(*cells, key=key)
+            self._restore_cursor(selected)
+
+    def _update_row(self, key: str) -> None:
+        cells = self._cells_for(key, self._layout)
+        old = self._shown[key]
+        for column, new, before in zip(self._layout, cells, old, strict=True):
+            if new != before or (column.key == "repo" and new.style != before.style):
+                self.update_cell(key, column.key, new)
+        self._shown[key] = cells
+
+    def _restore_cursor(self, selected: str | None) -> None:
+        """Put the cursor back on its repo (or keep its place) after rows moved."""
+        if not self._order:
+            return
+        if selected in self._order:
+            row = self._order.index(selected)
+        else:
+            row = min(self.cursor_row, len(self._order) - 1)
+        if row != self.cursor_row:
+            self.move_cursor(row=row, animate=False, scroll=False)
