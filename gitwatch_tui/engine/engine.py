@@ -31,6 +31,7 @@ from gitwatch_tui.core.autosync import (
     rebase_autostash,
 )
 from gitwatch_tui.core.config import Config, load_config
+from gitwatch_tui.core.details import RepoDetails, read_details
 from gitwatch_tui.core.discovery import resolve_repos
 from gitwatch_tui.core.errors import ConfigError as ConfigFileError
 from gitwatch_tui.core.git import RepoPaths, terminate_all
@@ -217,6 +218,22 @@ class Engine:
         status = await self.refresh(name)
         operation = rebase_autostash if mode == "rebase" else fast_forward
         return await self._sync(spec, partial(operation, spec, status), automatic=False)
+
+    async def details(self, name: str, limit: int = 50) -> RepoDetails:
+        """Incoming and outgoing commits and changed files, read off the loop in the local pool."""
+        spec = self._spec(name)
+        timeout = self.config.defaults.status_timeout
+        return await self._in_thread(read_details, spec, timeout=timeout, limit=limit)
+
+    async def recent_history(self, name: str, limit: int = 20) -> list[HistoryEntry]:
+        """The repo's latest sync actions, newest first; empty when history is off."""
+        history = self._history
+        if history is None:
+            return []
+        try:
+            return await self._in_thread(history.recent, name, limit)
+        except HistoryUnavailable:
+            return []
 
     # -- scheduling ---------------------------------------------------------------------------
 
