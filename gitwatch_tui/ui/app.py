@@ -126,7 +126,7 @@ class GitwatchApp(App[int]):
         """Called by the engine, on this loop, for every event: fold it into the batch."""
         if self._batch is None:
             self._batch = EngineUpdate()
-            asyncio.get_running_loop().call_later(_FLUSH_DELAY, self._flush)
+            asyncio.get_running_loop().call_later(_FLUSH_DELAY, self._flush_batch)
         batch = self._batch
         if isinstance(event, StatusChanged):
             batch.statuses[event.status.name] = event.status
@@ -144,7 +144,7 @@ class GitwatchApp(App[int]):
         elif isinstance(event, ConfigReloaded | ConfigError):
             batch.config.append(event)
 
-    def _flush(self) -> None:
+    def _flush_batch(self) -> None:
         batch, self._batch = self._batch, None
         if batch is not None and not self._stopped:
             self._post(batch)

@@ -76,7 +76,7 @@ class DetailScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#detail-body").focus()
-        self._render()
+        self._draw()
         self._load()
 
     def _load(self) -> None:
@@ -88,7 +88,7 @@ class DetailScreen(Screen[None]):
             return
         self.details = await engine.details(self.repo)
         self.history = await engine.recent_history(self.repo, limit=12)
-        self._render()
+        self._draw()
 
     def on_engine_update(self, message: EngineUpdate) -> None:
         touched = False
@@ -101,7 +101,7 @@ class DetailScreen(Screen[None]):
         if any(f.repo == self.repo for f in message.finished):
             touched = True
         if touched:
-            self._render()
+            self._draw()
             self._load()
 
     # -- actions ------------------------------------------------------------------------------
@@ -131,7 +131,7 @@ class DetailScreen(Screen[None]):
 
     # -- drawing ------------------------------------------------------------------------------
 
-    def _render(self) -> None:
+    def _draw(self) -> None:
         p = self.gw_app.palette()
         now = self._clock()
         row, s = self.row, self.row.status

@@ -1,0 +1,278 @@
+"""The dashboard driven by Pilot over real repos: every binding, the filter, live updates."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from gitwatch_tui.ui.screens.details import DetailScreen
+from gitwatch_tui.ui.screens.help import HelpScreen
+from tests.conftest import git, push_from_elsewhere
+from tests.ui.conftest import (
+    RepoSet,
+    all_read,
+    dashboard,
+    make_app,
+    plain,
+    row_text,
+    table,
+    until,
+)
+
+
+async def test_rows_show_each_repos_state_and_the_header_totals(
+    repo_set: RepoSet, tmp_path: Path
+) -> None:
+    app = make_app(repo_set.config, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: all_read(app))
+        assert table(app).order == [
+            "tools", "group:backend", "api", "broken", "group:frontend", "docs", "web",
+        ]  # fmt: skip
+        assert "↓1" in row_text(app, "web") and "↓ behind" in row_text(app, "web")
+        assert "~1 ?1" in row_text(app, "docs") and "● dirty" in row_text(app, "docs")
+        assert "↑1" in row_text(app, "tools")
+        assert "✓ in sync" in row_text(app, "api") and "origin" in row_text(app, "api")
+        assert "✗" in row_text(app, "broken")
+        assert "frontend (2)" in row_text(app, "group:frontend")
+        summary = plain(dashboard(app).query_one("#summary"))
+        assert "5 repos · 1 behind · 1 ahead · 1 dirty · 1 in error" in summary
+
+
+async def test_filter_by_state_name_and_negation_then_escape_clears(
+    repo_set: RepoSet, tmp_path: Path
+) -> None:
+    app = make_app(repo_set.config, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: all_read(app))
+        await pilot.press("slash", *"behind")
+        assert table(app).order == ["group:frontend", "web"]
+        assert "filter: behind" in plain(dashboard(app).query_one("#summary"))
+        await pilot.press("enter")  # back to the table, filter kept
+        assert app.focused is table(app)
+        assert table(app).order == ["group:frontend", "web"]
+        await pilot.press("slash", "ctrl+u", *"!error !dirty")
+        assert table(app).order == ["tools", "group:backend", "api", "group:frontend", "web"]
+        await pilot.press("ctrl+u", *"group:backend")
+        assert table(app).order == ["group:backend", "api", "broken"]
+        await pilot.press("ctrl+u", *"zzz")
+        empty = dashboard(app).query_one("#empty")
+        assert empty.display and not table(app).display
+        await pilot.press("escape", "escape")
+        assert len(table(app).order) == 7 and table(app).display
+
+
+async def test_sort_cycles_and_reverses_and_the_cursor_stays_on_its_repo(
+    repo_set: RepoSet, tmp_path: Path
+) -> None:
+    app = make_app(repo_set.config, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: all_read(app))
+        await pilot.press("o")  # by branch
+        assert dashboard(app).sort_column == "branch"
+        await pilot.press("o", "o", "o")  # upstream, ahead/behind, changes
+        assert dashboard(app).sort_column == "changes"
+        frontend = table(app).order[table(app).order.index("group:frontend") :]
+        assert frontend == ["group:frontend", "docs", "web"]  # the dirty one first
+        await pilot.press("O")
+        frontend = table(app).order[table(app).order.index("group:frontend") :]
+        assert frontend == ["group:frontend", "web", "docs"]
+        # Put the cursor on "docs", then make "web" dirtier: rows move, the cursor does not.
+        table(app).move_cursor(row=table(app).order.index("docs"))
+        await pilot.pause()
+        for i in range(3):
+            (repo_set.clones["web"] / f"new-{i}.txt").write_text("x\n")
+        await pilot.press("r")
+        await until(pilot, lambda: "?3" in row_text(app, "web"))
+        await pilot.press("O")
+        assert table(app).order.index("web") < table(app).order.index("docs")
+        assert table(app).selected_key == "docs"
+
+
+async def test_fold_a_group_and_all_groups(repo_set: RepoSet, tmp_path: Path) -> None:
+    app = make_app(repo_set.config, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: all_read(app))
+        table(app).move_cursor(row=table(app).order.index("web"))
+        await pilot.press("z")
+        assert table(app).order == ["tools", "group:backend", "api", "broken", "group:frontend"]
+        assert table(app).selected_key == "group:frontend"
+        assert "▸ frontend (2)" in row_text(app, "group:frontend")
+        await pilot.press("enter")  # enter on a group header unfolds it
+        assert "web" in table(app).order
+        await pilot.press("Z")
+        assert table(app).order == ["tools", "group:backend", "group:frontend"]
+        await pilot.press("Z")
+        assert len(table(app).order) == 7
+
+
+async def test_fetch_one_then_fetch_all(repo_set: RepoSet, tmp_path: Path) -> None:
+    app = make_app(repo_set.config, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: all_read(app))
+        push_from_elsewhere(repo_set.remotes["api"], repo_set.base, name="a")
+        push_from_elsewhere(repo_set.remotes["docs"], repo_set.base, name="b")
+        table(app).move_cursor(row=table(app).order.index("api"))
+        await pilot.press("f")
+        await until(pilot, lambda: "↓1" in row_text(app, "api"))
+        assert "↓" not in row_text(app, "docs")  # only the selected repo was fetched
+        await pilot.press("F")
+        await until(pilot, lambda: "↓1" in row_text(app, "docs"))
+        # The broken repo's fetch fails: its state is an error, the others are fine.
+        assert dashboard(app).rows["api"].state.last_success is not None
+
+
+async def test_f_on_a_group_header_fetches_the_group(repo_set: RepoSet, tmp_path: Path) -> None:
+    app = make_app(repo_set.config, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: all_read(app))
+        push_from_elsewhere(repo_set.remotes["docs"], repo_set.base)
+        push_from_elsewhere(repo_set.remotes["api"], repo_set.base)
+        table(app).move_cursor(row=table(app).order.index("group:frontend"))
+        await pilot.press("f")
+        await until(pilot, lambda: "↓1" in row_text(app, "docs"))
+        assert "↓" not in row_text(app, "api")
+
+
+async def test_refresh_rereads_every_status(repo_set: RepoSet, tmp_path: Path) -> None:
+    app = make_app(repo_set.config, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: all_read(app))
+        (repo_set.clones["api"] / "scratch.txt").write_text("x\n")
+        await pilot.pause(0.3)
+        assert "?1" not in row_text(app, "api")  # no file watching in this test
+        await pilot.press("r")
+        await until(pilot, lambda: "?1" in row_text(app, "api"))
+        await until(pilot, lambda: dashboard(app).last_full_refresh is not None)
+        assert "refreshed 0s ago" in plain(dashboard(app).query_one("#summary"))
+
+
+async def test_enter_opens_details_and_escape_returns(repo_set: RepoSet, tmp_path: Path) -> None:
+    app = make_app(repo_set.config, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: all_read(app))
+        table(app).move_cursor(row=table(app).order.index("web"))
+        await pilot.press("enter")
+        assert isinstance(app.screen, DetailScreen) and app.screen.repo == "web"
+        screen = app.screen
+        await until(pilot, lambda: screen.details is not None)
+        text = plain(screen.query_one("#detail-sync"))
+        assert "Incoming (1)" in text and "change upstream-other-0.txt" in text
+        assert "Outgoing: none" in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, DetailScreen)
+        table(app).move_cursor(row=table(app).order.index("docs"))
+        await pilot.press("enter")
+        screen = app.screen
+        await until(pilot, lambda: screen.details is not None)
+        files = plain(screen.query_one("#detail-files"))
+        assert "Not staged (1)" in files and "README.md" in files
+        assert "Untracked (1)" in files and "notes.txt" in files
+
+
+async def test_details_show_the_full_error(repo_set: RepoSet, tmp_path: Path) -> None:
+    app = make_app(repo_set.config, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: all_read(app))
+        table(app).move_cursor(row=table(app).order.index("broken"))
+        await pilot.press("enter")
+        text = plain(app.screen.query_one("#detail-error"))
+        assert "Last error" in text and "nowhere" in text
+
+
+async def test_details_update_live_and_show_sync_history(repo_set: RepoSet, tmp_path: Path) -> None:
+    app = make_app(repo_set.config, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: all_read(app))
+        table(app).move_cursor(row=table(app).order.index("api"))
+        await pilot.press("enter")
+        screen = app.screen
+        assert isinstance(screen, DetailScreen)
+        push_from_elsewhere(repo_set.remotes["api"], repo_set.base)
+        await pilot.press("f")
+        await until(pilot, lambda: "Incoming (1)" in plain(screen.query_one("#detail-sync")))
+        await until(pilot, lambda: "fetch" in plain(screen.query_one("#detail-history")))
+
+
+async def test_help_lists_every_binding(repo_set: RepoSet, tmp_path: Path) -> None:
+    app = make_app(repo_set.config, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = plain(app.screen.query_one("#help-text"))
+        for binding in dashboard(app).BINDINGS:
+            assert binding.description in text  # type: ignore[union-attr]
+        for word in ("behind", "dirty", "error", "command palette"):
+            assert word in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_q_quits_and_stops_the_engine(repo_set: RepoSet, tmp_path: Path) -> None:
+    app = make_app(repo_set.config, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: all_read(app))
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+    assert app.engine.events._queues == [] and app._stopped  # noqa: SLF001
+
+
+async def test_command_palette_offers_the_same_actions(repo_set: RepoSet, tmp_path: Path) -> None:
+    app = make_app(repo_set.config, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: all_read(app))
+        push_from_elsewhere(repo_set.remotes["api"], repo_set.base)
+        await pilot.press("ctrl+p", *"fetch all")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: "↓1" in row_text(app, "api"))
+        await pilot.press("ctrl+p", *"sort by changes")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: dashboard(app).sort_column == "changes")
+
+
+async def test_theme_from_the_palette_is_remembered(repo_set: RepoSet, tmp_path: Path) -> None:
+    app = make_app(repo_set.config, tmp_path, theme=None)
+    async with app.run_test(size=(120, 35)) as pilot:
+        assert app.theme == "gitwatch-dark"
+        await pilot.press("ctrl+p", *"theme: light")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: app.theme == "gitwatch-light")
+        # Cells are re-drawn in the new theme's colours.
+        assert dashboard(app).palette == app.palette()
+    again = make_app(repo_set.config, tmp_path, theme=None)
+    async with again.run_test(size=(120, 35)):
+        assert again.theme == "gitwatch-light"
+
+
+async def test_a_hung_repo_does_not_stall_the_keys(
+    repo_set: RepoSet, tmp_path: Path, silent_server: str
+) -> None:
+    """A repo whose status hangs (a clean filter that sleeps) and one whose fetch hangs (a
+    server that never answers): keys are still answered at once, the others still load."""
+    slow = repo_set.clones["api"]
+    git(slow, "config", "filter.slow.clean", "sleep 30; cat")
+    (slow / ".gitattributes").write_text("*.txt filter=slow\n")
+    (slow / "a.txt").write_text("x\n")
+    git(slow, "add", ".gitattributes")
+    git(repo_set.clones["web"], "remote", "set-url", "origin", silent_server)
+    app = make_app(repo_set.config, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: dashboard(app).started)
+        await pilot.press("F")  # the hung fetch starts
+        await until(pilot, lambda: dashboard(app).rows["web"].state.phase == "fetching")
+        await pilot.press("r")  # and a refresh that includes the hung status
+        for key, check in (
+            ("j", lambda: table(app).cursor_row == 1),
+            ("question_mark", lambda: isinstance(app.screen, HelpScreen)),
+            ("escape", lambda: not isinstance(app.screen, HelpScreen)),
+            ("slash", lambda: app.focused is dashboard(app).query_one("#filter")),
+        ):
+            started = time.monotonic()
+            await pilot.press(key)
+            await until(pilot, check, within=2)
+            assert time.monotonic() - started < 1.0, f"{key} took too long"
+        assert dashboard(app).rows["web"].state.phase == "fetching"  # still hung
