@@ -35,7 +35,7 @@ from gitwatch_tui.ui.screens.dashboard import COLUMN_NAMES, DashboardScreen
 from gitwatch_tui.ui.screens.details import DetailScreen
 from gitwatch_tui.ui.themes import (
     REPO_VARIABLES,
-    initial_theme,
+    choose_theme,
     load_themes,
     save_theme_choice,
 )
@@ -73,7 +73,13 @@ class GitwatchApp(App[int]):
         themes, self.theme_problems = load_themes()
         for loaded in themes:
             self.register_theme(loaded)
-        self.theme = theme or initial_theme(config.theme, self.state_dir, self.available_themes)
+        if theme is not None:
+            self.theme = theme
+        else:
+            choice = choose_theme(config.theme, self.state_dir, self.available_themes)
+            self.theme = choice.name
+            if choice.notice:
+                self.theme_problems.append(choice.notice)
         self._theme_ready = True
 
     def get_theme_variable_defaults(self) -> dict[str, str]:

@@ -1,0 +1,115 @@
+"""End to end: the real `gitwatch-tui` in a real terminal (tmux), driven by keys and read back
+with `capture-pane`, on real repos with real remotes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import push_from_elsewhere
+from tests.ui.conftest import RepoSet
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+
+
+class Terminal:
+    """One tmux session on its own server socket, so nothing touches the user's tmux."""
+
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+
+    def tmux(self, *args: str) -> str:
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=False
+        ).stdout
+
+    def keys(self, *keys: str) -> None:
+        for key in keys:
+            self.tmux("send-keys", "-t", "gw", key)
+            time.sleep(0.15)
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "gw")
+
+    def wait_for(self, check: Callable[[str], bool], within: float = 15.0) -> str:
+        deadline = time.monotonic() + within
+        while True:
+            screen = self.screen()
+            if check(screen):
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"screen never matched; last screen:\n{screen}")
+            time.sleep(0.1)
+
+    def alive(self) -> bool:
+        return (
+            subprocess.run(
+                ["tmux", "-L", self.socket, "has-session", "-t", "gw"], capture_output=True
+            ).returncode
+            == 0
+        )
+
+
+@pytest.fixture()
+def terminal(tmp_path: Path) -> Iterator[Terminal]:
+    term = Terminal(f"gitwatch-test-{os.getpid()}-{tmp_path.name}")
+    yield term
+    term.tmux("kill-server")
+
+
+def _row(screen: str, name: str) -> str:
+    return next((line for line in screen.splitlines() if f" {name} " in line), "")
+
+
+def test_the_real_program_in_a_terminal(
+    repo_set: RepoSet, tmp_path: Path, terminal: Terminal
+) -> None:
+    config = tmp_path / "config.yaml"
+    lines = ["defaults:", "  poll_interval: 3600", "repos:"]
+    for name, clone in repo_set.clones.items():
+        lines += [f"  - path: {clone}", f"    name: {name}"]
+    config.write_text("\n".join(lines) + "\n")
+    env = {
+        "GITWATCH_TUI_CONFIG": str(config),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "TERM": "xterm-256color",
+        "PYTHONPATH": str(Path(__file__).parents[2]),
+    }
+    exports = " ".join(f"{k}={v}" for k, v in env.items())
+    terminal.tmux(
+        "new-session", "-d", "-s", "gw", "-x", "100", "-y", "24",
+        f"env {exports} {sys.executable} -m gitwatch_tui",
+    )  # fmt: skip
+    screen = terminal.wait_for(lambda s: "4 repos" in s and "↓1" in _row(s, "web"))
+    assert "~1 ?1" in _row(screen, "docs") and "↑1" in _row(screen, "tools")
+    assert "r Refresh" in screen and "? Help" in screen  # the footer, at 100 columns
+
+    terminal.keys("/", *"behind", "Enter")
+    screen = terminal.wait_for(lambda s: "filter: behind" in s and not _row(s, "api"))
+    assert _row(screen, "web")
+    terminal.keys("Escape")
+    terminal.wait_for(lambda s: _row(s, "api") and "filter:" not in s)
+
+    terminal.keys("?")
+    terminal.wait_for(lambda s: "Fetch all" in s and "Moving" in s)
+    terminal.keys("Escape")
+    terminal.wait_for(lambda s: "Moving" not in s)
+
+    push_from_elsewhere(repo_set.remotes["api"], repo_set.base)
+    terminal.keys("F")
+    terminal.wait_for(lambda s: "↓1" in _row(s, "api"))
+
+    terminal.keys("Enter")  # details of the first row (api)
+    terminal.wait_for(lambda s: "Incoming (1)" in s)
+    terminal.keys("Escape", "q")
+    deadline = time.monotonic() + 10
+    while terminal.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not terminal.alive(), terminal.screen()
