@@ -33,11 +33,15 @@ class Defaults:
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    """The whole config; `source` is the file it came from, None for the built-in default."""
+    """The whole config; `source` is the file it came from, None for the built-in default.
+
+    `theme` is only a name: the UI checks it against the themes it has (core knows none).
+    """
 
     defaults: Defaults = field(default_factory=Defaults)
     scan: tuple[ScanRoot, ...] = ()
     repos: tuple[RepoSpec, ...] = ()
+    theme: str | None = None
     source: Path | None = None
 
 

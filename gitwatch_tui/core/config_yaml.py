@@ -440,13 +440,18 @@ def _read_repos(node: Node, ctx: _Context) -> tuple[RepoSpec, ...]:
     return tuple(repos)
 
 
+def _read_theme(node: Node, ctx: _Context) -> str | None:
+    # `theme:` left empty (or `~`) means the default theme, not a theme named "null".
+    return None if _is_null(node) else _read_str(node, ctx)
+
+
 def _read_top(root: Node | None, ctx: _Context) -> Config:
     if root is None or _is_null(root):  # an empty or comment-only file
         return Config()
     return Config(**_read_fields(root, _TOP_FIELDS, ctx, "the top level"))
 
 
-# The schema: one reader per key. Later sections (`theme`, `webhooks`, `notify`) add a reader
+# The schema: one reader per key. Later sections (`webhooks`, `notify`) add a reader
 # here and a field on Config.
 _DEFAULT_FIELDS: dict[str, Reader] = {
     "poll_interval": _read_duration,
@@ -484,4 +489,5 @@ _TOP_FIELDS: dict[str, Reader] = {
     "defaults": _read_defaults,
     "scan": _read_scan,
     "repos": _read_repos,
+    "theme": _read_theme,
 }

@@ -195,7 +195,7 @@ ERRORS = [
     ),
     pytest.param(
         "colour: red\n",
-        ["1:1: unknown key 'colour' in the top level; valid keys: defaults, scan, repos"],
+        ["1:1: unknown key 'colour' in the top level; valid keys: defaults, scan, repos, theme"],
         id="unknown-key-no-suggestion",
     ),
     pytest.param(
@@ -219,6 +219,24 @@ ERRORS = [
         id="section-not-mapping",
     ),
     pytest.param("scan: ~/src\n", ["1:7: scan: expected a list, got '~/src'"], id="scan-not-list"),
+    pytest.param(
+        "scan: []\ntheme: [gitwatch-dark]\n",
+        ["2:8: theme: expected a string, got a list"],
+        id="theme-got-list",
+    ),
+    pytest.param(
+        "theme: {name: gitwatch-dark}\n",
+        ["1:8: theme: expected a string, got a mapping"],
+        id="theme-got-mapping",
+    ),
+    pytest.param(
+        "theme: ''\n", ["1:8: theme: expected a string, got an empty value"], id="theme-empty"
+    ),
+    pytest.param(
+        "them: nord\n",
+        ["1:1: unknown key 'them' in the top level; did you mean 'theme'?"],
+        id="theme-typo",
+    ),
     pytest.param(
         "- a\n- b\n", ["1:1: the top level: expected a mapping, got a list"], id="top-not-mapping"
     ),
@@ -388,7 +406,7 @@ def test_error_string_is_one_line_per_problem(tmp_path: Path, env: dict[str, str
     assert str(info.value).splitlines() == [
         f"{path}:2:18: poll_interval: must be greater than 0, got '0'",
         f"{path}:3:22: fetch_concurrency: expected an integer, got 'x'",
-        f"{path}:4:1: unknown key 'foo' in the top level; valid keys: defaults, scan, repos",
+        f"{path}:4:1: unknown key 'foo' in the top level; valid keys: defaults, scan, repos, theme",
     ]
 
 
@@ -657,3 +675,21 @@ def test_clone_options_are_read_and_checked(tmp_path: Path) -> None:
         )
     assert "c.yaml:4:14: depth: must be at least 1" in str(bad.value)
     assert "c.yaml:5:7: unknown key 'brnch' in clone; did you mean 'branch'?" in str(bad.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("theme: gitwatch-light\n", "gitwatch-light"),
+        ("theme: no\n", "no"),  # the raw text: a name, never YAML 1.1's False
+        ("theme: '010'\n", "010"),
+        ("theme:\n", None),  # left empty: the default theme
+        ("theme: ~\n", None),
+        ("scan: []\n", None),
+    ],
+)
+def test_theme_is_a_name(
+    tmp_path: Path, env: dict[str, str], text: str, expected: str | None
+) -> None:
+    # Only the name: whether such a theme exists is the UI's business (core knows no themes).
+    assert load_config(write(tmp_path, text), env).theme == expected
