@@ -3,6 +3,7 @@ error word for word, and what the engine did to it lately."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -44,8 +45,7 @@ class DetailScreen(Screen[None]):
     """The selected repo's details; kept current while events for it arrive."""
 
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("q", "app.pop_screen", "Back", show=False),
+        Binding("escape,q", "app.pop_screen", "Back"),
         Binding("r", "refresh", "Refresh"),
         Binding("f", "fetch", "Fetch"),
         Binding("j,down", "scroll(1)", "Scroll down", show=False),
@@ -140,11 +140,13 @@ class DetailScreen(Screen[None]):
         if row.group:
             title.append(f"  {row.group}", p["repo-group"])
         if s is not None:
-            title.append(f"  {s.path}", p["repo-muted"])
+            title.append(f"  {_display_path(s.path)}", p["repo-muted"])
         self.query_one("#detail-title", Static).update(title)
         self.query_one("#detail-sync", Static).update(self._sync_section(p, now))
         self.query_one("#detail-files", Static).update(self._files_section(p))
-        self.query_one("#detail-error", Static).update(self._error_section(p))
+        error = self.query_one("#detail-error", Static)
+        error.update(self._error_section(p))
+        error.display = bool(error.content)
         self.query_one("#detail-history", Static).update(self._history_section(p, now))
 
     def _sync_section(self, p: dict[str, str], now: float) -> Group:
@@ -251,3 +253,11 @@ def _commits(
     if total > len(commits):
         return Group(heading, table, Text(f"  … and {total - len(commits)} more", p["repo-muted"]))
     return Group(heading, table)
+
+
+def _display_path(path: str) -> str:
+    """The path with the home folder as `~`, as a shell prompt shows it."""
+    home = os.path.expanduser("~")
+    if home not in ("", "/") and (path == home or path.startswith(home + os.sep)):
+        return "~" + path[len(home) :]
+    return path

@@ -6,7 +6,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -37,57 +37,100 @@ class HelpScreen(ModalScreen[None]):
     ]
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="help-body"):
+        body = Vertical(id="help-body")
+        body.border_title = "gitwatch-tui · keys and symbols"
+        body.border_subtitle = "esc closes"
+        # Textual cannot size a box to a Rich table's width ("auto" measures 0 inside an
+        # "auto" box), so the box is as wide as the layout needs.
+        body.styles.width = 112 if self._wide else 66
+        with body:
             yield Static(self._content(), id="help-text")
 
+    @property
+    def _wide(self) -> bool:
+        return self.app.size.width >= 114
+
     def action_scroll(self, lines: int) -> None:
-        self.query_one("#help-body", VerticalScroll).scroll_relative(y=lines, animate=False)
+        self.query_one("#help-body", Vertical).scroll_relative(y=lines, animate=False)
 
     def _content(self) -> Table:
+        """Keys on the left, how to read the table on the right; stacked when narrow."""
+        keys, legend = self._keys_part(), self._legend_part()
+        layout = Table.grid(padding=(0, 4))
+        if self._wide:
+            layout.add_row(keys, legend)
+        else:
+            layout.add_row(keys)
+            layout.add_row(legend)
+        return layout
+
+    def _keys_part(self) -> Table:
         from gitwatch_tui.ui.screens.dashboard import DashboardScreen
         from gitwatch_tui.ui.screens.details import DetailScreen
 
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="bold", no_wrap=True)
-        grid.add_column()
+        grid = _grid()
         sections = [
             ("Dashboard", _keys(DashboardScreen.BINDINGS)),
-            (
-                "Moving",
-                [("↑ ↓, j k", "previous / next row"), ("g G, pgup pgdn", "first / last row, page")],
-            ),
+            ("Moving", [("↑ ↓, j k", "previous / next row"), ("g G", "first / last row")]),
             ("Details screen", _keys(DetailScreen.BINDINGS)),
             (
                 "Anywhere",
-                [
-                    ("ctrl+p", "command palette: every action, sort by any column, themes"),
-                    ("ctrl+c", "quit"),
-                ],
+                [("ctrl+p", "command palette: every action,"), ("", "sort by any column, themes")],
             ),
         ]
-        for title, rows in sections:
+        for i, (title, rows) in enumerate(sections):
+            if i:
+                grid.add_row("", "")
             grid.add_row(Text(title, "bold underline"), "")
             for keys, description in rows:
                 grid.add_row(keys, description)
-            grid.add_row("", "")
-        grid.add_row(Text("Columns", "bold underline"), "")
-        grid.add_row("↑3 ↓2", "commits ahead of / behind the upstream")
-        grid.add_row("!1 +2 ~3 ?4", "conflicted, staged, changed but not staged, untracked files")
-        grid.add_row("$1", "stashes (its own column on wide terminals)")
-        grid.add_row("(abc1234)", "detached HEAD at that commit")
-        grid.add_row("origin", "the upstream is the same-named branch on that remote")
-        grid.add_row("", "")
-        grid.add_row(Text("State", "bold underline"), "")
-        grid.add_row("✓ in sync", "clean, nothing to push or pull")
-        grid.add_row("⠋ fetching", "a fetch (or clone, pull) is running")
-        grid.add_row("↻ retry in 1m", "the last fetch failed; the engine backs off")
-        grid.add_row("⊘ circuit open", "the server keeps failing: polls pause until it recovers")
-        grid.add_row("✗ …", "the repo cannot be read, or its upstream is gone")
-        grid.add_row("⚠ merge", "a merge, rebase or cherry-pick is in progress")
-        grid.add_row("", "")
-        grid.add_row(Text("Filter (/)", "bold underline"), "")
-        grid.add_row("words", "all must match: text in the name, branch or group,")
-        grid.add_row("", "or a state: " + ", ".join(STATE_WORDS))
-        grid.add_row("group:NAME", "one group's repos")
-        grid.add_row("!word", "everything that does not match")
         return grid
+
+    def _legend_part(self) -> Table:
+        grid = _grid()
+        rows: list[tuple[str, str]] = [
+            ("↑3 ↓2", "commits ahead of / behind upstream"),
+            ("!1 +2", "conflicted, staged files"),
+            ("~3 ?4", "unstaged, untracked files"),
+            ("$1", "stashes (own column when wide)"),
+            ("(abc1234)", "detached HEAD at that commit"),
+            ("origin", "tracks the same-named branch there"),
+        ]
+        states: list[tuple[str, str]] = [
+            ("✓ in sync", "clean, nothing to push or pull"),
+            ("⠋ fetching", "a fetch, clone or pull is running"),
+            ("↻ retry in 1m", "last fetch failed; backing off"),
+            ("⊘ circuit open", "server keeps failing: polls pause"),
+            ("✗ …", "cannot be read, or upstream gone"),
+            ("⚠ merge", "merge / rebase / cherry-pick going on"),
+        ]
+        words = ", ".join(STATE_WORDS)
+        filters: list[tuple[str, str]] = [
+            ("words", "all must match: name, branch, group"),
+            ("", "or a state word:"),
+            *[("", line) for line in _wrap(words, 36)],
+            ("group:NAME", "one group's repos"),
+            ("!word", "everything that does not match"),
+        ]
+        for i, (title, part) in enumerate(
+            (("Columns", rows), ("State", states), ("Filter  /", filters))
+        ):
+            if i:
+                grid.add_row("", "")
+            grid.add_row(Text(title, "bold underline"), "")
+            for left, right in part:
+                grid.add_row(left, right)
+        return grid
+
+
+def _grid() -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    return grid
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width)

@@ -1,0 +1,120 @@
+"""Snapshot tests of the main screens at 80x24 and 120x35, over the demo sandbox.
+
+Plain `def` tests (snap_compare runs its own loop). Everything that could vary is fixed: the
+theme, the clock, the fetch times, no polling, and the home folder the details path is
+shown under. Look at `snapshot_report.html` before `--snapshot-update`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from gitwatch_tui.core.config import Config, Defaults
+from gitwatch_tui.demo import create_sandbox
+from gitwatch_tui.ui.app import GitwatchApp, build_app
+from gitwatch_tui.ui.screenshots import age_fetches, wait_until_read
+
+NOW = 1_763_700_000.0  # a fixed "now" for every "3m ago"
+SIZES = [(80, 24), (120, 35)]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Config, Path]]:
+    root = tmp_path_factory.mktemp("snap")
+    config = create_sandbox(root / "demo")
+    age_fetches(config, NOW)
+    # Nothing polls on its own during a snapshot.
+    yield replace(config, defaults=replace(config.defaults, poll_interval=86400)), root
+
+
+@pytest.fixture(autouse=True)
+def home(demo: tuple[Config, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(demo[1]))
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("TEXTUAL_THEME", raising=False)
+
+
+def app_for(config: Config, tmp_path: Path, theme: str = "gitwatch-dark") -> GitwatchApp:
+    return build_app(
+        config,
+        state_dir=tmp_path / "state",
+        watch_files=False,
+        theme=theme,
+        clock=lambda: NOW,
+        where="~/src",
+    )
+
+
+async def ready(pilot: Pilot[int]) -> None:
+    await wait_until_read(pilot)
+    for box in pilot.app.screen.query(Input):
+        box.cursor_blink = False
+
+
+def _select(name: str):  # type: ignore[no-untyped-def]
+    async def run(pilot: Pilot[int]) -> None:
+        await ready(pilot)
+        from gitwatch_tui.ui.widgets.repo_table import RepoTable
+
+        table = pilot.app.screen.query_one(RepoTable)
+        table.move_cursor(row=table.order.index(name))
+        await pilot.pause()
+
+    return run
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_dashboard(snap_compare, demo, tmp_path, size) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(app_for(demo[0], tmp_path), terminal_size=size, run_before=ready)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_details(snap_compare, demo, tmp_path, size) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[int]) -> None:
+        await _select("conflict-me")(pilot)
+        await pilot.press("enter")
+        screen = pilot.app.screen
+        for _ in range(100):
+            if getattr(screen, "details", None) is not None:
+                break
+            await pilot.pause(0.05)
+        await pilot.pause(0.1)
+
+    app = app_for(demo[0], tmp_path)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_help(snap_compare, demo, tmp_path, size) -> None:  # type: ignore[no-untyped-def]
+    app = app_for(demo[0], tmp_path)
+    assert snap_compare(app, press=["question_mark"], terminal_size=size, run_before=ready)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_filter(snap_compare, demo, tmp_path, size) -> None:  # type: ignore[no-untyped-def]
+    app = app_for(demo[0], tmp_path)
+    keys = ["slash", *"behind"]
+    assert snap_compare(app, press=keys, terminal_size=size, run_before=ready)
+
+
+def test_sorted_by_state_with_a_group_folded(snap_compare, demo, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    app = app_for(demo[0], tmp_path)
+    keys = [*"ooooo", "z"]  # state is the 6th column at 80 wide; z folds the apps group
+    assert snap_compare(app, press=keys, terminal_size=(80, 24), run_before=_select("storefront"))
+
+
+@pytest.mark.parametrize("theme", ["gitwatch-light", "gitwatch-high-contrast"])
+def test_themes(snap_compare, demo, tmp_path, theme) -> None:  # type: ignore[no-untyped-def]
+    app = app_for(demo[0], tmp_path, theme=theme)
+    assert snap_compare(app, terminal_size=(120, 35), run_before=ready)
+
+
+def test_empty_state(snap_compare, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    app = app_for(Config(defaults=Defaults()), tmp_path)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=lambda pilot: pilot.pause(0.5))
