@@ -113,3 +113,33 @@ def test_the_real_program_in_a_terminal(
     while terminal.alive() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not terminal.alive(), terminal.screen()
+
+
+def test_demo_shows_its_sandbox_lets_rows_change_and_removes_it_on_quit(
+    tmp_path: Path, terminal: Terminal
+) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {
+        "TMPDIR": str(temp),  # where the sandbox goes, so the test can see it go
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "TERM": "xterm-256color",
+        "PYTHONPATH": str(Path(__file__).parents[2]),
+    }
+    exports = " ".join(f"{k}={v}" for k, v in env.items())
+    terminal.tmux(
+        "new-session", "-d", "-s", "gw", "-x", "120", "-y", "35",
+        f"env {exports} {sys.executable} -m gitwatch_tui --demo",
+    )  # fmt: skip
+    screen = terminal.wait_for(lambda s: "13 repos" in s and "scanning" not in s)
+    assert "conflict-me" in screen and "legacy-tools" in screen
+    assert any(p.name.startswith("gitwatch-demo-") for p in temp.iterdir())
+    # Fetch everything: the pusher's commits arrive, the unreachable remote fails.
+    terminal.keys("F")
+    screen = terminal.wait_for(lambda s: "retry" in _row(s, "offsite-backup"), within=20)
+    terminal.keys("q")
+    deadline = time.monotonic() + 10
+    while terminal.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not terminal.alive()
+    assert list(temp.iterdir()) == []  # the sandbox and the pusher are gone

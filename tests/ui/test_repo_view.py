@@ -1,0 +1,189 @@
+"""The table's rules as plain functions: state labels, filter words, order, column widths."""
+
+from __future__ import annotations
+
+import pytest
+
+from gitwatch_tui.core.models import RepoStatus
+from gitwatch_tui.engine.events import SyncState
+from gitwatch_tui.ui.repo_view import (
+    COLUMNS,
+    STATE_WORDS,
+    RepoFilter,
+    RepoRow,
+    Totals,
+    ago,
+    column_widths,
+    columns_for,
+    first_line,
+    ordered_keys,
+    repo_cells,
+    short_upstream,
+    state_label,
+    until,
+)
+from gitwatch_tui.ui.themes import REPO_VARIABLES
+
+NOW = 1_000_000.0
+
+
+def row(name: str, group: str | None = None, phase: str = "idle", **fields: object) -> RepoRow:
+    status = RepoStatus(name=name, path=f"/r/{name}", group=group, **fields)  # type: ignore[arg-type]
+    state = SyncState(repo=name, phase=phase)  # type: ignore[arg-type]
+    return RepoRow(name, group, status, state)
+
+
+SYNCED = {"branch": "main", "head": "abc", "upstream": "origin/main", "ahead": 0, "behind": 0}
+
+
+def test_ago_and_until() -> None:
+    assert ago(None, NOW) == "never"
+    assert ago(NOW - 5, NOW) == "5s ago"
+    assert ago(NOW - 180, NOW) == "3m ago"
+    assert ago(NOW - 7200, NOW) == "2h ago"
+    assert ago(NOW - 3 * 86400, NOW) == "3d ago"
+    assert ago(NOW + 50, NOW) == "0s ago"  # a clock skew never shows "-50s"
+    assert until(NOW + 75, NOW) == "1m15s"
+    assert until(NOW + 9, NOW) == "9s"
+
+
+@pytest.mark.parametrize(
+    ("fields", "phase", "label"),
+    [
+        ({**SYNCED}, "idle", "✓ in sync"),
+        ({**SYNCED, "behind": 2}, "idle", "↓ behind"),
+        ({**SYNCED, "ahead": 1, "behind": 2}, "idle", "⇅ diverged"),
+        ({**SYNCED, "ahead": 1}, "idle", "↑ ahead"),
+        ({**SYNCED, "untracked": 1}, "idle", "● dirty"),
+        ({**SYNCED, "upstream": None}, "idle", "· no upstream"),
+        ({**SYNCED, "upstream_gone": True}, "idle", "✗ upstream gone"),
+        ({**SYNCED, "operation": "merge", "conflicted": 2}, "idle", "⚠ merge · 2 conflicts"),
+        ({**SYNCED, "behind": 2}, "fetching", "⠋ fetching"),
+        ({"error": "fatal: not a git repository"}, "idle", "✗ not a git repository"),
+        ({"error": "fatal: not a git repository"}, "fetching", "✗ not a git repository"),
+    ],
+)
+def test_state_label_says_the_most_pressing_thing(
+    fields: dict[str, object], phase: str, label: str
+) -> None:
+    assert state_label(row("r", phase=phase, **fields), NOW)[0] == label
+
+
+def test_backoff_and_circuit_labels_count_down() -> None:
+    base = row("r", **SYNCED)
+    backoff = RepoRow("r", None, base.status, SyncState("r", "backoff", 3, NOW + 90, "boom"))
+    assert state_label(backoff, NOW)[0] == "↻ retry in 1m30s · 3×"
+    circuit = RepoRow(
+        "r", None, base.status, SyncState("r", "circuit-open", 5, NOW + 30, "x", True, True)
+    )
+    assert state_label(circuit, NOW) == ("⊘ auth failed · retry 30s", "repo-error")
+
+
+def test_first_line_picks_gits_fatal_line() -> None:
+    assert first_line("warning: x\nfatal: repository not found\n") == "repository not found"
+    assert first_line("\n\n  plain words \n") == "plain words"
+    assert first_line("") == ""
+
+
+def test_short_upstream() -> None:
+    assert short_upstream(RepoStatus("r", "/r", branch="main", upstream="origin/main")) == "origin"
+    other = RepoStatus("r", "/r", branch="main", upstream="origin/release")
+    assert short_upstream(other) == "origin/release"
+
+
+def test_cells_in_narrow_and_wide_layouts() -> None:
+    r = row("api", **{**SYNCED, "ahead": 1, "behind": 2, "staged": 1, "unstaged": 2, "untracked": 3,
+                      "conflicted": 1, "stash": 2, "last_fetch": NOW - 120})  # fmt: skip
+    narrow = [str(c) for c in repo_cells(r, REPO_VARIABLES, NOW, 0, columns_for(80))]
+    assert narrow == ["api", "main", "↑1 ↓2", "!1 +1 ~2 ?3 $2", "2m ago", "⇅ diverged"]
+    wide = [str(c) for c in repo_cells(r, REPO_VARIABLES, NOW, 0, columns_for(120))]
+    assert wide == ["api", "main", "origin", "↑1 ↓2", "!1 +1 ~2 ?3", "2", "2m ago", "⇅ diverged"]
+    detached = row("d", branch="abc1234", detached=True, head="abc1234")
+    assert str(repo_cells(detached, REPO_VARIABLES, NOW, 0, COLUMNS)[1]) == "(abc1234)"
+
+
+def test_column_widths_fill_the_room_and_never_go_below_the_least() -> None:
+    for width in (60, 80, 100, 120, 200):
+        columns = columns_for(width)
+        room = width - 2 * len(columns) - 1
+        widths = column_widths(columns, room)
+        assert all(w >= c.width for w, c in zip(widths, columns, strict=True))
+        if room >= sum(c.width for c in columns):
+            assert sum(widths) == room
+
+
+FLEET = {
+    r.name: r
+    for r in (
+        row("api", "backend", **SYNCED),
+        row("db", "backend", **{**SYNCED, "behind": 3}),
+        row("web", "frontend", **{**SYNCED, "unstaged": 2}),
+        row("docs", "frontend", **{**SYNCED, "ahead": 1, "behind": 1}),
+        row("cli", None, **{**SYNCED, "stash": 1}),
+        row("old", None, error="fatal: not a git repository"),
+        row("feature-x", None, **{**SYNCED, "branch": "feature/x-login", "upstream": None}),
+    )
+}
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("behind", {"db", "docs"}),
+        ("dirty", {"web"}),
+        ("error", {"old"}),
+        ("diverged", {"docs"}),
+        ("stash", {"cli"}),
+        ("no-upstream", {"feature-x"}),
+        ("synced", {"api", "cli"}),
+        ("login", {"feature-x"}),  # a branch name
+        ("BACK", {"api", "db"}),  # a group name, any case
+        ("group:frontend", {"web", "docs"}),
+        ("behind !group:frontend", {"db"}),
+        ("!clean", {"web", "old"}),
+        ("d behind", {"db", "docs"}),
+        ("nothing-matches", set()),
+        ("", set(FLEET)),
+    ],
+)
+def test_filter_words(query: str, expected: set[str]) -> None:
+    f = RepoFilter.parse(query)
+    assert {name for name, r in FLEET.items() if not f or f.matches(r)} == expected
+
+
+def test_every_state_word_matches_something_in_a_varied_fleet() -> None:
+    fleet = {
+        **FLEET,
+        "busy": row("busy", phase="fetching", **SYNCED),
+        "wait": row("wait", phase="backoff", **SYNCED),
+        "mid": row("mid", **{**SYNCED, "operation": "rebase", "staged": 1, "conflicted": 1}),
+        "det": row("det", branch="abc", detached=True, head="abc"),
+        "new": row("new", **{**SYNCED, "untracked": 1}),
+    }
+    for word in STATE_WORDS:
+        assert any(RepoFilter.parse(word).matches(r) for r in fleet.values()), word
+
+
+def test_order_groups_sort_and_fold() -> None:
+    assert ordered_keys(FLEET) == [
+        "cli", "feature-x", "old",
+        "group:backend", "api", "db",
+        "group:frontend", "docs", "web",
+    ]  # fmt: skip
+    assert ordered_keys(FLEET, sort="repo", reverse=True)[:3] == ["old", "feature-x", "cli"]
+    by_sync = ordered_keys(FLEET, sort="sync")
+    assert by_sync[by_sync.index("group:backend") + 1] == "db"  # most behind first
+    by_state = ordered_keys(FLEET, sort="state")
+    assert by_state[0] == "old"  # trouble first
+    assert ordered_keys(FLEET, folded=frozenset({"backend"})) == [
+        "cli", "feature-x", "old", "group:backend", "group:frontend", "docs", "web",
+    ]  # fmt: skip
+    # A filter hides groups with no match at all.
+    assert ordered_keys(FLEET, query=RepoFilter.parse("dirty")) == ["group:frontend", "web"]
+
+
+def test_totals() -> None:
+    totals = Totals.of(FLEET.values())
+    assert (totals.repos, totals.behind, totals.dirty, totals.errors) == (7, 2, 1, 1)
+    unread = RepoRow("x", None, None, SyncState("x"))
+    assert Totals.of([unread]).read == 0
