@@ -90,6 +90,12 @@ class GitwatchApp(App[int]):
         variables = self.get_css_variables()
         return {key: variables.get(key, value) for key, value in REPO_VARIABLES.items()}
 
+    def config_reloaded(self, config: Config) -> None:
+        """A new config is in force: a changed `theme:` applies now (the last change wins)."""
+        old, self.config = self.config.theme, config
+        if config.theme != old and config.theme in self.available_themes:
+            self.theme = config.theme
+
     def watch_theme(self, theme: str) -> None:
         if getattr(self, "_theme_ready", False):
             save_theme_choice(self.state_dir, theme, self.config.theme)

@@ -276,3 +276,30 @@ async def test_a_hung_repo_does_not_stall_the_keys(
             await until(pilot, check, within=2)
             assert time.monotonic() - started < 1.0, f"{key} took too long"
         assert dashboard(app).rows["web"].state.phase == "fetching"  # still hung
+
+
+async def test_config_hot_reload_adds_rows_applies_the_theme_and_reports_a_bad_edit(
+    repo_set: RepoSet, tmp_path: Path
+) -> None:
+    from gitwatch_tui.core.config import load_config
+
+    path = tmp_path / "config.yaml"
+    api, web = repo_set.clones["api"], repo_set.clones["web"]
+    path.write_text(f"defaults:\n  poll_interval: 1h\nrepos:\n  - path: {api}\n    name: api\n")
+    app = make_app(load_config(path), tmp_path, theme=None)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: all_read(app))
+        assert table(app).order == ["api"] and app.theme == "gitwatch-dark"
+        path.write_text(
+            "theme: gitwatch-light\ndefaults:\n  poll_interval: 1h\nrepos:\n"
+            f"  - path: {api}\n    name: api\n  - path: {web}\n    name: web\n"
+        )
+        await until(pilot, lambda: "web" in table(app).order and all_read(app), within=15)
+        await until(pilot, lambda: app.theme == "gitwatch-light")
+        path.write_text("defaults:\n  poll_interval: [\n")
+        await until(
+            pilot,
+            lambda: any("config not reloaded" in n.message for n in app._notifications),
+            within=15,
+        )  # noqa: SLF001
+        assert table(app).order == ["api", "web"]  # the last good config stays

@@ -15,7 +15,7 @@ from textual.containers import Center, Middle
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from gitwatch_tui.engine.events import SyncState
+from gitwatch_tui.engine.events import ConfigReloaded, SyncState
 from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate
 from gitwatch_tui.ui.repo_view import (
     GROUP_PREFIX,
@@ -126,12 +126,17 @@ class DashboardScreen(Screen[None]):
             if finished.automatic and finished.ok and finished.new_head:
                 self.notify(f"{finished.repo}: fast-forwarded to {finished.new_head[:8]}")
         for config_event in message.config:
-            if hasattr(config_event, "message"):
-                self.notify(
-                    str(config_event.message), title="Config not reloaded", severity="error"
-                )
-            else:
-                self.notify("config reloaded")
+            if isinstance(config_event, ConfigReloaded):
+                self.gw_app.config_reloaded(config_event.config)
+                self.notify("Config reloaded", timeout=3)
+        # Engine warnings (a bad config edit, file watching degraded, history off) are toasts;
+        # a burst of them is summed up rather than stacked over the table.
+        notable = [log for log in message.logs if log.level != "info"]
+        for log in notable[:3]:
+            severity = "error" if log.level == "error" else "warning"
+            self.notify(log.message, title=log.repo or "", severity=severity, timeout=8)
+        if len(notable) > 3:
+            self.notify(f"… and {len(notable) - 3} more warnings", severity="warning")
         self._redraw(changed, structure=bool(message.removed) or self.sort_column != "repo")
 
     def _theme_changed(self) -> None:
