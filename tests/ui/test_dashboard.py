@@ -303,3 +303,15 @@ async def test_config_hot_reload_adds_rows_applies_the_theme_and_reports_a_bad_e
             within=15,
         )  # noqa: SLF001
         assert table(app).order == ["api", "web"]  # the last good config stays
+
+
+async def test_a_filtered_view_follows_live_changes(repo_set: RepoSet, tmp_path: Path) -> None:
+    app = make_app(repo_set.config, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: all_read(app))
+        await pilot.press("slash", *"dirty", "enter")
+        assert table(app).order == ["group:frontend", "docs"]
+        (repo_set.clones["api"] / "new.txt").write_text("x\n")
+        await app.engine.refresh("api")
+        await until(pilot, lambda: "api" in table(app).order)
+        assert table(app).order == ["group:backend", "api", "group:frontend", "docs"]

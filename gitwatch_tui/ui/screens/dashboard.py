@@ -137,7 +137,9 @@ class DashboardScreen(Screen[None]):
             self.notify(log.message, title=log.repo or "", severity=severity, timeout=8)
         if len(notable) > 3:
             self.notify(f"… and {len(notable) - 3} more warnings", severity="warning")
-        self._redraw(changed, structure=bool(message.removed) or self.sort_column != "repo")
+        # The order can only move when rows went, a filter is on, or the sort is by a value.
+        moved = bool(message.removed) or bool(self._filter) or self.sort_column != "repo"
+        self._redraw(changed, structure=moved)
 
     def _theme_changed(self) -> None:
         self.palette = self.gw_app.palette()
