@@ -315,3 +315,8 @@ async def test_a_filtered_view_follows_live_changes(repo_set: RepoSet, tmp_path:
         await app.engine.refresh("api")
         await until(pilot, lambda: "api" in table(app).order)
         assert table(app).order == ["group:backend", "api", "group:frontend", "docs"]
+        # And a repo that is no longer dirty leaves the filtered view.
+        git(repo_set.clones["docs"], "checkout", "--", "README.md")
+        (repo_set.clones["docs"] / "notes.txt").unlink()
+        await app.engine.refresh("docs")
+        await until(pilot, lambda: "docs" not in table(app).order)
