@@ -108,7 +108,10 @@ def test_the_real_program_in_a_terminal(
 
     terminal.keys("Enter")  # details of the first row (api)
     terminal.wait_for(lambda s: "Incoming (1)" in s)
-    terminal.keys("Escape", "q")
+    # A key right after Escape would read as alt+key: wait for Escape to be seen first.
+    terminal.keys("Escape")
+    terminal.wait_for(lambda s: "Incoming" not in s)
+    terminal.keys("q")
     deadline = time.monotonic() + 10
     while terminal.alive() and time.monotonic() < deadline:
         time.sleep(0.1)
