@@ -33,6 +33,7 @@ from gitwatch_tui.engine.history import default_state_dir
 from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate
 from gitwatch_tui.ui.screens.dashboard import COLUMN_NAMES, DashboardScreen
 from gitwatch_tui.ui.screens.details import DetailScreen
+from gitwatch_tui.ui.screens.help import HelpScreen
 from gitwatch_tui.ui.themes import (
     REPO_VARIABLES,
     choose_theme,
@@ -123,6 +124,13 @@ class GitwatchApp(App[int]):
                 self._unsubscribe()
             await self.engine.stop()
         self.exit(0)
+
+    def show_help(self) -> None:
+        """Push the help screen, built once (it is static) and kept for the next `?`."""
+        if not self.is_screen_installed("help"):
+            self.install_screen(HelpScreen(), name="help")
+        if self.screen is not self.get_screen("help"):
+            self.push_screen("help")
 
     async def action_quit(self) -> None:
         await self.shut_down()

@@ -125,9 +125,7 @@ class DetailScreen(Screen[None]):
         self.query_one("#detail-body", VerticalScroll).scroll_relative(y=lines, animate=False)
 
     def action_help(self) -> None:
-        from gitwatch_tui.ui.screens.help import HelpScreen
-
-        self.app.push_screen(HelpScreen())
+        self.gw_app.show_help()
 
     # -- drawing ------------------------------------------------------------------------------
 
