@@ -1,7 +1,7 @@
 """Time the sync engine: fetch-all over a loopback git daemon, idle CPU and RSS with many repos.
 
     python benchmarks/engine_bench.py [--repos-fetch 300] [--repos-idle 1000] [--rounds 5]
-                                      [--idle-seconds 30] [--only fetch|idle]
+                                      [--idle-seconds 30] [--only fetch|idle|watcher]
 
 Fetch: one long-lived Engine (in its own process, driven over a pipe) fetches every clone of a
 corpus from a `git daemon` on 127.0.0.1, "no-op" (nothing new) and "new commits" (one commit
@@ -9,14 +9,18 @@ pushed into every bare remote before each run, untimed). Each engine run comes r
 plain-git lower bound (`xargs -P8 git fetch`, optionally followed by a `git status` sweep) and
 ratios are taken pair by pair; the median is reported. Idle: an Engine over 1,000 repos with
 file watching and history on; first sweep time, CPU between polls, and peak RSS after one
-fetch-all from the file:// origins. Each scenario runs in its own process, so one scenario's
-memory cannot show up in another's. Corpora are built with make_corpus.py when missing.
+fetch-all from the file:// origins. Watcher: a RepoWatcher alone over the same 1,000 repos,
+a fresh process per round; how long its start and a reload hold the event loop, the inotify
+watches of the process and its children, idle CPU of both, write-to-callback latency. Each
+scenario runs in its own process, so one scenario's memory cannot show up in another's.
+Corpora are built with make_corpus.py when missing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -154,14 +158,65 @@ def machine_busy_seconds() -> float:
     return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
-def inotify_watches() -> int:
-    """How many inotify watches this process holds (summed over its inotify instances)."""
-    total = 0
-    for fd in os.listdir("/proc/self/fd"):
+def descendants(pid: int | None = None) -> list[int]:
+    """Every live process below `pid` (default: this one), from the ppid field of /proc/*/stat."""
+    root, children = pid or os.getpid(), {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:  # it just ended
+                continue
+            ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    found, frontier = [], [root]
+    while frontier:
+        kids = children.get(frontier.pop(), [])
+        found += kids
+        frontier += kids
+    return found
+
+
+def live_children_cpu() -> float:
+    """CPU seconds of this process's live descendants (a watcher child): getrusage's CHILDREN
+    counts only those already waited for."""
+    total = 0.0
+    for pid in descendants():
         try:
-            if os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:inotify":
-                with open(f"/proc/self/fdinfo/{fd}") as info:
-                    total += sum(line.startswith("inotify wd:") for line in info)
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def inotify_watches() -> int:
+    """How many inotify watches this process and its descendants hold (all their instances)."""
+    total = 0
+    for pid in [os.getpid(), *descendants()]:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:inotify":
+                    with open(f"/proc/{pid}/fdinfo/{fd}") as info:
+                        total += sum(line.startswith("inotify wd:") for line in info)
+            except OSError:
+                continue
+    return total
+
+
+def tree_rss_mb() -> float:
+    """Resident memory of this process plus its live descendants, in MB."""
+    total = proc_status_mb("VmRSS")
+    for pid in descendants():
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
         except OSError:
             continue
     return total
@@ -492,10 +547,11 @@ async def idle_worker(corpus: Path, idle_seconds: float, *, watch: bool, sweep_o
             me0, kids0 = (
                 resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
             )
-            t0, busy = time.perf_counter(), machine_busy_seconds()
+            t0, busy, live = time.perf_counter(), machine_busy_seconds(), live_children_cpu()
             await asyncio.sleep(idle_seconds)
             window = time.perf_counter() - t0
             busy = machine_busy_seconds() - busy
+            live = live_children_cpu() - live  # a watcher process, if the watcher has one
             me1, kids1 = (
                 resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
             )
@@ -513,7 +569,8 @@ async def idle_worker(corpus: Path, idle_seconds: float, *, watch: bool, sweep_o
                 "user_s": user,
                 "system_s": system,
                 "children_s": kids,
-                "pct": 100 * (user + system + kids) / window,
+                "live_children_s": live,
+                "pct": 100 * (user + system + kids + live) / window,
                 # Everything else on the machine meanwhile: the noise of this measurement.
                 "machine_pct": 100 * busy / window,
                 "by_thread_s": dict(by_kind),
@@ -527,6 +584,96 @@ async def idle_worker(corpus: Path, idle_seconds: float, *, watch: bool, sweep_o
             await engine.stop()
             result["logs"] = probe.logs
             reply(channel, result)
+
+
+async def until(predicate: Callable[[], object], limit: float) -> bool:
+    """Poll `predicate` every 10 ms for at most `limit` seconds; whether it came true."""
+    deadline = time.perf_counter() + limit
+    while not predicate():
+        if time.perf_counter() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+async def watcher_worker(corpus: Path, idle_seconds: float) -> None:
+    """A RepoWatcher alone over every clone: start-up stall, watches, idle CPU, latency, reload.
+
+    Replies once. With `idle_seconds` 0 the idle window is skipped (the rounds before the last).
+    """
+    from gitwatch_tui.engine.watcher import RepoWatcher
+
+    channel = protocol_channel()
+    work = clones(corpus)
+    repos = {p.name: (p, p / ".git") for p in work}
+    calls: list[set[str]] = []
+    watcher = RepoWatcher(calls.append, debounce=0.3)
+    result: dict[str, Any] = {}
+
+    async def start(spec: dict[str, tuple[Path, Path]]) -> tuple[float, float]:
+        """set_repos, then (seconds until `watching`, longest loop stall in ms) over that time
+        and one more second: work the watcher does right after it is ready counts too."""
+        meter = StallMeter()
+        started = time.perf_counter()
+        watcher.set_repos(spec)
+        await asyncio.sleep(0)  # `watching` reads the new generation from here on
+        await until(lambda: watcher.watching or watcher.polling_fallback or task.done(), 120)
+        ready = time.perf_counter() - started
+        await asyncio.sleep(1.0)
+        return ready, meter.stop()
+
+    task = asyncio.create_task(watcher.run())
+    probe = work[len(work) // 2] / "bench-latency.txt"
+    try:
+        result["ready_s"], result["start_stall_ms"] = await start(repos)
+        result["watching"], result["notices"] = watcher.watching, list(watcher.notices)
+        result["inotify_watches"] = inotify_watches()
+        result["processes"] = 1 + len(descendants())
+        result["threads"] = len(os.listdir("/proc/self/task"))
+        result["rss_mb"] = tree_rss_mb()
+        await asyncio.sleep(3.0)
+        if idle_seconds:  # no StallMeter runs now: its wake-ups would count
+            mark, busy = len(calls), machine_busy_seconds()
+            own, kids, t0 = cpu_seconds(), live_children_cpu(), time.perf_counter()
+            await asyncio.sleep(idle_seconds)
+            window = time.perf_counter() - t0
+            own, kids = cpu_seconds() - own, live_children_cpu() - kids
+            result["idle_pct"] = 100 * (own + kids) / window
+            result["idle_split_pct"] = [100 * own / window, 100 * kids / window]
+            result["idle_window_s"] = window
+            result["idle_calls"] = len(calls) - mark  # on_change calls: somebody wrote files
+            result["machine_pct"] = 100 * (machine_busy_seconds() - busy) / window
+
+        # Latency of one work-tree write, as the dashboard would see it (debounce 0.3 s).
+        def reported_since(mark: int) -> Callable[[], bool]:
+            return lambda: any(probe.parent.name in c for c in calls[mark:])
+
+        latencies = []
+        for i in range(3):
+            mark = len(calls)
+            started = time.perf_counter()
+            probe.write_text(f"{i}\n")
+            if await until(reported_since(mark), 5.0):
+                latencies.append(time.perf_counter() - started)
+            probe.unlink()
+            await asyncio.sleep(1.0)
+        result["latency_s"] = latencies
+        # A config reload that drops one repo: a second session starts before the first stops.
+        smaller = {k: v for k, v in repos.items() if k != work[0].name}
+        result["reload_s"], result["reload_stall_ms"] = await start(smaller)
+        stopping = time.perf_counter()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        result["stop_s"] = time.perf_counter() - stopping
+        await asyncio.sleep(0.2)
+        result["processes_after_stop"] = 1 + len(descendants())
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        probe.unlink(missing_ok=True)
+        reply(channel, result)
 
 
 # -- the driver ------------------------------------------------------------------------------
@@ -701,6 +848,22 @@ def idle_scenario(
     return result
 
 
+def watcher_scenario(corpus: Path, rounds: int, idle_seconds: float) -> list[dict[str, Any]]:
+    """`rounds` fresh watcher processes after one warm-up; only the last measures idle CPU."""
+
+    def one(idle: float) -> dict[str, Any]:
+        worker = Worker("watcher", str(corpus), "--idle-seconds", str(idle))
+        try:
+            return worker.read()
+        finally:
+            assert worker.proc.stdin is not None
+            worker.proc.stdin.close()
+            worker.proc.wait(timeout=60)
+
+    one(0)  # warm-up: the dentry and inode caches of every folder the watcher walks
+    return [one(0) for _ in range(rounds - 1)] + [one(idle_seconds)]
+
+
 # -- report ----------------------------------------------------------------------------------
 
 
@@ -792,7 +955,8 @@ def print_idle(result: dict[str, Any], n: int, status_jobs: int, fetch_jobs: int
         (
             "idle CPU split",
             f"user {idle['user_s']:.2f} s, sys {idle['system_s']:.2f} s, "
-            f"children {idle['children_s']:.2f} s; by thread: {threads}",
+            f"children {idle['children_s']:.2f} s, live child processes "
+            f"{idle.get('live_children_s', 0.0):.2f} s; by thread: {threads}",
             "",
         ),
         (
@@ -828,6 +992,45 @@ def print_idle(result: dict[str, Any], n: int, status_jobs: int, fetch_jobs: int
         print(f"- engine: {line}")
 
 
+def print_watcher(results: list[dict[str, Any]], n: int) -> None:
+    def span(key: str, fmt: str = "{:.2f}") -> str:
+        return median_range([r[key] for r in results], fmt)
+
+    last = results[-1]
+    latencies = [x for r in results for x in r["latency_s"]]
+    state = "native" if all(r["watching"] for r in results) else "NOT watching in every round"
+    max_watches = Path("/proc/sys/fs/inotify/max_user_watches").read_text().strip()
+    print(f"### File watcher alone, {n} repos, {len(results)} rounds (median (min–max))\n")
+    print("| measure | value |")
+    print("|---|---:|")
+    rows = [
+        ("set_repos → `watching` (OS watches in place), s", span("ready_s")),
+        ("longest loop stall, start (until watching + 1 s), ms", span("start_stall_ms", "{:.0f}")),
+        ("inotify watches (loop process + watcher process)", span("inotify_watches", "{:,.0f}")),
+        ("reload, one repo fewer: → `watching`, s", span("reload_s")),
+        ("reload: longest loop stall, ms", span("reload_stall_ms", "{:.0f}")),
+        ("work-tree write → on_change (debounce 0.3 s), s", median_range(latencies)),
+        (
+            f"idle CPU over {last['idle_window_s']:.0f} s, % of one core (loop process + watcher "
+            "process)",
+            f"{last['idle_pct']:.2f} % ({' + '.join(f'{x:.2f}' for x in last['idle_split_pct'])})",
+        ),
+        (
+            "meanwhile: on_change calls; whole machine busy, % of one core (noise)",
+            f"{last['idle_calls']}; {last['machine_pct']:.0f} % of {CORES * 100} %",
+        ),
+        ("RSS, loop process + watcher process, MB", span("rss_mb", "{:.0f}")),
+        ("processes / loop-process threads", f"{last['processes']} / {last['threads']}"),
+        ("cancel run() → done, s", span("stop_s", "{:.3f}")),
+        ("processes left after stop", str(max(r["processes_after_stop"] for r in results) - 1)),
+        ("state", f"{state}; max_user_watches {max_watches}"),
+    ]
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    for notice in {x for r in results for x in r["notices"]}:
+        print(f"- watcher: {notice}")
+
+
 def load() -> str:
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
@@ -842,7 +1045,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repos-idle", type=int, default=1000, metavar="N")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--idle-seconds", type=float, default=30.0)
-    parser.add_argument("--only", choices=("fetch", "idle"), help="run one scenario")
+    parser.add_argument("--only", choices=("fetch", "idle", "watcher"), help="run one scenario")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--watch", action="store_true", help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args(argv)
@@ -850,6 +1053,8 @@ def main(argv: list[str] | None = None) -> int:
         corpus = Path(rest[0])
         if args.worker == "fetch":
             asyncio.run(fetch_worker(corpus, args.watch))
+        elif args.worker == "watcher":
+            asyncio.run(watcher_worker(corpus, args.idle_seconds))
         else:
             sweep_only = args.worker == "sweep"
             asyncio.run(
@@ -874,7 +1079,11 @@ def main(argv: list[str] | None = None) -> int:
         corpus = ensure_corpus(args.repos_idle)
         result = idle_scenario(corpus, args.idle_seconds, fetch_jobs, status_jobs)
         print_idle(result, args.repos_idle, status_jobs, fetch_jobs)
-        print(f"\nload after idle: {load()}")
+        print(f"\nload after idle: {load()}\n")
+    if args.only in (None, "watcher"):
+        corpus = ensure_corpus(args.repos_idle)
+        print_watcher(watcher_scenario(corpus, args.rounds, args.idle_seconds), args.repos_idle)
+        print(f"\nload after watcher: {load()}")
     return 0
 
 

@@ -1,29 +1,42 @@
 """Tell the engine, within about a second, which watched repositories changed on disk.
 
-One `watchfiles.awatch` session covers the work trees and git dirs of every repo. Its batches
-are mapped to repo names and coalesced, so a burst of changes to a repo is reported `debounce`
-seconds after it starts and once more when it ends. A new repo set starts a new session before
-the old one stops, so no event falls into the gap. When the OS refuses the watches (inotify
-limits) the watcher says so once and sets `polling_fallback`; the engine then polls.
+One session covers the work trees and git dirs of every repo. The OS watches live in a child
+process (`watch_worker`), which sends back batches of changed paths; here they are mapped to
+repo names and coalesced, so a burst of changes to a repo is reported `debounce` seconds after
+it starts and once more when it ends. A new repo set starts a new session before the old one
+stops, so no event falls into the gap. When the OS refuses the watches (inotify limits) the
+watcher says so once and sets `polling_fallback`; the engine then polls.
+
+Why a process: adding ~20,000 inotify watches for 1,000 repos takes the better part of a
+second of CPU, and `watchfiles` does it holding the GIL, which froze the event loop (and the
+dashboard on it) for 1.5-2.5 s. In a thread, a Python walk would still take the GIL back from
+the loop every 5 ms, and so would parsing the events of a big checkout. The child also watches
+less: not a git dir's `objects/` and reflogs, nor folders the work-tree filter ignores.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import json
 import math
 import os
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from watchfiles import Change, DefaultFilter, awatch
+from watchfiles import Change, DefaultFilter
 
 Repos = Mapping[str, tuple[Path | None, Path]]  # name -> (work tree or None if bare, git dir)
 WatchFn = Callable[..., AsyncIterator[set[tuple[Change, str]]]]
 
 # In a git dir only these change what status shows; objects/, logs/ and *.lock churn on every
 # command. Per-worktree names live in a worktree's own git dir, shared ones in the common dir.
+# watch_worker.GIT_DEEP and GIT_SHALLOW must cover the folders of all of them (a test checks).
 _OWN = frozenset(
     {"HEAD", "index", "FETCH_HEAD", "MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "BISECT_LOG"}
 )
@@ -35,6 +48,10 @@ _RECHECK = 2.0  # seconds between looks for repo folders that are missing
 _MAX_WAIT = 2.0  # a repo that never stops changing is still reported this often
 _LIMITS = {"max_user_watches": "watch", "max_user_instances": "instance"}
 _POLLING = "local changes are picked up every poll instead"
+_WORKER = "gitwatch_tui.engine.watch_worker"
+_BACKEND = "inotify" if sys.platform.startswith("linux") else "watchfiles"
+_IDLE_TICK = 1.0  # seconds: how often a quiet worker's session looks for missing folders
+_LINE_LIMIT = 1 << 24  # bytes; the worker sends at most 1,000 paths a line
 
 
 def _git_kind(rel: str) -> str | None:
@@ -59,12 +76,13 @@ def _common_dir(git_dir: str) -> str:
 
 
 def _limit(exc: BaseException) -> str | None:
-    """The inotify sysctl `exc` ran into: notify words ENOSPC as "OS file watch limit reached"
-    (an OSError) and EMFILE as "Too many open files (os error 24)" (a RuntimeError)."""
-    text = str(exc)
-    if "watch limit" in text or "os error 28" in text:
+    """The inotify sysctl `exc` ran into: ENOSPC from inotify_add_watch, EMFILE from
+    inotify_init1. watchfiles words them "OS file watch limit reached" (an OSError) and
+    "Too many open files (os error 24)" (a RuntimeError)."""
+    code, text = getattr(exc, "errno", None), str(exc)
+    if code == errno.ENOSPC or "watch limit" in text or "os error 28" in text:
         return "max_user_watches"
-    if "os error 24" in text or "Too many open files" in text:
+    if code == errno.EMFILE or "os error 24" in text or "Too many open files" in text:
         return "max_user_instances"
     return None
 
@@ -119,16 +137,141 @@ class RepoFilter(DefaultFilter):
     def __call__(self, change: Change, path: str) -> bool:
         return bool(self.repos_for(path))
 
-    def plan(self) -> tuple[list[str], list[str]]:
-        """(folders to watch, folders missing for now); a root inside another is covered by it."""
-        roots = self.roots
-        top = sorted(r for r in roots if not any(str(p) in roots for p in Path(r).parents))
-        return [r for r in top if os.path.isdir(r)], [r for r in top if not os.path.isdir(r)]
+    def plan(self) -> tuple[dict[str, str], list[str]]:
+        """(folders to watch, each "tree" or "git"; folders missing for now). Every root is
+        listed, nested ones too: the worker walks each by its own rules."""
+        kinds = {r: "git" if x.own or x.shared else "tree" for r, x in sorted(self.roots.items())}
+        there = {r: kind for r, kind in kinds.items() if os.path.isdir(r)}
+        return there, [r for r in kinds if r not in there]
+
+
+def _outermost(roots: Mapping[str, str]) -> list[str]:
+    """For a recursive watch (awatch): a root inside another is covered by it."""
+    return [r for r in roots if not any(str(p) in roots for p in Path(r).parents)]
+
+
+async def _watch_process(
+    roots: Mapping[str, str], *, lenient: bool, stop: asyncio.Event, tick: float | None
+) -> AsyncIterator[set[tuple[Change, str]]]:
+    """awatch's batches, from a watch_worker process: an empty batch once every watch is in
+    place and after each `tick` seconds of quiet (None: never); a set-up error is raised as
+    what it was."""
+    request = {
+        "roots": sorted(roots.items()),
+        "lenient": lenient,
+        "ignore_dirs": sorted(DefaultFilter.ignore_dirs),
+        "step_ms": _STEP_MS,
+        "debounce_ms": _BATCH_MS,
+        "backend": _BACKEND,
+        "parent": os.getpid(),
+    }
+    pipe = asyncio.subprocess.PIPE
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", _WORKER, stdin=pipe, stdout=pipe, stderr=pipe, limit=_LINE_LIMIT
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    stopped: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+    line: asyncio.Future[Any] | None = None
+    ready = False
+    try:
+        proc.stdin.write(json.dumps(request).encode() + b"\n")
+        with contextlib.suppress(ConnectionError):  # it died at once: its exit status says why
+            await proc.stdin.drain()
+        while True:
+            if line is None:
+                line = asyncio.ensure_future(proc.stdout.readline())
+            done, _ = await asyncio.wait(
+                {line, stopped},
+                timeout=tick if ready else None,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if stopped in done:
+                # Stopped for a newer session, whose watches are in place: what this worker has
+                # seen up to now covers the gap, so let it flush and exit rather than kill it.
+                for batch in await _last_batches(proc, line):
+                    yield batch
+                return
+            if line not in done:
+                yield set()
+                continue
+            data, line = line.result(), None
+            if not data:
+                raise RuntimeError(await _exit_reason(proc))
+            message = json.loads(data)
+            if "changes" in message:
+                yield {(Change(c), p) for c, p in message["changes"]}
+            elif "ready" in message:
+                ready = True
+                yield set()
+            elif "error" in message:
+                raise _error(message["error"])
+    finally:
+        await _end(proc, stopped, line)
+
+
+async def _last_batches(
+    proc: asyncio.subprocess.Process, line: asyncio.Future[Any] | None
+) -> list[set[tuple[Change, str]]]:
+    """Close the worker's stdin and read its last batches until it exits (at most 2 s)."""
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.close()
+    batches = []
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(2.0):
+            while data := await (line if line is not None else proc.stdout.readline()):
+                line, message = None, json.loads(data)
+                if "changes" in message:
+                    batches.append({(Change(c), p) for c, p in message["changes"]})
+    return batches
+
+
+def _error(info: dict[str, Any]) -> Exception:
+    """The worker's error as the exception it was; OSError(errno, ...) picks the subclass."""
+    if info.get("errno") is not None:
+        args = [info["errno"], info["strerror"]]
+        return OSError(*args, info["filename"]) if info.get("filename") else OSError(*args)
+    kinds: dict[str, type[Exception]] = {
+        "PermissionError": PermissionError,
+        "FileNotFoundError": FileNotFoundError,
+        "OSError": OSError,
+    }
+    return kinds.get(info["type"], RuntimeError)(info["message"])
+
+
+async def _exit_reason(proc: asyncio.subprocess.Process) -> str:
+    assert proc.stderr is not None
+    err = (await proc.stderr.read()).decode(errors="replace").strip().splitlines()
+    status = await proc.wait()
+    return f"the watcher process exited with status {status}" + (f": {err[-1]}" if err else "")
+
+
+async def _end(proc: asyncio.subprocess.Process, *waiting: asyncio.Future[Any] | None) -> None:
+    """Stop the worker and wait until it and its pipes are closed (no transport outlives it).
+
+    EOF on stdin makes it exit within a moment; it is killed only if it does not. Killing one
+    that already exited would reap it behind asyncio's back (`Popen.send_signal` polls first),
+    and asyncio would then log "Unknown child process".
+    """
+    pending = [f for f in waiting if f is not None]
+    for future in pending:
+        future.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    proc.stdin.close()
+    try:
+        async with asyncio.timeout(2.0):
+            await proc.stdout.read()  # its last batch, unread: it must not block on the pipe
+            await proc.wait()
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+    await proc.stdout.read()
+    await proc.stderr.read()
 
 
 @dataclass(eq=False, slots=True)
 class _Session:
-    """One awatch over one repo set."""
+    """One watch (a worker process, or an injected awatch) over one repo set."""
 
     gen: int
     ready: asyncio.Future[None]  # resolved by the first batch: the OS watches are in place
@@ -136,7 +279,11 @@ class _Session:
 
 
 class RepoWatcher:
-    """Calls `on_change(names)` on the loop thread, coalesced, when watched repos change on disk."""
+    """Calls `on_change(names)` on the loop thread, coalesced, when watched repos change on disk.
+
+    `watch_fn`, when given, is an awatch-compatible function that watches in this process
+    instead of the worker (tests inject set-up failures through it).
+    """
 
     def __init__(
         self,
@@ -145,7 +292,7 @@ class RepoWatcher:
         debounce: float = 0.3,
         on_notice: Callable[[str], object] | None = None,
         clock: Callable[[], float] = time.monotonic,
-        watch_fn: WatchFn = awatch,
+        watch_fn: WatchFn | None = None,
     ) -> None:
         self.notices: list[str] = []
         self._on_change, self._on_notice = on_change, on_notice
@@ -204,7 +351,7 @@ class RepoWatcher:
         finally:
             if self._timer is not None:
                 self._timer.cancel()
-            # awatch sets its stop event on cancel; its thread returns within one step.
+            # Each session kills its worker (or awatch sets its stop event) on cancel.
             tasks = list(self._sessions.values())
             for task in tasks:
                 task.cancel()
@@ -213,25 +360,35 @@ class RepoWatcher:
                 await asyncio.wait(tasks, timeout=2.0)
 
     async def _session(self, s: _Session, repos: Repos) -> None:
-        """One awatch over `repos` until `s.stop` is set; a set-up error goes to `s.ready`."""
+        """One watch over `repos` until `s.stop` is set; a set-up error goes to `s.ready`."""
+        batches: AsyncIterator[set[tuple[Change, str]]] | None = None
         try:
             paths = await asyncio.to_thread(RepoFilter, repos)  # realpath and commondir reads
             roots, missing = await asyncio.to_thread(paths.plan)
-            watched, look_again = set(roots), time.monotonic() + _RECHECK
-            async for changes in self._watch_fn(
-                *roots,
-                watch_filter=None,
-                debounce=_BATCH_MS,
-                step=_STEP_MS,
-                stop_event=s.stop,
-                rust_timeout=_TICK_MS,  # idle ticks: readiness and the look for missing folders
-                yield_on_timeout=True,
-                ignore_permission_denied=self._lenient,
-            ):
+            if self._watch_fn is None:
+                # Idle ticks only drive the look for missing folders: none, no wake-ups.
+                tick = _IDLE_TICK if missing else None
+                batches = _watch_process(roots, lenient=self._lenient, stop=s.stop, tick=tick)
+            else:
+                batches = self._watch_fn(
+                    *_outermost(roots),
+                    watch_filter=None,
+                    debounce=_BATCH_MS,
+                    step=_STEP_MS,
+                    stop_event=s.stop,
+                    rust_timeout=_TICK_MS,  # idle ticks: readiness, the look for missing folders
+                    yield_on_timeout=True,
+                    ignore_permission_denied=self._lenient,
+                )
+            look_again, absent = time.monotonic() + _RECHECK, set(missing)
+            async for changes in batches:
                 if not s.ready.done():
                     s.ready.set_result(None)
                 # A watched folder that goes, or a missing one that comes, needs a fresh plan.
-                restart = any(c == Change.deleted and p in watched for c, p in changes)
+                restart = any(
+                    p in roots if c == Change.deleted else c == Change.added and p in absent
+                    for c, p in changes
+                )
                 if missing and time.monotonic() >= look_again:
                     look_again = time.monotonic() + _RECHECK
                     restart = restart or any(map(os.path.isdir, missing))
@@ -244,6 +401,9 @@ class RepoWatcher:
             elif s is self._current:  # it died after starting: start over in a moment
                 asyncio.get_running_loop().call_later(1.0, self._wake.set)
         finally:
+            aclose = getattr(batches, "aclose", None)
+            if aclose is not None:  # now, not whenever the generator is collected
+                await aclose()
             self._sessions.pop(s, None)
             if not s.ready.done():
                 s.ready.set_result(None)

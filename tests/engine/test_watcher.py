@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 from watchfiles import Change, awatch
 
+from gitwatch_tui.engine import watch_worker
 from gitwatch_tui.engine import watcher as watcher_module
 from gitwatch_tui.engine.watcher import RepoFilter, RepoWatcher
 from tests.conftest import commit_file, git
@@ -70,14 +73,14 @@ class Recorder:
 
 @contextlib.asynccontextmanager
 async def watching(
-    repos: Spec, debounce: float = 0.1, **kwargs: object
+    repos: Spec, debounce: float = 0.1, within: float = 3.0, **kwargs: object
 ) -> AsyncIterator[tuple[RepoWatcher, Recorder]]:
     seen = Recorder()
     watcher = RepoWatcher(seen, debounce=debounce, **kwargs)  # type: ignore[arg-type]
     watcher.set_repos(repos)
     task = asyncio.create_task(watcher.run())
     try:
-        await wait_for(lambda: watcher.watching or watcher.polling_fallback or task.done())
+        await wait_for(lambda: watcher.watching or watcher.polling_fallback or task.done(), within)
         yield watcher, seen
     finally:
         task.cancel()
@@ -103,6 +106,10 @@ def test_git_dir_keeps_status_files_and_drops_churn(tmp_path: Path) -> None:
     for rel in dropped:
         assert paths.repos_for(str(repo / ".git" / rel)) == set(), rel
     assert not paths(Change.modified, str(repo / ".git" / "index.lock"))
+    # The worker watches the folder of every kept path, so the kernel reports it at all.
+    for rel in kept:
+        folder = rel.split("/")[:-1]
+        assert not folder or watch_worker.wanted("git", folder, frozenset()), rel
 
 
 def test_work_tree_keeps_the_usual_ignores_relative_to_the_repo(tmp_path: Path) -> None:
@@ -134,10 +141,29 @@ def test_nested_repos_and_linked_worktrees_map_to_the_right_names(tmp_path: Path
     assert paths.repos_for(str(main / ".git" / "index")) == {"main"}
     # Branches live in the common dir: a commit in one worktree moves refs both can see.
     assert paths.repos_for(str(main / ".git" / "refs" / "heads" / "side")) == {"main", "wt"}
-    assert paths.plan() == ([str(main), str(outer), str(base / "wt")], [])
+    # Every root is planned, nested ones too: the worker walks each by its own rules.
+    tree, git_dir = "tree", "git"
+    assert paths.plan() == (
+        {
+            str(main): tree,
+            str(main / ".git"): git_dir,
+            str(wt_git): git_dir,
+            str(outer): tree,
+            str(outer / ".git"): git_dir,
+            str(inner): tree,
+            str(inner / ".git"): git_dir,
+            str(base / "wt"): tree,
+        },
+        [],
+    )
+    # A recursive watch (awatch) needs only the outermost ones.
+    assert watcher_module._outermost(paths.plan()[0]) == [str(main), str(outer), str(base / "wt")]
     # Without its main repo a worktree still watches the common dir, for refs only.
     alone = RepoFilter({"wt": (base / "wt", wt_git), "gone": (base / "gone", base / "gone/.git")})
-    assert alone.plan() == ([str(main / ".git"), str(base / "wt")], [str(base / "gone")])
+    there, missing = alone.plan()
+    assert there == {str(main / ".git"): git_dir, str(wt_git): git_dir, str(base / "wt"): tree}
+    assert missing == [str(base / "gone"), str(base / "gone/.git")]
+    assert watcher_module._outermost(there) == [str(main / ".git"), str(base / "wt")]
     assert alone.repos_for(str(main / ".git" / "index")) == set()
     assert alone.repos_for(str(main / ".git" / "packed-refs")) == {"wt"}
 
@@ -298,32 +324,259 @@ async def test_a_linked_worktree_sees_its_commits(tmp_path: Path) -> None:
         await seen.reported("wt", mark)
 
 
-def inotify_instances() -> int:
-    """How many inotify instances this process holds (Linux), each a live watch."""
-    count = 0
-    for fd in Path("/proc/self/fd").iterdir():
+def children(pid: int | None = None) -> list[int]:
+    """The live child processes of `pid` (default: this process), from /proc."""
+    pid, found = pid or os.getpid(), []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            stat = (entry / "stat").read_text()
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def inotify_watches(pid: int) -> list[int]:
+    """The inode numbers `pid` has inotify watches on (Linux), over all its instances."""
+    inodes = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
         with contextlib.suppress(OSError):
-            count += "inotify" in os.readlink(fd)
+            if "inotify" in os.readlink(fd):
+                for line in Path(f"/proc/{pid}/fdinfo/{fd.name}").read_text().splitlines():
+                    if line.startswith("inotify wd:"):
+                        inodes.append(int(line.split("ino:")[1].split()[0], 16))
+    return inodes
+
+
+def inotify_instances() -> int:
+    """How many inotify instances this process and its children hold, each a live watch."""
+    count = 0
+    for pid in [os.getpid(), *children()]:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    count += "inotify" in os.readlink(fd)
     return count
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
 async def test_cancelling_run_stops_the_watch_promptly(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "a")
-    before = inotify_instances()
+    before, kids = inotify_instances(), set(children())
     watcher = RepoWatcher(Recorder())
     watcher.set_repos(specs(repo))
     task = asyncio.create_task(watcher.run())
     await wait_for(lambda: watcher.watching)
     assert inotify_instances() == before + 1
+    (worker,) = set(children()) - kids  # the watches live in one worker process
     start = time.monotonic()
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
     assert time.monotonic() - start < 2.0
-    # notify's own thread closes the inotify descriptor a moment after the watch is dropped.
-    await wait_for(lambda: inotify_instances() == before, 1.0)
+    assert worker not in children()  # gone and reaped, not left behind
+    assert inotify_instances() == before
     assert not watcher.watching
+
+
+def watched_folders(pid: int, top: Path) -> set[str]:
+    """The folders under `top` that process `pid` holds inotify watches on, relative to `top`."""
+    by_inode = {top.stat().st_ino: "."}
+    for folder, dirs, _ in os.walk(top):
+        for name in dirs:
+            path = Path(folder, name)
+            by_inode[path.stat().st_ino] = str(path.relative_to(top))
+    return {by_inode[i] for i in inotify_watches(pid) if i in by_inode}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify")
+async def test_the_worker_watches_only_folders_that_can_change_a_status(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "a")
+    for folder in ["src/pkg", "build", "node_modules/x/y", ".venv/lib", "src/__pycache__"]:
+        (repo / folder).mkdir(parents=True)
+    kids = set(children())
+    async with watching(specs(repo)) as (watcher, _):
+        assert watcher.watching
+        (worker,) = set(children()) - kids
+        assert watched_folders(worker, repo) == {
+            *(".", "src", "src/pkg", "build"),
+            *(".git", ".git/refs", ".git/refs/heads", ".git/refs/tags"),
+            *(".git/logs", ".git/logs/refs"),  # logs/refs/stash: `stash drop` writes only that
+        }  # not objects/, the other reflogs, hooks/, info/, nor what DefaultFilter ignores
+        assert inotify_watches(os.getpid()) == []  # none in the loop's process
+
+
+async def test_new_and_moved_folders_are_watched_where_they_are_now(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "a")
+    outside = tmp_path / "outside"
+    (outside / "pkg" / "sub").mkdir(parents=True)
+    async with watching(specs(repo)) as (_, seen):
+        (repo / "src" / "deep").mkdir(parents=True)
+        await seen.reported("a", 0)
+        steps: list[Callable[[], object]] = [
+            lambda: (repo / "src" / "deep" / "f.txt").write_text("x\n"),  # made after start
+            lambda: (outside / "pkg").rename(repo / "pkg"),  # moved in
+            lambda: (repo / "pkg" / "sub" / "g.txt").write_text("x\n"),
+            lambda: (repo / "pkg").rename(repo / "pkg2"),  # renamed inside the repo
+            lambda: (repo / "pkg2" / "sub" / "h.txt").write_text("x\n"),
+            lambda: git(repo, "branch", "feat/x"),  # a new folder under refs/heads ...
+            lambda: git(repo, "branch", "feat/y"),  # ... watched for the next branch in it
+        ]
+        for step in steps:
+            mark = await seen.settle(0.25)
+            step()
+            await seen.reported("a", mark)
+        mark = await seen.settle(0.25)
+        (repo / "pkg2").rename(outside / "back")  # moved out: no longer the repo's business
+        await seen.reported("a", mark)
+        mark = await seen.settle(0.25)
+        (outside / "back" / "sub" / "i.txt").write_text("x\n")
+        await asyncio.sleep(0.4)
+        assert seen.since(mark) == set()
+
+
+async def test_setting_up_many_watches_does_not_stall_the_loop(tmp_path: Path) -> None:
+    # ~10,000 folders: watchfiles in this process held the loop for about 0.5 s over these.
+    repos: Spec = {}
+    for i in range(20):
+        root = tmp_path / f"r{i}"
+        for a in range(25):
+            for b in range(20):
+                (root / f"d{a}" / f"e{b}").mkdir(parents=True)
+        (root / ".git" / "refs").mkdir(parents=True)
+        repos[root.name] = (root, root / ".git")
+    longest, done = 0.0, False
+
+    async def meter() -> None:
+        nonlocal longest
+        while not done:
+            start = time.perf_counter()
+            await asyncio.sleep(0.005)
+            longest = max(longest, time.perf_counter() - start - 0.005)
+
+    task = asyncio.create_task(meter())
+    async with watching(repos, within=20.0) as (watcher, _):
+        assert watcher.watching
+        await asyncio.sleep(0.1)
+    done = True
+    await task
+    assert longest < 0.1
+
+
+async def test_a_worker_that_dies_is_replaced(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "a")
+    kids = set(children())
+    async with watching(specs(repo)) as (watcher, seen):
+        (worker,) = set(children()) - kids
+        os.kill(worker, signal.SIGKILL)
+        await wait_for(lambda: not watcher.watching)
+        await wait_for(lambda: watcher.watching, 5.0)  # a new session, a moment later
+        assert set(children()) - kids not in ({worker}, set())
+        assert watcher.notices == [] and not watcher.polling_fallback
+        (repo / "f.txt").write_text("x\n")
+        await seen.reported("a", 0)
+
+
+def gone(pid: int) -> bool:
+    """Whether process `pid` has exited (a zombie nobody reaped counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat[stat.rindex(")") + 2] == "Z"
+
+
+ORPHAN = """
+import asyncio, os, sys
+from pathlib import Path
+from gitwatch_tui.engine.watcher import RepoWatcher
+
+async def main() -> None:
+    repo = Path(sys.argv[1])
+    watcher = RepoWatcher(print)
+    watcher.set_repos({"r": (repo, repo / ".git")})
+    task = asyncio.create_task(watcher.run())
+    while not watcher.watching:
+        await asyncio.sleep(0.02)
+    kids = [p for p in os.listdir("/proc") if p.isdigit() and f") S {os.getpid()} " in
+            open(f"/proc/{p}/stat").read()]
+    print(*kids, flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs /proc")
+async def test_the_worker_does_not_outlive_its_process(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r")
+    parent = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", ORPHAN, str(repo), stdout=asyncio.subprocess.PIPE
+    )
+    assert parent.stdout is not None
+    (worker,) = map(int, (await asyncio.wait_for(parent.stdout.readline(), 10)).split())
+    assert not gone(worker)
+    parent.kill()  # no clean-up at all: the worker sees EOF on stdin
+    await parent.wait()
+    await parent.stdout.read()
+    await wait_for(lambda: gone(worker), 3.0)
+
+
+def test_the_worker_leaves_when_its_parent_changes_even_if_stdin_stays_open(
+    tmp_path: Path,
+) -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("inotify")
+    (tmp_path / "w").mkdir()
+    request = {
+        "roots": [[str(tmp_path / "w"), "tree"]],
+        "lenient": False,
+        "ignore_dirs": [],
+        "step_ms": 50,
+        "debounce_ms": 100,
+        "backend": "inotify",
+        "parent": 0,
+    }
+    out = tmp_path / "out.jsonl"
+    # The shell starts the worker on a copy of its stdin, says its pid and exits: the worker's
+    # stdin stays open (this test holds the other end), but its parent is gone.
+    script = 'exec 3<&0; "$1" -m gitwatch_tui.engine.watch_worker <&3 3<&- >"$2" & echo $!'
+    shell = subprocess.Popen(
+        ["sh", "-c", script, "sh", sys.executable, str(out)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert shell.stdin is not None and shell.stdout is not None
+    with shell.stdin, shell.stdout:
+        request["parent"] = shell.pid
+        shell.stdin.write(json.dumps(request).encode() + b"\n")
+        shell.stdin.flush()
+        worker = int(shell.stdout.readline())
+        shell.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while not gone(worker):
+            assert time.monotonic() < deadline, "the worker outlived its parent"
+            time.sleep(0.05)
+    assert json.loads(out.read_text().splitlines()[0])["ready"]
+
+
+async def test_the_watchfiles_backend_reports_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What macOS and Windows use: every folder, recursively, through watchfiles in the worker.
+    monkeypatch.setattr(watcher_module, "_BACKEND", "watchfiles")
+    repo = make_repo(tmp_path / "a")
+    (repo / "f.txt").write_text("x\n")
+    async with watching(specs(repo)) as (watcher, seen):
+        assert watcher.watching
+        (repo / "g.txt").write_text("x\n")
+        await seen.reported("a", 0)
+        mark = await seen.settle(0.25)
+        git(repo, "add", "f.txt")
+        await seen.reported("a", mark)
+        mark = await seen.settle(0.25)
+        (repo / ".git" / "objects" / "ab").mkdir()
+        await asyncio.sleep(0.4)
+        assert seen.since(mark) == set()
 
 
 # -- degrading to polling --------------------------------------------------------------------
