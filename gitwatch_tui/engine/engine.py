@@ -145,8 +145,8 @@ class Engine:
             self._tasks.append(asyncio.create_task(self._watch_config(), name="gitwatch-config"))
 
     async def _watch_after(self, first_sweep: list[asyncio.Future[RepoStatus]]) -> None:
-        """Start watching files once the first sweep is in: setting up the OS watches holds
-        the interpreter for a while (about 1 s per 1,000 repos), so the rows come first."""
+        """Start watching files once the first sweep is in: the watcher's child process
+        walks every folder to add its watches, and the first sweep should have the cores."""
         await asyncio.gather(*first_sweep, return_exceptions=True)
         assert self._watcher is not None
         await self._watcher.run()
