@@ -14,7 +14,7 @@ from typing import Literal
 
 from gitwatch_tui.core.git import RepoPaths, run_git
 from gitwatch_tui.core.models import RepoSpec
-from gitwatch_tui.core.status import _locate, parse_porcelain_v2
+from gitwatch_tui.core.status import locate_repo, parse_porcelain_v2
 
 FileKind = Literal["staged", "unstaged", "untracked", "conflicted"]
 _Tracking = tuple[str | None, int | None, int | None]  # upstream, ahead, behind
@@ -123,7 +123,7 @@ def read_details(spec: RepoSpec, *, timeout: float, limit: int = 50) -> RepoDeta
         raise ValueError("limit must not be negative")
     deadline = time.monotonic() + timeout
     # status.py's own check, so the detail pane and the status row give the same reason.
-    located = _locate(spec)
+    located = locate_repo(spec)
     if isinstance(located, str):
         return _failed(located)
     repo = located

@@ -188,7 +188,7 @@ def error_status(spec: RepoSpec, error: str) -> RepoStatus:
     return RepoStatus(name=spec.name, path=str(spec.path), group=spec.group, error=error)
 
 
-def _locate(spec: RepoSpec) -> RepoPaths | str:
+def locate_repo(spec: RepoSpec) -> RepoPaths | str:
     """Where the repo's git dir is, or why it cannot be read, found without starting git."""
     if not spec.path.is_dir():
         if not spec.path.exists():
@@ -240,7 +240,7 @@ def collect_statuses(
     runnable: list[int] = []
     paths: list[RepoPaths] = []
     for index, spec in enumerate(specs):
-        located = _locate(spec)
+        located = locate_repo(spec)
         if isinstance(located, str):
             publish(index, error_status(spec, located))
         elif spec.bare:

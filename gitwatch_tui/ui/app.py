@@ -20,7 +20,6 @@ from textual.screen import Screen
 from gitwatch_tui.core.config import Config
 from gitwatch_tui.engine.engine import Engine
 from gitwatch_tui.engine.events import (
-    ConfigError,
     ConfigReloaded,
     Event,
     LogLine,
@@ -114,16 +113,19 @@ class GitwatchApp(App[int]):
         self._unsubscribe = self.engine.subscribe(self._on_event)
         await self.engine.start()
         names = {name: spec.group for name, spec in self.engine.specs.items()}
-        self._post(EngineStarted(names, []))
+        self._post(EngineStarted(names))
 
     async def shut_down(self) -> None:
         """Stop the engine (its git calls are killed) and leave."""
+        await self._stop_engine()
+        self.exit(0)
+
+    async def _stop_engine(self) -> None:
         if not self._stopped:
             self._stopped = True
             if self._unsubscribe is not None:
                 self._unsubscribe()
             await self.engine.stop()
-        self.exit(0)
 
     def show_help(self) -> None:
         """Push the help screen, built once (it is static) and kept for the next `?`."""
@@ -136,9 +138,7 @@ class GitwatchApp(App[int]):
         await self.shut_down()
 
     async def on_unmount(self) -> None:
-        if not self._stopped:
-            self._stopped = True
-            await self.engine.stop()
+        await self._stop_engine()  # left by another way than `q` (ctrl+c, an exception)
 
     # -- the bridge ---------------------------------------------------------------------------
 
@@ -161,8 +161,9 @@ class GitwatchApp(App[int]):
             batch.finished.append(event)
         elif isinstance(event, LogLine):
             batch.logs.append(event)
-        elif isinstance(event, ConfigReloaded | ConfigError):
-            batch.config.append(event)
+        elif isinstance(event, ConfigReloaded):
+            batch.reloaded.append(event)
+        # A refused config edit (ConfigError) also comes as a LogLine, which is what is shown.
 
     def _flush_batch(self) -> None:
         batch, self._batch = self._batch, None

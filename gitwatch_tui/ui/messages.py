@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from textual.message import Message
 
 from gitwatch_tui.core.models import RepoStatus
-from gitwatch_tui.engine.events import ConfigError, ConfigReloaded, LogLine, SyncFinished, SyncState
+from gitwatch_tui.engine.events import ConfigReloaded, LogLine, SyncFinished, SyncState
 
 
 @dataclass
@@ -21,7 +21,7 @@ class EngineUpdate(Message, bubble=False):
     removed: set[str] = field(default_factory=set)
     finished: list[SyncFinished] = field(default_factory=list)
     logs: list[LogLine] = field(default_factory=list)
-    config: list[ConfigReloaded | ConfigError] = field(default_factory=list)
+    reloaded: list[ConfigReloaded] = field(default_factory=list)
 
 
 @dataclass
@@ -29,4 +29,3 @@ class EngineStarted(Message, bubble=False):
     """The watch list is known (the rows can be laid out); statuses follow."""
 
     names: dict[str, str | None]  # repo name → group
-    warnings: list[str]

@@ -271,10 +271,7 @@ class Totals:
             repos += 1
             s, state = row.status, row.state
             busy += state.phase in ("fetching", "cloning", "syncing")
-            errors += bool(
-                (s is not None and (s.error or s.upstream_gone))
-                or state.phase in ("backoff", "circuit-open")
-            )
+            errors += has_error(row)
             if s is None:
                 continue
             read += 1
@@ -287,13 +284,12 @@ class Totals:
 # -- filter -----------------------------------------------------------------------------------
 
 
-def _has_error(r: RepoRow) -> bool:
+def has_error(r: RepoRow) -> bool:
+    """Cannot be read, upstream gone, or fetches failing (backing off, circuit open)."""
     s = r.status
     return bool(
         (s is not None and (s.error or s.upstream_gone))
         or r.state.phase in ("backoff", "circuit-open")
-        or r.state.last_error
-        and r.state.phase != "idle"
     )
 
 
@@ -315,7 +311,7 @@ STATE_WORDS: dict[str, Callable[[RepoRow], bool]] = {
     "detached": _s(lambda s: s.detached),
     "no-upstream": _s(lambda s: s.upstream is None and not s.error),
     "synced": _s(lambda s: s.upstream and not (s.ahead or s.behind or s.dirty or s.error)),
-    "error": _has_error,
+    "error": has_error,
     "fetching": lambda r: r.state.phase in ("fetching", "cloning", "syncing"),
     "backoff": lambda r: r.state.phase in ("backoff", "circuit-open"),
 }
@@ -373,7 +369,7 @@ def _sort_value(column: str, row: RepoRow) -> Any:
         return -(s.last_fetch or 0.0)
     if column == "state":
         # Trouble first: errors, operations in progress, then behind, dirty, ahead, in sync.
-        rank = 0 if _has_error(row) else 1 if s.operation else 2 if s.behind else 3
+        rank = 0 if has_error(row) else 1 if s.operation else 2 if s.behind else 3
         return (rank, 0 if s.dirty else 1, 0 if s.ahead else 1)
     raise ValueError(f"unknown column {column!r}")
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from gitwatch_tui.ui.screens.details import DetailScreen
 from gitwatch_tui.ui.screens.help import HelpScreen
+from gitwatch_tui.ui.themes import REPO_VARIABLES
 from tests.conftest import git, push_from_elsewhere
 from tests.ui.conftest import (
     RepoSet,
@@ -243,6 +244,11 @@ async def test_theme_from_the_palette_is_remembered(repo_set: RepoSet, tmp_path:
         await until(pilot, lambda: app.theme == "gitwatch-light")
         # Cells are re-drawn in the new theme's colours.
         assert dashboard(app).palette == app.palette()
+        await until(pilot, lambda: all_read(app))
+        state_cell = table(app).get_row("api")[-1]
+        assert str(state_cell) == "✓ in sync"
+        assert state_cell.style == app.palette()["repo-clean"]
+        assert app.palette()["repo-clean"] != REPO_VARIABLES["repo-clean"]  # not the dark one
     again = make_app(repo_set.config, tmp_path, theme=None)
     async with again.run_test(size=(120, 35)):
         assert again.theme == "gitwatch-light"

@@ -15,7 +15,7 @@ from textual.containers import Center, Middle
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from gitwatch_tui.engine.events import ConfigReloaded, SyncState
+from gitwatch_tui.engine.events import SyncState
 from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate
 from gitwatch_tui.ui.repo_view import (
     GROUP_PREFIX,
@@ -75,7 +75,6 @@ class DashboardScreen(Screen[None]):
         self.sort_reverse = False
         self.folded: frozenset[str] = frozenset()
         self.started = False
-        self.scan_total = 0
         self.last_full_refresh: float | None = None
         self.palette: dict[str, str] = {}
         self._where = where
@@ -108,7 +107,6 @@ class DashboardScreen(Screen[None]):
 
     def on_engine_started(self, message: EngineStarted) -> None:
         self.started = True
-        self.scan_total = len(message.names)
         for name, group in message.names.items():
             if name not in self.rows:
                 self.rows[name] = RepoRow(name, group, None, SyncState(repo=name))
@@ -127,10 +125,9 @@ class DashboardScreen(Screen[None]):
         for finished in message.finished:
             if finished.automatic and finished.ok and finished.new_head:
                 self.notify(f"{finished.repo}: fast-forwarded to {finished.new_head[:8]}")
-        for config_event in message.config:
-            if isinstance(config_event, ConfigReloaded):
-                self.gw_app.config_reloaded(config_event.config)
-                self.notify("Config reloaded", timeout=3)
+        for reloaded in message.reloaded:
+            self.gw_app.config_reloaded(reloaded.config)
+            self.notify("Config reloaded", timeout=3)
         # Engine warnings (a bad config edit, file watching degraded, history off) are toasts;
         # a burst of them is summed up rather than stacked over the table.
         notable = [log for log in message.logs if log.level != "info"]

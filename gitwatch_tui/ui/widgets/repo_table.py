@@ -96,9 +96,9 @@ class RepoTable(DataTable[Text]):
     def _rebuild(self, order: list[str], *, columns: bool = False) -> None:
         selected = self.selected_key
         with self.app.batch_update():
+            columns = columns or not self.columns
             self.clear(columns=columns)
-            if columns or not self.columns:
-                self.clear(columns=True)
+            if columns:
                 for column, width in zip(self._layout, self._widths, strict=True):
                     self.add_column(self._label(column), width=width, key=column.key)
             self._order, self._shown = list(order), {}
@@ -112,7 +112,8 @@ class RepoTable(DataTable[Text]):
         cells = self._cells_for(key, self._layout)
         old = self._shown[key]
         for column, new, before in zip(self._layout, cells, old, strict=True):
-            if new != before or (column.key == "repo" and new.style != before.style):
+            # Text's == compares text and spans, not the base style a cell's colour is in.
+            if new != before or new.style != before.style:
                 self.update_cell(key, column.key, new)
         self._shown[key] = cells
 
