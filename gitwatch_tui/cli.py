@@ -99,10 +99,15 @@ def dashboard_command(config: Config, paths: Sequence[str]) -> int:
     if not sys.stdout.isatty():
         # Piped or scripted: no screen to draw on, so print the same repos as a table.
         return status_command(config, paths, as_json=False, fetch_first=False)
+    from gitwatch_tui.engine.head_start import HeadStart
+
+    config = with_paths(config, paths)
+    # git reads every status while Textual is imported and the first frame is drawn.
+    head_start = HeadStart.begin(config)
     from gitwatch_tui.ui.app import build_app
 
     where = ", ".join(paths) if paths else None
-    return build_app(with_paths(config, paths), where=where).run() or EXIT_OK
+    return build_app(config, where=where, head_start=head_start).run() or EXIT_OK
 
 
 def demo_command() -> int:

@@ -53,6 +53,7 @@ from gitwatch_tui.engine.events import (
     SyncState,
     SyncStateChanged,
 )
+from gitwatch_tui.engine.head_start import HeadStart
 from gitwatch_tui.engine.history import History, HistoryEntry, HistoryUnavailable, default_state_dir
 from gitwatch_tui.engine.limiter import MANUAL, SCHEDULED, PriorityLimiter
 from gitwatch_tui.engine.locks import RepoBusy, RepoLock
@@ -78,8 +79,10 @@ class Engine:
         keep_history: bool = True,
         retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
+        head_start: HeadStart | None = None,
     ) -> None:
         self.config = config
+        self._head_start = head_start
         self.events = EventBus()
         self.specs: dict[str, RepoSpec] = {}
         self.statuses: dict[str, RepoStatus] = {}
@@ -120,7 +123,13 @@ class Engine:
                 self._history = History(self._state_dir / "history.sqlite3")
             except HistoryUnavailable as exc:
                 self._log("warning", f"sync history is off: {exc}")
-        specs, warnings = await self._in_thread(resolve_repos, self.config.repos, self.config.scan)
+        head_start = await self._take_head_start()
+        if head_start is not None:
+            specs, warnings = head_start.watch_list.result()
+        else:
+            specs, warnings = await self._in_thread(
+                resolve_repos, self.config.repos, self.config.scan
+            )
         for warning in warnings:
             self._log("warning", warning)
         if self._watch_files:
@@ -136,7 +145,14 @@ class Engine:
             asyncio.create_task(self._scheduler(), name="gitwatch-scheduler"),
             asyncio.create_task(self._refresher(), name="gitwatch-refresher"),
         ]
-        first_sweep = [self._request_refresh(name) for name in self.specs]
+        first_sweep: list[asyncio.Future[Any]]
+        if head_start is not None:
+            head_start.follow(self._accept_status_threadsafe)
+            swept = asyncio.wrap_future(head_start.swept)
+            swept.add_done_callback(self._after_head_start)
+            first_sweep = [swept]
+        else:
+            first_sweep = [self._request_refresh(name) for name in self.specs]
         if self._watcher is not None:
             self._tasks.append(
                 asyncio.create_task(self._watch_after(first_sweep), name="gitwatch-watcher")
@@ -144,7 +160,25 @@ class Engine:
         if self._config_path is not None:
             self._tasks.append(asyncio.create_task(self._watch_config(), name="gitwatch-config"))
 
-    async def _watch_after(self, first_sweep: list[asyncio.Future[RepoStatus]]) -> None:
+    async def _take_head_start(self) -> HeadStart | None:
+        """The head start's watch list once resolved, or None to do without one (also when it
+        failed: the engine's own sweep then reports the problem)."""
+        head_start, self._head_start = self._head_start, None
+        if head_start is None or head_start.config is not self.config:
+            return None
+        try:
+            await asyncio.wrap_future(head_start.watch_list)
+        except Exception:
+            return None
+        return head_start
+
+    def _after_head_start(self, swept: asyncio.Future[None]) -> None:
+        if not swept.cancelled() and swept.exception() is not None:
+            self._log("error", f"first status sweep failed: {swept.exception()!r}")
+            for name in self.specs:  # read again what the sweep may have missed
+                self._request_refresh(name)
+
+    async def _watch_after(self, first_sweep: list[asyncio.Future[Any]]) -> None:
         """Start watching files once the first sweep is in: the watcher's child process
         walks every folder to add its watches, and the first sweep should have the cores."""
         await asyncio.gather(*first_sweep, return_exceptions=True)

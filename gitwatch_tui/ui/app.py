@@ -28,6 +28,7 @@ from gitwatch_tui.engine.events import (
     SyncFinished,
     SyncStateChanged,
 )
+from gitwatch_tui.engine.head_start import HeadStart
 from gitwatch_tui.engine.history import default_state_dir
 from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate
 from gitwatch_tui.ui.screens.dashboard import COLUMN_NAMES, DashboardScreen
@@ -60,11 +61,14 @@ class GitwatchApp(App[int]):
         watch_files: bool = True,
         where: str | None = None,
         theme: str | None = None,
+        head_start: HeadStart | None = None,
     ) -> None:
         super().__init__()
         self.config = config
         self.state_dir = state_dir or default_state_dir()
-        self.engine = engine or Engine(config, state_dir=self.state_dir, watch_files=watch_files)
+        self.engine = engine or Engine(
+            config, state_dir=self.state_dir, watch_files=watch_files, head_start=head_start
+        )
         self.clock = clock
         self._where = where or (str(config.source) if config.source else str(Path.cwd()))
         self._batch: EngineUpdate | None = None
