@@ -209,6 +209,23 @@ async def test_help_lists_every_binding(repo_set: RepoSet, tmp_path: Path) -> No
         assert not isinstance(app.screen, HelpScreen)
 
 
+async def test_help_fits_the_terminal_each_time_it_opens(
+    repo_set: RepoSet, tmp_path: Path
+) -> None:
+    app = make_app(repo_set.config, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.press("question_mark")
+        assert app.screen.query_one("#help-body").size.width > 100  # two columns
+        await pilot.press("escape")
+        await pilot.resize_terminal(80, 24)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert app.screen.query_one("#help-body").size.width <= 66  # stacked
+        await pilot.resize_terminal(120, 35)  # and while it is open
+        await pilot.pause()
+        assert app.screen.query_one("#help-body").size.width > 100
+
+
 async def test_q_quits_and_stops_the_engine(repo_set: RepoSet, tmp_path: Path) -> None:
     app = make_app(repo_set.config, tmp_path)
     async with app.run_test(size=(120, 35)) as pilot:

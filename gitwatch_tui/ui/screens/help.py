@@ -36,7 +36,10 @@ class HelpScreen(ModalScreen[None]):
         Binding("k,up", "scroll(-1)", "Scroll up", show=False),
     ]
 
+    _composed_wide: bool | None = None
+
     def compose(self) -> ComposeResult:
+        self._composed_wide = self._wide
         body = Vertical(id="help-body")
         body.border_title = "gitwatch-tui · keys and symbols"
         body.border_subtitle = "esc closes"
@@ -49,6 +52,16 @@ class HelpScreen(ModalScreen[None]):
     @property
     def _wide(self) -> bool:
         return self.app.size.width >= 114
+
+    def on_screen_resume(self) -> None:
+        self._fit_layout()  # built once and kept: the terminal may have changed size since
+
+    def on_resize(self) -> None:
+        self._fit_layout()
+
+    def _fit_layout(self) -> None:
+        if self._composed_wide is not None and self._wide != self._composed_wide:
+            self.refresh(recompose=True)
 
     def action_scroll(self, lines: int) -> None:
         self.query_one("#help-body", Vertical).scroll_relative(y=lines, animate=False)
