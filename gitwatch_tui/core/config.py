@@ -31,6 +31,58 @@ class Defaults:
     fetch_concurrency: int = 8
 
 
+WEBHOOK_PROVIDERS: tuple[str, ...] = ("github", "gitlab", "gitea", "generic")
+DEFAULT_LISTEN = "127.0.0.1:8787"
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """A token bucket: bursts of up to `requests`, refilled at `requests` per `per` seconds."""
+
+    requests: int = 50
+    per: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """The daemon's HTTP server (webhooks, /metrics, /api). `listen` None: no server.
+
+    `secret_envs` maps a webhook provider to the environment variable holding its secret (the
+    GitLab token); the value itself is read only when the server starts, so it never sits in
+    the config. A provider without an entry is disabled.
+    """
+
+    listen: str | None = DEFAULT_LISTEN
+    max_body: int = 1_048_576
+    rate: RateLimit = RateLimit()
+    shutdown_grace: float = 10.0
+    secret_envs: tuple[tuple[str, str], ...] = ()
+
+    def secret_env(self, provider: str) -> str | None:
+        return dict(self.secret_envs).get(provider)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`HOST:PORT`, `[IPv6]:PORT` or a bare `PORT` (loopback) to (host, port); ValueError."""
+    raw = text.strip()
+    if raw.isdigit():
+        host, port = "127.0.0.1", raw
+    elif raw.startswith("["):
+        host, sep, port = raw[1:].partition("]:")
+        if not sep:
+            raise ValueError(f"invalid address '{text}'; use [::1]:8787")
+    else:
+        host, sep, port = raw.rpartition(":")
+        if not sep or ":" in host:
+            raise ValueError(f"invalid address '{text}'; use HOST:PORT, e.g. 127.0.0.1:8787")
+    if not host:
+        # An empty host would bind every interface: say so explicitly instead (0.0.0.0).
+        raise ValueError(f"invalid address '{text}': the host is missing (0.0.0.0 for all)")
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"invalid port in '{text}': expected 0-65535")
+    return host, int(port)
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """The whole config; `source` is the file it came from, None for the built-in default.
@@ -42,6 +94,7 @@ class Config:
     scan: tuple[ScanRoot, ...] = ()
     repos: tuple[RepoSpec, ...] = ()
     theme: str | None = None
+    server: ServerSettings = ServerSettings()
     source: Path | None = None
 
 

@@ -22,7 +22,16 @@ from yaml.events import CollectionEndEvent, CollectionStartEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.reader import ReaderError
 
-from gitwatch_tui.core.config import Config, Defaults, _expand_user, _file_error
+from gitwatch_tui.core.config import (
+    WEBHOOK_PROVIDERS,
+    Config,
+    Defaults,
+    RateLimit,
+    ServerSettings,
+    _expand_user,
+    _file_error,
+    parse_listen,
+)
 from gitwatch_tui.core.cron import CronError, CronSchedule
 from gitwatch_tui.core.errors import ConfigError, ConfigProblem
 from gitwatch_tui.core.models import (
@@ -490,4 +499,78 @@ _TOP_FIELDS: dict[str, Reader] = {
     "scan": _read_scan,
     "repos": _read_repos,
     "theme": _read_theme,
+    "server": lambda node, ctx: _read_server(node, ctx),  # defined with its section below
+}
+
+
+# -- server: the daemon's webhooks, /metrics and /api ------------------------------------------
+
+_SIZE = re.compile(r"(\d+)\s*(|k|kib|m|mib)", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1024, "kib": 1024, "m": 1024**2, "mib": 1024**2}
+
+
+def _read_size(node: Node, ctx: _Context) -> int:
+    raw = _scalar(node, "a size such as 1048576, 512KiB or 1MiB").strip()
+    match = _SIZE.fullmatch(raw)
+    if match is None:
+        raise _BadValueError(node, f"invalid size '{_quote(raw)}'; use bytes, KiB or MiB")
+    size = int(match[1]) * _SIZE_UNITS[match[2].lower()]
+    if size < 1024:
+        raise _BadValueError(node, f"must be at least 1KiB, got '{_quote(raw)}'")
+    return size
+
+
+def _read_listen(node: Node, ctx: _Context) -> str | None:
+    raw = _scalar(node, 'an address such as "127.0.0.1:8787", or off').strip()
+    if raw == "off":
+        return None
+    try:
+        parse_listen(raw)
+    except ValueError as exc:
+        raise _BadValueError(node, str(exc)) from None
+    return raw
+
+
+def _read_env_name(node: Node, ctx: _Context) -> str:
+    # The variable's name only: its value is a secret, read when the server starts.
+    raw = _read_str(node, ctx)
+    if not _VAR_NAME.fullmatch(raw):
+        raise _BadValueError(node, f"'{_quote(raw)}' is not an environment variable name")
+    return raw
+
+
+def _read_rate(node: Node, ctx: _Context) -> RateLimit:
+    return RateLimit(**_read_fields(node, _RATE_FIELDS, ctx, "server.rate"))
+
+
+def _hook_reader(provider: str, key: str) -> Reader:
+    def read(node: Node, ctx: _Context) -> str | None:
+        fields = {key: _read_env_name}
+        return _read_fields(node, fields, ctx, f"server.{provider}", required=(key,)).get(key)
+
+    return read
+
+
+def _read_server(node: Node, ctx: _Context) -> ServerSettings:
+    if _is_null(node):
+        return ServerSettings()
+    values = _read_fields(node, _SERVER_FIELDS, ctx, "server")
+    named = {provider: values.pop(provider, None) for provider in WEBHOOK_PROVIDERS}
+    secrets = tuple((provider, env) for provider, env in named.items() if env is not None)
+    return ServerSettings(**values, secret_envs=secrets)
+
+
+_RATE_FIELDS: dict[str, Reader] = {
+    "requests": _int_reader(minimum=1),
+    "per": _read_duration,
+}
+_SERVER_FIELDS: dict[str, Reader] = {
+    "listen": _read_listen,
+    "max_body": _read_size,
+    "rate": _read_rate,
+    "shutdown_grace": _read_duration,
+    "github": _hook_reader("github", "secret_env"),
+    "gitlab": _hook_reader("gitlab", "token_env"),
+    "gitea": _hook_reader("gitea", "secret_env"),
+    "generic": _hook_reader("generic", "secret_env"),
 }
