@@ -14,6 +14,10 @@ AUTO_SYNC_POLICIES: tuple[str, ...] = ("off", "ff-only", "rebase-autostash")
 
 Operation = Literal["merge", "rebase", "am", "cherry-pick", "revert", "bisect"]
 
+PullMode = Literal["ff-only", "rebase", "merge"]
+PULL_MODES: tuple[str, ...] = ("ff-only", "rebase", "merge")
+OnFailure = Literal["stop", "continue"]
+
 
 @dataclass(frozen=True, slots=True)
 class SourceLocation:
@@ -48,6 +52,53 @@ class CloneOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class StepLimits:
+    """Resource limits of one pipeline step (`setrlimit`); None leaves the limit as it is.
+
+    `processes` is RLIMIT_NPROC, which counts every process of the daemon's user (and root
+    ignores it), so it stops a fork bomb rather than limiting the step to N processes.
+    """
+
+    cpu_seconds: int | None = 600
+    address_space: int | None = 8 * 1024**3
+    file_size: int | None = 1024**3
+    processes: int | None = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigMapSpec:
+    """The built-in `configmap` step: repo files matching `files` into a Kubernetes ConfigMap."""
+
+    name: str
+    files: tuple[str, ...]
+    namespace: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    output: str = "deploy/configmaps"  # relative to the repo, or absolute
+    max_bytes: int = 1024 * 1024
+    apply: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineStep:
+    """One step run after HEAD changes: a command (`run`) or the built-in `configmap`.
+
+    `run` is an argv; a string in the config becomes `("sh", "-c", text)`. `cwd` is relative
+    to the repo. The step sees only PATH, HOME, LANG, `env` and the `secrets` named.
+    """
+
+    name: str
+    run: tuple[str, ...] = ()
+    configmap: ConfigMapSpec | None = None
+    cwd: str = "."
+    env: tuple[tuple[str, str], ...] = ()
+    secrets: tuple[str, ...] = ()
+    timeout: float = 600.0
+    on_failure: OnFailure = "stop"
+    branches: tuple[str, ...] = ()
+    limits: StepLimits = StepLimits()
+
+
+@dataclass(frozen=True, slots=True)
 class RepoSpec:
     """One repository to watch, from the config or from discovery."""
 
@@ -63,6 +114,9 @@ class RepoSpec:
     auto_sync: AutoSync = "off"
     bare: bool = False
     source: SourceLocation | None = None
+    pull_mode: PullMode = "ff-only"  # what a manual pull does (`pull:` in the config)
+    pipeline: tuple[PipelineStep, ...] = ()
+    follow_tag: str | None = None  # check out the newest tag matching this, detached
 
 
 @dataclass(frozen=True, slots=True)

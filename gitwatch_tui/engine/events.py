@@ -11,8 +11,9 @@ from gitwatch_tui.core.config import Config
 from gitwatch_tui.core.models import RepoStatus
 
 Phase = Literal["idle", "fetching", "cloning", "syncing", "backoff", "circuit-open", "busy"]
-Action = Literal["fetch", "pull", "auto-sync", "clone"]
+Action = Literal["fetch", "pull", "auto-sync", "clone", "deploy-tag"]
 LogLevel = Literal["info", "warning", "error"]
+PipelineState = Literal["running", "ok", "failed", "timeout", "cancelled"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +67,36 @@ class SyncFinished:
 
 @dataclass(frozen=True, slots=True)
 class LogLine:
+    """A line for the log: the engine's own words, or a pipeline step's output (`run_id`)."""
+
     level: LogLevel
     message: str
     repo: str | None = None
+    run_id: str | None = None
+    step: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineStateChanged:
+    """A pipeline run started a step or ended.
+
+    While running, `step` is the step under way, `index` its 1-based place among `total`
+    (the steps allowed on this branch). `failed` names the steps that failed, tolerated ones
+    (`on_failure: continue`) included; `error` says why the run failed or timed out.
+    """
+
+    repo: str
+    run_id: str
+    state: PipelineState
+    step: str | None = None
+    index: int = 0
+    total: int = 0
+    head: str | None = None
+    ref: str | None = None  # the branch, or the tag of a tag deploy
+    error: str | None = None
+    failed: tuple[str, ...] = ()
+    log_path: str | None = None
+    duration: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +120,7 @@ Event = (
     | SyncStateChanged
     | SyncFinished
     | LogLine
+    | PipelineStateChanged
     | ConfigReloaded
     | ConfigError
 )
