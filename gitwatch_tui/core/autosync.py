@@ -3,6 +3,9 @@
 git refuses to overwrite local changes and untracked files, but it silently replaces IGNORED
 files and folders (a build output, a `.env`) with incoming ones. So before any sync we list the
 paths it would create and refuse when any of them already exists on disk untracked or ignored.
+
+The checks that every move of HEAD needs (the work tree now, the files in the way, the rebase
+with its autostash) are public here and shared by `pull` and `switch`.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Literal
 
-from gitwatch_tui.core.git import RepoPaths, run_git
+from gitwatch_tui.core.details import FileChange, parse_files
+from gitwatch_tui.core.git import GitResult, RepoPaths, run_git
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
 from gitwatch_tui.core.status import (
-    STATUS_ARGS,
+    GitDirState,
+    PorcelainStatus,
     error_status,
     parse_porcelain_v2,
     read_git_dir_state,
@@ -40,6 +45,18 @@ RefusalReason = Literal[
 ]
 SyncMode = Literal["ff-only", "rebase-autostash"]
 
+# The tracked changes only: untracked files are never in the way of a checkout that lists its
+# obstacles itself (`find_overwritten`), and finding them is the slow part of status. No renames:
+# a renamed file is its old and its new path, both of which a change of HEAD may touch.
+LOCAL_STATE_ARGS = (
+    "status",
+    "--porcelain=v2",
+    "--branch",
+    "-z",
+    "--untracked-files=no",
+    "--no-renames",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class SyncRefusal:
@@ -58,6 +75,39 @@ class SyncResult:
     new_head: str
     mode: str
     stash_kept: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LocalState:
+    """The branch, index and tracked files of a work tree as they are now, and its git dir."""
+
+    porcelain: PorcelainStatus
+    files: tuple[FileChange, ...]
+    git_dir: GitDirState
+
+    @property
+    def changed(self) -> tuple[str, ...]:
+        """Paths with staged or unstaged changes, sorted."""
+        return tuple(sorted({f.path for f in self.files if f.kind != "conflicted"}))
+
+    @property
+    def partly_staged(self) -> tuple[str, ...]:
+        """Paths with both staged and unstaged changes: an autostash would unstage them."""
+        staged = {f.path for f in self.files if f.kind == "staged"}
+        return tuple(sorted({f.path for f in self.files if f.kind == "unstaged"} & staged))
+
+    @property
+    def conflicted(self) -> tuple[str, ...]:
+        return tuple(f.path for f in self.files if f.kind == "conflicted")
+
+
+@dataclass(frozen=True, slots=True)
+class RebaseRun:
+    """What `git rebase --autostash` did; `stopped` means a rebase is left in progress."""
+
+    result: GitResult
+    stopped: bool
+    stash_before: str | None  # refs/stash before the rebase, to tell whether git added one
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,15 +138,17 @@ def fast_forward(spec: RepoSpec, status: RepoStatus, *, timeout: float) -> SyncR
     if isinstance(plan, SyncRefusal):
         return plan
     # --no-autostash: a user's merge.autoStash must not turn a tree dirtied meanwhile into a stash.
+    # --no-overwrite-ignore: should an ignored file appear after the check, git refuses too.
     merged = run_git(
-        ["merge", "--ff-only", "--no-autostash", "--quiet", plan.upstream],
+        ["merge", "--ff-only", "--no-autostash", "--no-overwrite-ignore", "--quiet", plan.upstream],
         plan.repo,
         timeout=timeout,
         background=False,
     )
     if not merged.ok:
         return SyncRefusal("error", merged.error_text)
-    return SyncResult(plan.head, _rev(plan.repo, "HEAD", timeout) or plan.upstream, "ff-only")
+    new_head = rev_parse(plan.repo, "HEAD", timeout=timeout) or plan.upstream
+    return SyncResult(plan.head, new_head, "ff-only")
 
 
 def rebase_autostash(
@@ -107,19 +159,14 @@ def rebase_autostash(
     if isinstance(plan, SyncRefusal):
         return plan
     repo = plan.repo
-    stash_before = _rev(repo, "refs/stash", timeout)
-    # An explicit upstream also means --no-fork-point: no local commit is dropped because the
-    # upstream's reflog once had it.
-    rebased = run_git(
-        ["rebase", "--autostash", plan.upstream], repo, timeout=timeout, background=False
-    )
-    if rebased.ok:
+    run = run_rebase(repo, plan.upstream, timeout=timeout)
+    if run.result.ok:
         # git stores the autostash in the stash list only when re-applying it conflicted.
-        kept = "stash@{0}" if _rev(repo, "refs/stash", timeout) != stash_before else None
-        new_head = _rev(repo, "HEAD", timeout) or ""
+        kept = added_stash(repo, run.stash_before, timeout=timeout)
+        new_head = rev_parse(repo, "HEAD", timeout=timeout) or ""
         return SyncResult(plan.head, new_head, "rebase-autostash", stash_kept=kept)
-    message = rebased.error_text
-    if read_git_dir_state(repo.git_dir).operation == "rebase":
+    message = run.result.error_text
+    if run.stopped:
         # Stopped half-way (a conflict, or killed on timeout): --abort restores the branch and
         # re-applies the autostash, so the user finds exactly what they left.
         aborted = run_git(["rebase", "--abort"], repo, timeout=timeout, background=False)
@@ -129,9 +176,9 @@ def rebase_autostash(
                 f"rebase stopped and could not be aborted ({aborted.error_text}); "
                 "run `git rebase --abort`",
             )
-        cause = "rebase would conflict" if not rebased.timed_out else message
+        cause = "rebase would conflict" if not run.result.timed_out else message
         message = f"{cause}; aborted, nothing changed"
-    if _rev(repo, "refs/stash", timeout) != stash_before:
+    if added_stash(repo, run.stash_before, timeout=timeout):
         message += "; your uncommitted changes are kept in stash@{0}"
     return SyncRefusal("error", message)
 
@@ -167,7 +214,7 @@ def _prepare(
         return SyncRefusal(
             "dirty",
             f"{len(partly_staged)} file(s) partly staged; a rebase would unstage them",
-            tuple(partly_staged),
+            partly_staged,
         )
     refs = run_git(["rev-parse", "HEAD", "@{upstream}"], repo, timeout=timeout)
     if not refs.ok:
@@ -175,12 +222,10 @@ def _prepare(
     head, upstream = refs.stdout.decode("ascii").split()
     if mode == "rebase-autostash" and fresh.ahead:
         # A rebase flattens local merges, silently dropping any change made in the merge itself.
-        merges = run_git(
-            ["rev-list", "--count", "--merges", f"{upstream}..{head}"], repo, timeout=timeout
-        )
-        if not merges.ok:
-            return SyncRefusal("error", merges.error_text)
-        if merges.stdout.strip() != b"0":
+        merges = count_merges(repo, upstream, head, timeout=timeout)
+        if isinstance(merges, str):
+            return SyncRefusal("error", merges)
+        if merges:
             return SyncRefusal("diverged", "local merge commits would be flattened by a rebase")
     return _overwrite_refusal(repo, head, upstream, timeout) or _Plan(repo, head, upstream)
 
@@ -215,34 +260,53 @@ def _state_refusal(spec: RepoSpec, status: RepoStatus, mode: SyncMode) -> SyncRe
     return None
 
 
-def _fresh_status(spec: RepoSpec, repo: RepoPaths, timeout: float) -> tuple[RepoStatus, list[str]]:
+def _fresh_status(
+    spec: RepoSpec, repo: RepoPaths, timeout: float
+) -> tuple[RepoStatus, tuple[str, ...]]:
     """The repo's status now, and its files with both staged and unstaged changes."""
-    # -uno: untracked files are allowed anyway, and finding them is the slow part of status.
-    result = run_git([*STATUS_ARGS, "--untracked-files=no"], repo, timeout=timeout)
+    local = read_local_state(repo, timeout=timeout)
+    if isinstance(local, str):
+        return error_status(spec, local), ()
+    return status_from(spec, local.porcelain, local.git_dir), local.partly_staged
+
+
+def read_local_state(repo: RepoPaths, *, timeout: float) -> LocalState | str:
+    """The work tree's branch and tracked changes now, or git's error."""
+    result = run_git(LOCAL_STATE_ARGS, repo, timeout=timeout)
     if not result.ok:
-        return error_status(spec, result.error_text), []
-    partly_staged: list[str] = []
-    records = iter(result.stdout.split(b"\0"))
-    for record in records:
-        kind = record[:2]
-        if kind in (b"1 ", b"2 ") and b"." not in record[2:4]:
-            # Ordinary entries have 8 fields before the path, renames 9 and then the old path.
-            partly_staged.append(os.fsdecode(record.split(b" ", 8 if kind == b"1 " else 9)[-1]))
-        if kind == b"2 ":
-            next(records, None)
-    porcelain = parse_porcelain_v2(result.stdout)
-    return status_from(spec, porcelain, read_git_dir_state(repo.git_dir)), partly_staged
+        return result.error_text
+    return LocalState(
+        parse_porcelain_v2(result.stdout),
+        parse_files(result.stdout),
+        read_git_dir_state(repo.git_dir),
+    )
 
 
 def _overwrite_refusal(
     repo: RepoPaths, head: str, target: str, timeout: float
 ) -> SyncRefusal | None:
     """Refuse when a path the sync would create exists on disk untracked or ignored."""
+    blockers = find_overwritten(repo, head, target, timeout=timeout)
+    if isinstance(blockers, str):
+        return SyncRefusal("error", blockers)
+    if not blockers:
+        return None
+    message = (
+        f"incoming files would replace {len(blockers)} untracked or ignored: {shown(blockers)}"
+    )
+    return SyncRefusal("would-overwrite", message, blockers)
+
+
+def find_overwritten(
+    repo: RepoPaths, head: str, target: str, *, timeout: float
+) -> tuple[str, ...] | str:
+    """The untracked or ignored paths that moving the work tree from `head` to `target` would
+    replace or delete, sorted; or git's error. `head` and `target` are commits or trees."""
     # Plumbing, --no-renames: a renamed file is a deletion plus an addition at the new path.
     args = ["diff-tree", "-r", "-z", "--no-renames", "--name-status", head, target]
     diff = run_git(args, repo, timeout=timeout)
     if not diff.ok:
-        return SyncRefusal("error", diff.error_text)
+        return diff.error_text
     fields = [os.fsdecode(field) for field in diff.stdout.split(b"\0")]
     changes = list(zip(fields[::2], fields[1::2], strict=False))
     added = sorted(path for kind, path in changes if kind == "A")
@@ -260,14 +324,14 @@ def _overwrite_refusal(
         specs = [f":(literal){folder}" for folder in folders]
         others = run_git(["ls-files", "-z", "--others", "--", *specs], repo, timeout=timeout)
         if not others.ok:
-            return SyncRefusal("error", others.error_text)
+            return others.error_text
         blockers += [os.fsdecode(p) for p in others.stdout.split(b"\0") if p]
-    if not blockers:
-        return None
-    blockers = sorted(set(blockers))
-    shown = ", ".join(blockers[:3]) + (" ..." if len(blockers) > 3 else "")
-    message = f"incoming files would replace {len(blockers)} untracked or ignored: {shown}"
-    return SyncRefusal("would-overwrite", message, tuple(blockers))
+    return tuple(sorted(set(blockers)))
+
+
+def shown(paths: Sequence[str], most: int = 3) -> str:
+    """The first few paths for a message: `a, b, c ...`."""
+    return ", ".join(paths[:most]) + (" ..." if len(paths) > most else "")
 
 
 def _obstacle(root: Path, path: str, deleted: set[str]) -> tuple[str, bool] | None:
@@ -290,8 +354,38 @@ def _obstacle(root: Path, path: str, deleted: set[str]) -> tuple[str, bool] | No
     return None
 
 
-def _rev(repo: RepoPaths, rev: str, timeout: float) -> str | None:
+def rev_parse(repo: RepoPaths, rev: str, *, timeout: float) -> str | None:
+    """The full object name of `rev`, or None when it does not exist."""
     result = run_git(["rev-parse", "--verify", "--quiet", rev], repo, timeout=timeout)
     if not result.ok:
         return None
     return result.stdout.decode("ascii").strip() or None
+
+
+def count_merges(repo: RepoPaths, upstream: str, head: str, *, timeout: float) -> int | str:
+    """How many merge commits `head` has that `upstream` has not, or git's error."""
+    merges = run_git(
+        ["rev-list", "--count", "--merges", f"{upstream}..{head}"], repo, timeout=timeout
+    )
+    if not merges.ok:
+        return merges.error_text
+    return int(merges.stdout.strip() or 0)
+
+
+def run_rebase(repo: RepoPaths, upstream: str, *, timeout: float) -> RebaseRun:
+    """Rebase the current branch onto `upstream` (a commit), stashing uncommitted changes.
+
+    An explicit upstream also means --no-fork-point: no local commit is dropped because the
+    upstream's reflog once had it. When the rebase stops, git keeps the autostash in the
+    rebase's state and re-applies it on `--continue` or `--abort`.
+    """
+    stash_before = rev_parse(repo, "refs/stash", timeout=timeout)
+    rebased = run_git(["rebase", "--autostash", upstream], repo, timeout=timeout, background=False)
+    stopped = not rebased.ok and read_git_dir_state(repo.git_dir).operation == "rebase"
+    return RebaseRun(rebased, stopped, stash_before)
+
+
+def added_stash(repo: RepoPaths, before: str | None, *, timeout: float) -> str | None:
+    """`stash@{0}` when git stored a stash since refs/stash was `before` (an autostash that did
+    not re-apply cleanly), else None."""
+    return "stash@{0}" if rev_parse(repo, "refs/stash", timeout=timeout) != before else None
