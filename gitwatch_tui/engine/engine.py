@@ -27,8 +27,6 @@ from gitwatch_tui.core.autosync import (
     SyncRefusal,
     SyncResult,
     auto_sync,
-    fast_forward,
-    rebase_autostash,
 )
 from gitwatch_tui.core.config import Config, load_config
 from gitwatch_tui.core.details import RepoDetails, read_details
@@ -37,6 +35,7 @@ from gitwatch_tui.core.errors import ConfigError as ConfigFileError
 from gitwatch_tui.core.git import RepoPaths, terminate_all
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
 from gitwatch_tui.core.ops import FetchOutcome, clone, fetch
+from gitwatch_tui.core.pull import PULL_MODES, PullMode, pull
 from gitwatch_tui.core.status import collect_statuses
 from gitwatch_tui.engine.backoff import BreakerRegistry, RetryPolicy, breaker_key, retry_delay
 from gitwatch_tui.engine.events import (
@@ -240,18 +239,62 @@ class Engine:
     async def fetch_all(self) -> list[SyncFinished]:
         return list(await asyncio.gather(*(self.fetch(name) for name in list(self.specs))))
 
-    async def pull(self, name: str, mode: str = "ff-only") -> SyncFinished:
-        """Fetch, then bring the branch up to its upstream: `ff-only` (default) or `rebase`
-        (with autostash). Refuses, with the reason, whatever could lose work."""
-        if mode not in ("ff-only", "rebase"):
-            raise ValueError(f"unknown pull mode {mode!r}: ff-only or rebase")
-        fetched = await self.fetch(name)
-        if not fetched.ok:
-            return replace(fetched, action="pull")
+    async def pull(
+        self, name: str, mode: PullMode = "ff-only", *, expected_upstream: str | None = None
+    ) -> SyncFinished:
+        """Bring the branch up to its upstream: `ff-only` (default), `rebase` or `merge`.
+
+        With `expected_upstream` (the sha a preview showed) the pull goes to exactly that commit
+        and does not fetch; without it (bulk pulls, scripts) it fetches first. Whatever could
+        lose work is refused with the reason; a merge or rebase that stops on conflicts stays
+        in progress for the conflict panel.
+        """
+        if mode not in PULL_MODES:
+            raise ValueError(f"unknown pull mode {mode!r}: one of {', '.join(PULL_MODES)}")
+        if expected_upstream is None:
+            fetched = await self.fetch(name)
+            if not fetched.ok:
+                return replace(fetched, action="pull")
+        _, finished = await self._change(
+            name, "pull", partial(pull, mode=mode, expected_upstream=expected_upstream)
+        )
+        return finished
+
+    async def inspect(self, name: str, read: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a read-only core call on the repo off the loop: `read(spec, *args, timeout=..)`
+        (a pull preview, the branch or stash list, a conflict's hunks)."""
         spec = self._spec(name)
-        status = await self.refresh(name)
-        operation = rebase_autostash if mode == "rebase" else fast_forward
-        return await self._sync(spec, partial(operation, spec, status), automatic=False)
+        timeout = self.config.defaults.status_timeout
+        return await self._in_thread(read, spec, *args, timeout=timeout, **kwargs)
+
+    async def change(
+        self, name: str, action: Action, operation: Callable[..., T], *args: Any, **kwargs: Any
+    ) -> T:
+        """Run a core call that changes the repo for the user: `operation(spec, *args,
+        timeout=..)` under the repo's lock, logged to history with its undo hint, then the
+        status is read again. Raises RepoBusy when another gitwatch process holds the repo."""
+        result, _ = await self._change(name, action, partial(operation, *args, **kwargs))
+        return result
+
+    async def _change(
+        self, name: str, action: Action, operation: Callable[..., T]
+    ) -> tuple[T, SyncFinished]:
+        spec = self._spec(name)
+        timeout = self.config.defaults.fetch_timeout
+        started = time.monotonic()
+        self._set_state(name, phase="syncing")
+        if self._watcher is not None:
+            self._watcher.suppress(name, timeout + _SUPPRESS_GRACE)
+        try:
+            result = await self._in_thread(
+                self._locked, spec, partial(operation, spec, timeout=timeout)
+            )
+        finally:
+            self._set_state(name, phase="idle")
+        finished = change_finished(name, action, result, time.monotonic() - started)
+        self._remember(finished)
+        await self.refresh(name)
+        return result, finished
 
     async def details(self, name: str, limit: int = 50) -> RepoDetails:
         """Incoming and outgoing commits and changed files, read off the loop in the local pool."""
@@ -642,6 +685,27 @@ class Engine:
     @property
     def history(self) -> History | None:
         return self._history
+
+
+def change_finished(name: str, action: Action, result: object, duration: float) -> SyncFinished:
+    """The history entry of a user's change. Core results share field names: a refusal has
+    `reason` and `message`; a done change has `old_head`, `new_head`, `message`, `undo` (the
+    git command or ref that goes back), and either `ok` or `conflicts` (a change that stopped
+    on conflicts is not done yet)."""
+    undo = getattr(result, "undo", "") or None
+    message = getattr(result, "message", "") or None
+    if hasattr(result, "reason"):
+        return SyncFinished(
+            name, action, ok=False, duration=duration, error=message,
+            detail=str(getattr(result, "reason", "refused")),
+        )  # fmt: skip
+    ok = bool(getattr(result, "ok", not getattr(result, "conflicts", ())))
+    parts = (message if ok else None, f"undo: {undo}" if undo else None)
+    return SyncFinished(
+        name, action, ok=ok, duration=duration, error=None if ok else message,
+        old_head=getattr(result, "old_head", None), new_head=getattr(result, "new_head", None),
+        detail=" · ".join(part for part in parts if part) or None,
+    )  # fmt: skip
 
 
 def _needs_clone(spec: RepoSpec) -> bool:

@@ -11,7 +11,22 @@ from gitwatch_tui.core.config import Config
 from gitwatch_tui.core.models import RepoStatus
 
 Phase = Literal["idle", "fetching", "cloning", "syncing", "backoff", "circuit-open", "busy"]
-Action = Literal["fetch", "pull", "auto-sync", "clone", "deploy-tag"]
+Action = Literal[
+    "fetch",
+    "pull",
+    "auto-sync",
+    "clone",
+    "deploy-tag",
+    # changes made from the dashboard's panels
+    "switch",
+    "stash-switch",
+    "stash-apply",
+    "stash-pop",
+    "stash-drop",
+    "resolve",
+    "continue",
+    "abort",
+]
 LogLevel = Literal["info", "warning", "error"]
 PipelineState = Literal["running", "ok", "failed", "timeout", "cancelled"]
 

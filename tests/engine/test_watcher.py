@@ -490,6 +490,13 @@ import asyncio, os, sys
 from pathlib import Path
 from gitwatch_tui.engine.watcher import RepoWatcher
 
+def parent_of(pid: str) -> int | None:
+    try:  # other processes come and go while /proc is read
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2:].split()[1])
+
 async def main() -> None:
     repo = Path(sys.argv[1])
     watcher = RepoWatcher(print)
@@ -497,9 +504,8 @@ async def main() -> None:
     task = asyncio.create_task(watcher.run())
     while not watcher.watching:
         await asyncio.sleep(0.02)
-    kids = [p for p in os.listdir("/proc") if p.isdigit() and f") S {os.getpid()} " in
-            open(f"/proc/{p}/stat").read()]
-    print(*kids, flush=True)
+    print(*[p for p in os.listdir("/proc") if p.isdigit() and parent_of(p) == os.getpid()],
+          flush=True)
     await asyncio.sleep(60)
 
 asyncio.run(main())
@@ -656,6 +662,13 @@ PROBE = """
 import asyncio, sys
 from pathlib import Path
 from gitwatch_tui.engine.watcher import RepoWatcher
+
+def parent_of(pid: str) -> int | None:
+    try:  # other processes come and go while /proc is read
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2:].split()[1])
 
 async def main() -> None:
     repo = Path(sys.argv[1])
