@@ -138,6 +138,13 @@ class GitwatchApp(App[int]):
         if self.screen is not self.get_screen("help"):
             self.push_screen("help")
 
+    def open_conflicts(self, name: str) -> None:
+        """The conflict panel for repo `name` (from `c`, or after a pull, merge or stash
+        re-apply stopped on conflicts)."""
+        from gitwatch_tui.ui.screens.conflicts import ConflictScreen
+
+        self.push_screen(ConflictScreen(name))
+
     async def action_quit(self) -> None:
         await self.shut_down()
 

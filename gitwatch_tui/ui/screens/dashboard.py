@@ -57,6 +57,11 @@ class DashboardScreen(Screen[None]):
         Binding("f", "fetch", "Fetch"),
         Binding("F", "fetch_all", "Fetch all"),
         Binding("enter", "details", "Details"),
+        Binding("p", "pull", "Pull"),
+        Binding("b", "switch", "Branch"),
+        Binding("s", "stash_switch", "Stash & switch"),
+        Binding("S", "stashes", "Stashes", show=False),
+        Binding("c", "conflicts", "Conflicts", show=False),
         Binding("slash", "filter", "Filter"),
         Binding("o", "sort", "Sort"),
         Binding("O", "reverse_sort", "Reverse sort", show=False),
@@ -304,6 +309,40 @@ class DashboardScreen(Screen[None]):
         from gitwatch_tui.ui.screens.details import DetailScreen
 
         self.app.push_screen(DetailScreen(key, self.rows[key], clock=self._clock))
+
+    def _selected_repo(self) -> str | None:
+        """The repo under the cursor (a panel works on one repo; not on a group row)."""
+        key = self.query_one(RepoTable).selected_key
+        if key is None or key.startswith(GROUP_PREFIX) or key not in self.gw_app.engine.specs:
+            if key is not None and key.startswith(GROUP_PREFIX):
+                self.notify("Pick a repo row: this one is a group", timeout=3)
+            return None
+        return key
+
+    def action_pull(self) -> None:
+        if (name := self._selected_repo()) is not None:
+            from gitwatch_tui.ui.screens.pull import PullScreen
+
+            self.app.push_screen(PullScreen(name))
+
+    def action_switch(self, stash: bool = False) -> None:
+        if (name := self._selected_repo()) is not None:
+            from gitwatch_tui.ui.screens.switch import SwitchScreen
+
+            self.app.push_screen(SwitchScreen(name, stash=stash))
+
+    def action_stash_switch(self) -> None:
+        self.action_switch(stash=True)
+
+    def action_stashes(self) -> None:
+        if (name := self._selected_repo()) is not None:
+            from gitwatch_tui.ui.screens.stashes import StashScreen
+
+            self.app.push_screen(StashScreen(name))
+
+    def action_conflicts(self) -> None:
+        if (name := self._selected_repo()) is not None:
+            self.gw_app.open_conflicts(name)
 
     @on(DataTable.RowSelected)
     def _row_clicked(self, event: DataTable.RowSelected) -> None:
