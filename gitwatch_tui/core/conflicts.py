@@ -24,11 +24,12 @@ import hashlib
 import json
 import os
 import secrets
+import shlex
 import stat
 import tempfile
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -185,6 +186,9 @@ class ResolveOutcome:
     paths: tuple[str, ...] = ()
     refused: tuple[str, ...] = ()
     remaining_hunks: int = 0  # conflict hunks still in the file (resolve_hunks)
+    # The command that brings the conflict of `paths` back, markers and all; None where git
+    # cannot (one side deleted the file).
+    undo: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,8 +215,8 @@ class StashApplyRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class _RawHunk:
-    """Line indexes of one hunk's markers."""
+class HunkSpan:
+    """Where one hunk is in a list of lines: the indexes of its marker lines."""
 
     start: int
     base_at: int | None
@@ -279,7 +283,7 @@ def conflict_hunks(spec: RepoSpec, path: str, *, timeout: float) -> ConflictFile
         path,
         entry,
         tuple(segments),
-        ours_label=hunks[0].ours_label if hunks else "ours",
+        ours_label=_branch_label(repo.git_dir, hunks[0].ours_label) if hunks else "ours",
         theirs_label=hunks[0].theirs_label if hunks else "theirs",
         fingerprint=fingerprint,
         base_computed=computed,
@@ -296,9 +300,9 @@ def split_lines(data: bytes) -> list[bytes]:
     return out
 
 
-def find_hunks(lines: Sequence[bytes], size: int = DEFAULT_MARKER_SIZE) -> list[_RawHunk]:
+def find_hunks(lines: Sequence[bytes], size: int = DEFAULT_MARKER_SIZE) -> list[HunkSpan]:
     """The complete conflict regions in `lines`, found the way `git rerere` finds them."""
-    hunks: list[_RawHunk] = []
+    hunks: list[HunkSpan] = []
     start: int | None = None
     base_at: int | None = None
     sep: int | None = None
@@ -312,7 +316,7 @@ def find_hunks(lines: Sequence[bytes], size: int = DEFAULT_MARKER_SIZE) -> list[
         elif sep is None and _is_marker(line, b"=", size):
             sep = i
         elif sep is not None and _is_marker(line, b">", size):
-            hunks.append(_RawHunk(start, base_at, sep, i))
+            hunks.append(HunkSpan(start, base_at, sep, i))
             start = None
     return hunks
 
@@ -328,10 +332,21 @@ def _is_marker(line: bytes, char: bytes, size: int) -> bool:
     return after != b"" and after in b" \t\n\r\v\f"
 
 
-def _own_base(lines: Sequence[bytes], hunk: _RawHunk) -> tuple[bytes, ...] | None:
+def _own_base(lines: Sequence[bytes], hunk: HunkSpan) -> tuple[bytes, ...] | None:
     if hunk.base_at is None:
         return None
     return tuple(lines[hunk.base_at + 1 : hunk.sep])
+
+
+def _branch_label(git_dir: Path, label: str) -> str:
+    """ "HEAD" as the branch it is on, when it is on one (not in a rebase: HEAD is detached)."""
+    if label != "HEAD":
+        return label
+    try:
+        head = (git_dir / "HEAD").read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return label
+    return head.removeprefix("ref: refs/heads/") if head.startswith("ref: refs/heads/") else label
 
 
 def _label(line: bytes, size: int) -> str:
@@ -340,7 +355,7 @@ def _label(line: bytes, size: int) -> str:
 
 def _segments(
     lines: Sequence[bytes],
-    raw: Sequence[_RawHunk],
+    raw: Sequence[HunkSpan],
     bases: Sequence[tuple[bytes, ...] | None],
     size: int,
 ) -> list[Segment]:
@@ -373,7 +388,7 @@ def _fill_bases(
     repo: RepoPaths,
     entry: ConflictEntry,
     lines: Sequence[bytes],
-    raw: Sequence[_RawHunk],
+    raw: Sequence[HunkSpan],
     bases: list[tuple[bytes, ...] | None],
     size: int,
     timeout: float,
@@ -477,16 +492,26 @@ def resolve_hunks(
     wrong = sorted({side for side in choices.values() if side not in ("ours", "theirs", "both")})
     if wrong:
         return ResolveOutcome(False, f"unknown side {wrong[0]!r}", refused=(path,))
+    entries = _unmerged(repo, (path,), timeout, attributes=False)
     written = _write_file(repo, path, _resolved_bytes(lines, raw, choices))
     if written is not None:
         return ResolveOutcome(False, written, refused=(path,))
     left = len(raw) - len(choices)
     message = f"{path}: {len(choices)} hunk(s) resolved, {left} left"
-    return ResolveOutcome(True, message, paths=(path,), remaining_hunks=left)
+    undo = _undo(entries) if isinstance(entries, list) else None
+    return ResolveOutcome(True, message, paths=(path,), remaining_hunks=left, undo=undo)
+
+
+def _undo(entries: Sequence[ConflictEntry]) -> str | None:
+    # `git checkout -m` re-merges from the stages git keeps (in the index's resolve-undo
+    # record once staged); it needs both sides.
+    if not entries or any(not {2, 3} <= set(e.stages) for e in entries):
+        return None
+    return "git checkout -m -- " + " ".join(shlex.quote(e.path) for e in entries)
 
 
 def _resolved_bytes(
-    lines: Sequence[bytes], raw: Sequence[_RawHunk], choices: Mapping[int, Side]
+    lines: Sequence[bytes], raw: Sequence[HunkSpan], choices: Mapping[int, Side]
 ) -> bytes:
     out: list[bytes] = []
     pos = 0
@@ -525,7 +550,14 @@ def resolve_file(spec: RepoSpec, path: str, side: Side, *, timeout: float) -> Re
         return ResolveOutcome(False, entries, refused=(path,))
     if not entries:
         return ResolveOutcome(False, f"{path} is not conflicted", refused=(path,))
-    entry = entries[0]
+    done = _resolve_entry(spec, repo, entries[0], side, deadline)
+    return replace(done, undo=_undo(entries)) if done.ok else done
+
+
+def _resolve_entry(
+    spec: RepoSpec, repo: RepoPaths, entry: ConflictEntry, side: Side, deadline: float
+) -> ResolveOutcome:
+    path = entry.path
     if not entry.binary and {2, 3} <= set(entry.stages):
         data = _read_file(repo, path)
         text = isinstance(data, bytes) and b"\0" not in data[:_BINARY_PROBE]
@@ -606,7 +638,8 @@ def mark_resolved(
     message = f"{len(staged)} file(s) marked resolved"
     if refused:
         message += f"; left: {', '.join(refused)} (conflict markers left or not conflicted)"
-    return ResolveOutcome(not refused, message, paths=staged, refused=tuple(refused))
+    undo = _undo([by_path[p] for p in staged])
+    return ResolveOutcome(not refused, message, staged, tuple(refused), undo=undo)
 
 
 def _has_markers(repo: RepoPaths, path: str, deadline: float) -> bool:
@@ -812,7 +845,9 @@ def _updated_record(
     record = _load_record(git_dir)
     fresh = record is None or record.get("key") != key
     if record is None or fresh:
-        record = {"key": key, "conflicted": sorted(_merge_msg_conflicts(git_dir))}
+        # MERGE_MSG belongs to the operation; with none, an old one would be stale.
+        listed = _merge_msg_conflicts(git_dir) if operation is not None else set()
+        record = {"key": key, "conflicted": sorted(listed)}
     known = set(record["conflicted"])
     if fresh or not known >= set(unmerged):
         record["conflicted"] = sorted(known | set(unmerged))
@@ -872,14 +907,12 @@ def _valid_stash_record(stash: object) -> bool:
 
 
 def _save_record(git_dir: Path, record: Mapping[str, Any]) -> None:
-    # Best effort: a git dir we cannot write to only costs the resolved/total count.
+    # Best effort: a git dir we cannot write to costs the resolved/total count, and the abort
+    # of a stash apply (refused then, as for any conflict gitwatch did not make).
     tmp = git_dir / f"{RECORD_NAME}.{secrets.token_hex(4)}.tmp"
     try:
-        tmp.write_text(
-            json.dumps(record, ensure_ascii=False, sort_keys=True),
-            encoding="utf-8",
-            errors="surrogateescape",
-        )
+        # ASCII JSON: a name that is not UTF-8 (a surrogate escape) round-trips as \udcXX.
+        tmp.write_text(json.dumps(record, sort_keys=True), encoding="ascii")
         os.replace(tmp, git_dir / RECORD_NAME)
     except OSError:
         with contextlib.suppress(OSError):
@@ -903,8 +936,13 @@ def _work_tree_repo(spec: RepoSpec) -> RepoPaths | str:
     return located
 
 
-def _unmerged(repo: RepoPaths, paths: Collection[str], timeout: float) -> list[ConflictEntry] | str:
-    """Unmerged entries (of `paths`, or all), sorted by path; or git's error."""
+def _unmerged(
+    repo: RepoPaths, paths: Collection[str], timeout: float, *, attributes: bool = True
+) -> list[ConflictEntry] | str:
+    """Unmerged entries (of `paths`, or all), sorted by path; or git's error.
+
+    `attributes=False` skips the binary check (one git call and a read of each file).
+    """
     deadline = time.monotonic() + timeout
     args = ["ls-files", "-u", "-z", "--", *map(_literal, paths)]
     listed = run_git(args, repo, timeout=timeout)
@@ -919,12 +957,14 @@ def _unmerged(repo: RepoPaths, paths: Collection[str], timeout: float) -> list[C
         stages.setdefault(_decode(raw_path), {})[int(stage)] = mode
     if not stages:
         return []
-    merge_attrs = _attributes(repo, sorted(stages), "merge", _left(deadline))
+    merge_attrs = _attributes(repo, sorted(stages), "merge", _left(deadline)) if attributes else {}
     entries = []
     for path, modes in sorted(stages.items()):
         code = _CODES.get(tuple(sorted(modes)), "UU")
         special = any(mode not in ("100644", "100755") for mode in modes.values())
-        binary = special or merge_attrs.get(path) in ("unset", "binary") or _nul_in(repo, path)
+        binary = attributes and (
+            special or merge_attrs.get(path) in ("unset", "binary") or _nul_in(repo, path)
+        )
         entries.append(
             ConflictEntry(path, code, CONFLICT_LABELS[code], tuple(sorted(modes)), binary)
         )

@@ -416,7 +416,7 @@ def drop_stash(
     if ref not in found:
         return StashError(f"there is no {ref}; nothing dropped")
     sha, message = found[ref]
-    if not expected_sha or not sha.startswith(expected_sha.lower()):
+    if not _SHA.fullmatch(expected_sha) or not sha.startswith(expected_sha.lower()):
         return StashError(
             f"{ref} is now another stash ({sha[:10]}: {message}); nothing dropped, "
             "read the list again"

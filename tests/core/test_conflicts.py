@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -247,8 +248,10 @@ def test_hunks_with_a_computed_base(tmp_path: Path) -> None:
     file = conflict_hunks(spec_of(repo), "t.txt", timeout=TIMEOUT)
 
     assert file.error is None and not file.binary and file.base_computed
-    assert (file.ours_label, file.theirs_label) == ("HEAD", "other")
+    # The file says HEAD; the panel says which branch that is.
+    assert (file.ours_label, file.theirs_label) == ("main", "other")
     first, second = file.hunks
+    assert (first.ours_label, first.theirs_label) == ("HEAD", "other")
     assert (first.ours, first.base, first.theirs) == (("O2\n",), ("l2\n",), ("T2\n",))
     assert (second.ours, second.base, second.theirs) == (("O12\n",), ("l12\n",), ("T12\n",))
     assert (first.index, first.line, second.index) == (0, 2, 1)
@@ -407,7 +410,8 @@ def test_resolve_file_the_other_way(
     tmp_path: Path, path: str, side: str, kept: str | bytes | None
 ) -> None:
     repo = conflicted_merge(tmp_path)
-    assert resolve_file(spec_of(repo), path, side, timeout=TIMEOUT).ok  # type: ignore[arg-type]
+    outcome = resolve_file(spec_of(repo), path, side, timeout=TIMEOUT)  # type: ignore[arg-type]
+    assert outcome.ok and outcome.paths == (path,)
     assert path not in unmerged(repo)
     if kept is None:
         assert not (repo / path).exists()
@@ -416,6 +420,51 @@ def test_resolve_file_the_other_way(
         data = (repo / path).read_bytes()
         assert data == (kept.encode() if isinstance(kept, str) else kept)
         assert git(repo, "ls-files", "--", path) == path
+    # The undo hint brings the conflict back, where git can: not after a deletion won.
+    if path == "b.bin":
+        assert outcome.undo is not None
+        subprocess.run(shlex.split(outcome.undo), cwd=repo, capture_output=True)
+        assert path in unmerged(repo)
+    else:
+        assert outcome.undo is None
+
+
+def test_rename_rename_gives_added_by_us_added_by_them_and_both_deleted(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path)
+    commit_all(repo, {"f.txt": "content\n"}, "base")
+    git(repo, "switch", "-q", "-c", "other")
+    git(repo, "mv", "--", "f.txt", ODD)
+    git(repo, "commit", "-q", "-m", "theirs renames")
+    git(repo, "switch", "-q", "main")
+    git(repo, "mv", "--", "f.txt", "ours.txt")
+    git(repo, "commit", "-q", "-m", "ours renames")
+    git_fails(repo, "merge", "other")
+    spec = spec_of(repo)
+
+    state = read_conflicts(spec, timeout=TIMEOUT)
+    assert [(e.path, e.code, e.kind, e.stages) for e in state.files] == [
+        (ODD, "UA", "added by them", (3,)),
+        ("f.txt", "DD", "both deleted", (1,)),
+        ("ours.txt", "AU", "added by us", (2,)),
+    ]
+    # Keep their name only: ours.txt goes, theirs stays, the old name is gone on both sides.
+    assert resolve_file(spec, "ours.txt", "theirs", timeout=TIMEOUT).ok
+    assert resolve_file(spec, ODD, "theirs", timeout=TIMEOUT).ok
+    assert resolve_file(spec, "f.txt", "ours", timeout=TIMEOUT).ok
+    assert unmerged(repo) == set()
+    assert git(repo, "ls-files", "-z").split("\0") == [ODD, ""]
+    assert (repo / ODD).read_text() == "content\n" and not (repo / "ours.txt").exists()
+    assert continue_operation(spec, timeout=TIMEOUT).ok
+
+
+def test_undo_of_a_text_resolution_brings_the_markers_back(tmp_path: Path) -> None:
+    repo = conflicted_merge(tmp_path)
+    outcome = resolve_file(spec_of(repo), ODD, "theirs", timeout=TIMEOUT)
+    assert outcome.undo == f"git checkout -m -- '{ODD}'"
+    assert ODD not in unmerged(repo)
+    subprocess.run(shlex.split(outcome.undo), cwd=repo, check=True, capture_output=True)
+    assert ODD in unmerged(repo)
+    assert len(conflict_hunks(spec_of(repo), ODD, timeout=TIMEOUT).hunks) == 1
 
 
 def test_resolve_file_refuses_both_without_hunks(tmp_path: Path) -> None:
@@ -488,7 +537,8 @@ def test_continue_a_rebase(tmp_path: Path) -> None:
     state = read_conflicts(spec_of(repo), timeout=TIMEOUT)
     assert state.operation == "rebase" and state.label == "rebasing 0/1"
     # In a rebase "ours" is the branch rebased onto: main.
-    assert conflict_hunks(spec_of(repo), "f.txt", timeout=TIMEOUT).hunks[0].ours == ("ours\n",)
+    file = conflict_hunks(spec_of(repo), "f.txt", timeout=TIMEOUT)
+    assert file.hunks[0].ours == ("ours\n",) and file.ours_label == "HEAD"  # detached
 
     assert resolve_file(spec_of(repo), "f.txt", "both", timeout=TIMEOUT).ok
     outcome = continue_operation(spec_of(repo), timeout=TIMEOUT)
