@@ -408,6 +408,8 @@ def test_merge_that_conflicts_is_left_in_progress_and_loses_nothing(tmp_path: Pa
     upstream = push(remote, tmp_path, {"README.md": "theirs\n"})
     git(clone, "fetch", "-q")
     (clone / "notes.txt").write_text("v2, not committed\n")
+    (clone / "added.txt").write_text("staged: git merges only with a clean index\n")
+    git(clone, "add", "added.txt")
     (clone / "scratch.txt").write_text("untracked\n")
     before = snapshot(clone)
 
