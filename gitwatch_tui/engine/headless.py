@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import signal
 import sys
 import time
@@ -48,19 +49,22 @@ async def _run(config: Config, as_json: bool, out: TextIO) -> int:
 
 def _print(event: Event, as_json: bool, out: TextIO) -> None:
     if as_json:
-        out.write(json.dumps(_as_dict(event), ensure_ascii=False, default=str) + "\n")
+        out.write(json.dumps(event_record(event), ensure_ascii=False, default=str) + "\n")
     else:
         out.write(f"{time.strftime('%H:%M:%S')} {describe(event)}\n")
     out.flush()
 
 
-def _as_dict(event: Event) -> dict[str, Any]:
+def event_record(event: Event) -> dict[str, Any]:
+    """An event as a JSON-ready object; `event` names its type in kebab case
+    (`status`, `sync-finished`, `log-line`, ...). The daemon's log lines are these."""
     if isinstance(event, StatusChanged):
         return {"event": "status", **event.status.to_json()}
     if isinstance(event, ConfigReloaded):
         data = {"added": event.added, "removed": event.removed, "changed": event.changed}
         return {"event": "config-reloaded", **data}
-    return {"event": type(event).__name__, **asdict(event)}
+    kind = re.sub(r"(?<!^)(?=[A-Z])", "-", type(event).__name__).lower()
+    return {"event": kind, **asdict(event)}
 
 
 def describe(event: Event) -> str:

@@ -1,0 +1,66 @@
+"""`GET /api/repos` and `/api/repos/{name}`: the engine's view of each repo, as JSON.
+
+One object per repo: the `status --json` fields (`RepoStatus.to_json`), plus `state` (one word,
+as in /metrics) and `sync` (what the engine is doing with the remote). Read-only.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from gitwatch_tui.core.models import RepoStatus
+from gitwatch_tui.engine.engine import Engine
+from gitwatch_tui.engine.events import SyncState
+from gitwatch_tui.server.metrics import repo_state
+
+
+def _iso(when: float | None) -> str | None:
+    return None if when is None else datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds")
+
+
+def sync_json(state: SyncState | None) -> dict[str, Any] | None:
+    if state is None:
+        return None
+    return {
+        "phase": state.phase,
+        "failures": state.failures,
+        "next_attempt": _iso(state.next_attempt),
+        "last_error": state.last_error,
+        "auth_failed": state.auth_failed,
+        "circuit_open": state.circuit_open,
+        "last_success": _iso(state.last_success),
+    }
+
+
+def repo_json(engine: Engine, name: str) -> dict[str, Any]:
+    """One repo's object; a repo not read yet has its name, path and group, the rest empty."""
+    spec = engine.specs[name]
+    status = engine.statuses.get(name)
+    sync = engine.states.get(name)
+    base = status or RepoStatus(name=name, path=str(spec.path), group=spec.group)
+    return {**base.to_json(), "state": repo_state(status, sync), "sync": sync_json(sync)}
+
+
+class Api:
+    """The JSON routes over one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/api/repos", self.repos)
+        app.router.add_get("/api/repos/{name}", self.repo)
+
+    async def repos(self, request: web.Request) -> web.Response:
+        specs = self._engine.specs
+        names = sorted(specs, key=lambda n: (specs[n].group or "", n))
+        return web.json_response([repo_json(self._engine, name) for name in names])
+
+    async def repo(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in self._engine.specs:
+            return web.json_response({"error": f"no such repo: {name}"}, status=404)
+        return web.json_response(repo_json(self._engine, name))

@@ -1,0 +1,284 @@
+"""Which tracked repos a push is about, and fetching them without piling up fetches.
+
+A push names its repository by URL (https, ssh, scp-like `git@host:owner/repo.git`, git://)
+and its branch by ref. A tracked repo matches when the URL of a remote it fetches normalises
+to the same text and the branch is one it follows. URLs are read from the repo's own git
+config (cached by the config file's identity, so a rebuild of the index costs a `stat` per
+repo), never guessed from the repo's name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from gitwatch_tui.core.git import RepoPaths
+from gitwatch_tui.core.models import RepoSpec, RepoStatus
+from gitwatch_tui.core.ops import read_remote_config
+from gitwatch_tui.engine.engine import Engine
+
+_SCP_LIKE = re.compile(r"(?:[^@/:]*@)?(?P<host>\[[^\]/]*\]|[^:/\[]+):(?P<path>.*)")
+_NETWORK_SCHEMES = frozenset({"http", "https", "ssh", "git", "git+ssh", "ssh+git"})
+# A miss may mean a remote URL changed under us (`git remote set-url`): look again, but not
+# more often than this, so that a flood of pushes for unknown repos costs nothing.
+_REBUILD_ON_MISS_AFTER = 10.0
+
+
+def normalize_url(url: str) -> str | None:
+    """A remote URL as `host/path`: lower-case host and path, no user, port, `.git` or slashes
+    at the ends; local paths and file:// URLs as their absolute path. None if not a git URL.
+
+    The port is dropped because one server often serves ssh and https on different ports
+    (`ssh://git@host:2222/o/r` and `https://host/o/r` are the same repo). Forges treat owner and
+    repo names case-insensitively, so the path is lower-cased too (not for local paths).
+    """
+    raw = url.strip()
+    if not raw or any(c.isspace() for c in raw):
+        return None
+    if "://" in raw:
+        parts = urlsplit(raw)
+        scheme = parts.scheme.lower()
+        if scheme == "file":
+            return _local(parts.path)
+        if scheme not in _NETWORK_SCHEMES:
+            return None
+        try:
+            host = parts.hostname  # lower-cased, without user and port
+            parts.port  # noqa: B018 (checks it: a URL with a bad port is no URL)
+        except ValueError:
+            return None
+        path = parts.path
+    elif raw.startswith("/"):
+        return _local(raw)
+    else:
+        # scp-like: [user@]host:path. A colon after a slash is a relative local path instead.
+        scp = _SCP_LIKE.fullmatch(raw)
+        if scp is None:
+            return None
+        host, path = scp["host"].strip("[]").lower(), scp["path"]
+    path = _strip_repo_path(path)
+    if not host or not path:
+        return None
+    return f"{host}/{path.lower()}"
+
+
+def _strip_repo_path(path: str) -> str:
+    path = path.strip("/")
+    path = path.removesuffix("/.git").removesuffix(".git").rstrip("/")
+    return path
+
+
+def _local(path: str) -> str | None:
+    stripped = _strip_repo_path(path)
+    return "/" + stripped if stripped else None
+
+
+def branch_of_ref(ref: str) -> str | None:
+    """`refs/heads/x` (or a bare branch name) to `x`; None for tags and other refs."""
+    if ref.startswith("refs/heads/"):
+        return ref[len("refs/heads/") :]
+    if ref.startswith("refs/"):
+        return None
+    return ref
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    name: str
+    remotes: tuple[str, ...]  # the repo's remote names, to split `origin/x` into remote + branch
+
+
+class RepoIndex:
+    """Normalised remote URL -> the tracked repos fetching from it, kept in step with the
+    engine's watch list (rebuilt when the list changes, and on a miss now and then)."""
+
+    def __init__(self, engine: Engine, *, timeout: float = 10.0) -> None:
+        self._engine = engine
+        self._timeout = timeout
+        self._by_url: dict[str, list[_Entry]] = {}
+        self._built_from: Mapping[str, RepoSpec] | None = None
+        self._built_specs: dict[str, RepoSpec] = {}
+        self._built_at = float("-inf")
+        self._building: asyncio.Task[None] | None = None
+
+    async def match(self, urls: Iterable[str], ref: str | None) -> list[str]:
+        """The names of the tracked repos that a push of `ref` to any of `urls` concerns."""
+        keys = {key for url in urls if (key := normalize_url(url)) is not None}
+        if not keys:
+            return []
+        if self._stale():
+            await self.rebuild()
+        found = self._lookup(keys, ref)
+        if not found and time.monotonic() - self._built_at > _REBUILD_ON_MISS_AFTER:
+            await self.rebuild()
+            found = self._lookup(keys, ref)
+        return found
+
+    def _stale(self) -> bool:
+        specs = self._engine.specs
+        if specs is self._built_from:
+            return False
+        # The engine replaces its dict on every reload; an equal one needs no rebuild.
+        if specs == self._built_specs:
+            self._built_from = specs
+            return False
+        return True
+
+    def _lookup(self, keys: set[str], ref: str | None) -> list[str]:
+        names: dict[str, None] = {}
+        specs, statuses = self._engine.specs, self._engine.statuses
+        for key in sorted(keys):
+            for entry in self._by_url.get(key, ()):
+                spec = specs.get(entry.name)
+                if spec is None:
+                    continue
+                if _follows(ref, spec, statuses.get(entry.name), entry.remotes):
+                    names[entry.name] = None
+        return list(names)
+
+    async def rebuild(self) -> None:
+        """Read every repo's remote URLs again (one shared rebuild at a time)."""
+        await asyncio.shield(self.warm_up())
+
+    def warm_up(self) -> asyncio.Task[None]:
+        """Start a rebuild in the background (or return the one under way)."""
+        if self._building is None or self._building.done():
+            self._building = asyncio.create_task(self._rebuild(), name="webhook index")
+        return self._building
+
+    def close(self) -> None:
+        """Cancel a rebuild in progress (its thread finishes on its own)."""
+        if self._building is not None:
+            self._building.cancel()
+
+    async def _rebuild(self) -> None:
+        specs = self._engine.specs
+        statuses = dict(self._engine.statuses)
+        by_url = await asyncio.to_thread(self._read_urls, list(specs.values()), statuses)
+        self._by_url = by_url
+        self._built_from, self._built_specs = specs, dict(specs)
+        self._built_at = time.monotonic()
+
+    def _read_urls(
+        self, specs: list[RepoSpec], statuses: dict[str, RepoStatus]
+    ) -> dict[str, list[_Entry]]:
+        by_url: dict[str, list[_Entry]] = {}
+        for spec in specs:
+            urls: set[str] = set()
+            remotes: tuple[str, ...] = ()
+            if spec.url:
+                urls.add(spec.url)
+            if spec.path.exists():
+                config = read_remote_config(
+                    RepoPaths.of(spec.path, bare=spec.bare), timeout=self._timeout
+                )
+                if not isinstance(config, str):
+                    remotes = config.remotes
+                    urls.update(_fetched_urls(spec, statuses.get(spec.name), config.urls))
+            entry = _Entry(spec.name, remotes)
+            for key in {k for url in urls if (k := normalize_url(url)) is not None}:
+                by_url.setdefault(key, []).append(entry)
+        return by_url
+
+
+def _fetched_urls(spec: RepoSpec, status: RepoStatus | None, urls: dict[str, str]) -> list[str]:
+    """The URLs a plain `git fetch` of this repo talks to, as `core.ops.fetch` picks the remote:
+    the configured remote; else the branch's upstream remote and origin; else the only one."""
+    if spec.remote is not None:
+        return [urls[spec.remote]] if spec.remote in urls else []
+    chosen = []
+    upstream_remote = _split_upstream(status.upstream, tuple(urls))[0] if status else None
+    if upstream_remote is not None:
+        chosen.append(urls[upstream_remote])
+    if "origin" in urls:
+        chosen.append(urls["origin"])
+    elif len(urls) == 1:
+        chosen.extend(urls.values())
+    return chosen
+
+
+def _split_upstream(upstream: str | None, remotes: tuple[str, ...]) -> tuple[str | None, str]:
+    """`origin/feature/x` -> ("origin", "feature/x"), using the repo's remote names (a remote
+    name may itself hold a slash); (None, "") when the upstream is local or unknown."""
+    if not upstream:
+        return None, ""
+    for remote in sorted(remotes, key=len, reverse=True):
+        if upstream.startswith(remote + "/"):
+            return remote, upstream[len(remote) + 1 :]
+    return None, ""
+
+
+def _follows(
+    ref: str | None, spec: RepoSpec, status: RepoStatus | None, remotes: tuple[str, ...]
+) -> bool:
+    """Does a push of `ref` concern this repo?
+
+    No ref, or a tag: yes (the fetch brings the tag; a repo may deploy by tag). A branch: yes
+    when it is the checked-out branch, the branch its upstream tracks, or in its `branches`
+    list; also when the checked-out branch is not known (not read yet, detached HEAD), since
+    a fetch is cheap and missing a push is not. Other refs (pull requests, notes): no.
+    """
+    if ref is None or ref.startswith("refs/tags/"):
+        return True
+    branch = branch_of_ref(ref)
+    if branch is None:
+        return False
+    if status is None or status.detached or status.branch is None:
+        return True
+    if branch == status.branch or branch == _split_upstream(status.upstream, remotes)[1]:
+        return True
+    return any(fnmatch.fnmatchcase(branch, pattern) for pattern in spec.branches)
+
+
+class FetchTrigger:
+    """Fetch repos now, in the background, coalescing a burst of pushes to one repo.
+
+    `engine.fetch` joins a fetch that is already running, but that fetch may have started
+    before the push landed and so miss it: in that case one more fetch follows it. However
+    many pushes arrive meanwhile, a repo has at most one fetch running and one queued.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+        self._closed = False
+        self.started = 0  # fetches asked of the engine (the benchmark reports it)
+
+    def fetch(self, name: str) -> None:
+        if self._closed:
+            return
+        if name in self._tasks:
+            self._again.add(name)
+            return
+        task = asyncio.create_task(self._run(name), name=f"webhook fetch {name}")
+        self._tasks[name] = task
+        task.add_done_callback(lambda _: self._tasks.pop(name, None))
+
+    async def _run(self, name: str) -> None:
+        again = True
+        while again:
+            self._again.discard(name)
+            state = self._engine.states.get(name)
+            # A fetch already under way may predate the push: join it, then fetch once more.
+            in_flight = state is not None and state.phase in ("fetching", "cloning", "syncing")
+            self.started += 1
+            try:
+                await self._engine.fetch(name)
+            except KeyError:  # no longer watched (config reload)
+                return
+            again = not self._closed and (in_flight or name in self._again)
+
+    def close(self) -> None:
+        """Start no more fetches. Those running are left to the engine, so that its shutdown
+        can let them finish within its grace period (cancelling one here would kill its git)."""
+        self._closed = True
+
+    @property
+    def running(self) -> int:
+        return len(self._tasks)
