@@ -37,6 +37,7 @@ from gitwatch_tui.core.models import RepoSpec, RepoStatus
 from gitwatch_tui.core.ops import FetchOutcome, clone, fetch
 from gitwatch_tui.core.pull import PULL_MODES, PullMode, pull
 from gitwatch_tui.core.status import collect_statuses
+from gitwatch_tui.core.tags import deploy_tag
 from gitwatch_tui.engine.backoff import BreakerRegistry, RetryPolicy, breaker_key, retry_delay
 from gitwatch_tui.engine.events import (
     Action,
@@ -56,6 +57,7 @@ from gitwatch_tui.engine.head_start import HeadStart
 from gitwatch_tui.engine.history import History, HistoryEntry, HistoryUnavailable, default_state_dir
 from gitwatch_tui.engine.limiter import MANUAL, SCHEDULED, PriorityLimiter
 from gitwatch_tui.engine.locks import RepoBusy, RepoLock
+from gitwatch_tui.engine.pipeline import PipelineRunner
 from gitwatch_tui.engine.watcher import RepoWatcher
 
 T = TypeVar("T")
@@ -111,6 +113,8 @@ class Engine:
         self._watcher: RepoWatcher | None = None
         self._history: History | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Runs each repo's pipeline after its HEAD moves (it listens to SyncFinished).
+        self.pipelines = PipelineRunner(self, self._state_dir)
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -140,6 +144,7 @@ class Engine:
                 on_notice=lambda message: self._log("warning", message),
             )
         self._apply_specs(specs)
+        self.pipelines.start()
         self._tasks = [
             asyncio.create_task(self._scheduler(), name="gitwatch-scheduler"),
             asyncio.create_task(self._refresher(), name="gitwatch-refresher"),
@@ -196,6 +201,7 @@ class Engine:
 
     async def stop(self) -> None:
         """Cancel every worker and running git call (their process groups are killed)."""
+        await self.pipelines.stop()
         tasks = [*self._tasks, *self._fetches.values()]
         for task in tasks:
             task.cancel()
@@ -273,7 +279,10 @@ class Engine:
         """Run a core call that changes the repo for the user: `operation(spec, *args,
         timeout=..)` under the repo's lock, logged to history with its undo hint, then the
         status is read again. Raises RepoBusy when another gitwatch process holds the repo."""
-        result, _ = await self._change(name, action, partial(operation, *args, **kwargs))
+        def call(spec: RepoSpec, *, timeout: float) -> T:
+            return operation(spec, *args, timeout=timeout, **kwargs)
+
+        result, _ = await self._change(name, action, call)
         return result
 
     async def _change(
@@ -430,6 +439,9 @@ class Engine:
             # Nothing to bring in unless behind: no lock, no events, no git call.
             if outcome.error is None and spec.auto_sync != "off" and status.behind:
                 await self._sync(spec, partial(auto_sync, spec, status), automatic=True)
+            if outcome.error is None and spec.follow_tag:
+                deploy = partial(deploy_tag, spec, status)
+                await self._sync(spec, deploy, automatic=True, action="deploy-tag")
         return finished
 
     def _after_fetch(self, name: str, outcome: FetchOutcome, action: Action) -> SyncFinished:
@@ -486,9 +498,10 @@ class Engine:
         operation: Callable[..., SyncResult | SyncRefusal | None],
         *,
         automatic: bool,
+        action: Action | None = None,
     ) -> SyncFinished:
         """Run a fast-forward or rebase under the repo's lock; every outcome is an event."""
-        action: Action = "auto-sync" if automatic else "pull"
+        action = action or ("auto-sync" if automatic else "pull")
         started = time.monotonic()
         timeout = self.config.defaults.fetch_timeout
         self._set_state(spec.name, phase="syncing")

@@ -1,0 +1,530 @@
+"""Post-sync pipelines: a repo's named steps, run after its HEAD moves, each one sandboxed.
+
+A run starts when a pull, an auto-sync or a tag deploy moves HEAD (any `SyncFinished` with a
+new head). Runs of one repo never overlap: a trigger during a run is kept, and triggers that
+pile up coalesce into one run of whatever HEAD is by then (a pipeline deploys the newest code,
+not every commit on the way). Runs of different repos share a few slots.
+
+Each step is a process in its own session (its own process group, no terminal), with a clean
+environment (PATH, HOME, LANG, the step's `env`, and the `secrets` it names, taken from the
+daemon's environment), resource limits set in the child before exec, and a timeout that ends
+the whole group: SIGTERM, then SIGKILL after a grace period. Processes a step leaves behind
+are ended with it. Output, stdout and stderr merged, goes line by line to `LogLine` events and
+to `<state>/runs/<repo>/<run-id>.log`; `PipelineStateChanged` says where the run is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import re
+import resource
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import IO, Literal, Protocol
+
+from gitwatch_tui.core.autosync import branch_allowed
+from gitwatch_tui.core.configmap import (
+    ConfigMapError,
+    output_dir,
+    render_configmap,
+    write_configmap,
+)
+from gitwatch_tui.core.git import RepoPaths, run_git_async
+from gitwatch_tui.core.models import PipelineStep, RepoSpec, StepLimits
+from gitwatch_tui.engine.events import (
+    Event,
+    EventBus,
+    LogLevel,
+    LogLine,
+    PipelineState,
+    PipelineStateChanged,
+    SyncFinished,
+)
+from gitwatch_tui.engine.history import History, HistoryEntry, HistoryUnavailable
+
+BASE_ENV = ("PATH", "HOME", "LANG")  # all a step gets from the daemon unless it names more
+FALLBACK_PATH = "/usr/local/bin:/usr/bin:/bin"
+KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL of a step's process group
+MAX_EVENT_LINES = 2000  # per step; the log file has every line (up to MAX_LOG_BYTES)
+MAX_LINE = 4000  # characters of one output line kept
+MAX_LOG_BYTES = 16 * 1024 * 1024
+KEEP_RUNS = 50  # run logs kept per repo
+KUBECTL_APPLY = ("kubectl", "apply", "-f", "-")
+
+StepState = Literal["ok", "failed", "timeout"]
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """How one step ended; `error` is a one-line reason when it did not succeed."""
+
+    name: str
+    state: StepState
+    duration: float
+    returncode: int | None = None
+    error: str | None = None
+
+
+class PipelineHost(Protocol):
+    """What the runner needs from the engine (the engine is one)."""
+
+    events: EventBus
+    specs: dict[str, RepoSpec]
+
+    @property
+    def history(self) -> History | None: ...
+
+
+def step_env(step: PipelineStep, environ: Mapping[str, str]) -> dict[str, str]:
+    """The step's whole environment; KeyError names a secret that is not set."""
+    env = {name: environ[name] for name in BASE_ENV if name in environ}
+    env.setdefault("PATH", FALLBACK_PATH)
+    env.update(step.env)
+    for name in step.secrets:
+        if name not in environ:
+            raise KeyError(name)
+        env[name] = environ[name]
+    return env
+
+
+def limits_preexec(limits: StepLimits) -> Callable[[], None]:
+    """A `preexec_fn` that sets the step's resource limits in the child, before exec.
+
+    Soft and hard limits are set together so the step cannot raise them again; a limit never
+    goes above the hard limit the daemon itself has. The CPU hard limit is a little higher,
+    so a step gets SIGXCPU (which it may catch to clean up) before SIGKILL.
+    """
+    wanted = [
+        (resource.RLIMIT_CPU, limits.cpu_seconds, 5),
+        (resource.RLIMIT_AS, limits.address_space, 0),
+        (resource.RLIMIT_FSIZE, limits.file_size, 0),
+        (resource.RLIMIT_NPROC, limits.processes, 0),
+    ]
+    settings: list[tuple[int, int, int]] = []
+    for which, value, slack in wanted:
+        if value is None:
+            continue
+        _, hard = resource.getrlimit(which)
+        cap = hard if hard != resource.RLIM_INFINITY else value + slack
+        settings.append((which, min(value, cap), min(value + slack, cap)))
+
+    # Computed above, in the parent: the child, forked from a threaded process, does no more
+    # than these system calls before exec.
+    def apply() -> None:
+        for which, soft, hard in settings:
+            resource.setrlimit(which, (soft, hard))
+
+    return apply
+
+
+def safe_name(repo: str) -> str:
+    """A repo name as one file-name component."""
+    name = re.sub(r"[^-._a-zA-Z0-9]", "_", repo)
+    return name if name.strip(".") else "_" + name
+
+
+class PipelineRunner:
+    """Runs each repo's pipeline after its HEAD moves; one run per repo at a time."""
+
+    def __init__(
+        self,
+        host: PipelineHost,
+        state_dir: Path,
+        *,
+        environ: Mapping[str, str] | None = None,
+        concurrency: int = 2,
+        kill_grace: float = KILL_GRACE,
+        keep_runs: int = KEEP_RUNS,
+    ) -> None:
+        self._host = host
+        self.runs_dir = state_dir / "runs"
+        self._environ = environ if environ is not None else os.environ
+        self._slots = asyncio.Semaphore(concurrency)
+        self._kill_grace = kill_grace
+        self._keep_runs = keep_runs
+        self._pending: dict[str, str | None] = {}  # repo -> ref of the newest trigger
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._unsubscribe: Callable[[], None] | None = None
+        self._seq = itertools.count(1)
+        self.last: dict[str, PipelineStateChanged] = {}  # repo -> its latest pipeline event
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Listen to the engine's events for moves of HEAD."""
+        if self._unsubscribe is None:
+            self._unsubscribe = self._host.events.subscribe(self._on_event)
+
+    async def stop(self) -> None:
+        """Forget queued runs and end running ones (their steps' process groups included)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self._pending.clear()
+        workers = list(self._workers.values())
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+
+    async def wait_idle(self) -> None:
+        """Return once no run is running or queued."""
+        while self._workers:
+            await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
+
+    def running(self, repo: str) -> bool:
+        return repo in self._workers
+
+    # -- triggers -----------------------------------------------------------------------------
+
+    def _on_event(self, event: Event) -> None:
+        if (
+            isinstance(event, SyncFinished)
+            and event.ok
+            and event.old_head
+            and event.new_head
+            and event.old_head != event.new_head
+        ):
+            # A tag deploy leaves HEAD detached: its tag stands in for the branch.
+            self.trigger(event.repo, ref=event.detail if event.action == "deploy-tag" else None)
+
+    def trigger(self, repo: str, *, ref: str | None = None) -> bool:
+        """Queue a run of the repo's pipeline; False when it has none. `ref` overrides the
+        branch that the steps' `branches` filters are matched against (a tag deploy's tag)."""
+        spec = self._host.specs.get(repo)
+        if spec is None or not spec.pipeline:
+            return False
+        self._pending[repo] = ref
+        if repo not in self._workers:
+            task = asyncio.create_task(self._worker(repo), name=f"pipeline {repo}")
+            self._workers[repo] = task
+        return True
+
+    async def _worker(self, repo: str) -> None:
+        try:
+            while repo in self._pending:
+                async with self._slots:
+                    ref = self._pending.pop(repo)
+                    spec = self._host.specs.get(repo)
+                    if spec is not None and spec.pipeline:
+                        await self.run(spec, ref=ref)
+        finally:
+            self._workers.pop(repo, None)
+
+    # -- one run ------------------------------------------------------------------------------
+
+    async def run(self, spec: RepoSpec, *, ref: str | None = None) -> PipelineStateChanged | None:
+        """Run the pipeline once now on what is checked out; None when no step applies."""
+        head, branch = await self._read_head(spec)
+        ref = ref or branch
+        steps = [step for step in spec.pipeline if branch_allowed(ref, step.branches)]
+        if not steps:
+            self._log("info", f"pipeline: no step runs on {ref or 'a detached HEAD'}", spec.name)
+            return None
+        run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{(head or 'unborn')[:8]}-{next(self._seq)}"
+        log = _RunLog.open(self.runs_dir / safe_name(spec.name), run_id, self._keep_runs)
+        log.write(f"# {spec.name} at {head or 'no commit'} ({ref or 'detached'}), run {run_id}")
+        base = PipelineStateChanged(
+            spec.name, run_id, "running", total=len(steps), head=head, ref=ref,
+            log_path=str(log.path) if log.path else None,
+        )  # fmt: skip
+        started = time.monotonic()
+        failed: list[str] = []
+        # The run's end: ok after the last step, or the step that stopped it and why.
+        state: PipelineState = "ok"
+        error: str | None = None
+        at: tuple[int, str | None] = (len(steps), None)
+        try:
+            for index, step in enumerate(steps, 1):
+                self._publish(replace(base, step=step.name, index=index, failed=tuple(failed)))
+                result = await self._run_step(spec, step, run_id, log, index, len(steps))
+                if result.state == "ok":
+                    continue
+                failed.append(step.name)
+                if step.on_failure == "stop":
+                    state, error = result.state, f"step {step.name}: {result.error}"
+                    at = (index, step.name)
+                    break
+        except asyncio.CancelledError:
+            log.write("# cancelled: the engine is stopping")
+            log.close()
+            duration = time.monotonic() - started
+            cancelled = replace(
+                base, state="cancelled", error="stopped", failed=tuple(failed), duration=duration
+            )
+            self._publish(cancelled)
+            raise
+        duration = time.monotonic() - started
+        log.write(f"# {state}" + (f": {error}" if error else "") + f" in {duration:.1f}s")
+        log.close()
+        final = replace(
+            base, state=state, error=error, failed=tuple(failed), duration=duration,
+            index=at[0], step=at[1],
+        )  # fmt: skip
+        self._publish(final)
+        await self._record(final)
+        return final
+
+    async def _read_head(self, spec: RepoSpec) -> tuple[str | None, str | None]:
+        """The commit checked out and its branch (None when detached), read now."""
+        result = await run_git_async(
+            ["rev-parse", "HEAD", "--symbolic-full-name", "HEAD"],
+            RepoPaths.of(spec.path, bare=spec.bare),
+            timeout=10.0,
+        )
+        lines = result.stdout.decode("utf-8", errors="replace").split()
+        if not result.ok or len(lines) < 2:
+            return None, None
+        return lines[0], lines[1].removeprefix("refs/heads/") if lines[1] != "HEAD" else None
+
+    async def _run_step(
+        self, spec: RepoSpec, step: PipelineStep, run_id: str, log: _RunLog, index: int, total: int
+    ) -> StepResult:
+        sink = _Sink(self._host.events, log, spec.name, run_id, step.name)
+        sink.note("info", f"step {index}/{total} {step.name}")
+        started = time.monotonic()
+        try:
+            result = await self._step(spec, step, sink)
+        except Exception as exc:  # a bug in one step must not stop the runner
+            result = StepResult(step.name, "failed", 0.0, error=f"internal error: {exc!r}")
+        took = time.monotonic() - started
+        result = StepResult(step.name, result.state, took, result.returncode, result.error)
+        if result.state == "ok":
+            sink.note("info", f"step {step.name} ok in {took:.1f}s")
+        else:
+            tolerated = " (on_failure: continue)" if step.on_failure == "continue" else ""
+            sink.note("error", f"step {step.name} {result.state}: {result.error}{tolerated}")
+        return result
+
+    async def _step(self, spec: RepoSpec, step: PipelineStep, sink: _Sink) -> StepResult:
+        root = spec.path
+        cwd = (root / step.cwd).resolve()
+        if not cwd.is_relative_to(root.resolve()) or not cwd.is_dir():
+            return StepResult(step.name, "failed", 0.0, error=f"cwd {step.cwd} is not a folder")
+        try:
+            env = step_env(step, self._environ)
+        except KeyError as missing:
+            return StepResult(
+                step.name, "failed", 0.0, error=f"secret {missing.args[0]} is not set"
+            )
+        if step.configmap is None:
+            return await self._process(step, step.run, cwd, env, sink)
+        config = step.configmap
+        try:
+            rendered = await asyncio.to_thread(render_configmap, config, root)
+            target = await asyncio.to_thread(write_configmap, rendered, output_dir(config, root))
+        except (ConfigMapError, OSError) as exc:
+            return StepResult(step.name, "failed", 0.0, error=str(exc))
+        sink.note(
+            "info",
+            f"ConfigMap {rendered.name}: {len(rendered.files)} file(s), {rendered.size} bytes, "
+            f"written to {target}",
+        )
+        if not config.apply:
+            return StepResult(step.name, "ok", 0.0, returncode=0)
+        return await self._process(step, KUBECTL_APPLY, cwd, env, sink, rendered.text.encode())
+
+    async def _process(
+        self,
+        step: PipelineStep,
+        argv: Sequence[str],
+        cwd: Path,
+        env: dict[str, str],
+        sink: _Sink,
+        stdin: bytes | None = None,
+    ) -> StepResult:
+        """Run one sandboxed process; its output goes to `sink` line by line."""
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                cwd=cwd,
+                env=env,
+                start_new_session=True,  # its own process group, and no terminal
+                preexec_fn=limits_preexec(step.limits),
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            return StepResult(step.name, "failed", 0.0, error=f"cannot start {argv[0]}: {exc}")
+        assert proc.stdout is not None
+        pump = asyncio.create_task(sink.pump(proc.stdout))
+        feed = asyncio.create_task(_feed(proc, stdin)) if stdin is not None else None
+        timed_out = False
+        try:
+            try:
+                await asyncio.wait_for(_exited(proc), step.timeout)
+            except TimeoutError:
+                timed_out = True
+                await self._end_group(proc)
+        except asyncio.CancelledError:
+            await self._end_group(proc)
+            raise
+        finally:
+            # Whatever the step left running in its group goes with it.
+            _signal_group(proc.pid, signal.SIGKILL)
+            if feed is not None:
+                feed.cancel()
+            try:
+                await asyncio.wait_for(asyncio.shield(pump), self._kill_grace)
+            except TimeoutError:  # a process that left the group still holds the pipe
+                pump.cancel()
+        if timed_out:
+            return StepResult(
+                step.name, "timeout", 0.0, proc.returncode, f"timed out after {step.timeout:g}s"
+            )
+        code = proc.returncode
+        if code == 0:
+            return StepResult(step.name, "ok", 0.0, 0)
+        return StepResult(step.name, "failed", 0.0, code, _exit_text(code))
+
+    async def _end_group(self, proc: asyncio.subprocess.Process) -> None:
+        """SIGTERM to the step's whole group, SIGKILL if it is still there after the grace."""
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(_exited(proc), self._kill_grace)
+        except TimeoutError:
+            _signal_group(proc.pid, signal.SIGKILL)
+            await _exited(proc)
+
+    # -- reporting ----------------------------------------------------------------------------
+
+    def _publish(self, event: PipelineStateChanged) -> None:
+        self.last[event.repo] = event
+        self._host.events.publish(event)
+
+    def _log(self, level: LogLevel, message: str, repo: str) -> None:
+        self._host.events.publish(LogLine(level, message, repo))
+
+    async def _record(self, final: PipelineStateChanged) -> None:
+        history = self._host.history
+        if history is None:
+            return
+        entry = HistoryEntry(
+            time=time.time(), repo=final.repo, action="pipeline", ok=final.state == "ok",
+            duration=final.duration, error=final.error, new_head=final.head,
+            detail=f"run {final.run_id}",
+        )  # fmt: skip
+        # A failed write is the engine's to report (it watches its own writes); skip it here.
+        with contextlib.suppress(HistoryUnavailable):
+            await asyncio.to_thread(history.record, entry)
+
+
+class _RunLog:
+    """The run's log file, capped in size; a log that cannot be written is skipped, not fatal."""
+
+    def __init__(self, path: Path | None, handle: IO[bytes] | None) -> None:
+        self.path = path
+        self._handle = handle
+        self._written = 0
+
+    @classmethod
+    def open(cls, folder: Path, run_id: str, keep: int) -> _RunLog:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            old = sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime)
+            for stale in old[: max(0, len(old) - keep + 1)]:
+                stale.unlink(missing_ok=True)
+            path = folder / f"{run_id}.log"
+            return cls(path, path.open("wb"))
+        except OSError:
+            return cls(None, None)
+
+    def write(self, line: str) -> None:
+        if self._handle is None or self._written > MAX_LOG_BYTES:
+            return
+        data = (line + "\n").encode("utf-8", errors="replace")
+        self._written += len(data)
+        if self._written > MAX_LOG_BYTES:
+            data = b"# log truncated here\n"
+        try:
+            self._handle.write(data)
+        except OSError:
+            self.close()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            with contextlib.suppress(OSError):
+                self._handle.close()
+            self._handle = None
+
+
+class _Sink:
+    """One step's output: every line to the log file, the first many as LogLine events."""
+
+    def __init__(self, events: EventBus, log: _RunLog, repo: str, run_id: str, step: str) -> None:
+        self._events = events
+        self._log = log
+        self._repo = repo
+        self._run_id = run_id
+        self._step = step
+        self._lines = 0
+
+    def note(self, level: LogLevel, message: str) -> None:
+        """The runner's own line about the step (not the step's output)."""
+        self._log.write(f"# {message}")
+        self._events.publish(LogLine(level, message, self._repo, self._run_id, self._step))
+
+    def line(self, raw: bytes) -> None:
+        text = raw.decode("utf-8", errors="replace").rstrip("\r")[:MAX_LINE]
+        self._log.write(text)
+        self._lines += 1
+        if self._lines <= MAX_EVENT_LINES:
+            self._events.publish(LogLine("info", text, self._repo, self._run_id, self._step))
+        elif self._lines == MAX_EVENT_LINES + 1:
+            where = f" (all of it in {self._log.path})" if self._log.path else ""
+            self.note("warning", f"more output than {MAX_EVENT_LINES} lines{where}")
+
+    async def pump(self, stream: asyncio.StreamReader) -> None:
+        """Read the step's output to the end, line by line; an endless line is cut in pieces."""
+        buffer = b""
+        while chunk := await stream.read(65536):
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                self.line(line)
+            if len(buffer) > 4 * MAX_LINE:
+                self.line(buffer)
+                buffer = b""
+        if buffer:
+            self.line(buffer)
+
+
+async def _feed(proc: asyncio.subprocess.Process, data: bytes | None) -> None:
+    """Write `data` to the process's stdin and close it; a process that stops reading is fine."""
+    assert proc.stdin is not None and data is not None
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        proc.stdin.write(data)
+        await proc.stdin.drain()
+        proc.stdin.close()
+
+
+async def _exited(proc: asyncio.subprocess.Process) -> int:
+    """The step's exit status, as soon as it exits.
+
+    Not `proc.wait()`: on Python 3.11 that also waits for the output pipe to close, which a
+    process the step left running in the background keeps open.
+    """
+    while proc.returncode is None:
+        await asyncio.sleep(0.05)
+    return proc.returncode
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _exit_text(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
