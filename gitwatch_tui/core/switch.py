@@ -152,6 +152,15 @@ class SwitchResult:
     undo: str = ""
     message: str = ""
 
+    # The names every change result uses for the history log.
+    @property
+    def old_head(self) -> str | None:
+        return self.previous_head
+
+    @property
+    def new_head(self) -> str:
+        return self.head
+
 
 @dataclass(frozen=True, slots=True)
 class _Target:

@@ -29,6 +29,7 @@ class RepoRow:
     group: str | None
     status: RepoStatus | None
     state: SyncState
+    selected: bool = False  # picked with space for a bulk action
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,8 +180,11 @@ def repo_cells(
     keys = [c.key for c in columns]
     wide = "stash" in keys
     cells: dict[str, Text] = {}
-    name = RepoCell(row.name, no_wrap=True, overflow="ellipsis", end="")
+    name = RepoCell(no_wrap=True, overflow="ellipsis", end="")
     name.row_key = row.name
+    if row.selected:
+        name.append("● ", f"bold {p['repo-ahead']}")
+    name.append(row.name)
     if s is not None and s.error and s.head is None:
         name.stylize(f"bold {p['repo-error']}")
     cells["repo"] = name

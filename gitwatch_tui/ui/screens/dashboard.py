@@ -29,6 +29,14 @@ from gitwatch_tui.ui.repo_view import (
     ordered_keys,
     repo_cells,
 )
+from gitwatch_tui.ui.screens.bulk import (
+    BranchNameScreen,
+    BulkScreen,
+    Run,
+    fetch_one,
+    pull_one,
+    switch_one,
+)
 from gitwatch_tui.ui.widgets.repo_table import RepoTable
 
 if TYPE_CHECKING:
@@ -57,6 +65,8 @@ class DashboardScreen(Screen[None]):
         Binding("f", "fetch", "Fetch"),
         Binding("F", "fetch_all", "Fetch all"),
         Binding("enter", "details", "Details"),
+        Binding("space", "select", "Select"),
+        Binding("a", "select_shown", "Select all shown", show=False),
         Binding("p", "pull", "Pull"),
         Binding("b", "switch", "Branch"),
         Binding("s", "stash_switch", "Stash & switch"),
@@ -69,7 +79,7 @@ class DashboardScreen(Screen[None]):
         Binding("Z", "fold_all", "Fold all groups", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("escape", "clear_filter", "Clear selection / filter", show=False),
     ]
 
     def __init__(self, *, where: str, clock: Callable[[], float] = time.time) -> None:
@@ -230,6 +240,8 @@ class DashboardScreen(Screen[None]):
                 text.append(f"{count} {word}", p.get(key, "") if count else "")
         if self.last_full_refresh is not None:
             text.append(f" · refreshed {ago(self.last_full_refresh, now)}", p.get("repo-muted", ""))
+        if selected := len(self.selection):
+            text.append(f"  {selected} selected", f"bold {p.get('repo-ahead', '')}")
         if self._filter:
             text.append(f"  filter: {self.query_text}", "bold")
         if self.sort_column != "repo" or self.sort_reverse:
@@ -284,6 +296,9 @@ class DashboardScreen(Screen[None]):
         self._update_summary()
 
     def action_fetch(self) -> None:
+        if self.selection:
+            self._bulk("Fetch", fetch_one(self.gw_app.engine))
+            return
         names = self._selected_repos()
         for name in names:
             self.run_worker(self._fetch(name), group=f"fetch {name}")
@@ -320,16 +335,49 @@ class DashboardScreen(Screen[None]):
         return key
 
     def action_pull(self) -> None:
-        if (name := self._selected_repo()) is not None:
+        if self.selection:
+            self._bulk("Pull (ff-only)", pull_one(self.gw_app.engine))
+        elif (name := self._selected_repo()) is not None:
             from gitwatch_tui.ui.screens.pull import PullScreen
 
             self.app.push_screen(PullScreen(name))
 
     def action_switch(self, stash: bool = False) -> None:
-        if (name := self._selected_repo()) is not None:
+        if self.selection and not stash:
+            self.app.push_screen(BranchNameScreen(len(self.selection)), self._bulk_switch)
+        elif (name := self._selected_repo()) is not None:
             from gitwatch_tui.ui.screens.switch import SwitchScreen
 
             self.app.push_screen(SwitchScreen(name, stash=stash))
+
+    def _bulk_switch(self, branch: str | None) -> None:
+        if branch:
+            self._bulk(f"Switch to {branch}", switch_one(self.gw_app.engine, branch))
+
+    def _bulk(self, title: str, run: Run) -> None:
+        names = sorted(self.selection)
+        self.app.push_screen(BulkScreen(f"{title} · {len(names)} repos", names, run))
+
+    @property
+    def selection(self) -> set[str]:
+        return {name for name, row in self.rows.items() if row.selected}
+
+    def action_select(self) -> None:
+        """Pick the repo under the cursor (or a whole group) for a bulk action."""
+        names = [n for n in self._selected_repos() if n in self.rows]
+        self._set_selected(names, not all(self.rows[n].selected for n in names))
+        self.query_one(RepoTable).action_cursor_down()
+
+    def action_select_shown(self) -> None:
+        """Pick every repo the filter matches (in folded groups too); again to drop them."""
+        shown = [n for n, row in self.rows.items() if not self._filter or self._filter.matches(row)]
+        self._set_selected(shown, not all(self.rows[n].selected for n in shown))
+
+    def _set_selected(self, names: Sequence[str], selected: bool) -> None:
+        changed = {n for n in names if self.rows[n].selected != selected}
+        for name in changed:
+            self.rows[name] = replace(self.rows[name], selected=selected)
+        self._redraw(changed, structure=False)
 
     def action_stash_switch(self) -> None:
         self.action_switch(stash=True)
@@ -366,7 +414,11 @@ class DashboardScreen(Screen[None]):
         self.query_one(RepoTable).focus()
 
     def action_clear_filter(self) -> None:
+        """Escape: the filter goes first, then the selection (picks survive a new filter)."""
         box = self.query_one("#filter", Input)
+        if not box.value and self.selection:
+            self._set_selected(sorted(self.selection), False)
+            return
         box.value = ""
         box.display = False
         self.query_one(RepoTable).focus()
