@@ -199,8 +199,14 @@ class Engine:
         """True when file watching could not be set up and local changes wait for the next poll."""
         return self._watcher is not None and self._watcher.polling_fallback
 
-    async def stop(self) -> None:
-        """Cancel every worker and running git call (their process groups are killed)."""
+    async def stop(self, grace: float = 0.0) -> None:
+        """Cancel every worker and running git call (their process groups are killed).
+
+        With a `grace` period (the daemon's shutdown), nothing new starts first, and the
+        fetches, syncs and pipeline runs under way get up to `grace` seconds to finish.
+        """
+        if grace > 0:
+            await self._drain(grace)
         await self.pipelines.stop()
         tasks = [*self._tasks, *self._fetches.values()]
         for task in tasks:
@@ -213,6 +219,19 @@ class Engine:
         if self._history is not None:
             self._history.close()
         self.events.close()
+
+    async def _drain(self, grace: float) -> None:
+        # No more polls, reloads or file events. The refresher stays: a fetch ends with a
+        # status refresh, and would otherwise wait for it until the grace runs out.
+        for task in self._tasks:
+            if task.get_name() != "gitwatch-refresher":
+                task.cancel()
+        deadline = time.monotonic() + grace
+        while self._fetches and (left := deadline - time.monotonic()) > 0:
+            await asyncio.wait(list(self._fetches.values()), timeout=left)
+        idle = asyncio.ensure_future(self.pipelines.wait_idle())
+        await asyncio.wait([idle], timeout=max(0.0, deadline - time.monotonic()))
+        idle.cancel()
 
     async def __aenter__(self) -> Engine:
         await self.start()
