@@ -16,7 +16,7 @@ from tests.conftest import commit_file, git, make_remote_and_clone, push_from_el
 DOCUMENTED_KEYS = {
     "name", "path", "group", "branch", "detached", "head", "upstream", "upstream_gone",
     "ahead", "behind", "staged", "unstaged", "untracked", "conflicted", "stash", "operation",
-    "last_fetch", "error",
+    "last_fetch", "error", "conflicts_total",
 }  # fmt: skip
 
 

@@ -36,7 +36,7 @@ from typing import Any, Literal
 from gitwatch_tui.core.details import CONFLICT_LABELS
 from gitwatch_tui.core.git import GitResult, RepoPaths, git_env, run_git
 from gitwatch_tui.core.models import Operation, RepoSpec
-from gitwatch_tui.core.status import locate_repo, read_git_dir_state
+from gitwatch_tui.core.status import locate_repo, merge_msg_conflicts, read_git_dir_state
 
 Side = Literal["ours", "theirs", "both"]
 
@@ -846,7 +846,7 @@ def _updated_record(
     fresh = record is None or record.get("key") != key
     if record is None or fresh:
         # MERGE_MSG belongs to the operation; with none, an old one would be stale.
-        listed = _merge_msg_conflicts(git_dir) if operation is not None else set()
+        listed = merge_msg_conflicts(git_dir) if operation is not None else set()
         record = {"key": key, "conflicted": sorted(listed)}
     known = set(record["conflicted"])
     if fresh or not known >= set(unmerged):
@@ -861,25 +861,6 @@ def _conflict_key(git_dir: Path, operation: Operation | None) -> str:
         with contextlib.suppress(OSError):
             parts.append(f"{name}={(git_dir / name).read_text(errors='replace').strip()}")
     return "|".join(parts)
-
-
-def _merge_msg_conflicts(git_dir: Path) -> set[str]:
-    """The paths git listed under "# Conflicts:" in MERGE_MSG when the operation stopped."""
-    try:
-        text = (git_dir / "MERGE_MSG").read_bytes().decode("utf-8", errors="surrogateescape")
-    except OSError:
-        return set()
-    paths: set[str] = set()
-    comment: str | None = None
-    for line in text.splitlines():
-        if comment is None:
-            if line[1:].strip() == "Conflicts:":
-                comment = line[:1]  # core.commentChar may not be "#"
-        elif line.startswith(comment + "\t"):
-            paths.add(line[2:])
-        elif line.strip() != comment:
-            break
-    return paths
 
 
 def _load_record(git_dir: Path) -> dict[str, Any] | None:

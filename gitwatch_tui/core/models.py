@@ -137,6 +137,7 @@ class RepoStatus:
     unstaged: int = 0
     untracked: int = 0
     conflicted: int = 0
+    conflicts_total: int = 0  # conflicted when the merge/rebase stopped: "2/5 resolved"
     stash: int = 0
     operation: Operation | None = None
     last_fetch: float | None = None

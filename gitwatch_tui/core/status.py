@@ -57,6 +57,7 @@ class GitDirState:
     operation: Operation | None = None
     last_fetch: float | None = None
     stale_lock_age: float | None = None
+    conflicts_listed: int = 0  # files git listed as conflicted when the operation stopped
 
 
 def parse_porcelain_v2(data: bytes) -> PorcelainStatus:
@@ -146,7 +147,28 @@ def read_git_dir_state(git_dir: Path, now: float | None = None) -> GitDirState:
             lock_age = age if age >= STALE_LOCK_SECONDS else None
     except OSError:  # removed between scandir and stat: a lock that just went away
         pass
-    return GitDirState(operation, last_fetch, lock_age)
+    # Only read when there is an operation: MERGE_MSG is then the one it stopped with.
+    listed = len(merge_msg_conflicts(git_dir)) if operation and "MERGE_MSG" in entries else 0
+    return GitDirState(operation, last_fetch, lock_age, listed)
+
+
+def merge_msg_conflicts(git_dir: Path) -> set[str]:
+    """The paths git listed under "# Conflicts:" in MERGE_MSG when the operation stopped."""
+    try:
+        text = (git_dir / "MERGE_MSG").read_bytes().decode("utf-8", errors="surrogateescape")
+    except OSError:
+        return set()
+    paths: set[str] = set()
+    comment: str | None = None
+    for line in text.splitlines():
+        if comment is None:
+            if line[1:].strip() == "Conflicts:":
+                comment = line[:1]  # core.commentChar may not be "#"
+        elif line.startswith(comment + "\t"):
+            paths.add(line[2:])
+        elif line.strip() != comment:
+            break
+    return paths
 
 
 def status_from(
@@ -176,6 +198,7 @@ def status_from(
         unstaged=porcelain.unstaged,
         untracked=porcelain.untracked,
         conflicted=porcelain.conflicted,
+        conflicts_total=max(state.conflicts_listed, porcelain.conflicted),
         stash=porcelain.stash,
         operation=state.operation,
         last_fetch=state.last_fetch,

@@ -120,6 +120,16 @@ def _join(parts: Iterable[tuple[str, str]]) -> Text:
     return cell
 
 
+_DOING = {
+    "merge": "merging",
+    "rebase": "rebasing",
+    "cherry-pick": "cherry-picking",
+    "revert": "reverting",
+    "am": "applying patches",
+    "bisect": "bisecting",
+}
+
+
 def state_label(row: RepoRow, now: float, frame: int = 0) -> tuple[str, str]:
     """The State column: (text, palette key). The most pressing thing wins: a repo that
     cannot be read, then git operations in progress, then what the engine is doing."""
@@ -129,9 +139,14 @@ def state_label(row: RepoRow, now: float, frame: int = 0) -> tuple[str, str]:
     if state.phase in ("fetching", "cloning", "syncing"):
         return f"{SPINNER[frame % len(SPINNER)]} {state.phase}", "repo-busy"
     if status is not None and status.operation:
-        if status.conflicted:
-            return f"⚠ {status.operation} · {status.conflicted} conflicts", "repo-conflict"
-        return f"⚠ {status.operation} in progress", "repo-conflict"
+        verb = _DOING.get(status.operation, status.operation)
+        if status.conflicts_total:
+            resolved = status.conflicts_total - status.conflicted
+            return f"⚠ {verb} {resolved}/{status.conflicts_total}", "repo-conflict"
+        return f"⚠ {verb}", "repo-conflict"
+    if status is not None and status.conflicted:  # e.g. a stash that re-applied with conflicts
+        plural = "s" if status.conflicted != 1 else ""
+        return f"⚠ {status.conflicted} conflict{plural}", "repo-conflict"
     if state.phase == "circuit-open" or state.circuit_open:
         reason = "auth failed" if state.auth_failed else "circuit open"
         return f"⊘ {reason} · retry {until(state.next_attempt, now)}", "repo-error"

@@ -274,9 +274,9 @@ EXPECTED_FIELDS = {
         branch="feature", upstream="origin/feature", upstream_gone=True, ahead=None, behind=None
     ),
     "unicode-branch": dict(branch="fünf/ブランチ", upstream=None),
-    "merging": dict(operation="merge", conflicted=1, ahead=1, behind=1),
-    "rebasing": dict(operation="rebase", conflicted=1),
-    "cherry-picking": dict(operation="cherry-pick", conflicted=1),
+    "merging": dict(operation="merge", conflicted=1, conflicts_total=1, ahead=1, behind=1),
+    "rebasing": dict(operation="rebase", conflicted=1, conflicts_total=1),
+    "cherry-picking": dict(operation="cherry-pick", conflicted=1, conflicts_total=1),
     "bisecting": dict(operation="bisect"),
     "worktree": dict(branch="wt-branch", untracked=1),
 }
@@ -418,3 +418,22 @@ def test_git_dir_state_reads_operation_and_lock(tmp_path: Path) -> None:
     assert state.operation == "am"
     assert state.stale_lock_age is not None and state.stale_lock_age > 100
     assert read_git_dir_state(tmp_path / "nope").operation is None
+
+
+def test_a_resolved_file_still_counts_in_the_conflicts_total(tmp_path: Path) -> None:
+    """"merging 1/2": git listed both files when the merge stopped; one is resolved since."""
+    remote, clone = make_remote_and_clone(tmp_path, "repo")
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(remote), str(other))
+    for name in ("a.txt", "b.txt"):
+        commit_file(clone, name, "ours\n")
+        commit_file(other, name, "theirs\n")
+    git(other, "push", "-q", "origin", "main")
+    git(clone, "fetch", "-q")
+    with pytest.raises(AssertionError):
+        git(clone, "merge", "origin/main")
+    assert (status_of(clone).conflicted, status_of(clone).conflicts_total) == (2, 2)
+    (clone / "a.txt").write_text("merged\n")
+    git(clone, "add", "a.txt")
+    status = status_of(clone)
+    assert (status.operation, status.conflicted, status.conflicts_total) == ("merge", 1, 2)

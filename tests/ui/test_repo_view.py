@@ -57,7 +57,13 @@ def test_ago_and_until() -> None:
         ({**SYNCED, "untracked": 1}, "idle", "● dirty"),
         ({**SYNCED, "upstream": None}, "idle", "· no upstream"),
         ({**SYNCED, "upstream_gone": True}, "idle", "✗ upstream gone"),
-        ({**SYNCED, "operation": "merge", "conflicted": 2}, "idle", "⚠ merge · 2 conflicts"),
+        (
+            {**SYNCED, "operation": "merge", "conflicted": 3, "conflicts_total": 5},
+            "idle",
+            "⚠ merging 2/5",
+        ),
+        ({**SYNCED, "operation": "rebase"}, "idle", "⚠ rebasing"),
+        ({**SYNCED, "conflicted": 2}, "idle", "⚠ 2 conflicts"),
         ({**SYNCED, "behind": 2}, "fetching", "⠋ fetching"),
         ({"error": "fatal: not a git repository"}, "idle", "✗ not a git repository"),
         ({"error": "fatal: not a git repository"}, "fetching", "✗ not a git repository"),
@@ -95,9 +101,9 @@ def test_cells_in_narrow_and_wide_layouts() -> None:
     r = row("api", **{**SYNCED, "ahead": 1, "behind": 2, "staged": 1, "unstaged": 2, "untracked": 3,
                       "conflicted": 1, "stash": 2, "last_fetch": NOW - 120})  # fmt: skip
     narrow = [str(c) for c in repo_cells(r, REPO_VARIABLES, NOW, 0, columns_for(80))]
-    assert narrow == ["api", "main", "↑1 ↓2", "!1 +1 ~2 ?3 $2", "2m ago", "⇅ diverged"]
+    assert narrow == ["api", "main", "↑1 ↓2", "!1 +1 ~2 ?3 $2", "2m ago", "⚠ 1 conflict"]
     wide = [str(c) for c in repo_cells(r, REPO_VARIABLES, NOW, 0, columns_for(120))]
-    assert wide == ["api", "main", "origin", "↑1 ↓2", "!1 +1 ~2 ?3", "2", "2m ago", "⇅ diverged"]
+    assert wide == ["api", "main", "origin", "↑1 ↓2", "!1 +1 ~2 ?3", "2", "2m ago", "⚠ 1 conflict"]
     detached = row("d", branch="abc1234", detached=True, head="abc1234")
     assert str(repo_cells(detached, REPO_VARIABLES, NOW, 0, COLUMNS)[1]) == "(abc1234)"
 
