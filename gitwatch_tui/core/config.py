@@ -83,6 +83,62 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+NOTIFY_KINDS: tuple[str, ...] = (
+    "sync-failed",
+    "circuit-opened",
+    "auto-sync-applied",
+    "pipeline-failed",
+    "conflict-appeared",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTarget:
+    """An outgoing JSON webhook. The URL often holds a token (Slack): kept out of repr."""
+
+    url: str = field(repr=False)
+    timeout: float = 10.0
+    retries: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class EmailTarget:
+    """SMTP delivery; the login comes from the environment variables named, read at send time."""
+
+    host: str
+    sender: str  # `from:` in the config
+    to: tuple[str, ...]
+    port: int = 587
+    starttls: bool = True
+    tls: bool = False  # implicit TLS from the first byte (port 465)
+    username_env: str | None = None
+    password_env: str | None = None
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyRate:
+    """One message per repo and kind per `window` (repeats counted and reported after it),
+    and at most `max_per_hour` messages in all."""
+
+    window: float = 900.0
+    max_per_hour: int = 60
+
+
+@dataclass(frozen=True, slots=True)
+class NotifySettings:
+    """What to notify about (`on`) and where; no target means no notifications."""
+
+    on: tuple[str, ...] = NOTIFY_KINDS
+    webhook: WebhookTarget | None = None
+    email: EmailTarget | None = None
+    rate: NotifyRate = NotifyRate()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.on) and (self.webhook is not None or self.email is not None)
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """The whole config; `source` is the file it came from, None for the built-in default.
@@ -95,6 +151,7 @@ class Config:
     repos: tuple[RepoSpec, ...] = ()
     theme: str | None = None
     server: ServerSettings = ServerSettings()
+    notify: NotifySettings = NotifySettings()
     source: Path | None = None
 
 

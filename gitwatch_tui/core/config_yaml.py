@@ -9,10 +9,11 @@ text. Each section is a small table of field readers, so a new key is one line i
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,23 +24,33 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.reader import ReaderError
 
 from gitwatch_tui.core.config import (
+    NOTIFY_KINDS,
     WEBHOOK_PROVIDERS,
     Config,
     Defaults,
+    EmailTarget,
+    NotifyRate,
+    NotifySettings,
     RateLimit,
     ServerSettings,
+    WebhookTarget,
     _expand_user,
     _file_error,
     parse_listen,
 )
+from gitwatch_tui.core.configmap import label_problem, spec_problems
 from gitwatch_tui.core.cron import CronError, CronSchedule
 from gitwatch_tui.core.errors import ConfigError, ConfigProblem
 from gitwatch_tui.core.models import (
     AUTO_SYNC_POLICIES,
+    PULL_MODES,
     CloneOptions,
+    ConfigMapSpec,
+    PipelineStep,
     RepoSpec,
     ScanRoot,
     SourceLocation,
+    StepLimits,
 )
 
 
@@ -433,6 +444,7 @@ def _read_repos(node: Node, ctx: _Context) -> tuple[RepoSpec, ...]:
         values = _read_item(item, _REPO_FIELDS, ctx, "a repos entry")
         if values is None:
             continue
+        _repo_extras(item, values, ctx)
         explicit = "name" in values
         path: Path = values["path"]
         name = values.setdefault("name", path.name or str(path))
@@ -574,3 +586,300 @@ _SERVER_FIELDS: dict[str, Reader] = {
     "gitea": _hook_reader("gitea", "secret_env"),
     "generic": _hook_reader("generic", "secret_env"),
 }
+
+
+# -- issue 6: pipelines, deploy by tag, pull mode, notifications ------------------------------
+
+_BYTES = re.compile(r"(\d+)\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", re.IGNORECASE)
+_BYTE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+_ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+")
+
+
+def _bytes_reader(*, unlimited: bool, maximum: int | None = None) -> Reader:
+    """A size in bytes, or with a binary unit (`512K`, `1MiB`, `2G`: K, M, G are powers of
+    1024); with `unlimited`, also the word `unlimited` (None)."""
+
+    def read(node: Node, ctx: _Context) -> int | None:
+        raw = _scalar(node, "a size such as 1048576, 512KiB or 1GiB").strip()
+        if unlimited and raw == "unlimited":
+            return None
+        match = _BYTES.fullmatch(raw)
+        if match is None:
+            extra = ", or unlimited" if unlimited else ""
+            raise _BadValueError(
+                node, f"invalid size '{_quote(raw)}'; use bytes, KiB, MiB or GiB{extra}"
+            )
+        size = int(match[1]) * _BYTE_UNITS[match[2][:1].lower()]
+        if size < 1:
+            raise _BadValueError(node, "must be at least 1 byte")
+        if maximum is not None and size > maximum:
+            raise _BadValueError(node, f"must be at most {maximum} bytes, got '{_quote(raw)}'")
+        return size
+
+    return read
+
+
+def _unlimited_int_reader(minimum: int) -> Reader:
+    plain = _int_reader(minimum)
+
+    def read(node: Node, ctx: _Context) -> int | None:
+        if isinstance(node, ScalarNode) and node.value == "unlimited":
+            return None
+        value: int = plain(node, ctx)
+        return value
+
+    return read
+
+
+def _read_cpu(node: Node, ctx: _Context) -> int | None:
+    if isinstance(node, ScalarNode) and node.value == "unlimited":
+        return None
+    return max(1, math.ceil(_read_duration(node, ctx)))  # RLIMIT_CPU counts whole seconds
+
+
+def _read_limits(node: Node, ctx: _Context) -> StepLimits:
+    values = _read_fields(node, _LIMIT_FIELDS, ctx, "limits")
+    renamed = {_LIMIT_NAMES[key]: value for key, value in values.items()}
+    return StepLimits(**renamed)
+
+
+def _read_run(node: Node, ctx: _Context) -> tuple[str, ...]:
+    # A list is the argv, run as it is; a string is a shell command line (`sh -c`).
+    if isinstance(node, SequenceNode):
+        if not node.value:
+            raise _BadValueError(node, "the command is empty")
+        return tuple(_read_str(item, ctx) for item in node.value)
+    return ("sh", "-c", _scalar(node, "a command: a list of arguments, or a string for sh -c"))
+
+
+def _read_relative(node: Node, ctx: _Context) -> str:
+    raw = _read_str(node, ctx)
+    if os.path.isabs(raw) or ".." in Path(raw).parts:
+        raise _BadValueError(node, f"'{_quote(raw)}' must be a path inside the repo")
+    return raw
+
+
+def _read_env_map(node: Node, ctx: _Context) -> tuple[tuple[str, str], ...]:
+    if not isinstance(node, MappingNode):
+        raise _BadValueError(node, f"expected a mapping of NAME: value, got {_describe(node)}")
+    pairs: list[tuple[str, str]] = []
+    for name, (key_node, value_node) in _pairs(node, ctx).items():
+        if not _VAR_NAME.fullmatch(name):
+            ctx.error(key_node, f"env: '{_quote(name)}' is not an environment variable name")
+        elif isinstance(value_node, ScalarNode) and not _is_null(value_node):
+            pairs.append((name, str(value_node.value)))  # the raw text: `DEBUG: no` is "no"
+        else:
+            ctx.error(value_node, f"env: {name}: expected a string, got {_describe(value_node)}")
+    return tuple(pairs)
+
+
+def _read_env_names(node: Node, ctx: _Context) -> tuple[str, ...]:
+    nodes = node.value if isinstance(node, SequenceNode) else [node]
+    return tuple(_read_env_name(item, ctx) for item in nodes)
+
+
+def _read_labels(node: Node, ctx: _Context) -> tuple[tuple[str, str], ...]:
+    if not isinstance(node, MappingNode):
+        raise _BadValueError(node, f"expected a mapping of label: value, got {_describe(node)}")
+    labels: list[tuple[str, str]] = []
+    for key, (key_node, value_node) in _pairs(node, ctx).items():
+        if not isinstance(value_node, ScalarNode):
+            ctx.error(value_node, f"labels: {key}: expected a string")
+            continue
+        value = "" if _is_null(value_node) else str(value_node.value)
+        problem = label_problem(key, value)
+        if problem:
+            ctx.error(key_node, problem)
+        labels.append((key, value))
+    return tuple(labels)
+
+
+def _read_configmap(node: Node, ctx: _Context) -> ConfigMapSpec | None:
+    values = _read_fields(node, _CONFIGMAP_FIELDS, ctx, "configmap", required=("name", "files"))
+    if "name" not in values or "files" not in values:
+        return None
+    spec = ConfigMapSpec(**values)
+    problems = spec_problems(replace(spec, labels=()))  # labels are reported where they are
+    for problem in problems:
+        ctx.error(node, f"configmap: {problem}")
+    return spec
+
+
+def _read_pipeline(node: Node, ctx: _Context) -> tuple[PipelineStep, ...]:
+    steps: list[PipelineStep] = []
+    first_line: dict[str, int] = {}
+    for item in _items(node):
+        values = _read_fields(item, _STEP_FIELDS, ctx, "a pipeline step", required=("name",))
+        if "name" not in values:
+            continue
+        name = values["name"]
+        given = [key for key in ("run", "configmap") if key in _pairs(item, ctx)]
+        if len(given) != 1:
+            ctx.error(item, f"step '{_quote(name)}': give either run or configmap")
+            continue
+        if values.get(given[0]) is None:  # a bad value, already reported
+            continue
+        shared = set(dict(values.get("env", ()))) & set(values.get("secrets", ()))
+        if shared:
+            both = ", ".join(sorted(shared))
+            ctx.error(item, f"step '{_quote(name)}': {both} both in env and in secrets")
+        if name in first_line:
+            line = first_line[name]
+            ctx.error(item, f"duplicate step name '{_quote(name)}' (first on line {line})")
+        first_line.setdefault(name, item.start_mark.line + 1)
+        steps.append(PipelineStep(**values))
+    return tuple(steps)
+
+
+def _read_tag_pattern(node: Node, ctx: _Context) -> str:
+    raw = _read_str(node, ctx)
+    if any(char.isspace() for char in raw) or ".." in raw or raw.startswith("-"):
+        raise _BadValueError(node, f"'{_quote(raw)}' is not a tag pattern such as v*")
+    return raw
+
+
+def _repo_extras(item: Node, values: dict[str, Any], ctx: _Context) -> None:
+    """The repo keys whose config names differ from RepoSpec's, and the checks across keys."""
+    if "pull" in values:
+        values["pull_mode"] = values.pop("pull")
+    if values.get("follow_tag") and values.get("auto_sync", "off") != "off":
+        # A tag deploy detaches HEAD, and auto-sync moves a branch: one or the other.
+        where = _pairs(item, ctx)["follow_tag"][0] if isinstance(item, MappingNode) else item
+        ctx.error(where, "follow_tag and auto_sync cannot both be on; set auto_sync: off")
+
+
+def _read_kinds(node: Node, ctx: _Context) -> tuple[str, ...]:
+    if _is_null(node):
+        return ()
+    kinds = _read_str_list(node, ctx)
+    for kind in kinds:
+        if kind not in NOTIFY_KINDS:
+            close = difflib.get_close_matches(kind, NOTIFY_KINDS, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "one of " + ", ".join(NOTIFY_KINDS)
+            raise _BadValueError(node, f"unknown event '{_quote(kind)}'; {hint}")
+    return tuple(dict.fromkeys(kinds))
+
+
+def _read_webhook_url(node: Node, ctx: _Context) -> str:
+    url = _read_expanded_str(node, ctx)
+    if not re.match(r"https?://[^/\s]+", url):
+        # The raw text only: once expanded the URL may hold a token.
+        raise _BadValueError(node, f"'{_quote(node.value)}' is not an http:// or https:// URL")
+    return url
+
+
+def _read_address(node: Node, ctx: _Context) -> str:
+    raw = _read_str(node, ctx)
+    if not _ADDRESS.fullmatch(raw):
+        raise _BadValueError(node, f"'{_quote(raw)}' is not an e-mail address")
+    return raw
+
+
+def _read_addresses(node: Node, ctx: _Context) -> tuple[str, ...]:
+    nodes = node.value if isinstance(node, SequenceNode) else [node]
+    if not nodes:
+        raise _BadValueError(node, "at least one address is needed")
+    return tuple(_read_address(item, ctx) for item in nodes)
+
+
+def _read_port(node: Node, ctx: _Context) -> int:
+    port: int = _int_reader(minimum=1)(node, ctx)
+    if port > 65535:
+        raise _BadValueError(node, f"must be at most 65535, got {port}")
+    return port
+
+
+def _read_webhook(node: Node, ctx: _Context) -> WebhookTarget | None:
+    values = _read_fields(node, _WEBHOOK_FIELDS, ctx, "notify.webhook", required=("url",))
+    return WebhookTarget(**values) if "url" in values else None
+
+
+def _read_email(node: Node, ctx: _Context) -> EmailTarget | None:
+    required = ("host", "from", "to")
+    values = _read_fields(node, _EMAIL_FIELDS, ctx, "notify.email", required=required)
+    if values.get("tls") and values.get("starttls"):
+        ctx.error(node, "notify.email: tls (port 465) and starttls are exclusive; set one")
+    elif values.get("tls"):
+        values["starttls"] = False  # the default, STARTTLS, is for a plain connection
+    if any(key not in values for key in required):
+        return None
+    values["sender"] = values.pop("from")
+    return EmailTarget(**values)
+
+
+def _read_notify_rate(node: Node, ctx: _Context) -> NotifyRate:
+    return NotifyRate(**_read_fields(node, _NOTIFY_RATE_FIELDS, ctx, "notify.rate"))
+
+
+def _read_notify(node: Node, ctx: _Context) -> NotifySettings:
+    if _is_null(node):
+        return NotifySettings()
+    return NotifySettings(**_read_fields(node, _NOTIFY_FIELDS, ctx, "notify"))
+
+
+_LIMIT_NAMES = {
+    "cpu": "cpu_seconds",
+    "memory": "address_space",
+    "file_size": "file_size",
+    "processes": "processes",
+}
+_LIMIT_FIELDS: dict[str, Reader] = {
+    "cpu": _read_cpu,
+    "memory": _bytes_reader(unlimited=True),
+    "file_size": _bytes_reader(unlimited=True),
+    "processes": _unlimited_int_reader(minimum=1),
+}
+_CONFIGMAP_FIELDS: dict[str, Reader] = {
+    "name": _read_str,
+    "namespace": _read_str,
+    "labels": _read_labels,
+    "files": _read_str_list,
+    "output": _read_str,
+    # Kubernetes itself refuses a ConfigMap over 1 MiB.
+    "max_bytes": _bytes_reader(unlimited=False, maximum=1024 * 1024),
+    "apply": _read_bool,
+}
+_STEP_FIELDS: dict[str, Reader] = {
+    "name": _read_str,
+    "run": _read_run,
+    "configmap": _read_configmap,
+    "cwd": _read_relative,
+    "env": _read_env_map,
+    "secrets": _read_env_names,
+    "timeout": _read_duration,
+    "on_failure": _choice_reader(("stop", "continue")),
+    "branches": _read_str_list,
+    "limits": _read_limits,
+}
+_WEBHOOK_FIELDS: dict[str, Reader] = {
+    "url": _read_webhook_url,
+    "timeout": _read_duration,
+    "retries": _int_reader(minimum=0),
+}
+_EMAIL_FIELDS: dict[str, Reader] = {
+    "host": _read_str,
+    "port": _read_port,
+    "starttls": _read_bool,
+    "tls": _read_bool,
+    "username_env": _read_env_name,
+    "password_env": _read_env_name,
+    "from": _read_address,
+    "to": _read_addresses,
+    "timeout": _read_duration,
+}
+_NOTIFY_RATE_FIELDS: dict[str, Reader] = {
+    "window": _read_duration,
+    "max_per_hour": _int_reader(minimum=1),
+}
+_NOTIFY_FIELDS: dict[str, Reader] = {
+    "on": _read_kinds,
+    "webhook": _read_webhook,
+    "email": _read_email,
+    "rate": _read_notify_rate,
+}
+_REPO_FIELDS.update(
+    pull=_choice_reader(PULL_MODES),
+    follow_tag=_read_tag_pattern,
+    pipeline=_read_pipeline,
+)
+_TOP_FIELDS["notify"] = _read_notify
