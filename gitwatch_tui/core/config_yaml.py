@@ -713,7 +713,8 @@ def _read_pipeline(node: Node, ctx: _Context) -> tuple[PipelineStep, ...]:
         if "name" not in values:
             continue
         name = values["name"]
-        given = [key for key in ("run", "configmap") if key in _pairs(item, ctx)]
+        present = _pairs(item, ctx) if isinstance(item, MappingNode) else {}
+        given = [key for key in ("run", "configmap") if key in present]
         if len(given) != 1:
             ctx.error(item, f"step '{_quote(name)}': give either run or configmap")
             continue
