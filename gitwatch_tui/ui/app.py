@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +24,7 @@ from gitwatch_tui.engine.events import (
     ConfigReloaded,
     Event,
     LogLine,
+    PipelineStateChanged,
     StatusChanged,
     StatusRemoved,
     SyncFinished,
@@ -34,6 +36,7 @@ from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate
 from gitwatch_tui.ui.screens.dashboard import COLUMN_NAMES, DashboardScreen
 from gitwatch_tui.ui.screens.details import DetailScreen
 from gitwatch_tui.ui.screens.help import HelpScreen
+from gitwatch_tui.ui.screens.log import LogScreen
 from gitwatch_tui.ui.themes import (
     REPO_VARIABLES,
     choose_theme,
@@ -41,6 +44,7 @@ from gitwatch_tui.ui.themes import (
     save_theme_choice,
 )
 
+LOG_LINES_KEPT = 5000
 _FLUSH_DELAY = 1 / 30  # events are gathered for at most one frame before the UI sees them
 
 
@@ -72,6 +76,8 @@ class GitwatchApp(App[int]):
         self.clock = clock
         self._where = where or (str(config.source) if config.source else str(Path.cwd()))
         self._batch: EngineUpdate | None = None
+        # What the log screen (`l`) shows: the latest lines, each with the time it came.
+        self.log_lines: deque[tuple[float, LogLine]] = deque(maxlen=LOG_LINES_KEPT)
         self._unsubscribe: Callable[[], None] | None = None
         self._stopped = False
         themes, self.theme_problems = load_themes()
@@ -172,6 +178,9 @@ class GitwatchApp(App[int]):
             batch.finished.append(event)
         elif isinstance(event, LogLine):
             batch.logs.append(event)
+            self.log_lines.append((time.time(), event))
+        elif isinstance(event, PipelineStateChanged):
+            batch.pipelines[event.repo] = event
         elif isinstance(event, ConfigReloaded):
             batch.reloaded.append(event)
         # A refused config edit (ConfigError) also comes as a LogLine, which is what is shown.
@@ -185,7 +194,7 @@ class GitwatchApp(App[int]):
         """Deliver to every screen that shows engine state (the dashboard, open details);
         a message is delivered once, so each gets its own copy of the same data."""
         for screen in self.screen_stack:
-            if isinstance(screen, DashboardScreen | DetailScreen):
+            if isinstance(screen, DashboardScreen | DetailScreen | LogScreen):
                 screen.post_message(replace(message))
 
     # -- command palette ----------------------------------------------------------------------

@@ -9,7 +9,13 @@ from dataclasses import dataclass, field
 from textual.message import Message
 
 from gitwatch_tui.core.models import RepoStatus
-from gitwatch_tui.engine.events import ConfigReloaded, LogLine, SyncFinished, SyncState
+from gitwatch_tui.engine.events import (
+    ConfigReloaded,
+    LogLine,
+    PipelineStateChanged,
+    SyncFinished,
+    SyncState,
+)
 
 
 @dataclass
@@ -18,6 +24,7 @@ class EngineUpdate(Message, bubble=False):
 
     statuses: dict[str, RepoStatus] = field(default_factory=dict)
     states: dict[str, SyncState] = field(default_factory=dict)
+    pipelines: dict[str, PipelineStateChanged] = field(default_factory=dict)
     removed: set[str] = field(default_factory=set)
     finished: list[SyncFinished] = field(default_factory=list)
     logs: list[LogLine] = field(default_factory=list)

@@ -14,7 +14,7 @@ from typing import Any
 from rich.text import Text
 
 from gitwatch_tui.core.models import RepoStatus
-from gitwatch_tui.engine.events import SyncState
+from gitwatch_tui.engine.events import PipelineStateChanged, SyncState
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 GROUP_PREFIX = "group:"
@@ -30,6 +30,7 @@ class RepoRow:
     status: RepoStatus | None
     state: SyncState
     selected: bool = False  # picked with space for a bulk action
+    pipeline: PipelineStateChanged | None = None  # the latest post-sync pipeline run
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +148,14 @@ def state_label(row: RepoRow, now: float, frame: int = 0) -> tuple[str, str]:
     if status is not None and status.conflicted:  # e.g. a stash that re-applied with conflicts
         plural = "s" if status.conflicted != 1 else ""
         return f"⚠ {status.conflicted} conflict{plural}", "repo-conflict"
+    if (run := row.pipeline) is not None and run.state == "running":
+        step = f"{run.step} {run.index}/{run.total}" if run.step else "starting"
+        return f"{SPINNER[frame % len(SPINNER)]} pipeline · {step}", "repo-busy"
+    if run is not None and run.state in ("failed", "timeout"):
+        what = "timed out" if run.state == "timeout" else "failed"
+        failed_step = run.failed[-1] if run.failed else run.step
+        where = f" at {failed_step}" if failed_step else ""
+        return f"✗ pipeline {what}{where}", "repo-error"
     if state.phase == "circuit-open" or state.circuit_open:
         reason = "auth failed" if state.auth_failed else "circuit open"
         return f"⊘ {reason} · retry {until(state.next_attempt, now)}", "repo-error"

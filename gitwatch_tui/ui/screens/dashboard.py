@@ -71,6 +71,7 @@ class DashboardScreen(Screen[None]):
         Binding("b", "switch", "Branch"),
         Binding("s", "stash_switch", "Stash & switch"),
         Binding("S", "stashes", "Stashes", show=False),
+        Binding("l", "log", "Log"),
         Binding("c", "conflicts", "Conflicts", show=False),
         Binding("slash", "filter", "Filter"),
         Binding("o", "sort", "Sort"),
@@ -128,13 +129,16 @@ class DashboardScreen(Screen[None]):
         self._redraw()
 
     def on_engine_update(self, message: EngineUpdate) -> None:
-        changed = set(message.statuses) | set(message.states)
+        changed = set(message.statuses) | set(message.states) | set(message.pipelines)
         for name, status in message.statuses.items():
             row = self.rows.get(name) or RepoRow(name, status.group, None, SyncState(repo=name))
             self.rows[name] = replace(row, status=status)
         for name, state in message.states.items():
             if name in self.rows:
                 self.rows[name] = replace(self.rows[name], state=state)
+        for name, pipeline in message.pipelines.items():
+            if name in self.rows:
+                self.rows[name] = replace(self.rows[name], pipeline=pipeline)
         for name in message.removed:
             self.rows.pop(name, None)
         for finished in message.finished:
@@ -387,6 +391,13 @@ class DashboardScreen(Screen[None]):
             from gitwatch_tui.ui.screens.stashes import StashScreen
 
             self.app.push_screen(StashScreen(name))
+
+    def action_log(self) -> None:
+        """The log: the repo under the cursor's lines, or every repo's from a group row."""
+        from gitwatch_tui.ui.screens.log import LogScreen
+
+        key = self.query_one(RepoTable).selected_key
+        self.app.push_screen(LogScreen(key if key in self.rows else None))
 
     def action_conflicts(self) -> None:
         if (name := self._selected_repo()) is not None:

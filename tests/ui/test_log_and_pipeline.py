@@ -1,0 +1,63 @@
+"""The log screen (`l`) and the pipeline state in a repo's row, from a real pipeline run."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from textual.widgets import RichLog
+
+from gitwatch_tui.core.models import PipelineStep
+from gitwatch_tui.engine.events import PipelineStateChanged, SyncState
+from gitwatch_tui.ui.repo_view import RepoRow, state_label
+from gitwatch_tui.ui.screens.log import LogScreen
+from tests.ui.conftest import RepoSet, all_read, make_app, row_text, table, until
+
+
+def log_lines(screen: LogScreen) -> str:
+    return "\n".join(strip.text for strip in screen.query_one(RichLog).lines)
+
+
+async def test_a_pull_runs_the_pipeline_its_output_is_in_the_log(
+    repo_set: RepoSet, tmp_path: Path
+) -> None:
+    steps = (
+        PipelineStep("build", run=("sh", "-c", "echo building $TARGET")),
+        PipelineStep("test", run=("sh", "-c", "echo tests broke >&2; exit 3")),
+    )
+    env_steps = (replace(steps[0], env=(("TARGET", "site"),)), steps[1])
+    config = repo_set.config
+    repos = tuple(
+        replace(spec, pipeline=env_steps) if spec.name == "web" else spec for spec in config.repos
+    )
+    app = make_app(replace(config, repos=repos), tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: all_read(app))
+        table(app).move_cursor(row=table(app).order.index("web"))
+        await app.engine.pull("web")  # web is behind: HEAD moves, the pipeline runs
+        await until(pilot, lambda: "pipeline failed at test" in row_text(app, "web"), 15)
+        await pilot.press("l")
+        screen = app.screen
+        assert isinstance(screen, LogScreen) and screen.repo == "web"
+        await until(pilot, lambda: "tests broke" in log_lines(screen))
+        text = log_lines(screen)
+        assert "[build] building site" in text
+        await pilot.press("a")  # every repo's lines
+        assert screen.show_all
+        await pilot.press("escape")
+        assert not isinstance(app.screen, LogScreen)
+
+
+def test_pipeline_states_in_the_row() -> None:
+    base = RepoRow("web", None, None, SyncState("web"))
+    running = PipelineStateChanged("web", "r1", "running", step="test", index=2, total=3)
+    assert state_label(replace(base, pipeline=running), 0.0)[0].endswith("pipeline · test 2/3")
+    failed = PipelineStateChanged("web", "r1", "failed", failed=("test",))
+    assert state_label(replace(base, pipeline=failed), 0.0) == (
+        "✗ pipeline failed at test",
+        "repo-error",
+    )
+    timed_out = PipelineStateChanged("web", "r1", "timeout", step="deploy")
+    assert (
+        state_label(replace(base, pipeline=timed_out), 0.0)[0] == "✗ pipeline timed out at deploy"
+    )
