@@ -73,6 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("paths", nargs="*", metavar="PATH", help="repos, or folders to scan")
     watch.add_argument("--json", action="store_true", help="one JSON object per event")
     watch.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
+    daemon = commands.add_parser(
+        "daemon",
+        help="run the engine and its webhook, /metrics and /api server as a service",
+        description="Run the sync engine with no UI and serve webhooks, /metrics and /api "
+        "(127.0.0.1:8787 unless the config's server.listen says otherwise). Logs one JSON "
+        "object per line to stderr; SIGTERM or SIGINT stops it cleanly, SIGHUP reloads the "
+        "config. Exit status: 0 stopped, 78 bad config, 75 port in use, 69 cannot listen.",
+    )
+    daemon.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
+    daemon.add_argument("--listen", metavar="HOST:PORT", help="serve here instead")
+    daemon.add_argument(
+        "--verbose", action="store_true", help="also log each fetch's start and end of phase"
+    )
     return parser
 
 
@@ -80,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.demo:
         return demo_command()
+    if args.command == "daemon":  # it loads its own config: a bad one exits 78, logged as JSON
+        from gitwatch_tui.server.daemon import run_daemon
+
+        return run_daemon(args.config, args.listen, verbose=args.verbose)
     try:
         config = _load_config(args.config)
     except ConfigError as error:

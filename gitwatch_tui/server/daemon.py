@@ -1,0 +1,219 @@
+"""`gitwatch-tui daemon`: the engine and its HTTP server with no UI, for a service manager.
+
+It logs one JSON object per line to stderr (`ts`, `level`, `event`, then the event's fields),
+stops cleanly on SIGTERM or SIGINT (no new work; running fetches and syncs get the grace
+period, then their git processes are ended; history is flushed), reloads the config on SIGHUP
+(and when the file changes), and exits with a code from sysexits.h that systemd can act on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from gitwatch_tui import __version__
+from gitwatch_tui.core.config import Config, load_config, parse_listen, resolve_config_path
+from gitwatch_tui.core.errors import ConfigError
+from gitwatch_tui.engine.engine import Engine
+from gitwatch_tui.engine.events import ConfigError as ConfigRefused
+from gitwatch_tui.engine.events import (
+    ConfigReloaded,
+    Event,
+    LogLine,
+    StatusChanged,
+    SyncFinished,
+    SyncStateChanged,
+)
+from gitwatch_tui.engine.headless import event_record
+from gitwatch_tui.server.app import ServerConfigError, Services, read_secrets, start_services
+
+EX_OK = 0
+EX_SOFTWARE = 1  # anything unexpected
+EX_USAGE = 64  # a bad --listen
+EX_UNAVAILABLE = 69  # the address cannot be bound (not ours, not permitted)
+EX_TEMPFAIL = 75  # the port is in use: may work on a later try
+EX_CONFIG = 78  # bad or missing config file, a webhook secret that is not set
+
+# Phases that every poll passes through: logged only with --verbose (SyncFinished says it all).
+_ROUTINE_PHASES = frozenset({"idle", "fetching", "cloning", "syncing"})
+
+
+class JsonLog:
+    """One JSON object per line: `ts` (UTC, ms), `level`, `event`, then the fields."""
+
+    def __init__(self, stream: TextIO, *, verbose: bool = False) -> None:
+        self._stream = stream
+        self._verbose = verbose
+
+    def write(self, level: str, event: str, **fields: Any) -> None:
+        record = {"ts": _now(), "level": level, "event": event, **fields}
+        try:
+            self._stream.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            self._stream.flush()
+        except (OSError, ValueError):  # stderr closed: nothing left to tell
+            pass
+
+    def engine_event(self, event: Event) -> None:
+        if (
+            isinstance(event, SyncStateChanged)
+            and event.state.phase in _ROUTINE_PHASES
+            and not self._verbose
+        ):
+            return
+        record = event_record(event)
+        kind = record.pop("event")
+        level = record.pop("level", None) if isinstance(event, LogLine) else None
+        self.write(level or _level(event, record), kind, **record)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _level(event: Event, record: dict[str, Any]) -> str:
+    if isinstance(event, ConfigRefused):
+        return "error"
+    if isinstance(event, SyncFinished):
+        return "info" if event.ok else "warning"
+    if isinstance(event, StatusChanged):
+        return "warning" if event.status.error else "info"
+    if isinstance(event, SyncStateChanged):
+        return "info" if event.state.phase in _ROUTINE_PHASES else "warning"
+    return "warning" if record.get("error") else "info"
+
+
+class _JsonLogHandler(logging.Handler):
+    """Library log records (aiohttp, asyncio) as JSON lines too, so stderr stays parseable."""
+
+    def __init__(self, log: JsonLog) -> None:
+        super().__init__(logging.WARNING)
+        self._log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.exc_info:
+            message += "\n" + logging.Formatter().formatException(record.exc_info)
+        self._log.write(
+            record.levelname.lower(), "library-log", logger=record.name, message=message
+        )
+
+
+def run_daemon(
+    config_path: str | None,
+    listen: str | None = None,
+    *,
+    verbose: bool = False,
+    env: Mapping[str, str] = os.environ,
+    stream: TextIO = sys.stderr,
+) -> int:
+    """Run until SIGTERM/SIGINT; returns the process exit status (sysexits.h codes)."""
+    log = JsonLog(stream, verbose=verbose)
+    handler = _JsonLogHandler(log)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        return asyncio.run(_run(config_path, listen, log, env))
+    except Exception as exc:  # a bug: say what it was, in the log's own format
+        log.write("error", "daemon-crashed", error=repr(exc))
+        return EX_SOFTWARE
+    finally:
+        root.removeHandler(handler)
+
+
+async def _run(
+    config_path: str | None, listen: str | None, log: JsonLog, env: Mapping[str, str]
+) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    stop_signal: list[str] = []
+
+    def on_stop(sig: signal.Signals) -> None:
+        stop_signal.append(sig.name)
+        stop.set()
+
+    # Installed first, so a SIGTERM during start-up is a clean stop too.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_stop, sig)
+    loaded = _load(config_path, listen, log, env)
+    if isinstance(loaded, int):
+        return loaded
+    config, path, address = loaded
+    engine = Engine(config, config_path=path)
+    engine.subscribe(log.engine_event)
+    engine.subscribe(lambda event: _server_reload_notice(event, config, log))
+    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(engine.reload_config()))
+    services: Services | None = None
+    try:
+        await engine.start()
+        if address is not None:
+            services = await start_services(engine, config, listen=address, env=env)
+    except ServerConfigError as exc:
+        log.write("error", "config-error", message=str(exc))
+        await engine.stop()
+        return EX_CONFIG
+    except OSError as exc:
+        log.write("error", "server-error", message=f"cannot listen on {address}: {exc}")
+        await engine.stop()
+        return EX_TEMPFAIL if exc.errno == errno.EADDRINUSE else EX_UNAVAILABLE
+    log.write(
+        "info", "daemon-started", version=__version__, pid=os.getpid(), config=str(path.absolute()),
+        listen=services.url if services else None, repos=len(engine.specs),
+    )  # fmt: skip
+    await stop.wait()
+    grace = engine.config.server.shutdown_grace
+    log.write("info", "daemon-stopping", signal=stop_signal[0], grace=grace)
+    if services is not None:
+        await services.stop()
+    await engine.stop(grace=grace)
+    log.write("info", "daemon-stopped")
+    return EX_OK
+
+
+def _load(
+    config_path: str | None, listen: str | None, log: JsonLog, env: Mapping[str, str]
+) -> tuple[Config, Path, str | None] | int:
+    """The config, its path and the address to serve on; or the exit code that says why not."""
+    try:
+        path = resolve_config_path(config_path, env)
+        if path is None:
+            log.write(
+                "error", "config-error",
+                message="no config file: pass --config PATH or set $GITWATCH_TUI_CONFIG",
+            )  # fmt: skip
+            return EX_CONFIG
+        config = load_config(path, env)
+    except ConfigError as exc:
+        problems = [str(problem) for problem in exc.problems]
+        log.write("error", "config-error", message=str(exc), problems=problems)
+        return EX_CONFIG
+    if listen is not None:
+        try:
+            parse_listen(listen)
+        except ValueError as exc:
+            log.write("error", "usage-error", message=f"--listen: {exc}")
+            return EX_USAGE
+    address = listen or config.server.listen
+    if address is not None:
+        try:
+            read_secrets(config.server, env)  # before anything starts: a missing one is fatal
+        except ServerConfigError as exc:
+            log.write("error", "config-error", message=f"{path}: {exc}")
+            return EX_CONFIG
+    return config, path, address
+
+
+def _server_reload_notice(event: Event, started_with: Config, log: JsonLog) -> None:
+    if isinstance(event, ConfigReloaded) and event.config.server != started_with.server:
+        log.write(
+            "warning", "server-settings-changed",
+            message="the server section changed: restart the daemon to apply it",
+        )  # fmt: skip

@@ -1,0 +1,150 @@
+"""/metrics (parsed with prometheus-client's own parser) and the JSON API, over a real engine."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from gitwatch_tui.core.models import RepoStatus
+from gitwatch_tui.engine.events import SyncState
+from gitwatch_tui.server.metrics import REPO_STATES, repo_state
+from tests.conftest import commit_file
+from tests.server.conftest import World, github_headers, github_push, push
+
+# `status --json`'s keys, and the two the API adds.
+API_KEYS = set(RepoStatus("n", "/p").to_json()) | {"state", "sync"}
+
+
+async def scrape(world: World) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """Samples by name, then by sorted labels."""
+    async with world.session.get("/metrics") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain")
+        text = await response.text()
+    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = tuple(sorted(sample.labels.items()))
+            samples.setdefault(sample.name, {})[labels] = sample.value
+    return samples
+
+
+async def test_metrics_parse_and_show_the_engine(world: World) -> None:
+    push(world.remotes["alpha"], world.base)
+    commit_file(world.clones["gamma"], "local.txt", "mine\n")  # gamma is now ahead by one
+    (world.clones["beta"] / "scratch.txt").write_text("dirty\n")
+    await world.engine.refresh_all()
+    body = json.dumps(github_push("https://github.com/owner/alpha.git")).encode()
+    await world.post("github", body, github_headers(body))
+    await world.post("github", body, {**github_headers(body), "X-Hub-Signature-256": ""})
+    await world.settle()
+    started = time.monotonic()
+    samples = await scrape(world)
+    assert time.monotonic() - started < 2.0
+    repos = {labels[0][1]: value for labels, value in samples["gitwatch_repos"].items()}
+    assert set(repos) == set(REPO_STATES)
+    assert repos["behind"] == 1 and repos["ahead"] == 1 and repos["dirty"] == 1
+    assert repos["in-sync"] == 1 and sum(repos.values()) == 4
+    assert samples["gitwatch_repo_behind"][(("repo", "alpha"),)] == 1
+    assert samples["gitwatch_repo_ahead"][(("repo", "gamma"),)] == 1
+    assert samples["gitwatch_repo_dirty"][(("repo", "beta"),)] == 1
+    assert samples["gitwatch_repo_circuit_open"][(("repo", "alpha"),)] == 0
+    assert samples["gitwatch_repo_fetch_failures"][(("repo", "alpha"),)] == 0
+    assert samples["gitwatch_repo_last_fetch_success_timestamp_seconds"][(("repo", "alpha"),)] > 0
+    assert samples["gitwatch_fetch_duration_seconds_count"][(("action", "fetch"),)] == 1
+    assert samples["gitwatch_fetch_duration_seconds_bucket"][(("action", "fetch"), ("le", "+Inf"))]
+    assert samples["gitwatch_sync_actions_total"][(("action", "fetch"), ("result", "ok"))] == 1
+    hooks = samples["gitwatch_webhook_requests_total"]
+    assert hooks[(("provider", "github"), ("result", "accepted"))] == 1
+    assert hooks[(("provider", "github"), ("result", "unauthorized"))] == 1
+    # Its own registry: nothing from the process-wide default one (python_info, process_*).
+    assert not any(name.startswith(("python_", "process_")) for name in samples)
+
+
+async def test_failed_fetch_counts_and_shows_as_error(world: World) -> None:
+    from tests.conftest import git
+
+    git(world.clones["gamma"], "remote", "set-url", "origin", str(world.base / "missing.git"))
+    world.services.server.trigger.fetch("gamma")
+    await world.settle()
+    samples = await scrape(world)
+    assert samples["gitwatch_fetch_failures_total"][(("action", "fetch"),)] == 1
+    assert samples["gitwatch_repo_fetch_failures"][(("repo", "gamma"),)] == 1
+    assert samples["gitwatch_repos"][(("state", "error"),)] == 1
+
+
+async def test_openmetrics_when_asked(world: World) -> None:
+    headers = {"Accept": "application/openmetrics-text; version=1.0.0"}
+    async with world.session.get("/metrics", headers=headers) as response:
+        assert response.headers["Content-Type"].startswith("application/openmetrics-text")
+        assert (await response.text()).rstrip().endswith("# EOF")
+
+
+async def test_api_lists_every_repo_with_status_and_sync_state(world: World) -> None:
+    push(world.remotes["alpha"], world.base)
+    await world.engine.fetch("alpha")
+    async with world.session.get("/api/repos") as response:
+        assert response.status == 200
+        repos = await response.json()
+    assert [r["name"] for r in repos] == ["alpha", "beta", "beta-feature", "gamma"]
+    assert all(set(r) == API_KEYS for r in repos)
+    alpha = repos[0]
+    assert (alpha["branch"], alpha["behind"], alpha["state"]) == ("main", 1, "behind")
+    assert alpha["sync"]["phase"] == "idle" and alpha["sync"]["failures"] == 0
+    assert alpha["sync"]["last_success"].endswith("+00:00")
+    assert alpha["path"] == str(world.clones["alpha"])
+    async with world.session.get("/api/repos/beta-feature") as response:
+        one = await response.json()
+    assert (one["name"], one["branch"], one["state"]) == ("beta-feature", "feature", "in-sync")
+    async with world.session.get("/api/repos/nope") as response:
+        assert response.status == 404
+        assert (await response.json()) == {"error": "no such repo: nope"}
+
+
+@pytest.mark.parametrize(
+    ("status", "sync", "expected"),
+    [
+        (None, None, "unknown"),
+        (RepoStatus("r", "/r", error="not a git repository"), None, "error"),
+        (RepoStatus("r", "/r", branch="m", upstream="o/m", upstream_gone=True), None, "error"),
+        (RepoStatus("r", "/r", branch="m", upstream="o/m", ahead=0, behind=0),
+         SyncState("r", phase="backoff", failures=2), "error"),
+        (RepoStatus("r", "/r", branch="m", operation="rebase", behind=2), None, "conflict"),
+        (RepoStatus("r", "/r", branch="m", upstream="o/m", ahead=1, behind=1), None, "diverged"),
+        (RepoStatus("r", "/r", branch="m", upstream="o/m", behind=1, unstaged=1), None, "behind"),
+        (RepoStatus("r", "/r", branch="m", upstream="o/m", ahead=1), None, "ahead"),
+        (RepoStatus("r", "/r", branch="m", upstream="o/m", untracked=1), None, "dirty"),
+        (RepoStatus("r", "/r", detached=True, branch="abc"), None, "detached"),
+        (RepoStatus("r", "/r", branch="m"), None, "no-upstream"),
+        (RepoStatus("r", "/r", branch="m", upstream="o/m", ahead=0, behind=0),
+         SyncState("r", phase="fetching"), "in-sync"),
+    ],
+)  # fmt: skip
+def test_repo_state(status: RepoStatus | None, sync: SyncState | None, expected: str) -> None:
+    assert repo_state(status, sync) == expected
+
+
+async def test_metrics_with_many_repos_stay_fast(world: World) -> None:
+    """1,000 repos' worth of snapshots: a scrape renders them in well under a second."""
+    from dataclasses import replace
+
+    engine = world.engine
+    template = engine.statuses["alpha"]
+    specs = dict(engine.specs)
+    for i in range(1000):
+        name = f"many-{i:04d}"
+        specs[name] = replace(engine.specs["alpha"], name=name)
+        engine.statuses[name] = replace(template, name=name, behind=i % 3)
+        engine.states[name] = SyncState(name, last_success=time.time())
+    engine.specs = specs
+    started = time.monotonic()
+    samples = await scrape(world)
+    elapsed = time.monotonic() - started
+    assert sum(samples["gitwatch_repos"].values()) == 1004
+    assert len(samples["gitwatch_repo_behind"]) == 1004
+    assert elapsed < 1.0, elapsed
+    async with world.session.get("/api/repos") as response:
+        assert len(await response.json()) == 1004
