@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
+from typing import Protocol
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -45,6 +46,18 @@ from gitwatch_tui.ui.themes import (
 )
 
 LOG_LINES_KEPT = 5000
+
+
+class Service(Protocol):
+    """What `--listen` runs next to the engine: the webhook, /metrics and /api server."""
+
+    @property
+    def url(self) -> str: ...
+
+    async def stop(self) -> None: ...
+
+
+StartServices = Callable[[Engine], Awaitable[Service]]
 _FLUSH_DELAY = 1 / 30  # events are gathered for at most one frame before the UI sees them
 
 
@@ -66,6 +79,7 @@ class GitwatchApp(App[int]):
         where: str | None = None,
         theme: str | None = None,
         head_start: HeadStart | None = None,
+        services: StartServices | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -75,6 +89,8 @@ class GitwatchApp(App[int]):
         )
         self.clock = clock
         self._where = where or (str(config.source) if config.source else str(Path.cwd()))
+        self._start_services = services
+        self._services: Service | None = None
         self._batch: EngineUpdate | None = None
         # What the log screen (`l`) shows: the latest lines, each with the time it came.
         self.log_lines: deque[tuple[float, LogLine]] = deque(maxlen=LOG_LINES_KEPT)
@@ -124,6 +140,14 @@ class GitwatchApp(App[int]):
         await self.engine.start()
         names = {name: spec.group for name, spec in self.engine.specs.items()}
         self._post(EngineStarted(names))
+        if self._start_services is not None:
+            try:
+                self._services = await self._start_services(self.engine)
+            except Exception as exc:  # the dashboard is still useful without its server
+                self.notify(str(exc), title="Not serving webhooks", severity="error", timeout=15)
+            else:
+                url = self._services.url
+                self.notify(f"webhooks {url}/hooks/…, metrics {url}/metrics", title="Serving")
 
     async def shut_down(self) -> None:
         """Stop the engine (its git calls are killed) and leave."""
@@ -135,6 +159,8 @@ class GitwatchApp(App[int]):
             self._stopped = True
             if self._unsubscribe is not None:
                 self._unsubscribe()
+            if self._services is not None:
+                await self._services.stop()
             await self.engine.stop()
 
     def show_help(self) -> None:
