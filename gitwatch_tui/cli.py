@@ -10,9 +10,10 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitwatch_tui import __version__
 from gitwatch_tui.core.config import Config, default_config, load_config, resolve_config_path
@@ -22,6 +23,10 @@ from gitwatch_tui.core.git import resolve_git_dir
 from gitwatch_tui.core.models import RepoSpec, RepoStatus, ScanRoot
 from gitwatch_tui.core.ops import fetch
 from gitwatch_tui.core.status import collect_statuses, with_error
+
+if TYPE_CHECKING:  # imported by the sub-commands that use them: they cost start-up time
+    from gitwatch_tui.engine.engine import Engine
+    from gitwatch_tui.server.app import Services
 
 EXIT_OK, EXIT_REPO_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -52,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("paths", nargs="*", metavar="PATH", help="repos, or folders to scan")
     dashboard.add_argument(
         "--config", metavar="PATH", default=argparse.SUPPRESS, help="config file"
+    )
+    dashboard.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="also serve webhooks, /metrics and /api here, as the daemon does",
     )
     status = commands.add_parser(
         "status",
@@ -108,10 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gitwatch_tui.engine.headless import run_headless
 
         return run_headless(with_paths(config, args.paths), as_json=args.json)
-    return dashboard_command(config, getattr(args, "paths", []))
+    return dashboard_command(config, getattr(args, "paths", []), getattr(args, "listen", None))
 
 
-def dashboard_command(config: Config, paths: Sequence[str]) -> int:
+def dashboard_command(config: Config, paths: Sequence[str], listen: str | None = None) -> int:
     """`gitwatch-tui [dashboard] [PATH...]`: the live dashboard (Textual is imported here)."""
     if not sys.stdout.isatty():
         # Piped or scripted: no screen to draw on, so print the same repos as a table.
@@ -124,7 +134,19 @@ def dashboard_command(config: Config, paths: Sequence[str]) -> int:
     from gitwatch_tui.ui.app import build_app
 
     where = ", ".join(paths) if paths else None
-    return build_app(config, where=where, head_start=head_start).run() or EXIT_OK
+    services = _serving(listen) if listen else None
+    app = build_app(config, where=where, head_start=head_start, services=services)
+    return app.run() or EXIT_OK
+
+
+def _serving(listen: str) -> Callable[[Engine], Awaitable[Services]]:
+    """Starts the daemon's server (webhooks, /metrics, /api) next to the dashboard's engine."""
+    from gitwatch_tui.server.app import start_services
+
+    async def start(engine: Engine) -> Services:
+        return await start_services(engine, engine.config, listen=listen)
+
+    return start
 
 
 def demo_command() -> int:
