@@ -1,0 +1,349 @@
+"""`p`: pull one repo, after seeing what comes in and what happens to local changes.
+
+The panel opens at once on a preview from the remote-tracking refs already on disk, fetches,
+and previews again. The pull goes to exactly the upstream commit on screen
+(`expected_upstream`): if the remote moved meanwhile the engine refuses it as stale and the
+panel shows the new preview.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from gitwatch_tui.core.pull import PULL_MODES, PullMode, PullPreview, preview_pull
+from gitwatch_tui.engine.events import SyncFinished
+from gitwatch_tui.engine.locks import RepoBusy
+from gitwatch_tui.ui.repo_view import ago
+
+if TYPE_CHECKING:
+    from gitwatch_tui.ui.app import GitwatchApp
+
+# Past this many the list ends with "… and N more" (the preview holds at most 50 commits).
+_MAX_FILES = 200
+_MODE_WORDS: dict[PullMode, str] = {
+    "ff-only": "fast-forward only",
+    "rebase": "rebase your commits on top",
+    "merge": "merge commit when needed",
+}
+
+
+class PullScreen(Screen[None]):
+    """Preview and pull the current branch of repo `name` from its upstream."""
+
+    DEFAULT_CSS = """
+    PullScreen #pull-title {
+        height: 1;
+        background: $panel;
+    }
+    PullScreen #pull-body {
+        padding: 0 1;
+    }
+    PullScreen .pull-section {
+        margin-top: 1;
+    }
+    PullScreen #pull-refusal {
+        color: $repo-error;
+    }
+    """
+
+    BINDINGS = [
+        Binding("escape,q", "close", "Back"),
+        Binding("enter,p", "pull", "Pull"),
+        Binding("m", "cycle_mode", "Mode"),
+        Binding("1", "mode('ff-only')", "Mode ff-only", show=False),
+        Binding("2", "mode('rebase')", "Mode rebase", show=False),
+        Binding("3", "mode('merge')", "Mode merge", show=False),
+        Binding("j,down", "scroll(1)", "Scroll down", show=False),
+        Binding("k,up", "scroll(-1)", "Scroll up", show=False),
+    ]
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.repo = name
+        self.mode: PullMode = "ff-only"  # the repo's own default is read on mount
+        self.preview: PullPreview | None = None
+        self.fetching = False
+        self.loaded = False  # the preview after the fetch is on screen
+        self.fetch_error: str | None = None
+        self.pulling = False
+        self.outcome: Text | None = None  # the last pull's refusal or failure, in words
+        self._asked = 0  # preview requests made; the newest one answered wins
+        self._shown = 0
+
+    @property
+    def gw_app(self) -> GitwatchApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="pull-title")
+        with VerticalScroll(id="pull-body"):
+            yield Static(id="pull-head")
+            yield Static(id="pull-mode", classes="pull-section")
+            yield Static(id="pull-refusal", classes="pull-section")
+            yield Static(id="pull-outcome", classes="pull-section")
+            yield Static(id="pull-effects", classes="pull-section")
+            yield Static(id="pull-commits", classes="pull-section")
+            yield Static(id="pull-files", classes="pull-section")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        spec = self.gw_app.engine.specs.get(self.repo)
+        if spec is not None and spec.pull_mode in PULL_MODES:
+            self.mode = spec.pull_mode
+        self.query_one("#pull-body").focus()
+        self._draw()
+        self.run_worker(self._load(), group="pull-load")
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def _load(self) -> None:
+        """Preview from what is on disk now, then fetch and preview again."""
+        try:
+            await self._preview()
+            self.fetching = True
+            self._draw()
+            try:
+                fetched = await self.gw_app.engine.fetch(self.repo)
+            finally:
+                self.fetching = False
+            self.fetch_error = None if fetched.ok else (fetched.error or "fetch failed").strip()
+            await self._preview()
+        except (KeyError, OSError) as error:  # the repo left the config, a thread failed
+            self._refused(f"Cannot read {self.repo}: {error}")
+        self.loaded = True
+
+    async def _preview(self) -> None:
+        self._asked += 1
+        asked, mode = self._asked, self.mode
+        preview = await self.gw_app.engine.inspect(self.repo, preview_pull, mode)
+        # Previews may finish out of order (a mode change during the fetch): the newest wins.
+        if asked > self._shown and mode == self.mode:
+            self._shown = asked
+            self.preview = preview
+        self._draw()
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "pull":
+            # None: shown greyed out in the footer, the key does nothing.
+            return True if self._can_pull else None
+        if action in ("cycle_mode", "mode", "close"):
+            return None if self.pulling else True
+        return True
+
+    @property
+    def _can_pull(self) -> bool:
+        p = self.preview
+        return (
+            not self.pulling
+            and p is not None
+            and p.mode == self.mode
+            and p.refusal is None
+            and p.upstream_sha is not None
+        )
+
+    def action_close(self) -> None:
+        if not self.pulling:  # a running pull finishes first: its result must be seen
+            self.dismiss()
+
+    def action_cycle_mode(self) -> None:
+        self.action_mode(PULL_MODES[(PULL_MODES.index(self.mode) + 1) % len(PULL_MODES)])
+
+    def action_mode(self, mode: str) -> None:
+        if mode not in PULL_MODES or mode == self.mode:
+            return
+        self.mode = mode  # type: ignore[assignment]
+        self.outcome = None
+        self._draw()
+        self.run_worker(self._preview(), group="pull-preview")
+
+    def action_pull(self) -> None:
+        preview = self.preview
+        if not self._can_pull or preview is None:
+            return
+        self.pulling = True
+        self.outcome = None
+        self._draw()
+        self.run_worker(self._pull(preview), group="pull-run")
+
+    async def _pull(self, preview: PullPreview) -> None:
+        app = self.gw_app
+        try:
+            finished = await app.engine.pull(
+                self.repo, preview.mode, expected_upstream=preview.upstream_sha
+            )
+        except (RepoBusy, KeyError, OSError) as error:
+            self._refused(f"Not pulled: {error}")
+            return
+        finally:
+            self.pulling = False
+        status = app.engine.statuses.get(self.repo)
+        if status is not None and status.operation in ("merge", "rebase"):
+            # Stopped on conflicts: the merge or rebase is left for the conflict panel.
+            self.dismiss()
+            app.notify(
+                (finished.error or "").strip(), title=f"{self.repo}: pull stopped on conflicts",
+                severity="warning", timeout=10,
+            )  # fmt: skip
+            app.open_conflicts(self.repo)
+            return
+        if finished.ok:
+            self.dismiss()
+            app.notify(_done_words(finished), title=f"{self.repo}: pulled", timeout=8)
+            return
+        reason = f" ({finished.detail})" if finished.detail else ""
+        self._refused(f"Not pulled{reason}: {(finished.error or 'failed').strip()}")
+        await self._preview()  # a stale preview is replaced by the current one
+
+    def _refused(self, words: str) -> None:
+        self.outcome = Text("✗ " + words, self.gw_app.palette()["repo-error"])
+        self._draw()
+
+    def action_scroll(self, lines: int) -> None:
+        self.query_one("#pull-body", VerticalScroll).scroll_relative(y=lines, animate=False)
+
+    # -- drawing ------------------------------------------------------------------------------
+
+    def _draw(self) -> None:
+        if not self.is_mounted:
+            return
+        p = self.gw_app.palette()
+        now = self.gw_app.clock()
+        self.query_one("#pull-title", Static).update(self._title(p))
+        sections: dict[str, RenderableType] = {
+            "#pull-head": self._head(p),
+            "#pull-mode": self._modes(p),
+            "#pull-refusal": self._refusal(),
+            "#pull-outcome": self.outcome or "",
+            "#pull-effects": self._effects(p),
+            "#pull-commits": self._commits(p, now),
+            "#pull-files": self._files(p),
+        }
+        for selector, content in sections.items():
+            section = self.query_one(selector, Static)
+            section.update(content)
+            section.display = content != ""  # no blank margin for an empty section
+        self.refresh_bindings()
+
+    def _title(self, p: dict[str, str]) -> Text:
+        title = Text(no_wrap=True, overflow="ellipsis")
+        title.append(" Pull ", "bold reverse")
+        title.append(f" {self.repo}", "bold")
+        if self.pulling:
+            title.append(f"  ⟳ pulling ({self.mode})…", p["repo-busy"])
+        elif self.fetching:
+            title.append("  ⟳ fetching…", p["repo-busy"])
+        elif self.preview is None:
+            title.append("  … reading", p["repo-muted"])
+        return title
+
+    def _head(self, p: dict[str, str]) -> RenderableType:
+        preview = self.preview
+        facts = Table.grid(padding=(0, 2))
+        facts.add_column(style="bold", no_wrap=True)
+        facts.add_column()
+        if preview is None:
+            facts.add_row("Branch", Text("… reading", p["repo-muted"]))
+            return facts
+        branch = Text(preview.branch or "—")
+        if preview.upstream:
+            branch.append(" → ")
+            branch.append(preview.upstream, p["repo-group"])
+        facts.add_row("Branch", branch)
+        incoming = Text(f"↓{preview.incoming_total}", p["repo-behind"])
+        incoming.append(" incoming commit(s)", "")
+        facts.add_row("Incoming", incoming)
+        outgoing = Text(f"↑{preview.outgoing_total}", p["repo-ahead"])
+        outgoing.append(" outgoing commit(s), not on the upstream", "")
+        facts.add_row("Outgoing", outgoing)
+        if self.fetch_error:
+            note = Text(f"✗ fetch failed, preview from the last fetch: {self.fetch_error}")
+            note.stylize(p["repo-error"])
+            facts.add_row("Fetch", note)
+        return facts
+
+    def _modes(self, p: dict[str, str]) -> Text:
+        text = Text.assemble(("Mode  ", "bold"))
+        for number, mode in enumerate(PULL_MODES, 1):
+            chosen = mode == self.mode
+            text.append(f"{number} ", p["repo-muted"])
+            text.append(f"[{mode}]" if chosen else f" {mode} ", "bold reverse" if chosen else "")
+            text.append("  ")
+        text.append("m cycles", p["repo-muted"])
+        text.append(f"\n      {_MODE_WORDS[self.mode]}", p["repo-muted"])
+        return text
+
+    def _refusal(self) -> RenderableType:
+        preview = self.preview
+        if preview is None or preview.refusal is None:
+            return ""
+        refusal = preview.refusal
+        text = Text.assemble((f"✗ Will not pull ({refusal.reason}): ", "bold"), refusal.message)
+        for path in refusal.paths[:_MAX_FILES]:
+            text.append(f"\n    {path}")
+        if len(refusal.paths) > _MAX_FILES:
+            text.append(f"\n    … and {len(refusal.paths) - _MAX_FILES} more")
+        return text
+
+    def _effects(self, p: dict[str, str]) -> RenderableType:
+        preview = self.preview
+        # A refused pull does nothing; its effects would contradict the refusal's reason.
+        if preview is None or not preview.effects or preview.refusal is not None:
+            return ""
+        text = Text.assemble(("What happens", "bold"))
+        for effect in preview.effects:
+            text.append(f"\n  • {effect}")
+        return text
+
+    def _commits(self, p: dict[str, str], now: float) -> RenderableType:
+        preview = self.preview
+        if preview is None:
+            return ""
+        if not preview.incoming_total:
+            return Text("Incoming commits: none", p["repo-muted"])
+        table = Table.grid(padding=(0, 1))
+        table.add_column(style=p["repo-behind"], no_wrap=True)
+        table.add_column(overflow="ellipsis", no_wrap=True, ratio=1)
+        table.add_column(style=p["repo-muted"], no_wrap=True, overflow="ellipsis", max_width=20)
+        table.add_column(style=p["repo-muted"], no_wrap=True, justify="right")
+        for commit in preview.incoming:
+            table.add_row(commit.sha, commit.subject, commit.author, ago(commit.time, now))
+        heading = Text(f"Incoming commits ({preview.incoming_total})", f"bold {p['repo-behind']}")
+        parts: list[RenderableType] = [heading, table]
+        hidden = preview.incoming_total - len(preview.incoming)
+        if hidden > 0:
+            parts.append(Text(f"  … and {hidden} more", p["repo-muted"]))
+        return Group(*parts)
+
+    def _files(self, p: dict[str, str]) -> RenderableType:
+        preview = self.preview
+        if preview is None or not preview.files:
+            return ""
+        text = Text.assemble((f"Incoming files ({len(preview.files)})", "bold"))
+        for change in preview.files[:_MAX_FILES]:
+            text.append(f"\n  {change.status} ", p["repo-behind"])
+            if change.orig_path:
+                text.append(f"{change.orig_path} → ")
+            text.append(change.path)
+        if len(preview.files) > _MAX_FILES:
+            text.append(f"\n  … and {len(preview.files) - _MAX_FILES} more", p["repo-muted"])
+        return text
+
+
+def _done_words(finished: SyncFinished) -> str:
+    """old..new and the undo hint, from the history entry the engine made of the pull."""
+    if finished.detail:  # "main: 1a2b3c4..5d6e7f8 (ff-only from origin/main) · undo: git …"
+        return finished.detail
+    if finished.old_head and finished.new_head:
+        return f"{finished.old_head[:7]}..{finished.new_head[:7]}"
+    return "done"
