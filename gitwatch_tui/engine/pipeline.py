@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Literal, Protocol
+from typing import IO, Any, Literal, Protocol
 
 from gitwatch_tui.core.autosync import branch_allowed
 from gitwatch_tui.core.configmap import (
@@ -341,8 +341,8 @@ class PipelineRunner:
     ) -> StepResult:
         """Run one sandboxed process; its output goes to `sink` line by line."""
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
+            proc, exited = await _spawn(
+                argv,
                 stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -359,12 +359,12 @@ class PipelineRunner:
         timed_out = False
         try:
             try:
-                await asyncio.wait_for(_exited(proc), step.timeout)
+                await asyncio.wait_for(exited.wait(), step.timeout)
             except TimeoutError:
                 timed_out = True
-                await self._end_group(proc)
+                await self._end_group(proc, exited)
         except asyncio.CancelledError:
-            await self._end_group(proc)
+            await self._end_group(proc, exited)
             raise
         finally:
             # Whatever the step left running in its group goes with it.
@@ -384,14 +384,14 @@ class PipelineRunner:
             return StepResult(step.name, "ok", 0.0, 0)
         return StepResult(step.name, "failed", 0.0, code, _exit_text(code))
 
-    async def _end_group(self, proc: asyncio.subprocess.Process) -> None:
+    async def _end_group(self, proc: asyncio.subprocess.Process, exited: asyncio.Event) -> None:
         """SIGTERM to the step's whole group, SIGKILL if it is still there after the grace."""
         _signal_group(proc.pid, signal.SIGTERM)
         try:
-            await asyncio.wait_for(_exited(proc), self._kill_grace)
+            await asyncio.wait_for(exited.wait(), self._kill_grace)
         except TimeoutError:
             _signal_group(proc.pid, signal.SIGKILL)
-            await _exited(proc)
+            await exited.wait()
 
     # -- reporting ----------------------------------------------------------------------------
 
@@ -505,15 +505,30 @@ async def _feed(proc: asyncio.subprocess.Process, data: bytes | None) -> None:
         proc.stdin.close()
 
 
-async def _exited(proc: asyncio.subprocess.Process) -> int:
-    """The step's exit status, as soon as it exits.
+class _ExitProtocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """The protocol `create_subprocess_exec` uses, plus an event set when the process exits.
 
-    Not `proc.wait()`: on Python 3.11 that also waits for the output pipe to close, which a
-    process the step left running in the background keeps open.
+    `Process.wait()` also waits for the output pipe to close, which a process the step left
+    running in the background keeps open; the step is over when its own process exits.
     """
-    while proc.returncode is None:
-        await asyncio.sleep(0.05)
-    return proc.returncode
+
+    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=limit, loop=loop)
+        self.exited = asyncio.Event()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        self.exited.set()
+
+
+async def _spawn(
+    argv: Sequence[str], **options: Any
+) -> tuple[asyncio.subprocess.Process, asyncio.Event]:
+    """`asyncio.create_subprocess_exec`, and the event set when the process exits."""
+    loop = asyncio.get_running_loop()
+    protocol = _ExitProtocol(limit=2**16, loop=loop)
+    transport, _ = await loop.subprocess_exec(lambda: protocol, *argv, **options)
+    return asyncio.subprocess.Process(transport, protocol, loop), protocol.exited
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
