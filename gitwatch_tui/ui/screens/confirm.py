@@ -8,6 +8,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
+from textual.widgets.button import ButtonVariant
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -73,7 +74,7 @@ class ConfirmScreen(ModalScreen[bool]):
                 # Not focusable: the keys answer (enter always means yes); the buttons are
                 # for the mouse and show which key does what.
                 no = Button(" n  Cancel ", id="confirm-no", compact=True)
-                variant = "error" if self.danger else "primary"
+                variant: ButtonVariant = "error" if self.danger else "primary"
                 yes = Button(f" y  {self.yes} ", variant, id="confirm-yes", compact=True)
                 for button in (no, yes):
                     button.can_focus = False
