@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import functools
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -22,6 +23,7 @@ from gitwatch_tui.core.models import RepoSpec, RepoStatus
 from gitwatch_tui.core.ops import read_remote_config
 from gitwatch_tui.engine.engine import Engine
 
+_SPACE = re.compile(r"\s")
 _SCP_LIKE = re.compile(r"(?:[^@/:]*@)?(?P<host>\[[^\]/]*\]|[^:/\[]+):(?P<path>.*)")
 _NETWORK_SCHEMES = frozenset({"http", "https", "ssh", "git", "git+ssh", "ssh+git"})
 # A miss may mean a remote URL changed under us (`git remote set-url`): look again, but not
@@ -29,6 +31,7 @@ _NETWORK_SCHEMES = frozenset({"http", "https", "ssh", "git", "git+ssh", "ssh+git
 _REBUILD_ON_MISS_AFTER = 10.0
 
 
+@functools.lru_cache(maxsize=8192)  # the same few URLs come with every push
 def normalize_url(url: str) -> str | None:
     """A remote URL as `host/path`: lower-case host and path, no user, port, `.git` or slashes
     at the ends; local paths and file:// URLs as their absolute path. None if not a git URL.
@@ -38,7 +41,7 @@ def normalize_url(url: str) -> str | None:
     repo names case-insensitively, so the path is lower-cased too (not for local paths).
     """
     raw = url.strip()
-    if not raw or any(c.isspace() for c in raw):
+    if not raw or _SPACE.search(raw):
         return None
     if "://" in raw:
         parts = urlsplit(raw)
@@ -254,7 +257,10 @@ class FetchTrigger:
         if self._closed:
             return
         if name in self._tasks:
-            self._again.add(name)
+            # Queued for a network slot, the fetch has not talked to the remote yet and will
+            # see this push too; once it has, one more fetch must follow.
+            if self._in_flight(name):
+                self._again.add(name)
             return
         task = asyncio.create_task(self._run(name), name=f"webhook fetch {name}")
         self._tasks[name] = task
@@ -264,15 +270,18 @@ class FetchTrigger:
         again = True
         while again:
             self._again.discard(name)
-            state = self._engine.states.get(name)
             # A fetch already under way may predate the push: join it, then fetch once more.
-            in_flight = state is not None and state.phase in ("fetching", "cloning", "syncing")
+            in_flight = self._in_flight(name)
             self.started += 1
             try:
                 await self._engine.fetch(name)
             except KeyError:  # no longer watched (config reload)
                 return
             again = not self._closed and (in_flight or name in self._again)
+
+    def _in_flight(self, name: str) -> bool:
+        state = self._engine.states.get(name)
+        return state is not None and state.phase in ("fetching", "cloning", "syncing")
 
     def close(self) -> None:
         """Start no more fetches. Those running are left to the engine, so that its shutdown
