@@ -85,6 +85,12 @@ class StashError:
 
     message: str
 
+    @property
+    def ok(self) -> bool:
+        # Results share field names: the engine's history reads `ok` (without it, a refused
+        # drop was logged as done).
+        return False
+
 
 @dataclass(frozen=True, slots=True)
 class StashDropped:

@@ -352,3 +352,15 @@ def test_drop_returns_a_sha_that_stash_store_restores(tmp_path: Path) -> None:
     [back, _] = list_stashes(spec_of(repo), timeout=TIMEOUT)
     assert (back.sha, back.message) == (older, "On main: my: message é")
     assert StashFile("new dir/untracked é.txt", "A", untracked=True) in back.files
+
+
+def test_a_refused_drop_reads_as_failed_in_the_history(tmp_path: Path) -> None:
+    from gitwatch_tui.engine.engine import change_finished
+
+    repo = new_repo(tmp_path)
+    two_stashes(repo)
+    refused = drop_stash(spec_of(repo), "stash@{0}", expected_sha="0" * 40, timeout=TIMEOUT)
+    assert isinstance(refused, StashError) and not refused.ok
+    finished = change_finished("repo", "stash-drop", refused, 0.1)
+    assert not finished.ok and finished.error == refused.message
+    assert len(stash_list(repo)) == 2

@@ -181,6 +181,24 @@ async def test_drop_asks_first_and_says_how_to_undo(
         assert git(repo, "rev-parse", "stash@{0}") == before
 
 
+async def test_a_drop_after_the_list_changed_is_refused_and_logged_as_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = stashed_repo(tmp_path, monkeypatch)
+    app = make_app(config_for(repo), tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_panel(pilot)
+        # Someone stashes from a shell while the list is open: stash@{0} is another stash now.
+        (repo / "app.py").write_text("def main():\n    return 3\n")
+        git(repo, "stash", "-q")
+        await pilot.press("d", "y")
+        await idle(pilot, screen)
+        assert "Not dropped: stash@{0} is now another stash" in message(screen)
+        assert len(stash_list(repo)) == 3 and len(rows(screen)) == 3  # read again
+        history = await app.engine.recent_history("api")
+        assert [(h.action, h.ok) for h in history] == [("stash-drop", False)]
+
+
 async def test_a_pop_that_conflicts_keeps_the_stash_and_opens_the_conflict_panel(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
