@@ -232,6 +232,60 @@ async def test_edit_in_the_editor_then_mark_resolved(
         assert blob(repo, ":app.py") == MIXED.encode()
 
 
+def rebase_stopped(tmp_path: Path) -> tuple[Path, str]:
+    """`topic` (two commits, each conflicting with main) rebased onto main, stopped on the
+    first. Returns the repo and main's commit."""
+    repo = tmp_path / "web"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    commit(repo, {"a.txt": "a\n", "b.txt": "b\n"}, "base")
+    git(repo, "switch", "-q", "-c", "topic")
+    commit(repo, {"a.txt": "a topic\n"}, "topic a")
+    commit(repo, {"b.txt": "b topic\n"}, "topic b")
+    git(repo, "switch", "-q", "main")
+    main = commit(repo, {"a.txt": "a main\n", "b.txt": "b main\n"}, "main")
+    git(repo, "switch", "-q", "topic")
+    assert subprocess.run(["git", "rebase", "main"], cwd=repo, capture_output=True).returncode
+    return repo, main
+
+
+async def test_a_rebase_that_stops_twice_is_continued_twice(tmp_path: Path) -> None:
+    repo, main = rebase_stopped(tmp_path)
+    app = make_app(config_for(repo), tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_panel(pilot)
+        assert "rebasing · 0/1 resolved" in plain(screen.query_one("#conflict-title"))
+        assert "rebase: ours is the branch rebased onto" in plain(
+            screen.query_one("#conflict-head")
+        )
+        await pilot.press("T", "C")  # replay topic's a.txt; the next commit conflicts as well
+        await until(pilot, lambda: screen.path == "b.txt" and not screen.busy)
+        assert "the next step conflicts too" in message(screen)
+        assert isinstance(app.screen, ConflictScreen)
+        await pilot.press("T", "C")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        assert git(repo, "log", "--format=%s", "main..topic").splitlines() == ["topic b", "topic a"]
+        assert git(repo, "merge-base", "main", "topic") == main
+        assert (repo / "a.txt").read_text() == "a topic\n"
+        assert git(repo, "symbolic-ref", "--short", "HEAD") == "topic"
+
+
+async def test_no_conflict_in_progress(tmp_path: Path) -> None:
+    repo = tmp_path / "docs"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    commit(repo, {"a.txt": "a\n"}, "base")
+    app = make_app(config_for(repo), tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_panel(pilot)
+        assert "no conflict in progress" in plain(screen.query_one("#conflict-title"))
+        assert "No conflict in progress in docs" in plain(screen.query_one("#conflict-head"))
+        await pilot.press("A")
+        assert app.screen is screen and "nothing to abort" in message(screen)
+        await pilot.press("o")
+        assert "No conflicted file" in message(screen)
+
+
 # -- snapshots --------------------------------------------------------------------------------
 
 

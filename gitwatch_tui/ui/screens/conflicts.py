@@ -236,7 +236,10 @@ class ConflictScreen(Screen[None]):
     @work(group="conflict-read", exclusive=True)
     async def _read(self, path: str | None, hunk: int) -> None:
         engine = self.gw_app.engine
-        state: ConflictState = await engine.inspect(self.repo, read_conflicts)
+        if self.repo not in engine.specs:
+            state = ConflictState(error=f"{self.repo} is no longer watched")
+        else:
+            state = await engine.inspect(self.repo, read_conflicts)
         unresolved = [e.path for e in state.files]
         if path is None or (path not in unresolved and path not in state.resolved_paths):
             path = next(iter(unresolved or state.resolved_paths), None)
@@ -699,6 +702,11 @@ class ConflictScreen(Screen[None]):
         self.app.push_screen(confirm, answered)
 
     def _finished(self, verb: str, outcome: OperationOutcome) -> None:
+        if not outcome.ok and outcome.conflicts:
+            # A rebase (or a series of picks) went on and stopped on the next commit.
+            self.say(f"{outcome.message}: the next step conflicts too, resolve it the same way.")
+            self._load(None)
+            return
         if not outcome.ok:
             self.say(f"Not {verb}: {outcome.message}", "error")
             self._load(self.path, self.hunk)
@@ -728,6 +736,9 @@ class ConflictScreen(Screen[None]):
             result = await call()
         except RepoBusy as busy:
             self.say(f"Nothing changed: {busy}. Try again in a moment.", "error")
+            return
+        except KeyError:
+            self.say(f"Nothing changed: {self.repo} is no longer watched.", "error")
             return
         finally:
             self.busy = None

@@ -172,7 +172,10 @@ class StashScreen(Screen[None]):
 
     @work(group="stash-read", exclusive=True)
     async def _read(self, keep: str | None = None) -> None:
-        listing: StashList = await self.gw_app.engine.inspect(self.repo, read_stashes)
+        if self.repo not in self.gw_app.engine.specs:
+            listing = StashList(error="it is no longer watched")
+        else:
+            listing = await self.gw_app.engine.inspect(self.repo, read_stashes)
         self.entries, self.error, self.loaded = listing.entries, listing.error, True
         table = self.query_one("#stash-list", DataTable)
         at = table.cursor_row
@@ -245,6 +248,8 @@ class StashScreen(Screen[None]):
 
     @work(group="stash-diff", exclusive=True)
     async def _read_diff(self, entry: StashEntry) -> None:
+        if self.repo not in self.gw_app.engine.specs:
+            return
         self.diffs[entry.sha] = await self.gw_app.engine.inspect(self.repo, stash_diff, entry.sha)
         selected = self._selected()
         if selected is not None and selected.sha == entry.sha:
@@ -461,6 +466,9 @@ class StashScreen(Screen[None]):
             result = await call()
         except RepoBusy as busy:
             self.say(f"Nothing changed: {busy}. Try again in a moment.", "error")
+            return
+        except KeyError:
+            self.say(f"Nothing changed: {self.repo} is no longer watched.", "error")
             return
         finally:
             self.busy = None
