@@ -148,6 +148,23 @@ async def test_refused_when_a_local_edit_touches_an_incoming_file(tmp_path: Path
     assert (clone / "README.md").read_text() == "my unsaved words\n"
 
 
+async def test_a_failed_fetch_is_said_and_the_last_fetched_upstream_can_still_be_pulled(
+    tmp_path: Path,
+) -> None:
+    _, clone, tip = behind_repo(tmp_path)
+    git(clone, "fetch", "-q")
+    git(clone, "remote", "set-url", "origin", str(tmp_path / "gone.git"))
+    app = make_app(config_of({"service": clone}), tmp_path, clock=lambda: NOW)
+    async with app.run_test(size=(120, 35)) as pilot:
+        screen = await open_pull(pilot, app, "service")
+        assert "✗ fetch failed, preview from the last fetch" in panel_text(app)
+        assert "Incoming commits (2)" in panel_text(app)
+        assert screen.check_action("pull", ()) is True
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+    assert head(clone) == tip
+
+
 async def test_upstream_moved_after_the_preview_is_refused_as_stale_and_re_previewed(
     tmp_path: Path,
 ) -> None:

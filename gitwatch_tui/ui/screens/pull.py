@@ -8,6 +8,7 @@ panel shows the new preview.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
@@ -112,7 +113,8 @@ class PullScreen(Screen[None]):
             self.fetching = True
             self._draw()
             try:
-                fetched = await self.gw_app.engine.fetch(self.repo)
+                # Shielded: closing the panel must not kill a fetch half-way (its lock files).
+                fetched = await asyncio.shield(self.gw_app.engine.fetch(self.repo))
             finally:
                 self.fetching = False
             self.fetch_error = None if fetched.ok else (fetched.error or "fetch failed").strip()
@@ -179,8 +181,9 @@ class PullScreen(Screen[None]):
     async def _pull(self, preview: PullPreview) -> None:
         app = self.gw_app
         try:
-            finished = await app.engine.pull(
-                self.repo, preview.mode, expected_upstream=preview.upstream_sha
+            # Shielded: the engine still logs the pull to history if the panel goes away.
+            finished = await asyncio.shield(
+                app.engine.pull(self.repo, preview.mode, expected_upstream=preview.upstream_sha)
             )
         except (RepoBusy, KeyError, OSError) as error:
             self._refused(f"Not pulled: {error}")

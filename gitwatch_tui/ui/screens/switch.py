@@ -8,6 +8,7 @@ branch offers that stash again. `SwitchScreen(name, stash=True)` does the stash 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 _MAX_PATHS = 12  # files listed under a refusal; the rest are counted
 _NAME_SHARE = 0.4  # of the list's width, at most, for the branch name column
+_MAX_ROWS = 300  # rows drawn per keystroke in a repo with thousands of branches
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +208,8 @@ class SwitchScreen(Screen[None]):
         self._filter(event.value)
 
     def _filter(self, query: str) -> None:
-        self.shown = rank(query.strip(), self.entries, key=lambda entry: entry.name)
+        ranked = rank(query.strip(), self.entries, key=lambda entry: entry.name)
+        self.shown = ranked[:_MAX_ROWS]
         branches = self.query_one("#switch-list", OptionList)
         width = self.app.size.width
         now = self.gw_app.clock()
@@ -215,10 +218,15 @@ class SwitchScreen(Screen[None]):
             max((len(self._label(e)) for e, _ in self.shown), default=10),
             int(width * _NAME_SHARE),
         )
-        branches.set_options(
+        options = [
             Option(self._row(entry, match, name_width, now, p), id=str(index))
             for index, (entry, match) in enumerate(self.shown)
-        )
+        ]
+        if len(ranked) > len(self.shown):
+            more = Text(f"  … and {len(ranked) - len(self.shown)} more: type to narrow")
+            more.stylize(p["repo-muted"])
+            options.append(Option(more, disabled=True))
+        branches.set_options(options)
         if self.shown:
             first = 0
             if not query.strip() and self.shown[0][0].current and len(self.shown) > 1:
@@ -318,11 +326,11 @@ class SwitchScreen(Screen[None]):
         app = self.gw_app
         try:
             if stash:
-                result = await app.engine.change(
-                    self.repo, "stash-switch", stash_and_switch, entry.name
-                )
+                change = app.engine.change(self.repo, "stash-switch", stash_and_switch, entry.name)
             else:
-                result = await app.engine.change(self.repo, "switch", switch_branch, entry.name)
+                change = app.engine.change(self.repo, "switch", switch_branch, entry.name)
+            # Shielded: the engine still logs the change to history if the panel goes away.
+            result = await asyncio.shield(change)
         except (RepoBusy, KeyError, OSError) as error:
             self._idle()
             self._say(Text(f"✗ Not switched: {error}"), error=True)
@@ -381,8 +389,8 @@ class SwitchScreen(Screen[None]):
         self.busy = f"re-applying {stash.ref}…"
         self._draw_title()
         try:
-            outcome: StashOutcome = await app.engine.change(
-                self.repo, "stash-pop", apply_stash, stash.sha, pop=True
+            outcome: StashOutcome = await asyncio.shield(
+                app.engine.change(self.repo, "stash-pop", apply_stash, stash.sha, pop=True)
             )
         except (RepoBusy, KeyError, OSError) as error:
             outcome = StashOutcome(False, message=str(error))
