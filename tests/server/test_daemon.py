@@ -250,6 +250,8 @@ def test_daemon_logs_json_and_stops_on_sigterm_mid_fetch_within_the_grace(
         assert started["level"] == "info" and started["repos"] == 1 and "ts" in started
         base_url = started["listen"]
         assert base_url.startswith("http://127.0.0.1:")
+        daemon.proc.send_signal(signal.SIGHUP)  # reloads the config, keeps running
+        daemon.wait_event("config-reloaded")
         assert post_hook(base_url, hung_url)["repos"] == ["hung"]
         deadline = time.monotonic() + 10
         while get_json(base_url + "/api/repos/hung")["sync"]["phase"] != "fetching":
