@@ -354,8 +354,10 @@ class ConflictScreen(Screen[None]):
             head.update(line)
             return
         line.append(f"  {kind_words(entry)}", p["repo-conflict"])
-        if file.hunks:
-            line.append(f" · hunk {self.hunk + 1}/{len(file.hunks)}")
+        if not file.hunks:
+            head.update(line)  # no hunks: the file's markers named no sides
+            return
+        line.append(f" · hunk {self.hunk + 1}/{len(file.hunks)}")
         head.update(Group(line, self._sides_line(file)))
 
     def _sides_line(self, file: ConflictFile) -> Text:
