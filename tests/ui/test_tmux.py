@@ -146,3 +146,48 @@ def test_demo_shows_its_sandbox_lets_rows_change_and_removes_it_on_quit(
         time.sleep(0.1)
     assert not terminal.alive()
     assert list(temp.iterdir()) == []  # the sandbox and the pusher are gone
+
+
+def test_a_conflict_made_in_the_demo_is_resolved_with_keys_only(
+    tmp_path: Path, terminal: Terminal
+) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {
+        "TMPDIR": str(temp),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "TERM": "xterm-256color",
+        "PYTHONPATH": str(Path(__file__).parents[2]),
+    }
+    exports = " ".join(f"{k}={v}" for k, v in env.items())
+    terminal.tmux(
+        "new-session", "-d", "-s", "gw", "-x", "100", "-y", "30",
+        f"env {exports} {sys.executable} -m gitwatch_tui --demo",
+    )  # fmt: skip
+    terminal.wait_for(lambda s: "13 repos" in s and "diverged" in _row(s, "conflict-me"), 30)
+    (repo,) = temp.glob("gitwatch-demo-*/work/apps/conflict-me")
+    terminal.keys("/", *"conflict-me", "Enter")
+    terminal.wait_for(lambda s: "conflict-me" in s and "mobile-api" not in s)
+    terminal.keys("j", "p")  # past the group row to the repo; the pull panel
+    terminal.wait_for(lambda s: "Pull  conflict-me" in s and "Incoming commits (1)" in s)
+    terminal.keys("3")  # merge mode
+    terminal.wait_for(lambda s: "3 [merge]" in s)
+    terminal.keys("p")
+    terminal.wait_for(lambda s: "merging · 0/1 resolved" in s and "hunk 1/1" in s)
+    terminal.keys("t")  # take theirs for the hunk
+    terminal.wait_for(lambda s: "0/1 resolved" in s and "REQUEST_TIMEOUT = 15" not in s)
+    terminal.keys("a")  # mark resolved
+    terminal.wait_for(lambda s: "1/1 resolved" in s)
+    terminal.keys("C")  # continue: the merge commit is made, no editor opens
+    terminal.wait_for(lambda s: "merge continued" in s and "↑ ahead" in _row(s, "conflict-me"))
+    parents = subprocess.run(
+        ["git", "-C", str(repo), "log", "-1", "--format=%P"], capture_output=True, text=True
+    ).stdout.split()
+    assert len(parents) == 2  # a merge commit
+    settings = (repo / "src" / "conflict_me" / "settings.py").read_text()
+    assert "REQUEST_TIMEOUT = 45" in settings and "<<<<<<<" not in settings
+    terminal.keys("q")
+    deadline = time.monotonic() + 10
+    while terminal.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not terminal.alive()
