@@ -181,6 +181,32 @@ async def test_drop_asks_first_and_says_how_to_undo(
         assert git(repo, "rev-parse", "stash@{0}") == before
 
 
+async def test_closing_the_panel_during_a_pop_still_finishes_and_logs_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = stashed_repo(tmp_path, monkeypatch)
+    # A smudge filter that takes its time: the pop is still writing README.md when esc lands.
+    git(repo, "config", "filter.slow.smudge", "sleep 1; cat")
+    git(repo, "config", "filter.slow.clean", "cat")
+    commit_file(repo, ".gitattributes", "README.md filter=slow\n")
+    app = make_app(config_for(repo), tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_panel(pilot)
+        await pilot.press("p", "escape")  # gone before the pop is done
+        assert isinstance(app.screen, DashboardScreen)
+
+        async def logged() -> list[tuple[str, bool]]:
+            return [(h.action, h.ok) for h in await app.engine.recent_history("api")]
+
+        for _ in range(100):
+            if await logged():
+                break
+            await pilot.pause(0.05)
+        assert await logged() == [("stash-pop", True)]
+        assert len(stash_list(repo)) == 1
+        assert (repo / "README.md").read_text() == "hello\nworld\n"
+
+
 async def test_a_drop_after_the_list_changed_is_refused_and_logged_as_failed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

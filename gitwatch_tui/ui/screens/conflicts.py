@@ -8,6 +8,7 @@ goes through the engine, so it is logged with the command that brings the confli
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shlex
 import subprocess
@@ -735,7 +736,9 @@ class ConflictScreen(Screen[None]):
         self, call: Callable[[], Awaitable[Any]], done: Callable[[Any], None]
     ) -> None:
         try:
-            result = await call()
+            # Shielded: the change runs to its end, history entry included, even when the
+            # panel is closed meanwhile (closing cancels the panel's workers).
+            result = await asyncio.shield(call())
         except RepoBusy as busy:
             self.say(f"Nothing changed: {busy}. Try again in a moment.", "error")
             return
@@ -744,5 +747,6 @@ class ConflictScreen(Screen[None]):
             return
         finally:
             self.busy = None
-            self._draw_title()
+            if self in self.app.screen_stack:  # not when the panel was closed meanwhile
+                self._draw_title()
         done(result)

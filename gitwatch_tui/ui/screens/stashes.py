@@ -4,6 +4,7 @@ and an apply or pop that conflicts keeps the stash and opens the conflict panel.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -463,7 +464,9 @@ class StashScreen(Screen[None]):
         self, call: Callable[[], Awaitable[Any]], done: Callable[[Any], None]
     ) -> None:
         try:
-            result = await call()
+            # Shielded: the change runs to its end, history entry included, even when the
+            # panel is closed meanwhile (closing cancels the panel's workers).
+            result = await asyncio.shield(call())
         except RepoBusy as busy:
             self.say(f"Nothing changed: {busy}. Try again in a moment.", "error")
             return
@@ -472,7 +475,8 @@ class StashScreen(Screen[None]):
             return
         finally:
             self.busy = None
-            self._draw_title()
+            if self in self.app.screen_stack:  # not when the panel was closed meanwhile
+                self._draw_title()
         done(result)
 
 
