@@ -98,9 +98,9 @@ def test_the_real_program_in_a_terminal(
     terminal.wait_for(lambda s: _row(s, "api") and "filter:" not in s)
 
     terminal.keys("?")
-    terminal.wait_for(lambda s: "Fetch all" in s and "Moving" in s)
+    terminal.wait_for(lambda s: "Fetch all" in s and "keys and symbols" in s)
     terminal.keys("Escape")
-    terminal.wait_for(lambda s: "Moving" not in s)
+    terminal.wait_for(lambda s: "keys and symbols" not in s)
 
     push_from_elsewhere(repo_set.remotes["api"], repo_set.base)
     terminal.keys("F")
