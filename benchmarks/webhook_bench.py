@@ -137,10 +137,11 @@ def client_main(spec_file: str) -> None:
 # -- the daemon and the runs --------------------------------------------------------------------
 
 
-def cpu_of(pid: int) -> float:
-    """User + system seconds of `pid` and its reaped children (git processes), from /proc."""
+def cpu_of(pid: int) -> tuple[float, float]:
+    """User + system seconds of `pid` itself, and of its reaped children (git), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(fields[k]) for k in (11, 12, 13, 14)) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
 
 
 def fetches_done(base: str) -> float:
@@ -271,14 +272,16 @@ def run(
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         result = json.loads(out.stdout)
-        result["daemon_cpu"] = cpu_of(daemon.pid) - cpu_before
+        cpu_after = cpu_of(daemon.pid)
+        result["daemon_cpu"] = cpu_after[0] - cpu_before[0]
+        result["git_cpu"] = cpu_after[1] - cpu_before[1]
         results.append(result)
         print(
             f"run {run_no + 1}: {result['requests']} requests in {result['wall']:.2f} s = "
             f"{result['rps']:.0f} req/s; latency p50 {result['p50_ms']:.1f} ms, p90 "
             f"{result['p90_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, max "
             f"{result['max_ms']:.1f} ms; HTTP {result['statuses']}, {result['answers']}; "
-            f"daemon + its git CPU {result['daemon_cpu']:.1f} s",
+            f"CPU: daemon {result['daemon_cpu']:.1f} s, its git {result['git_cpu']:.1f} s",
             flush=True,
         )
         drained = time.monotonic()

@@ -223,9 +223,12 @@ class Engine:
     async def _drain(self, grace: float) -> None:
         # No more polls, reloads or file events. The refresher stays: a fetch ends with a
         # status refresh, and would otherwise wait for it until the grace runs out.
-        for task in self._tasks:
-            if task.get_name() != "gitwatch-refresher":
-                task.cancel()
+        stopping = [task for task in self._tasks if task.get_name() != "gitwatch-refresher"]
+        for task in stopping:
+            task.cancel()
+        # Let them end here: the watcher's clean-up (its child process) must not be cancelled
+        # a second time by stop().
+        await asyncio.gather(*stopping, return_exceptions=True)
         deadline = time.monotonic() + grace
         while self._fetches and (left := deadline - time.monotonic()) > 0:
             await asyncio.wait(list(self._fetches.values()), timeout=left)

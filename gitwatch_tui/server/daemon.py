@@ -115,18 +115,25 @@ def run_daemon(
     env: Mapping[str, str] = os.environ,
     stream: TextIO = sys.stderr,
 ) -> int:
-    """Run until SIGTERM/SIGINT; returns the process exit status (sysexits.h codes)."""
+    """Run until SIGTERM/SIGINT; returns the process exit status (sysexits.h codes).
+
+    For the rest of the process, library log records and "exception ignored" reports are
+    written as JSON lines too, so that every line on stderr parses.
+    """
     log = JsonLog(stream, verbose=verbose)
-    handler = _JsonLogHandler(log)
-    root = logging.getLogger()
-    root.addHandler(handler)
+    logging.getLogger().addHandler(_JsonLogHandler(log))
+
+    def unraisable(report: Any) -> None:
+        where = f" in {report.object!r}" if report.object is not None else ""
+        message = f"{report.err_msg or 'Exception ignored'}{where}: {report.exc_value!r}"
+        log.write("warning", "library-log", logger="unraisable", message=message)
+
+    sys.unraisablehook = unraisable
     try:
         return asyncio.run(_run(config_path, listen, log, env))
     except Exception as exc:  # a bug: say what it was, in the log's own format
         log.write("error", "daemon-crashed", error=repr(exc))
         return EX_SOFTWARE
-    finally:
-        root.removeHandler(handler)
 
 
 async def _run(
