@@ -6,12 +6,14 @@ as in /metrics) and `sync` (what the engine is doing with the remote). Read-only
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from gitwatch_tui.core.models import RepoStatus
+from gitwatch_tui.core.models import RepoSpec, RepoStatus
 from gitwatch_tui.engine.engine import Engine
 from gitwatch_tui.engine.events import SyncState
 from gitwatch_tui.server.metrics import repo_state
@@ -35,13 +37,14 @@ def sync_json(state: SyncState | None) -> dict[str, Any] | None:
     }
 
 
-def repo_json(engine: Engine, name: str) -> dict[str, Any]:
+def repo_json(spec: RepoSpec, status: RepoStatus | None, sync: SyncState | None) -> dict[str, Any]:
     """One repo's object; a repo not read yet has its name, path and group, the rest empty."""
-    spec = engine.specs[name]
-    status = engine.statuses.get(name)
-    sync = engine.states.get(name)
-    base = status or RepoStatus(name=name, path=str(spec.path), group=spec.group)
+    base = status or RepoStatus(name=spec.name, path=str(spec.path), group=spec.group)
     return {**base.to_json(), "state": repo_state(status, sync), "sync": sync_json(sync)}
+
+
+def _listing(rows: list[tuple[RepoSpec, RepoStatus | None, SyncState | None]]) -> bytes:
+    return json.dumps([repo_json(*row) for row in rows]).encode()
 
 
 class Api:
@@ -55,12 +58,20 @@ class Api:
         app.router.add_get("/api/repos/{name}", self.repo)
 
     async def repos(self, request: web.Request) -> web.Response:
-        specs = self._engine.specs
+        engine = self._engine
+        specs = engine.specs
         names = sorted(specs, key=lambda n: (specs[n].group or "", n))
-        return web.json_response([repo_json(self._engine, name) for name in names])
+        rows = [(specs[n], engine.statuses.get(n), engine.states.get(n)) for n in names]
+        # The snapshots are immutable: a thousand of them are rendered off the loop.
+        body = await asyncio.to_thread(_listing, rows)
+        return web.Response(body=body, content_type="application/json")
 
     async def repo(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        if name not in self._engine.specs:
+        engine = self._engine
+        spec = engine.specs.get(name)
+        if spec is None:
             return web.json_response({"error": f"no such repo: {name}"}, status=404)
-        return web.json_response(repo_json(self._engine, name))
+        return web.json_response(
+            repo_json(spec, engine.statuses.get(name), engine.states.get(name))
+        )
