@@ -36,7 +36,7 @@ from typing import Any, Literal
 from gitwatch_tui.core.details import CONFLICT_LABELS
 from gitwatch_tui.core.git import GitResult, RepoPaths, git_env, run_git
 from gitwatch_tui.core.models import Operation, RepoSpec
-from gitwatch_tui.core.status import locate_repo, merge_msg_conflicts, read_git_dir_state
+from gitwatch_tui.core.status import locate_work_tree, merge_msg_conflicts, read_git_dir_state
 
 Side = Literal["ours", "theirs", "both"]
 
@@ -233,7 +233,7 @@ def read_conflicts(spec: RepoSpec, *, timeout: float) -> ConflictState:
     Two git calls when there are conflicts (`ls-files -u`, `check-attr`), one otherwise.
     Keeps the record of the conflict's files in the git dir up to date (see the module doc).
     """
-    repo = _work_tree_repo(spec)
+    repo = locate_work_tree(spec)
     if isinstance(repo, str):
         return ConflictState(error=repo)
     operation = read_git_dir_state(repo.git_dir).operation
@@ -255,7 +255,7 @@ def read_conflicts(spec: RepoSpec, *, timeout: float) -> ConflictState:
 def conflict_hunks(spec: RepoSpec, path: str, *, timeout: float) -> ConflictFile:
     """A conflicted text file as plain segments and hunks with ours / base / theirs lines."""
     deadline = time.monotonic() + timeout
-    repo = _work_tree_repo(spec)
+    repo = locate_work_tree(spec)
     if isinstance(repo, str):
         return ConflictFile(path, None, error=repo)
     entries = _unmerged(repo, (path,), timeout)
@@ -469,7 +469,7 @@ def resolve_hunks(
         choices: hunk index (`ConflictHunk.index`) -> side.
         expected_fingerprint: `ConflictFile.fingerprint`; refuse if the file changed since.
     """
-    repo = _work_tree_repo(spec)
+    repo = locate_work_tree(spec)
     if isinstance(repo, str):
         return ResolveOutcome(False, repo)
     data = _read_file(repo, path)
@@ -540,7 +540,7 @@ def resolve_file(spec: RepoSpec, path: str, side: Side, *, timeout: float) -> Re
     removed with `git rm`. "both" exists only for text hunks.
     """
     deadline = time.monotonic() + timeout
-    repo = _work_tree_repo(spec)
+    repo = locate_work_tree(spec)
     if isinstance(repo, str):
         return ResolveOutcome(False, repo)
     if side not in ("ours", "theirs", "both"):
@@ -609,7 +609,7 @@ def mark_resolved(
     staged anyway and the refused ones are listed.
     """
     deadline = time.monotonic() + timeout
-    repo = _work_tree_repo(spec)
+    repo = locate_work_tree(spec)
     if isinstance(repo, str):
         return ResolveOutcome(False, repo)
     if not paths:
@@ -659,7 +659,7 @@ def continue_operation(spec: RepoSpec, *, timeout: float) -> OperationOutcome:
     continue: a resolved stash apply is finished as it is (its stash is kept).
     """
     deadline = time.monotonic() + timeout
-    repo = _work_tree_repo(spec)
+    repo = locate_work_tree(spec)
     if isinstance(repo, str):
         return OperationOutcome(False, None, repo)
     operation = read_git_dir_state(repo.git_dir).operation
@@ -697,7 +697,7 @@ def abort_operation(spec: RepoSpec, *, timeout: float) -> OperationOutcome:
     command that made it, so only the user can say.
     """
     deadline = time.monotonic() + timeout
-    repo = _work_tree_repo(spec)
+    repo = locate_work_tree(spec)
     if isinstance(repo, str):
         return OperationOutcome(False, None, repo)
     operation = read_git_dir_state(repo.git_dir).operation
@@ -906,15 +906,6 @@ def _drop_record(git_dir: Path) -> None:
 
 
 # -- git and file helpers ---------------------------------------------------------------------
-
-
-def _work_tree_repo(spec: RepoSpec) -> RepoPaths | str:
-    located = locate_repo(spec)
-    if isinstance(located, str):
-        return located
-    if located.work_tree is None:
-        return "a bare repository has no work tree"
-    return located
 
 
 def _unmerged(

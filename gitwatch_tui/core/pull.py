@@ -39,7 +39,7 @@ from gitwatch_tui.core.autosync import (
 from gitwatch_tui.core.details import CommitInfo, parse_log
 from gitwatch_tui.core.git import GitResult, RepoPaths, run_git
 from gitwatch_tui.core.models import RepoSpec
-from gitwatch_tui.core.status import locate_repo, read_git_dir_state
+from gitwatch_tui.core.status import locate_work_tree, read_git_dir_state
 
 PullMode = Literal["ff-only", "rebase", "merge"]
 PULL_MODES: tuple[PullMode, ...] = ("ff-only", "rebase", "merge")
@@ -205,11 +205,9 @@ def pull(
 
 def _read_plan(spec: RepoSpec, timeout: float) -> _Plan | PullRefusal:
     """The branch, its upstream and the incoming files; refused when there is nothing to read."""
-    repo = locate_repo(spec)
+    repo = locate_work_tree(spec, bare="work tree to pull into")
     if isinstance(repo, str):
         return PullRefusal("error", repo)
-    if repo.work_tree is None:
-        return PullRefusal("error", "a bare repository has no work tree to pull into")
     local = read_local_state(repo, timeout=timeout)
     if isinstance(local, str):
         return PullRefusal("error", local)

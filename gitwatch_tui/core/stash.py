@@ -27,7 +27,7 @@ from gitwatch_tui.core.conflicts import StashApplyRecord, record_stash_apply
 from gitwatch_tui.core.details import parse_files
 from gitwatch_tui.core.git import GitResult, RepoPaths, run_git
 from gitwatch_tui.core.models import RepoSpec
-from gitwatch_tui.core.status import locate_repo, parse_porcelain_v2, read_git_dir_state
+from gitwatch_tui.core.status import locate_work_tree, parse_porcelain_v2, read_git_dir_state
 
 STASH_REF = "refs/stash"
 _FORMAT = "--format=%H%x00%P%x00%ct%x00%gd%x00%gs"
@@ -172,7 +172,7 @@ def parse_log_changes(data: bytes, fields: int) -> list[tuple[list[str], list[tu
 
 def read_stashes(spec: RepoSpec, *, timeout: float) -> StashList:
     """Every stash with its files, in two git calls at most; errors are data."""
-    repo = _repo(spec)
+    repo = locate_work_tree(spec, bare="stashes")
     if isinstance(repo, str):
         return StashList(error=repo)
     return _read_stashes(repo, time.monotonic() + timeout)
@@ -223,7 +223,7 @@ def _read_stashes(repo: RepoPaths, deadline: float) -> StashList:
 
 def stash_diff(spec: RepoSpec, ref: str, *, timeout: float) -> str | StashError:
     """The stash's patch against the commit it was made on, its untracked files included."""
-    repo = _repo(spec)
+    repo = locate_work_tree(spec, bare="stashes")
     if isinstance(repo, str):
         return StashError(repo)
     bad = _bad_ref(ref)
@@ -244,7 +244,7 @@ def apply_stash(spec: RepoSpec, ref: str, *, pop: bool = False, timeout: float) 
     the stash even when `pop` was asked; a clean pop drops it and says how to get it back.
     """
     deadline = time.monotonic() + timeout
-    repo = _repo(spec)
+    repo = locate_work_tree(spec, bare="stashes")
     if isinstance(repo, str):
         return StashOutcome(False, message=repo)
     listing = _read_stashes(repo, deadline)
@@ -408,7 +408,7 @@ def drop_stash(
     """Drop "stash@{N}" if it still is the stash `expected_sha` (indexes shift as stashes come
     and go); the result says how to put it back."""
     deadline = time.monotonic() + timeout
-    repo = _repo(spec)
+    repo = locate_work_tree(spec, bare="stashes")
     if isinstance(repo, str):
         return StashError(repo)
     if not _SELECTOR.fullmatch(ref):
@@ -456,15 +456,6 @@ def _bad_ref(ref: str) -> str | None:
 def _listing(before: str, paths: Sequence[str], after: str) -> str:
     shown = ", ".join(paths[:3]) + (" ..." if len(paths) > 3 else "")
     return f"{before} {len(paths)} file(s) {after}: {shown}; nothing changed"
-
-
-def _repo(spec: RepoSpec) -> RepoPaths | str:
-    located = locate_repo(spec)
-    if isinstance(located, str):
-        return located
-    if located.work_tree is None:
-        return "a bare repository has no stashes"
-    return located
 
 
 def _git_write(args: Sequence[str], repo: RepoPaths, deadline: float) -> GitResult:

@@ -225,6 +225,15 @@ def locate_repo(spec: RepoSpec) -> RepoPaths | str:
     return RepoPaths(git_dir=git_dir, work_tree=spec.path)
 
 
+def locate_work_tree(spec: RepoSpec, *, bare: str = "work tree") -> RepoPaths | str:
+    """`locate_repo` for operations that need a work tree: a bare repo is refused with
+    "a bare repository has no <bare>"."""
+    located = locate_repo(spec)
+    if isinstance(located, RepoPaths) and located.work_tree is None:
+        return f"a bare repository has no {bare}"
+    return located
+
+
 def _bare_status(spec: RepoSpec) -> RepoStatus:
     """A bare repo has no work tree: its branch and last fetch come from the git dir alone."""
     try:

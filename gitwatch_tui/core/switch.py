@@ -29,7 +29,7 @@ from gitwatch_tui.core.git import GitResult, RepoPaths, run_git
 from gitwatch_tui.core.models import RepoSpec
 from gitwatch_tui.core.ops import read_remote_config
 from gitwatch_tui.core.stash import apply_stash
-from gitwatch_tui.core.status import locate_repo
+from gitwatch_tui.core.status import locate_work_tree
 
 SwitchRefusalReason = Literal[
     "would-overwrite",  # local changes or untracked files in the way: stash-and-switch helps
@@ -189,7 +189,7 @@ class _Context:
 
 def list_branches(spec: RepoSpec, *, timeout: float) -> BranchList:
     """Local and remote-only branches with ahead/behind and last commit; errors are data."""
-    repo = _work_tree(spec)
+    repo = locate_work_tree(spec, bare="work tree to switch")
     if isinstance(repo, str):
         return BranchList(None, False, None, error=repo)
     refs = _read_refs(repo, timeout)
@@ -246,20 +246,13 @@ def stash_and_switch(
 
 def stash_for_branch(spec: RepoSpec, branch: str, *, timeout: float) -> StashRef | None:
     """The newest stash that stash-and-switch made when leaving `branch`, or None."""
-    repo = _work_tree(spec)
+    repo = locate_work_tree(spec, bare="work tree to switch")
     if isinstance(repo, str):
         return None
     return _stash_left_on(repo, branch, timeout)
 
 
 # --- reading -----------------------------------------------------------------------------------
-
-
-def _work_tree(spec: RepoSpec) -> RepoPaths | str:
-    repo = locate_repo(spec)
-    if isinstance(repo, RepoPaths) and repo.work_tree is None:
-        return "a bare repository has no work tree to switch"
-    return repo
 
 
 def _read_refs(repo: RepoPaths, timeout: float) -> _Refs | str:
@@ -390,7 +383,7 @@ def _stash_left_on(repo: RepoPaths, branch: str, timeout: float) -> StashRef | N
 
 def _prepare(spec: RepoSpec, name: str, timeout: float) -> _Context | SwitchRefusal:
     """Read the repo and the target; refuse what no switch may do now."""
-    repo = _work_tree(spec)
+    repo = locate_work_tree(spec, bare="work tree to switch")
     if isinstance(repo, str):
         return SwitchRefusal("error", repo)
     local = read_local_state(repo, timeout=timeout)

@@ -13,6 +13,7 @@ from gitwatch_tui.core.models import RepoSpec, RepoStatus
 from gitwatch_tui.core.status import (
     PorcelainStatus,
     collect_statuses,
+    locate_work_tree,
     parse_porcelain_v2,
     read_git_dir_state,
 )
@@ -437,3 +438,12 @@ def test_a_resolved_file_still_counts_in_the_conflicts_total(tmp_path: Path) -> 
     git(clone, "add", "a.txt")
     status = status_of(clone)
     assert (status.operation, status.conflicted, status.conflicts_total) == ("merge", 1, 2)
+
+
+def test_operations_that_need_a_work_tree_refuse_a_bare_repo(tmp_path: Path) -> None:
+    remote, clone = make_remote_and_clone(tmp_path, "repo")
+    bare = locate_work_tree(RepoSpec(remote, "bare", bare=True), bare="stashes")
+    assert bare == "a bare repository has no stashes"
+    assert locate_work_tree(RepoSpec(tmp_path / "nowhere", "gone")) == "path does not exist"
+    located = locate_work_tree(RepoSpec(clone, "repo"))
+    assert not isinstance(located, str) and located.work_tree == clone
