@@ -8,13 +8,11 @@ goes through the engine, so it is logged with the command that brings the confli
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shlex
 import subprocess
-from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -25,7 +23,6 @@ from textual import on, work
 from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding
 from textual.containers import Container, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -45,13 +42,12 @@ from gitwatch_tui.core.conflicts import (
     resolve_file,
     resolve_hunks,
 )
-from gitwatch_tui.engine.locks import RepoBusy
+from gitwatch_tui.ui.screens.change_panel import ChangePanel
 from gitwatch_tui.ui.screens.confirm import ConfirmScreen
 
 if TYPE_CHECKING:
     from pygments.lexer import Lexer
 
-    from gitwatch_tui.ui.app import GitwatchApp
 
 WIDE = 100  # from this width the files sit left of the hunks, else above them
 THREE_COLUMNS = 78  # hunk pane width from which base sits between ours and theirs
@@ -100,9 +96,10 @@ def kind_words(entry: ConflictEntry) -> str:
     return f"{entry.kind}, binary" if entry.binary else entry.kind
 
 
-class ConflictScreen(Screen[None]):
+class ConflictScreen(ChangePanel):
     """The conflict in repo `name`: re-read after every change made from here."""
 
+    MESSAGE_ID = "conflict-message"
     DEFAULT_CSS = """
     ConflictScreen #conflict-title {
         height: 1;
@@ -191,18 +188,12 @@ class ConflictScreen(Screen[None]):
     KEYS_LINE = "n/N j/k hunk · O/T/B whole file · e $EDITOR · ↑↓ file · r reload"
 
     def __init__(self, name: str) -> None:
-        super().__init__()
-        self.repo = name
+        super().__init__(name)
         self.state: ConflictState | None = None
         self.file: ConflictFile | None = None
         self.path: str | None = None
         self.hunk = 0
-        self.busy: str | None = None
         self._lexer: tuple[str, Lexer | None] | None = None
-
-    @property
-    def gw_app(self) -> GitwatchApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Static(id="conflict-title")
@@ -462,15 +453,6 @@ class ConflictScreen(Screen[None]):
             word_wrap=True,
         )
 
-    def say(self, message: str, level: str = "info") -> None:
-        """Show a result or a refusal in the panel itself (a toast would be missed)."""
-        p = self.gw_app.palette()
-        colour = {"error": p["repo-error"], "ok": p["repo-clean"]}.get(level, "")
-        mark = {"error": "✗ ", "ok": "✓ "}.get(level, "")
-        box_ = self.query_one("#conflict-message", Static)
-        box_.update(Text(mark + message, colour))
-        box_.display = bool(message)
-
     # -- moving -------------------------------------------------------------------------------
 
     @on(OptionList.OptionHighlighted, "#conflict-files")
@@ -503,8 +485,7 @@ class ConflictScreen(Screen[None]):
 
     def _conflicted_file(self) -> tuple[str, ConflictFile] | None:
         """The selected file when it is still conflicted and nothing is running."""
-        if self.busy:
-            self.say(f"Wait: {self.busy} is still running.")
+        if not self._idle():
             return None
         if self.path is None or self.state is None:
             self.say("No conflicted file here.")
@@ -643,8 +624,7 @@ class ConflictScreen(Screen[None]):
     # -- continue and abort -------------------------------------------------------------------
 
     def action_continue(self) -> None:
-        if self.busy:
-            self.say(f"Wait: {self.busy} is still running.")
+        if not self._idle():
             return
         state = self.state
         if state is None:
@@ -667,8 +647,7 @@ class ConflictScreen(Screen[None]):
         )
 
     def action_abort(self) -> None:
-        if self.busy:
-            self.say(f"Wait: {self.busy} is still running.")
+        if not self._idle():
             return
         state = self.state
         if state is None or not state.active:
@@ -720,33 +699,3 @@ class ConflictScreen(Screen[None]):
         self.app.notify(f"{outcome.message}{moved}", title=self.repo, timeout=8)
         if self.is_current:
             self.app.pop_screen()
-
-    # -- running changes ----------------------------------------------------------------------
-
-    def _run(
-        self, what: str, call: Callable[[], Awaitable[Any]], done: Callable[[Any], None]
-    ) -> None:
-        self.busy = what
-        self._draw_title()
-        self.say(f"{what[:1].upper()}{what[1:]} …")
-        self._change(call, done)
-
-    @work(group="conflict-change")
-    async def _change(
-        self, call: Callable[[], Awaitable[Any]], done: Callable[[Any], None]
-    ) -> None:
-        try:
-            # Shielded: the change runs to its end, history entry included, even when the
-            # panel is closed meanwhile (closing cancels the panel's workers).
-            result = await asyncio.shield(call())
-        except RepoBusy as busy:
-            self.say(f"Nothing changed: {busy}. Try again in a moment.", "error")
-            return
-        except KeyError:
-            self.say(f"Nothing changed: {self.repo} is no longer watched.", "error")
-            return
-        finally:
-            self.busy = None
-            if self in self.app.screen_stack:  # not when the panel was closed meanwhile
-                self._draw_title()
-        done(result)

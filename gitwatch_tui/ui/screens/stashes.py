@@ -4,9 +4,7 @@ and an apply or pop that conflicts keeps the stash and opens the conflict panel.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.syntax import Syntax
 from rich.text import Text
@@ -14,7 +12,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from gitwatch_tui.core.stash import (
@@ -30,12 +27,12 @@ from gitwatch_tui.core.stash import (
     undo_drop_command,
 )
 from gitwatch_tui.engine.events import Action
-from gitwatch_tui.engine.locks import RepoBusy
 from gitwatch_tui.ui.repo_view import ago
+from gitwatch_tui.ui.screens.change_panel import ChangePanel
 from gitwatch_tui.ui.screens.confirm import ConfirmScreen
 
 if TYPE_CHECKING:
-    from gitwatch_tui.ui.app import GitwatchApp
+    pass
 
 WIDE = 100  # from this width the files get a column of their own beside the diff
 MAX_DIFF_LINES = 4000  # a bigger patch is cut (colouring it all would stall the panel)
@@ -53,10 +50,11 @@ def short_message(entry: StashEntry) -> str:
     return message
 
 
-class StashScreen(Screen[None]):
+class StashScreen(ChangePanel):
     """The stash list of repo `name`; a change goes through the engine, then the list is read
     again."""
 
+    MESSAGE_ID = "stash-message"
     DEFAULT_CSS = """
     StashScreen #stash-title {
         height: 1;
@@ -128,18 +126,12 @@ class StashScreen(Screen[None]):
     ]
 
     def __init__(self, name: str) -> None:
-        super().__init__()
-        self.repo = name
+        super().__init__(name)
         self.entries: tuple[StashEntry, ...] = ()
         self.error: str | None = None
         self.loaded = False
-        self.busy: str | None = None  # what is running, while a change runs
         self.diffs: dict[str, str | StashError] = {}  # by stash sha (a sha never changes)
         self._shown_sha: str | None = None
-
-    @property
-    def gw_app(self) -> GitwatchApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Static(id="stash-title")
@@ -328,15 +320,6 @@ class StashScreen(Screen[None]):
             self._shown_sha = entry.sha
             self.query_one("#stash-diff", VerticalScroll).scroll_home(animate=False)
 
-    def say(self, message: str, level: str = "info") -> None:
-        """Show a result or a refusal in the panel itself (a toast would be missed)."""
-        p = self.gw_app.palette()
-        colour = {"error": p["repo-error"], "ok": p["repo-clean"]}.get(level, "")
-        mark = {"error": "✗ ", "ok": "✓ "}.get(level, "")
-        box = self.query_one("#stash-message", Static)
-        box.update(Text(mark + message, colour))
-        box.display = bool(message)
-
     # -- actions ------------------------------------------------------------------------------
 
     def action_back(self) -> None:
@@ -443,41 +426,12 @@ class StashScreen(Screen[None]):
 
     def _ready(self) -> StashEntry | None:
         """The selected stash, when a change may start now."""
-        if self.busy:
-            self.say(f"Wait: {self.busy} is still running.")
+        if not self._idle():
             return None
         entry = self._selected()
         if entry is None:
             self.say(f"No stashes in {self.repo}." if self.loaded else "Still reading …")
         return entry
-
-    def _run(
-        self, what: str, call: Callable[[], Awaitable[Any]], done: Callable[[Any], None]
-    ) -> None:
-        self.busy = what
-        self._draw_title()
-        self.say(f"{what[:1].upper()}{what[1:]} …")
-        self._change(call, done)
-
-    @work(group="stash-change")
-    async def _change(
-        self, call: Callable[[], Awaitable[Any]], done: Callable[[Any], None]
-    ) -> None:
-        try:
-            # Shielded: the change runs to its end, history entry included, even when the
-            # panel is closed meanwhile (closing cancels the panel's workers).
-            result = await asyncio.shield(call())
-        except RepoBusy as busy:
-            self.say(f"Nothing changed: {busy}. Try again in a moment.", "error")
-            return
-        except KeyError:
-            self.say(f"Nothing changed: {self.repo} is no longer watched.", "error")
-            return
-        finally:
-            self.busy = None
-            if self in self.app.screen_stack:  # not when the panel was closed meanwhile
-                self._draw_title()
-        done(result)
 
 
 def _cell(text: str, style: str = "") -> Text:

@@ -1,0 +1,81 @@
+"""What the stash and conflict panels share: one change at a time, run through the engine to
+its end, and results said in the panel itself."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.screen import Screen
+from textual.widgets import Static
+
+from gitwatch_tui.engine.locks import RepoBusy
+
+if TYPE_CHECKING:
+    from gitwatch_tui.ui.app import GitwatchApp
+
+
+class ChangePanel(Screen[None]):
+    """A panel over repo `repo` whose changes go through `engine.change`. Subclasses draw
+    their title (showing `busy`) and name the Static that `say` writes to."""
+
+    MESSAGE_ID: ClassVar[str] = ""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.repo = name
+        self.busy: str | None = None  # what is running, while a change runs
+
+    @property
+    def gw_app(self) -> GitwatchApp:
+        return self.app  # type: ignore[return-value]
+
+    def _draw_title(self) -> None:
+        raise NotImplementedError
+
+    def say(self, message: str, level: str = "info") -> None:
+        """Show a result or a refusal in the panel itself (a toast would be missed)."""
+        p = self.gw_app.palette()
+        colour = {"error": p["repo-error"], "ok": p["repo-clean"]}.get(level, "")
+        mark = {"error": "✗ ", "ok": "✓ "}.get(level, "")
+        box = self.query_one(f"#{self.MESSAGE_ID}", Static)
+        box.update(Text(mark + message, colour))
+        box.display = bool(message)
+
+    def _idle(self) -> bool:
+        """True when no change is running; otherwise says so."""
+        if self.busy:
+            self.say(f"Wait: {self.busy} is still running.")
+            return False
+        return True
+
+    def _run(
+        self, what: str, call: Callable[[], Awaitable[Any]], done: Callable[[Any], None]
+    ) -> None:
+        self.busy = what
+        self._draw_title()
+        self.say(f"{what[:1].upper()}{what[1:]} …")
+        self._change(call, done)
+
+    @work(group="panel-change")
+    async def _change(
+        self, call: Callable[[], Awaitable[Any]], done: Callable[[Any], None]
+    ) -> None:
+        try:
+            # Shielded: the change runs to its end, history entry included, even when the
+            # panel is closed meanwhile (closing cancels the panel's workers).
+            result = await asyncio.shield(call())
+        except RepoBusy as busy:
+            self.say(f"Nothing changed: {busy}. Try again in a moment.", "error")
+            return
+        except KeyError:
+            self.say(f"Nothing changed: {self.repo} is no longer watched.", "error")
+            return
+        finally:
+            self.busy = None
+            if self in self.app.screen_stack:  # not when the panel was closed meanwhile
+                self._draw_title()
+        done(result)
