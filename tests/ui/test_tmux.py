@@ -48,6 +48,23 @@ class Terminal:
                 raise AssertionError(f"screen never matched; last screen:\n{screen}")
             time.sleep(0.1)
 
+    def start(self, args: str, size: tuple[int, int], **env: str) -> None:
+        """Run `python -m gitwatch_tui ARGS` in a new session of this size, with `env` set."""
+        env = {"TERM": "xterm-256color", "PYTHONPATH": str(Path(__file__).parents[2]), **env}
+        exports = " ".join(f"{k}={v}" for k, v in env.items())
+        width, height = size
+        self.tmux(
+            "new-session", "-d", "-s", "gw", "-x", str(width), "-y", str(height),
+            f"env {exports} {sys.executable} -m gitwatch_tui {args}",
+        )  # fmt: skip
+
+    def quit(self) -> None:
+        """Press q and wait for the program (and so the session) to end."""
+        self.keys("q")
+        deadline = time.monotonic() + 10
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+
     def alive(self) -> bool:
         return (
             subprocess.run(
@@ -76,17 +93,9 @@ def test_the_real_program_in_a_terminal(
     for name, clone in repo_set.clones.items():
         lines += [f"  - path: {clone}", f"    name: {name}"]
     config.write_text("\n".join(lines) + "\n")
-    env = {
-        "GITWATCH_TUI_CONFIG": str(config),
-        "XDG_STATE_HOME": str(tmp_path / "state"),
-        "TERM": "xterm-256color",
-        "PYTHONPATH": str(Path(__file__).parents[2]),
-    }
-    exports = " ".join(f"{k}={v}" for k, v in env.items())
-    terminal.tmux(
-        "new-session", "-d", "-s", "gw", "-x", "100", "-y", "24",
-        f"env {exports} {sys.executable} -m gitwatch_tui",
-    )  # fmt: skip
+    terminal.start(
+        "", (100, 24), GITWATCH_TUI_CONFIG=str(config), XDG_STATE_HOME=str(tmp_path / "state")
+    )
     screen = terminal.wait_for(lambda s: "4 repos" in s and "↓1" in _row(s, "web"))
     assert "~1 ?1" in _row(screen, "docs") and "↑1" in _row(screen, "tools")
     assert "r Refresh" in screen and "? Help" in screen  # the footer, at 100 columns
@@ -111,10 +120,7 @@ def test_the_real_program_in_a_terminal(
     # A key right after Escape would read as alt+key: wait for Escape to be seen first.
     terminal.keys("Escape")
     terminal.wait_for(lambda s: "Incoming" not in s)
-    terminal.keys("q")
-    deadline = time.monotonic() + 10
-    while terminal.alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    terminal.quit()
     assert not terminal.alive(), terminal.screen()
 
 
@@ -123,27 +129,15 @@ def test_demo_shows_its_sandbox_lets_rows_change_and_removes_it_on_quit(
 ) -> None:
     temp = tmp_path / "tmp"
     temp.mkdir()
-    env = {
-        "TMPDIR": str(temp),  # where the sandbox goes, so the test can see it go
-        "XDG_STATE_HOME": str(tmp_path / "state"),
-        "TERM": "xterm-256color",
-        "PYTHONPATH": str(Path(__file__).parents[2]),
-    }
-    exports = " ".join(f"{k}={v}" for k, v in env.items())
-    terminal.tmux(
-        "new-session", "-d", "-s", "gw", "-x", "120", "-y", "35",
-        f"env {exports} {sys.executable} -m gitwatch_tui --demo",
-    )  # fmt: skip
+    # TMPDIR: where the sandbox goes, so the test can see it go
+    terminal.start("--demo", (120, 35), TMPDIR=str(temp), XDG_STATE_HOME=str(tmp_path / "state"))
     screen = terminal.wait_for(lambda s: "13 repos" in s and "scanning" not in s)
     assert "conflict-me" in screen and "legacy-tools" in screen
     assert any(p.name.startswith("gitwatch-demo-") for p in temp.iterdir())
     # Fetch everything: the pusher's commits arrive, the unreachable remote fails.
     terminal.keys("F")
     screen = terminal.wait_for(lambda s: "retry" in _row(s, "offsite-backup"), within=20)
-    terminal.keys("q")
-    deadline = time.monotonic() + 10
-    while terminal.alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    terminal.quit()
     assert not terminal.alive()
     assert list(temp.iterdir()) == []  # the sandbox and the pusher are gone
 
@@ -153,17 +147,7 @@ def test_a_conflict_made_in_the_demo_is_resolved_with_keys_only(
 ) -> None:
     temp = tmp_path / "tmp"
     temp.mkdir()
-    env = {
-        "TMPDIR": str(temp),
-        "XDG_STATE_HOME": str(tmp_path / "state"),
-        "TERM": "xterm-256color",
-        "PYTHONPATH": str(Path(__file__).parents[2]),
-    }
-    exports = " ".join(f"{k}={v}" for k, v in env.items())
-    terminal.tmux(
-        "new-session", "-d", "-s", "gw", "-x", "100", "-y", "30",
-        f"env {exports} {sys.executable} -m gitwatch_tui --demo",
-    )  # fmt: skip
+    terminal.start("--demo", (100, 30), TMPDIR=str(temp), XDG_STATE_HOME=str(tmp_path / "state"))
     terminal.wait_for(lambda s: "13 repos" in s and "diverged" in _row(s, "conflict-me"), 30)
     (repo,) = temp.glob("gitwatch-demo-*/work/apps/conflict-me")
     terminal.keys("/", *"conflict-me", "Enter")
@@ -186,8 +170,5 @@ def test_a_conflict_made_in_the_demo_is_resolved_with_keys_only(
     assert len(parents) == 2  # a merge commit
     settings = (repo / "src" / "conflict_me" / "settings.py").read_text()
     assert "REQUEST_TIMEOUT = 45" in settings and "<<<<<<<" not in settings
-    terminal.keys("q")
-    deadline = time.monotonic() + 10
-    while terminal.alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    terminal.quit()
     assert not terminal.alive()
