@@ -5,6 +5,8 @@ everywhere: stdin closed, no terminal (a new session has no controlling tty, so 
 ssh can open /dev/tty to prompt), no askpass program, no pager or editor, `LC_ALL=C` output,
 optional locks off for background reads, repo-config programs (`core.fsmonitor`, `ext::`
 remotes) not run, and a timeout that ends the whole process group, remote helpers included.
+Background git runs at a lower CPU priority (nice 10), so polls never slow what the user is
+doing, the dashboard's own drawing included.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from pathlib import Path
 GIT = "git"
 # Grace period between SIGTERM (git removes its lock files) and SIGKILL.
 KILL_GRACE = 2.0
+# Added niceness of background git (a shell loop's children included): the CPU goes to the
+# user's own work, and to the dashboard and the webhook server answering, first.
+BACKGROUND_NICENESS = 10
 
 # Variables that point git at another repository; inherited from a hook or a shell they would
 # silently redirect our calls (`git rev-parse --local-env-vars`).
@@ -186,7 +191,9 @@ def run_git(
     """Run one git command and wait for it; never raises for git's own failures."""
     started = time.monotonic()
     proc = _spawn(
-        git_argv(args, repo, background=background), env or git_env(background=background)
+        git_argv(args, repo, background=background),
+        env or git_env(background=background),
+        background=background,
     )
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -222,6 +229,8 @@ async def run_git_async(
         env=dict(env or git_env(background=background)),
         start_new_session=True,
     )
+    if background:
+        _lower_priority(proc.pid)
     communicate = asyncio.ensure_future(proc.communicate())
     timed_out = False
     try:
@@ -338,7 +347,8 @@ def _run_shard_once(
         work_tree = repos[i].work_tree
         assert work_tree is not None
         positional += [str(repos[i].git_dir), str(work_tree)]
-    with _spawn(["sh", "-c", script, "sh", *positional], {**env, "N": nonce}) as proc:
+    argv = ["sh", "-c", script, "sh", *positional]
+    with _spawn(argv, {**env, "N": nonce}, background=True) as proc:
         try:
             return _collect_shard(proc, indices, args, timeout, nonce)
         finally:
@@ -427,7 +437,9 @@ def terminate_all() -> None:
         _signal_group(pgid, signal.SIGTERM)
 
 
-def _spawn(argv: Sequence[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+def _spawn(
+    argv: Sequence[str], env: Mapping[str, str], *, background: bool
+) -> subprocess.Popen[bytes]:
     # A new session: its own process group to kill, and no controlling terminal to prompt on.
     proc = subprocess.Popen(
         argv,
@@ -437,9 +449,19 @@ def _spawn(argv: Sequence[str], env: Mapping[str, str]) -> subprocess.Popen[byte
         env=dict(env),
         start_new_session=True,
     )
+    if background:
+        _lower_priority(proc.pid)
     with _live_lock:
         _live_groups.add(proc.pid)
     return proc
+
+
+def _lower_priority(pgid: int) -> None:
+    """Renice the new process group (not `preexec_fn`, which would cost every spawn its fast
+    path); a process that already exited, or a system that refuses, keeps its priority."""
+    with contextlib.suppress(OSError):
+        niceness = min(19, os.getpriority(os.PRIO_PROCESS, 0) + BACKGROUND_NICENESS)
+        os.setpriority(os.PRIO_PGRP, pgid, niceness)
 
 
 def _reaped(proc: subprocess.Popen[bytes]) -> None:

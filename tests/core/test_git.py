@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -155,3 +156,30 @@ def test_remote_config_cache_follows_config_edits(repo: Path, tmp_path: Path) ->
     second = read_remote_config(RepoPaths.of(repo), timeout=10)
     assert not isinstance(second, str)
     assert second.urls["backup"] == str(tmp_path / "elsewhere.git")
+
+
+# `nice` prints the niceness it runs at; the sleep gives the renice after spawn time to land.
+PRINT_NICENESS = ["-c", "alias.niceness=!sleep 0.2; nice", "niceness"]
+
+
+def test_background_git_runs_below_our_priority(repo: Path) -> None:
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    background = run_git(PRINT_NICENESS, RepoPaths.of(repo), timeout=10)
+    asked_for = run_git(PRINT_NICENESS, RepoPaths.of(repo), timeout=10, background=False)
+    assert int(background.stdout) == min(19, ours + 10)
+    assert int(asked_for.stdout) == ours  # what the user asked for is not slowed down
+
+
+async def test_background_async_git_runs_below_our_priority(repo: Path) -> None:
+    result = await run_git_async(PRINT_NICENESS, RepoPaths.of(repo), timeout=10)
+    assert int(result.stdout) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
+
+
+def test_run_many_loops_run_below_our_priority(tmp_path: Path) -> None:
+    repos = []
+    for name in ("a", "b", "c"):
+        git(tmp_path, "init", "-q", name)
+        repos.append(RepoPaths.of(tmp_path / name))
+    results = [r for _, r in run_many(repos, PRINT_NICENESS, jobs=2, timeout=10)]
+    expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
+    assert [int(r.stdout) for r in results] == [expected] * 3
