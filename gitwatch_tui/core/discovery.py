@@ -44,6 +44,7 @@ class FoundRepo:
     git_dir: Path  # `.git`, where a `.git` file points, or the bare folder itself
     bare: bool
     root: ScanRoot
+    folder: tuple[int, int] = (0, 0)  # (device, inode): one folder reached by two paths has one
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +115,7 @@ def _scan(
         dot_git = os.path.join(path, ".git")
         if os.path.lexists(dot_git):  # probed first: a repo's own files are never listed
             git_dir = _git_dir_of(path, dot_git, warnings)
-            yield chain[-1], rank, FoundRepo(Path(path), git_dir, False, root)
+            yield chain[-1], rank, FoundRepo(Path(path), git_dir, False, root, chain[-1])
             continue
         descend = depth < root.depth
         if not (descend or root.include_bare):
@@ -135,7 +136,7 @@ def _scan(
             continue
         if markers == _BARE and os.path.basename(path) != ".git":
             if root.include_bare:
-                yield chain[-1], rank, FoundRepo(Path(path), Path(path), True, root)
+                yield chain[-1], rank, FoundRepo(Path(path), Path(path), True, root, chain[-1])
             continue  # never list a bare repo's objects/ and refs/
         for entry in children:
             try:
@@ -168,6 +169,15 @@ def discover(roots: Sequence[ScanRoot]) -> Discovery:
     return Discovery(tuple(repos), tuple(warnings))
 
 
+def _folder_key(real_path: str) -> tuple[int, int] | str:
+    """(device, inode) of a folder, or its real path while it does not exist (not cloned)."""
+    try:
+        st = os.stat(real_path)
+    except OSError:
+        return real_path
+    return (st.st_dev, st.st_ino)
+
+
 def _unique(name: str, path: Path, taken: set[str]) -> str:
     """`name`, else prefixed with more and more parent folders ("api" -> "oss/api"), else
     "name (2)"; a path-like prefix keeps names usable on the command line."""
@@ -195,29 +205,30 @@ def resolve_repos(
     found = discover(roots)
     warnings = list(found.warnings)
     specs: list[RepoSpec] = []
-    by_real: dict[str, str] = {}  # realpath -> name of the spec that holds it
+    # A folder -> the name of the spec that holds it. Found repos are one per folder already,
+    # so only explicit ones need a key (a real path per repo costs a stat per path part).
+    held: dict[tuple[int, int] | str, str] = {}
     taken: set[str] = set()
     for spec in config_repos:
         real = os.path.realpath(os.path.expanduser(spec.path))
-        if real in by_real:
-            warnings.append(f"repo {spec.name!r}: same folder as {by_real[real]!r}, ignored")
+        key = _folder_key(real)
+        if key in held:
+            warnings.append(f"repo {spec.name!r}: same folder as {held[key]!r}, ignored")
             continue
         name = _unique(spec.name, Path(real), taken)
         if name != spec.name:
             warnings.append(f"repo {spec.name!r}: name used twice, renamed to {name!r}")
             spec = replace(spec, name=name)
-        by_real[real] = name
+        held[key] = name
         taken.add(name)
         specs.append(spec)
     for repo in found.repos:
-        real = os.path.realpath(repo.path)
-        if real in by_real:
-            continue  # listed explicitly (its settings win) or reached twice
+        if repo.folder in held:
+            continue  # listed explicitly: its settings win
         top = _root_dir(repo.root)
         rel = os.path.relpath(repo.path, top)
         base = PurePath(rel).as_posix() if rel != "." else (os.path.basename(top) or top)
         name = _unique(base, repo.path, taken)
-        by_real[real] = name
         taken.add(name)
         specs.append(RepoSpec(path=repo.path, name=name, group=repo.root.group, bare=repo.bare))
     specs.sort(key=lambda s: (s.group or "", s.name))

@@ -15,13 +15,13 @@ import heapq
 import itertools
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gitwatch_tui.core.autosync import (
     SyncRefusal,
@@ -35,7 +35,6 @@ from gitwatch_tui.core.errors import ConfigError as ConfigFileError
 from gitwatch_tui.core.git import RepoPaths, terminate_all
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
 from gitwatch_tui.core.ops import FetchOutcome, clone, fetch
-from gitwatch_tui.core.pull import PULL_MODES, PullMode, pull
 from gitwatch_tui.core.status import collect_statuses
 from gitwatch_tui.core.tags import deploy_tag
 from gitwatch_tui.engine.backoff import BreakerRegistry, RetryPolicy, breaker_key, retry_delay
@@ -59,6 +58,9 @@ from gitwatch_tui.engine.limiter import MANUAL, SCHEDULED, PriorityLimiter
 from gitwatch_tui.engine.locks import RepoBusy, RepoLock
 from gitwatch_tui.engine.pipeline import PipelineRunner
 from gitwatch_tui.engine.watcher import RepoWatcher
+
+if TYPE_CHECKING:
+    from gitwatch_tui.core.pull import PullMode
 
 T = TypeVar("T")
 # After one of our own writes (fetch, pull) the repo's watcher events are ours: ignore them
@@ -145,10 +147,7 @@ class Engine:
             )
         self._apply_specs(specs)
         self.pipelines.start()
-        self._tasks = [
-            asyncio.create_task(self._scheduler(), name="gitwatch-scheduler"),
-            asyncio.create_task(self._refresher(), name="gitwatch-refresher"),
-        ]
+        self._tasks = [asyncio.create_task(self._refresher(), name="gitwatch-refresher")]
         first_sweep: list[asyncio.Future[Any]]
         if head_start is not None:
             head_start.follow(self._accept_status_threadsafe)
@@ -157,9 +156,17 @@ class Engine:
             first_sweep = [swept]
         else:
             first_sweep = [self._request_refresh(name) for name in self.specs]
+        # Polls and the file watcher start once the first sweep is in: the sweep is what the
+        # user waits for, and it should have the cores (the watcher's child walks every
+        # folder to add its watches; a poll's fetch re-reads the status anyway).
+        self._tasks.append(
+            asyncio.create_task(self._after(first_sweep, self._scheduler()), name="gitwatch-polls")
+        )
         if self._watcher is not None:
             self._tasks.append(
-                asyncio.create_task(self._watch_after(first_sweep), name="gitwatch-watcher")
+                asyncio.create_task(
+                    self._after(first_sweep, self._watcher.run()), name="gitwatch-watcher"
+                )
             )
         if self._config_path is not None:
             self._tasks.append(asyncio.create_task(self._watch_config(), name="gitwatch-config"))
@@ -182,12 +189,16 @@ class Engine:
             for name in self.specs:  # read again what the sweep may have missed
                 self._request_refresh(name)
 
-    async def _watch_after(self, first_sweep: list[asyncio.Future[Any]]) -> None:
-        """Start watching files once the first sweep is in: the watcher's child process
-        walks every folder to add its watches, and the first sweep should have the cores."""
-        await asyncio.gather(*first_sweep, return_exceptions=True)
-        assert self._watcher is not None
-        await self._watcher.run()
+    @staticmethod
+    async def _after(
+        first_sweep: list[asyncio.Future[Any]], then: Coroutine[Any, Any, None]
+    ) -> None:
+        try:
+            await asyncio.gather(*first_sweep, return_exceptions=True)
+        except BaseException:
+            then.close()  # cancelled before it began: never awaited
+            raise
+        await then
 
     @property
     def watching(self) -> bool:
@@ -277,6 +288,8 @@ class Engine:
         lose work is refused with the reason; a merge or rebase that stops on conflicts stays
         in progress for the conflict panel.
         """
+        from gitwatch_tui.core.pull import PULL_MODES, pull  # with its kin, only when used
+
         if mode not in PULL_MODES:
             raise ValueError(f"unknown pull mode {mode!r}: one of {', '.join(PULL_MODES)}")
         if expected_upstream is None:
@@ -301,6 +314,7 @@ class Engine:
         """Run a core call that changes the repo for the user: `operation(spec, *args,
         timeout=..)` under the repo's lock, logged to history with its undo hint, then the
         status is read again. Raises RepoBusy when another gitwatch process holds the repo."""
+
         def call(spec: RepoSpec, *, timeout: float) -> T:
             return operation(spec, *args, timeout=timeout, **kwargs)
 

@@ -1,4 +1,4 @@
-"""The watch list and the first status sweep, begun in a thread before the UI is imported.
+"""The watch list and the first status sweep, begun before the UI is imported.
 
 Starting the dashboard costs about 0.3 s of imports and a first frame before the engine could
 start; with a head start git is already reading statuses meanwhile, so the table fills in the
@@ -37,7 +37,19 @@ class HeadStart:
 
     @classmethod
     def begin(cls, config: Config) -> HeadStart:
+        """Resolve the watch list here, then read the statuses in a thread.
+
+        The list is resolved in the caller's thread: in the background, a thread that makes a
+        syscall per folder gets the GIL back only now and then while the UI's imports run,
+        and 60 ms of scanning 1,000 repos took 0.6 s.
+        """
         head_start = cls(config)
+        try:
+            head_start.watch_list.set_result(resolve_repos(config.repos, config.scan))
+        except Exception as exc:  # the engine then resolves the list itself and reports it
+            head_start.watch_list.set_exception(exc)
+            head_start.swept.set_exception(exc)
+            return head_start
         threading.Thread(target=head_start._run, name="gw-head-start", daemon=True).start()
         return head_start
 
@@ -52,15 +64,8 @@ class HeadStart:
     def _run(self) -> None:
         defaults = self.config.defaults
         try:
-            watch_list = resolve_repos(self.config.repos, self.config.scan)
-        except Exception as exc:  # the engine then resolves the list itself and reports it
-            self.watch_list.set_exception(exc)
-            self.swept.set_exception(exc)
-            return
-        self.watch_list.set_result(watch_list)
-        try:
             collect_statuses(
-                watch_list[0],
+                self.watch_list.result()[0],
                 jobs=defaults.status_concurrency,
                 timeout=defaults.status_timeout,
                 on_status=self._store,

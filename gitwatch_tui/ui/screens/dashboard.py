@@ -29,18 +29,11 @@ from gitwatch_tui.ui.repo_view import (
     ordered_keys,
     repo_cells,
 )
-from gitwatch_tui.ui.screens.bulk import (
-    BranchNameScreen,
-    BulkScreen,
-    Run,
-    fetch_one,
-    pull_one,
-    switch_one,
-)
 from gitwatch_tui.ui.widgets.repo_table import RepoTable
 
 if TYPE_CHECKING:
     from gitwatch_tui.ui.app import GitwatchApp
+    from gitwatch_tui.ui.screens.bulk import Run
 
 COLUMN_NAMES = {
     "repo": "name",
@@ -301,6 +294,8 @@ class DashboardScreen(Screen[None]):
 
     def action_fetch(self) -> None:
         if self.selection:
+            from gitwatch_tui.ui.screens.bulk import fetch_one
+
             self._bulk("Fetch", fetch_one(self.gw_app.engine))
             return
         names = self._selected_repos()
@@ -340,6 +335,8 @@ class DashboardScreen(Screen[None]):
 
     def action_pull(self) -> None:
         if self.selection:
+            from gitwatch_tui.ui.screens.bulk import pull_one
+
             self._bulk("Pull (ff-only)", pull_one(self.gw_app.engine))
         elif (name := self._selected_repo()) is not None:
             from gitwatch_tui.ui.screens.pull import PullScreen
@@ -348,6 +345,8 @@ class DashboardScreen(Screen[None]):
 
     def action_switch(self, stash: bool = False) -> None:
         if self.selection and not stash:
+            from gitwatch_tui.ui.screens.bulk import BranchNameScreen
+
             self.app.push_screen(BranchNameScreen(len(self.selection)), self._bulk_switch)
         elif (name := self._selected_repo()) is not None:
             from gitwatch_tui.ui.screens.switch import SwitchScreen
@@ -356,9 +355,15 @@ class DashboardScreen(Screen[None]):
 
     def _bulk_switch(self, branch: str | None) -> None:
         if branch:
+            from gitwatch_tui.ui.screens.bulk import switch_one
+
             self._bulk(f"Switch to {branch}", switch_one(self.gw_app.engine, branch))
 
     def _bulk(self, title: str, run: Run) -> None:
+        # The bulk and panel screens are imported when first used: with the git operations
+        # behind them they are a tenth of the start-up imports.
+        from gitwatch_tui.ui.screens.bulk import BulkScreen
+
         names = sorted(self.selection)
         self.app.push_screen(BulkScreen(f"{title} · {len(names)} repos", names, run))
 
