@@ -17,13 +17,29 @@ def _keys(bindings: list[BindingType]) -> list[tuple[str, str]]:
     rows = []
     for binding in bindings:
         if isinstance(binding, Binding) and binding.description:
-            keys = ", ".join(_key_name(k) for k in binding.key.split(","))
+            keys = "/".join(_key_name(k) for k in binding.key.split(","))
             rows.append((keys, binding.description))
     return rows
 
 
+def _dedupe(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """One entry per description, its keys joined (`s` and `enter` both stash & switch)."""
+    keys_by_what: dict[str, list[str]] = {}
+    for keys, what in rows:
+        keys_by_what.setdefault(what, []).append(keys)
+    return [("/".join(dict.fromkeys(keys)), what) for what, keys in keys_by_what.items()]
+
+
+# Said once under "Every panel" instead of in each panel's line.
+_EVERY_PANEL = {
+    *("Back", "Close", "Scroll down", "Scroll up", "Page down", "Page up"),
+    *("Next branch", "Previous branch", "Next stash / scroll down", "Previous stash / scroll up"),
+}
+
+
 def _key_name(key: str) -> str:
-    return {"slash": "/", "question_mark": "?", "escape": "esc", "enter": "enter"}.get(key, key)
+    names = {"slash": "/", "question_mark": "?", "escape": "esc", "down": "↓", "up": "↑"}
+    return names.get(key, key.replace("pagedown", "pgdn").replace("pageup", "pgup"))
 
 
 class HelpScreen(ModalScreen[None]):
@@ -67,7 +83,8 @@ class HelpScreen(ModalScreen[None]):
         self.query_one("#help-body", Vertical).scroll_relative(y=lines, animate=False)
 
     def _content(self) -> Table:
-        """Keys on the left, how to read the table on the right; stacked when narrow."""
+        """Keys on the left, how to read the table on the right; stacked when narrow. The
+        panels' own keys follow across the whole width."""
         keys, legend = self._keys_part(), self._legend_part()
         layout = Table.grid(padding=(0, 4))
         if self._wide:
@@ -75,7 +92,41 @@ class HelpScreen(ModalScreen[None]):
         else:
             layout.add_row(keys)
             layout.add_row(legend)
-        return layout
+        outer = Table.grid()
+        outer.add_row(layout)
+        outer.add_row("")
+        outer.add_row(self._panels_part())
+        return outer
+
+    def _panels_part(self) -> Table:
+        from gitwatch_tui.ui.screens.conflicts import ConflictScreen
+        from gitwatch_tui.ui.screens.log import LogScreen
+        from gitwatch_tui.ui.screens.pull import PullScreen
+        from gitwatch_tui.ui.screens.stashes import StashScreen
+        from gitwatch_tui.ui.screens.switch import SwitchScreen
+
+        panels: list[tuple[str, list[tuple[str, str]]]] = [
+            ("Pull  p", _keys(PullScreen.BINDINGS)),
+            ("Branch  b s", [("type", "filter"), *_keys(SwitchScreen.BINDINGS)]),
+            ("Stashes  S", _keys(StashScreen.BINDINGS)),
+            ("Conflicts  c", _keys(ConflictScreen.BINDINGS)),
+            ("Log  l", _keys(LogScreen.BINDINGS)),
+            ("Picked rows", [("space a", "pick"), ("f p b", "fetch / pull / switch them")]),
+            ("Every panel", [("esc", "back"), ("↑ ↓ j k", "move or scroll")]),
+        ]
+        grid = _grid()
+        grid.add_row(Text("Panels", "bold underline"), "")
+        width = 112 - 18 if self._wide else 66 - 16
+        for title, rows in panels:
+            # One line of "key what · key what" per panel (wrapped): the panels' footers show
+            # their main keys, this lists them all, hidden ones included.
+            line = Text(overflow="fold")
+            for keys, what in _dedupe(rows):
+                if what not in _EVERY_PANEL:
+                    line.append(" · " if line else "").append(keys, "bold").append(f" {what}")
+            grid.add_row(title, line)
+        grid.columns[1].max_width = width
+        return grid
 
     def _keys_part(self) -> Table:
         from gitwatch_tui.ui.screens.dashboard import DashboardScreen
