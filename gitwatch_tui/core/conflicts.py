@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import secrets
 import shlex
 import stat
@@ -284,7 +285,7 @@ def conflict_hunks(spec: RepoSpec, path: str, *, timeout: float) -> ConflictFile
         entry,
         tuple(segments),
         ours_label=_branch_label(repo.git_dir, hunks[0].ours_label) if hunks else "ours",
-        theirs_label=hunks[0].theirs_label if hunks else "theirs",
+        theirs_label=_commit_label(repo.git_dir, hunks[0].theirs_label) if hunks else "theirs",
         fingerprint=fingerprint,
         base_computed=computed,
     )
@@ -347,6 +348,23 @@ def _branch_label(git_dir: Path, label: str) -> str:
     except OSError:
         return label
     return head.removeprefix("ref: refs/heads/") if head.startswith("ref: refs/heads/") else label
+
+
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_MERGED_NAME = re.compile(r"Merge (?:remote-tracking branch|branch|tag) '(.+)'")
+
+
+def _commit_label(git_dir: Path, label: str) -> str:
+    """A merge of a commit id (a pull merges the sha it previewed) labels "theirs" with all 40
+    hex digits: name it as the merge message does ("origin/main"), else by a short id."""
+    if not _OBJECT_ID.fullmatch(label):
+        return label
+    try:
+        first_line = (git_dir / "MERGE_MSG").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        first_line = ""
+    named = _MERGED_NAME.match(first_line.partition("\n")[0])
+    return named[1] if named else label[:7]
 
 
 def _label(line: bytes, size: int) -> str:

@@ -644,3 +644,23 @@ def test_nothing_to_continue_or_abort(tmp_path: Path) -> None:
     git(tmp_path, "init", "-q", "--bare", str(bare))
     state = read_conflicts(RepoSpec(bare, "bare", bare=True), timeout=TIMEOUT)
     assert state.error and not state.active
+
+
+@pytest.mark.parametrize(
+    ("message", "label"),
+    [(["-m", "Merge remote-tracking branch 'origin/main'"], "origin/main"), ([], "short")],
+)
+def test_theirs_as_a_commit_id_is_named(tmp_path: Path, message: list[str], label: str) -> None:
+    repo = new_repo(tmp_path)
+    commit_all(repo, {"t.txt": "".join(BASE_LINES)}, "base")
+    git(repo, "switch", "-q", "-c", "other")
+    commit_all(repo, {"t.txt": replaced(BASE_LINES, {2: "T2"})}, "theirs")
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "switch", "-q", "main")
+    commit_all(repo, {"t.txt": replaced(BASE_LINES, {2: "O2"})}, "ours")
+    git_fails(repo, "merge", *message, sha)  # by id, as a pull merges what it previewed
+
+    file = conflict_hunks(spec_of(repo), "t.txt", timeout=TIMEOUT)
+
+    assert file.hunks[0].theirs_label == sha  # the file itself says the full id
+    assert file.theirs_label == (sha[:7] if label == "short" else label)
