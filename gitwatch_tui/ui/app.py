@@ -33,11 +33,8 @@ from gitwatch_tui.engine.events import (
 )
 from gitwatch_tui.engine.head_start import HeadStart
 from gitwatch_tui.engine.history import default_state_dir
-from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate
+from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate, FollowsEngine
 from gitwatch_tui.ui.screens.dashboard import COLUMN_NAMES, DashboardScreen
-from gitwatch_tui.ui.screens.details import DetailScreen
-from gitwatch_tui.ui.screens.help import HelpScreen
-from gitwatch_tui.ui.screens.log import LogScreen
 from gitwatch_tui.ui.themes import (
     REPO_VARIABLES,
     choose_theme,
@@ -49,10 +46,11 @@ LOG_LINES_KEPT = 5000
 
 
 class Service(Protocol):
-    """What `--listen` runs next to the engine: the webhook, /metrics and /api server."""
+    """What runs next to the engine: the webhook, /metrics and /api server of `--listen`
+    (its `url`), the notifier (no `url`), or both."""
 
     @property
-    def url(self) -> str: ...
+    def url(self) -> str | None: ...
 
     async def stop(self) -> None: ...
 
@@ -147,7 +145,8 @@ class GitwatchApp(App[int]):
                 self.notify(str(exc), title="Not serving webhooks", severity="error", timeout=15)
             else:
                 url = self._services.url
-                self.notify(f"webhooks {url}/hooks/…, metrics {url}/metrics", title="Serving")
+                if url is not None:
+                    self.notify(f"webhooks {url}/hooks/…, metrics {url}/metrics", title="Serving")
 
     async def shut_down(self) -> None:
         """Stop the engine (its git calls are killed) and leave."""
@@ -166,6 +165,8 @@ class GitwatchApp(App[int]):
     def show_help(self) -> None:
         """Push the help screen, built once (it is static) and kept for the next `?`."""
         if not self.is_screen_installed("help"):
+            from gitwatch_tui.ui.screens.help import HelpScreen
+
             self.install_screen(HelpScreen(), name="help")
         if self.screen is not self.get_screen("help"):
             self.push_screen("help")
@@ -220,7 +221,7 @@ class GitwatchApp(App[int]):
         """Deliver to every screen that shows engine state (the dashboard, open details);
         a message is delivered once, so each gets its own copy of the same data."""
         for screen in self.screen_stack:
-            if isinstance(screen, DashboardScreen | DetailScreen | LogScreen):
+            if isinstance(screen, FollowsEngine):
                 screen.post_message(replace(message))
 
     # -- command palette ----------------------------------------------------------------------

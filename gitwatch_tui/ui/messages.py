@@ -36,3 +36,8 @@ class EngineStarted(Message, bubble=False):
     """The watch list is known (the rows can be laid out); statuses follow."""
 
     names: dict[str, str | None]  # repo name → group
+
+
+class FollowsEngine:
+    """Marks a screen that the app sends every EngineStarted and EngineUpdate to (the app
+    need not import each such screen, so those that open on a key load when first used)."""

@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from gitwatch_tui.engine.events import SyncState
-from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate
+from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate, FollowsEngine
 from gitwatch_tui.ui.repo_view import (
     GROUP_PREFIX,
     SORTABLE,
@@ -49,7 +49,7 @@ _BUSY = ("fetching", "cloning", "syncing")
 _TICK = 0.25  # spinner frame; the clock columns are re-read every fourth tick
 
 
-class DashboardScreen(Screen[None]):
+class DashboardScreen(FollowsEngine, Screen[None]):
     """Every watched repo at a glance. Attributes down (rows to the table), messages up
     (a selected row), commands out (engine methods run as workers)."""
 

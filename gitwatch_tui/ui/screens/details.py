@@ -21,7 +21,7 @@ from textual.widgets import Footer, Static
 
 from gitwatch_tui.core.details import CommitInfo, RepoDetails
 from gitwatch_tui.engine.history import HistoryEntry
-from gitwatch_tui.ui.messages import EngineUpdate
+from gitwatch_tui.ui.messages import EngineUpdate, FollowsEngine
 from gitwatch_tui.ui.repo_view import RepoRow, ago, state_label
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ _KIND_COLOURS = {
 }
 
 
-class DetailScreen(Screen[None]):
+class DetailScreen(FollowsEngine, Screen[None]):
     """The selected repo's details; kept current while events for it arrive."""
 
     BINDINGS = [

@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, RichLog, Static
 
 from gitwatch_tui.engine.events import LogLine
-from gitwatch_tui.ui.messages import EngineUpdate
+from gitwatch_tui.ui.messages import EngineUpdate, FollowsEngine
 
 if TYPE_CHECKING:
     from gitwatch_tui.ui.app import GitwatchApp
@@ -41,7 +41,7 @@ def log_text(received: float, line: LogLine, palette: dict[str, str], *, with_re
     return text
 
 
-class LogScreen(Screen[None]):
+class LogScreen(FollowsEngine, Screen[None]):
     """The engine's log lines, live; one repo's or every repo's."""
 
     BINDINGS = [
