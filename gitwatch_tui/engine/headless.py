@@ -19,6 +19,7 @@ from gitwatch_tui.engine.events import (
     ConfigReloaded,
     Event,
     LogLine,
+    PipelineStateChanged,
     StatusChanged,
     StatusRemoved,
     SyncFinished,
@@ -109,4 +110,22 @@ def describe(event: Event) -> str:
             return f"config reloaded: +{len(added)} -{len(removed)} ~{len(changed)} repos"
         case ConfigError(message=message):
             return f"config not reloaded (the last good one stays): {message}"
+        case PipelineStateChanged():
+            return _describe_pipeline(event)
     return repr(event)
+
+
+def _describe_pipeline(run: PipelineStateChanged) -> str:
+    if run.state == "running":
+        return f"{run.repo}: pipeline step {run.index}/{run.total} {run.step}"
+    took = f" in {run.duration:.1f}s"
+    if run.state == "ok":
+        tolerated = f" (failed, tolerated: {', '.join(run.failed)})" if run.failed else ""
+        return f"{run.repo}: pipeline ok{took}, {run.total} step(s){tolerated}"
+    if run.state == "cancelled":
+        return f"{run.repo}: pipeline cancelled{took}"
+    verb = "timed out" if run.state == "timeout" else "failed"
+    # The error names the step ("step test: exit 1"); the run's log holds its output.
+    why = f": {run.error}" if run.error else f" at step {run.step}"
+    log = f" (log: {run.log_path})" if run.log_path else ""
+    return f"{run.repo}: pipeline {verb}{took}{why}{log}"
