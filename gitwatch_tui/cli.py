@@ -11,12 +11,18 @@ import json
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitwatch_tui import __version__
-from gitwatch_tui.core.config import Config, default_config, load_config, resolve_config_path
+from gitwatch_tui.core.config import (
+    Config,
+    NotifySettings,
+    default_config,
+    load_config,
+    resolve_config_path,
+)
 from gitwatch_tui.core.discovery import resolve_repos
 from gitwatch_tui.core.errors import ConfigError
 from gitwatch_tui.core.git import resolve_git_dir
@@ -27,6 +33,7 @@ from gitwatch_tui.core.status import collect_statuses, with_error
 if TYPE_CHECKING:  # imported by the sub-commands that use them: they cost start-up time
     from gitwatch_tui.engine.engine import Engine
     from gitwatch_tui.server.app import Services
+    from gitwatch_tui.server.notify import Notifier
 
 EXIT_OK, EXIT_REPO_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -134,17 +141,54 @@ def dashboard_command(config: Config, paths: Sequence[str], listen: str | None =
     from gitwatch_tui.ui.app import build_app
 
     where = ", ".join(paths) if paths else None
-    services = _serving(listen) if listen else None
+    notify = config.notify != NotifySettings()  # a `notify:` section
+    services = _serving(listen, notify=notify) if listen or notify else None
     app = build_app(config, where=where, head_start=head_start, services=services)
     return app.run() or EXIT_OK
 
 
-def _serving(listen: str) -> Callable[[Engine], Awaitable[Services]]:
-    """Starts the daemon's server (webhooks, /metrics, /api) next to the dashboard's engine."""
-    from gitwatch_tui.server.app import start_services
+@dataclass(frozen=True, slots=True)
+class Companions:
+    """What runs next to the dashboard's engine: the server, the notifier, or both."""
 
-    async def start(engine: Engine) -> Services:
-        return await start_services(engine, engine.config, listen=listen)
+    services: Services | None = None
+    notifier: Notifier | None = None
+
+    @property
+    def url(self) -> str | None:
+        """The server's base URL; None when only the notifier runs."""
+        return self.services.url if self.services is not None else None
+
+    async def stop(self) -> None:
+        """The server first (no new work comes in), then the notifier's deliveries end."""
+        if self.services is not None:
+            await self.services.stop()
+        if self.notifier is not None:
+            await self.notifier.aclose()
+
+
+def _serving(
+    listen: str | None, *, notify: bool = False
+) -> Callable[[Engine], Awaitable[Companions]]:
+    """Starts, next to the dashboard's engine, the daemon's server (webhooks, /metrics, /api)
+    on `listen`, and with `notify` the notifier that follows the config's `notify:`."""
+
+    async def start(engine: Engine) -> Companions:
+        # Imported here, once the first frame is up: aiohttp costs about 0.1 s to import.
+        from gitwatch_tui.server.app import start_services
+        from gitwatch_tui.server.notify import start_notifier
+
+        notifier = start_notifier(engine.events, engine.config.notify) if notify else None
+        services: Services | None = None
+        try:
+            if listen:
+                services = await start_services(engine, engine.config, listen=listen)
+        except BaseException:
+            # The app only reports the error: nothing it started may be left running.
+            if notifier is not None:
+                await notifier.aclose()
+            raise
+        return Companions(services, notifier)
 
     return start
 
