@@ -1,4 +1,5 @@
-"""`gitwatch-tui daemon`: the engine and its HTTP server with no UI, for a service manager.
+"""`gitwatch-tui daemon`: the engine, its HTTP server and its notifier (the config's
+`notify:`) with no UI, for a service manager.
 
 It logs one JSON object per line to stderr (`ts`, `level`, `event`, then the event's fields),
 stops cleanly on SIGTERM or SIGINT (no new work; running fetches and syncs get the grace
@@ -35,6 +36,7 @@ from gitwatch_tui.engine.events import (
 )
 from gitwatch_tui.engine.headless import event_record
 from gitwatch_tui.server.app import ServerConfigError, Services, read_secrets, start_services
+from gitwatch_tui.server.notify import Notifier, start_notifier
 
 EX_OK = 0
 EX_SOFTWARE = 1  # anything unexpected
@@ -159,30 +161,50 @@ async def _run(
     engine.subscribe(lambda event: _server_reload_notice(event, config, log))
     loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(engine.reload_config()))
     services: Services | None = None
+    notifier: Notifier | None = None
     try:
         await engine.start()
+        # Always on, even with no target: a reload may add one. Before the server, so that
+        # what its webhooks start is followed too.
+        notifier = start_notifier(engine.events, engine.config.notify)
         if address is not None:
             services = await start_services(engine, config, listen=address, env=env)
     except ServerConfigError as exc:
         log.write("error", "config-error", message=str(exc))
-        await engine.stop()
+        await _stop_engine(engine, notifier)
         return EX_CONFIG
     except OSError as exc:
         log.write("error", "server-error", message=f"cannot listen on {address}: {exc}")
-        await engine.stop()
+        await _stop_engine(engine, notifier)
         return EX_TEMPFAIL if exc.errno == errno.EADDRINUSE else EX_UNAVAILABLE
     log.write(
         "info", "daemon-started", version=__version__, pid=os.getpid(), config=str(path.absolute()),
         listen=services.url if services else None, repos=len(engine.specs),
+        notify=_notify_targets(engine.config),
     )  # fmt: skip
     await stop.wait()
     grace = engine.config.server.shutdown_grace
     log.write("info", "daemon-stopping", signal=stop_signal[0], grace=grace)
     if services is not None:
         await services.stop()
-    await engine.stop(grace=grace)
+    await _stop_engine(engine, notifier, grace)
     log.write("info", "daemon-stopped")
     return EX_OK
+
+
+async def _stop_engine(engine: Engine, notifier: Notifier | None, grace: float = 0.0) -> None:
+    # The notifier goes first: deliveries under way get its few seconds, and the fetches the
+    # engine's stop ends are not reported as failures.
+    if notifier is not None:
+        await notifier.aclose()
+    await engine.stop(grace=grace)
+
+
+def _notify_targets(config: Config) -> list[str]:
+    """Where notifications go, for the start-up line: the kinds of target, never their URL."""
+    settings = config.notify
+    targets = (("webhook", settings.webhook), ("email", settings.email))
+    return [name for name, target in targets if target is not None and settings.on]
 
 
 def _load(
