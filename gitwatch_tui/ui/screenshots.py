@@ -1,27 +1,45 @@
-"""`python -m gitwatch_tui.ui.screenshots [FOLDER]`: the README's screenshots, taken by the app
-itself from the demo sandbox, one SVG per scene."""
+"""`python -m gitwatch_tui.ui.screenshots [FOLDER] [SCENE...]`: the README's screenshots, taken
+by the app itself from the demo sandbox, one SVG per scene (all of them, or the ones named).
+
+Every scene starts from a new sandbox at the same place, so a scene that pulls or fetches
+changes nothing another scene shows, and any one scene can be taken alone."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widgets import Input
 
 from gitwatch_tui.core.config import Config
 from gitwatch_tui.core.git import resolve_git_dir
+from gitwatch_tui.core.models import PipelineStep
 from gitwatch_tui.core.ops import fetch
 from gitwatch_tui.demo import create_sandbox
 from gitwatch_tui.ui.app import GitwatchApp, build_app
+from gitwatch_tui.ui.screens.bulk import BulkScreen
+from gitwatch_tui.ui.screens.conflicts import ConflictScreen
 from gitwatch_tui.ui.screens.dashboard import DashboardScreen
+from gitwatch_tui.ui.screens.log import LogScreen
+from gitwatch_tui.ui.screens.pull import PullScreen
+from gitwatch_tui.ui.screens.stashes import StashScreen
+from gitwatch_tui.ui.screens.switch import SwitchScreen
 
 Scene = Callable[[Pilot[int]], Awaitable[None]]
+
+
+class SceneError(RuntimeError):
+    """A scene's screen did not reach the state it is shown in (a spinner is no screenshot)."""
 
 
 def age_fetches(config: Config, now: float) -> None:
@@ -71,12 +89,79 @@ def _keys(*keys: str, wait: float = 0.3) -> Scene:
     return run
 
 
+def _until(what: str, ready: Callable[[GitwatchApp], object], within: float = 20.0) -> Scene:
+    """Wait until `ready(app)` holds (content read, workers done), then one more paint."""
+
+    async def run(pilot: Pilot[int]) -> None:
+        app: GitwatchApp = pilot.app  # type: ignore[assignment]
+        deadline = time.monotonic() + within
+        while not ready(app):
+            if time.monotonic() > deadline:
+                raise SceneError(f"{what}: not ready within {within:g}s")
+            await pilot.pause(0.05)
+        await pilot.pause(0.1)
+
+    return run
+
+
+def _on(kind: type[Screen[None]], ready: Callable[[Any], object] = bool) -> Callable[..., bool]:
+    """A `_until` check: the top screen is a `kind` and `ready(screen)` holds."""
+    return lambda app: isinstance(app.screen, kind) and bool(ready(app.screen))
+
+
+def _pull_loaded(mode: str) -> Callable[..., bool]:
+    """The pull panel shows the preview made after its fetch, for `mode`."""
+    return _on(
+        PullScreen,
+        lambda s: s.loaded and s.preview is not None and s.preview.mode == mode and not s.pulling,
+    )
+
+
+def _clear_toasts(pilot: Pilot[int]) -> Awaitable[None]:
+    """Drop the toasts a step left (a pull's "pulled"), which would cover the panel."""
+    pilot.app.clear_notifications()
+    return pilot.pause()
+
+
 def _theme(name: str) -> Scene:
     async def run(pilot: Pilot[int]) -> None:
         pilot.app.theme = name
         await pilot.pause(0.2)
 
     return run
+
+
+def _with_pipeline(repo: str) -> Callable[[Config], Config]:
+    """`repo` gets a pipeline (run after each pull) whose output the log panel shows: what the
+    pull changed, and the code compiled. Real commands, so the output is real too."""
+    steps = (
+        PipelineStep("changes", run=("git", "diff", "--stat", "ORIG_HEAD", "HEAD")),
+        PipelineStep("compile", run=("python3", "-m", "compileall", "src")),
+        PipelineStep("version", run=("grep", "^version", "pyproject.toml")),
+    )
+
+    def change(config: Config) -> Config:
+        specs = tuple(
+            replace(spec, pipeline=steps) if spec.name == repo else spec for spec in config.repos
+        )
+        return replace(config, repos=specs)
+
+    return change
+
+
+def _edit(repo: str, path: str, old: str, new: str) -> Callable[[Config], Config]:
+    """An uncommitted change in `repo`: `old` becomes `new` in the file at `path`."""
+
+    def change(config: Config) -> Config:
+        spec = next(spec for spec in config.repos if spec.name == repo)
+        file = spec.path / path
+        text = file.read_text(encoding="utf-8")
+        if old not in text:  # the demo changed: say so rather than show a clean repo
+            raise SceneError(f"{repo}: {path} has no {old!r} to change")
+        file.write_text(text.replace(old, new), encoding="utf-8", newline="\n")
+        return config
+
+    return change
 
 
 # name → (terminal size, steps after the rows are read)
@@ -90,19 +175,70 @@ SCENES: dict[str, tuple[tuple[int, int], list[Scene]]] = {
     "palette": ((120, 35), [_keys("ctrl+p", *"theme", wait=0.6)]),
     "theme-light": ((120, 35), [_theme("gitwatch-light")]),
     "theme-high-contrast": ((120, 35), [_theme("gitwatch-high-contrast")]),
+    # The panels. auth-lib has diverged: rebase shows what comes in and what is replayed.
+    "pull": ((120, 35), [
+        _select("auth-lib"), _keys("p", wait=0), _until("pull", _pull_loaded("ff-only")),
+        _keys("2", wait=0), _until("pull rebase", _pull_loaded("rebase")),
+    ]),
+    # dns-manager has a local change to a file main has otherwise: switching to main is
+    # refused, with the file, and stash-and-switch (`s`) is offered.
+    "switch": ((120, 35), [
+        _select("dns-manager"), _keys("b", wait=0),
+        _until("switch", _on(SwitchScreen, lambda s: s.listing is not None and s.shown)),
+        _keys("enter", wait=0),
+        _until("switch refused", _on(SwitchScreen, lambda s: s.offer is not None)),
+    ]),
+    # The first stash is selected: wait for its patch too, not only the list.
+    "stashes": ((120, 35), [
+        _select("ui-kit"), _keys("S", wait=0),
+        _until("stashes", _on(StashScreen, lambda s: s.entries and s.entries[0].sha in s.diffs)),
+    ]),
+    # A merge pull of conflict-me stops on its conflict and opens the conflict panel.
+    "conflicts": ((120, 35), [
+        _select("conflict-me"), _keys("p", wait=0), _until("pull", _pull_loaded("ff-only")),
+        _keys("3", wait=0), _until("pull merge", _pull_loaded("merge")), _keys("p", wait=0),
+        _until("conflicts", _on(
+            ConflictScreen, lambda s: s.file is not None and s.query(".hunk") and not s.busy
+        )),
+        _clear_toasts,
+    ]),
+    # Pull admin-panel (behind): its pipeline runs, and the log panel shows the output.
+    "log": ((120, 35), [
+        _select("admin-panel"), _keys("p", wait=0), _until("pull", _pull_loaded("ff-only")),
+        _keys("p", wait=0),
+        _until("pipeline", lambda app: (
+            (run := app.engine.pipelines.last.get("admin-panel")) and run.state != "running"
+        )),
+        _clear_toasts, _keys("l", wait=0), _until("log", _on(LogScreen)),
+    ]),
+    # Every repo picked but offsite-backup (git's error for it is wider than the screen), then
+    # a pull (ff-only): each row ends done, skipped or failed.
+    "bulk": ((120, 35), [
+        _keys("a", wait=0), _select("offsite-backup"), _keys("space", "p", wait=0),
+        _until("bulk", _on(BulkScreen, lambda s: len(s.results) == len(s.names))),
+    ]),
+}  # fmt: skip
+# What a scene changes in its new sandbox before the app starts; each returns the config to use.
+SETUPS: dict[str, Callable[[Config], Config]] = {
+    "switch": _edit("dns-manager", "src/dns_manager/records.py", '"TXT")', '"TXT", "MX")'),
+    "log": _with_pipeline("admin-panel"),
 }
 
 
 async def take(folder: Path, sandbox: Path, only: set[str] | None = None) -> list[Path]:
     """Take every scene's screenshot into `folder`; returns the files written."""
-    config = create_sandbox(sandbox / "demo")
-    # Nothing polls on its own while a scene is set up: what is shown is what the scene did.
-    config = replace(config, defaults=replace(config.defaults, poll_interval=86400))
-    age_fetches(config, time.time())
     written = []
     for name, (size, steps) in SCENES.items():
         if only and name not in only:
             continue
+        demo = sandbox / "demo"
+        shutil.rmtree(demo, ignore_errors=True)  # the last scene's, maybe pulled or fetched
+        config = create_sandbox(demo)
+        # Nothing polls on its own while a scene is set up: what is shown is what the scene did.
+        config = replace(config, defaults=replace(config.defaults, poll_interval=86400))
+        age_fetches(config, time.time())
+        if name in SETUPS:
+            config = SETUPS[name](config)
         app: GitwatchApp = build_app(
             config,
             state_dir=sandbox / f"state-{name}",
@@ -114,6 +250,10 @@ async def take(folder: Path, sandbox: Path, only: set[str] | None = None) -> lis
             await wait_until_read(pilot)
             for step in steps:
                 await step(pilot)
+            # A blinking cursor is on or off by chance: show it on, always.
+            for box in app.screen.query(Input):
+                box.cursor_blink = False
+            await pilot.pause()
             path = folder / f"{name}.svg"
             app.save_screenshot(filename=path.name, path=str(folder))
             written.append(path)
@@ -122,8 +262,12 @@ async def take(folder: Path, sandbox: Path, only: set[str] | None = None) -> lis
 
 def main(argv: list[str]) -> int:
     folder = Path(argv[0] if argv else "screenshots").absolute()
-    folder.mkdir(parents=True, exist_ok=True)
     only = set(argv[1:]) or None
+    unknown = sorted((only or set()) - SCENES.keys())
+    if unknown:
+        print(f"no such scene: {', '.join(unknown)}; scenes: {', '.join(SCENES)}", file=sys.stderr)
+        return 2
+    folder.mkdir(parents=True, exist_ok=True)
     # The sandbox's paths would show in the details screen: show them under a home of `~`.
     with tempfile.TemporaryDirectory(prefix="gitwatch-shots-") as temp:
         os.environ["HOME"] = temp
