@@ -83,20 +83,19 @@ class HelpScreen(ModalScreen[None]):
         self.query_one("#help-body", Vertical).scroll_relative(y=lines, animate=False)
 
     def _content(self) -> Table:
-        """Keys on the left, how to read the table on the right; stacked when narrow. The
-        panels' own keys follow across the whole width."""
-        keys, legend = self._keys_part(), self._legend_part()
+        """The dashboard's keys on the left; how to read the table, then the panels' keys, on
+        the right. Stacked when narrow."""
+        right = Table.grid()
+        right.add_row(self._legend_part())
+        right.add_row("")
+        right.add_row(self._panels_part())
         layout = Table.grid(padding=(0, 4))
         if self._wide:
-            layout.add_row(keys, legend)
+            layout.add_row(self._keys_part(), right)
         else:
-            layout.add_row(keys)
-            layout.add_row(legend)
-        outer = Table.grid()
-        outer.add_row(layout)
-        outer.add_row("")
-        outer.add_row(self._panels_part())
-        return outer
+            layout.add_row(self._keys_part())
+            layout.add_row(right)
+        return layout
 
     def _panels_part(self) -> Table:
         from gitwatch_tui.ui.screens.conflicts import ConflictScreen
@@ -116,7 +115,7 @@ class HelpScreen(ModalScreen[None]):
         ]
         grid = _grid()
         grid.add_row(Text("Panels", "bold underline"), "")
-        width = 112 - 18 if self._wide else 66 - 16
+        width = 112 - 4 - 46 - 16 if self._wide else 66 - 16  # box, keys column, titles
         for title, rows in panels:
             # One line of "key what · key what" per panel (wrapped): the panels' footers show
             # their main keys, this lists them all, hidden ones included.
