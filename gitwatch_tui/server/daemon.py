@@ -10,12 +10,15 @@ period, then their git processes are ended; history is flushed), reloads the con
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import logging
 import os
+import queue
 import signal
 import sys
+import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,16 +53,47 @@ _ROUTINE_PHASES = frozenset({"idle", "fetching", "cloning", "syncing"})
 
 
 class JsonLog:
-    """One JSON object per line: `ts` (UTC, ms), `level`, `event`, then the fields."""
+    """One JSON object per line: `ts` (UTC, ms), `level`, `event`, then the fields.
+
+    The lines are written by a thread of their own, as many as are waiting in one write: a
+    write to a slow pipe or disk (journald, a busy volume) must not hold up the event loop.
+    Under a webhook flood, a write and flush per line took a third of the loop's time and
+    pushed p99 latency past 100 ms. `close()` writes what is left.
+    """
 
     def __init__(self, stream: TextIO, *, verbose: bool = False) -> None:
         self._stream = stream
         self._verbose = verbose
+        self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write_lines, name="gw-log", daemon=True)
+        self._writer.start()
 
     def write(self, level: str, event: str, **fields: Any) -> None:
         record = {"ts": _now(), "level": level, "event": event, **fields}
+        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        if self._writer.is_alive():
+            self._lines.put(line)
+        else:  # closed: the last words of the process, written at once
+            self._emit(line)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write every line still waiting, then write directly."""
+        self._lines.put(None)
+        self._writer.join(timeout)
+
+    def _write_lines(self) -> None:
+        while True:
+            batch = [self._lines.get()]
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    batch.append(self._lines.get_nowait())
+            self._emit("".join(line for line in batch if line is not None))
+            if None in batch:
+                return
+
+    def _emit(self, text: str) -> None:
         try:
-            self._stream.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            self._stream.write(text)
             self._stream.flush()
         except (OSError, ValueError):  # stderr closed: nothing left to tell
             pass
@@ -136,6 +170,8 @@ def run_daemon(
     except Exception as exc:  # a bug: say what it was, in the log's own format
         log.write("error", "daemon-crashed", error=repr(exc))
         return EX_SOFTWARE
+    finally:
+        log.close()
 
 
 async def _run(
