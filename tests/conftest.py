@@ -8,10 +8,13 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
 
 
 def _isolate_git(config_dir: Path) -> None:
@@ -172,3 +175,36 @@ def git_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     yield f"git://127.0.0.1:{port}", base
     proc.terminate()
     proc.wait(timeout=10)
+
+
+RECEIVER_TOKEN = "T0KEN-in-path"  # in the receiver's URL, as in a Slack URL: never in a log
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that answers each request with the next status in
+    `statuses` (then 200), keeping every JSON body."""
+
+    url: str = ""
+    statuses: list[int] = field(default_factory=list)
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture()
+async def receiver() -> AsyncIterator[Receiver]:
+    state = Receiver()
+
+    async def hook(request: web.Request) -> web.Response:
+        state.bodies.append(await request.json())
+        return web.Response(status=state.statuses.pop(0) if state.statuses else 200, text="ok")
+
+    app = web.Application()
+    app.router.add_post(f"/hooks/{RECEIVER_TOKEN}", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    state.url = f"http://127.0.0.1:{port}/hooks/{RECEIVER_TOKEN}"
+    yield state
+    await runner.cleanup()

@@ -44,7 +44,7 @@ class FoundRepo:
     git_dir: Path  # `.git`, where a `.git` file points, or the bare folder itself
     bare: bool
     root: ScanRoot
-    folder: tuple[int, int] = (0, 0)  # (device, inode): one folder reached by two paths has one
+    folder: tuple[int, int]  # (device, inode): one folder reached by two paths has one
 
 
 @dataclass(frozen=True, slots=True)

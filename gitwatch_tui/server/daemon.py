@@ -80,6 +80,12 @@ class JsonLog:
         """Write every line still waiting, then write directly."""
         self._lines.put(None)
         self._writer.join(timeout)
+        # A line another thread queued behind the end mark is written here, not dropped.
+        with contextlib.suppress(queue.Empty):
+            while True:
+                line = self._lines.get_nowait()
+                if line is not None:
+                    self._emit(line)
 
     def _write_lines(self) -> None:
         while True:

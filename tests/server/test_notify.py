@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import email
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from email.message import Message
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
@@ -35,37 +33,7 @@ from gitwatch_tui.engine.events import (
     SyncStateChanged,
 )
 from gitwatch_tui.server.notify import EventMapper, Notifier, Throttle, start_notifier
-from tests.conftest import free_port
-
-
-@dataclass
-class Receiver:
-    """A webhook receiver that answers each request with the next status in `statuses`."""
-
-    url: str = ""
-    statuses: list[int] = field(default_factory=list)
-    bodies: list[dict[str, Any]] = field(default_factory=list)
-
-
-@pytest.fixture()
-async def receiver() -> AsyncIterator[Receiver]:
-    state = Receiver()
-
-    async def hook(request: web.Request) -> web.Response:
-        state.bodies.append(await request.json())
-        status = state.statuses.pop(0) if state.statuses else 200
-        return web.Response(status=status, text="ok")
-
-    app = web.Application()
-    app.router.add_post("/hooks/T0KEN-in-path", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    state.url = f"http://127.0.0.1:{port}/hooks/T0KEN-in-path"
-    yield state
-    await runner.cleanup()
+from tests.conftest import Receiver, free_port
 
 
 class Mailbox:

@@ -9,52 +9,18 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from gitwatch_tui.cli import _serving
 from gitwatch_tui.core.config import Config, Defaults, NotifySettings, WebhookTarget
 from gitwatch_tui.core.models import RepoSpec
 from gitwatch_tui.engine.engine import Engine
-from tests.conftest import free_port, git, make_remote_and_clone
+from tests.conftest import RECEIVER_TOKEN, Receiver, free_port, git, make_remote_and_clone
 from tests.server.conftest import wait_for
 from tests.server.test_daemon import Daemon, post_hook, write_config
-
-TOKEN = "T0KEN-in-path"  # as in a Slack URL: must never reach the log
-
-
-@dataclass
-class Receiver:
-    """A webhook receiver that answers each request with the next status in `statuses`."""
-
-    url: str = ""
-    statuses: list[int] = field(default_factory=list)
-    bodies: list[dict[str, Any]] = field(default_factory=list)
-
-
-@pytest.fixture()
-async def receiver() -> AsyncIterator[Receiver]:
-    state = Receiver()
-
-    async def hook(request: web.Request) -> web.Response:
-        state.bodies.append(await request.json())
-        return web.Response(status=state.statuses.pop(0) if state.statuses else 200)
-
-    app = web.Application()
-    app.router.add_post(f"/hooks/{TOKEN}", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    state.url = f"http://127.0.0.1:{port}/hooks/{TOKEN}"
-    yield state
-    await runner.cleanup()
 
 
 def unreachable(base: Path, *names: str) -> tuple[dict[str, Path], dict[str, str]]:
@@ -104,7 +70,7 @@ async def test_the_daemon_notifies_a_failed_sync_and_finishes_the_delivery_on_si
         kinds = [r["event"] for r in records]
         assert kinds[-1] == "daemon-stopped" and "daemon-stopping" in kinds, kinds
         assert not any(r["event"] == "library-log" for r in records), records
-        assert TOKEN not in "".join(daemon.raw)
+        assert RECEIVER_TOKEN not in "".join(daemon.raw)
     finally:
         daemon.close()
 

@@ -17,6 +17,8 @@ from gitwatch_tui.engine.locks import RepoBusy
 if TYPE_CHECKING:
     from gitwatch_tui.ui.app import GitwatchApp
 
+WIDE = 100  # from this width a panel's list sits beside what it shows, else above it
+
 
 class ChangePanel(Screen[None]):
     """A panel over repo `repo` whose changes go through `engine.change`. Subclasses draw
@@ -35,6 +37,13 @@ class ChangePanel(Screen[None]):
 
     def _draw_title(self) -> None:
         raise NotImplementedError
+
+    def _fit_width(self) -> bool:
+        """Set the `-wide` class for the panel's width now; True when it changed."""
+        wide = self.size.width >= WIDE
+        changed = wide != self.has_class("-wide")
+        self.set_class(wide, "-wide")
+        return changed
 
     def say(self, message: str, level: str = "info") -> None:
         """Show a result or a refusal in the panel itself (a toast would be missed)."""

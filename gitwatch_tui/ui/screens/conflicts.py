@@ -49,7 +49,6 @@ if TYPE_CHECKING:
     from pygments.lexer import Lexer
 
 
-WIDE = 100  # from this width the files sit left of the hunks, else above them
 THREE_COLUMNS = 78  # hunk pane width from which base sits between ours and theirs
 _LAST = 1 << 30  # "the last hunk", clamped once the file is read
 
@@ -207,15 +206,13 @@ class ConflictScreen(ChangePanel):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.set_class(self.size.width >= WIDE, "-wide")
+        self._fit_width()
         self.query_one("#conflict-files").focus()
         self._draw_title()
         self._load()
 
     def on_resize(self) -> None:
-        wide = self.size.width >= WIDE
-        if wide != self.has_class("-wide"):
-            self.set_class(wide, "-wide")
+        if self._fit_width():
             self._fill_files()
         self.call_after_refresh(self._redraw_hunks)
 

@@ -4,8 +4,6 @@ and an apply or pop that conflicts keeps the stash and opens the conflict panel.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.syntax import Syntax
 from rich.text import Text
 from textual import on, work
@@ -31,10 +29,6 @@ from gitwatch_tui.ui.repo_view import ago
 from gitwatch_tui.ui.screens.change_panel import ChangePanel
 from gitwatch_tui.ui.screens.confirm import ConfirmScreen
 
-if TYPE_CHECKING:
-    pass
-
-WIDE = 100  # from this width the files get a column of their own beside the diff
 MAX_DIFF_LINES = 4000  # a bigger patch is cut (colouring it all would stall the panel)
 _STATUS_WORDS = {"M": "modified", "A": "added", "D": "deleted", "T": "type changed"}
 
@@ -146,15 +140,13 @@ class StashScreen(ChangePanel):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.set_class(self.size.width >= WIDE, "-wide")
+        self._fit_width()
         self.query_one("#stash-list").focus()
         self._draw_title()
         self._load()
 
     def on_resize(self) -> None:
-        wide = self.size.width >= WIDE
-        if wide != self.has_class("-wide"):
-            self.set_class(wide, "-wide")
+        if self._fit_width():
             self._fill_table()
             self._show_selected()
 
