@@ -343,6 +343,11 @@ class Run:
     launch_cmd_ms: float = 0.0  # the respawn-pane round trip, included in the first frame
     first_frame_s: float = 0.0
     filled_s: float = 0.0
+    # Where the cores went from spawn to filled, in CPU seconds: the app (every thread), its
+    # reaped children (git), and the whole machine's idle time (a core nobody used).
+    fill_app_cpu_s: float = 0.0
+    fill_git_cpu_s: float = 0.0
+    fill_idle_cpu_s: float = 0.0
     settled_after_s: float = 0.0
     settled: bool = False
     idle_seconds: float = 0.0
@@ -447,6 +452,7 @@ def one_run(corpus: Path, args: argparse.Namespace, log: Callable[[str], None]) 
         every = args.poll_ms / 1000
 
         # 1. first frame: the clock starts as the pane's process is spawned.
+        busy0, total0 = machine_busy()
         t0 = time.perf_counter()
         term.cmd("respawn-pane", "-k", "-t", "gw", command)
         run.launch_cmd_ms = (time.perf_counter() - t0) * 1000
@@ -465,6 +471,9 @@ def one_run(corpus: Path, args: argparse.Namespace, log: Callable[[str], None]) 
 
         done, _ = poll(term, filled, since=t0, phase="fill", every=every)
         run.filled_s = done.back - t0
+        busy1, total1 = machine_busy()
+        run.fill_app_cpu_s, run.fill_git_cpu_s = cpu_seconds(app)
+        run.fill_idle_cpu_s = (total1 - total0 - (busy1 - busy0)) / TICK
         log(
             f"  first frame {run.first_frame_s:.3f} s, filled {run.filled_s:.3f} s "
             f"(lower bound before {run.lower_bound_before_s:.3f} s)"
@@ -590,6 +599,9 @@ def summarize(runs: list[Run]) -> dict[str, Any]:
         "first_frame_s": med(r.first_frame_s for r in runs),
         "filled_s": med(r.filled_s for r in runs),
         "lower_bound_s": med(r.lower_bound_s for r in runs),
+        "fill_app_cpu_s": med(r.fill_app_cpu_s for r in runs),
+        "fill_git_cpu_s": med(r.fill_git_cpu_s for r in runs),
+        "fill_idle_cpu_s": med(r.fill_idle_cpu_s for r in runs),
         "fill_ratio": med(r.fill_ratio for r in runs),
         "key_open_ms": med(opens),
         "key_open_p90_ms": pct(opens, 0.9),
@@ -648,6 +660,11 @@ def table(corpus: str, runs: list[Run], s: dict[str, Any]) -> str:
     add(
         f"| filled ÷ lower bound | {spread(runs, lambda r: r.fill_ratio, '{:.2f}')}× | < 1.3× "
         f"| {verdict('fill_ratio', s['fill_ratio'])} |"
+    )
+    add(
+        f"| CPU until filled: app (all threads) / its git / idle cores | "
+        f"{s['fill_app_cpu_s']:.2f} / {s['fill_git_cpu_s']:.2f} / {s['fill_idle_cpu_s']:.2f} s "
+        f"| | |"
     )
     for key, label in (("open", "`?` → help shown"), ("close", "Escape → help gone")):
         add(
