@@ -14,7 +14,7 @@ import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from fnmatch import translate
-from pathlib import Path, PurePath
+from pathlib import Path
 
 from gitwatch_tui.core.git import resolve_git_dir
 from gitwatch_tui.core.models import RepoSpec, ScanRoot
@@ -222,12 +222,14 @@ def resolve_repos(
         held[key] = name
         taken.add(name)
         specs.append(spec)
+    tops = {root: _root_dir(root) for root in roots}
     for repo in found.repos:
         if repo.folder in held:
             continue  # listed explicitly: its settings win
-        top = _root_dir(repo.root)
-        rel = os.path.relpath(repo.path, top)
-        base = PurePath(rel).as_posix() if rel != "." else (os.path.basename(top) or top)
+        top, path = tops[repo.root], str(repo.path)
+        # Found under its root, so the name is the rest of the path (relpath costs 25 µs).
+        rel = path[len(top) :].lstrip(os.sep) or "."
+        base = rel.replace(os.sep, "/") if rel != "." else (os.path.basename(top) or top)
         name = _unique(base, repo.path, taken)
         taken.add(name)
         specs.append(RepoSpec(path=repo.path, name=name, group=repo.root.group, bare=repo.bare))

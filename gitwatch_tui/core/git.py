@@ -15,7 +15,6 @@ import contextlib
 import os
 import queue
 import re
-import secrets
 import selectors
 import shlex
 import signal
@@ -254,6 +253,7 @@ async def run_git_async(
 # One shell loop runs the same git command over a chunk of repos: forking git from `sh` costs a
 # fraction of spawning it from Python, which brings a status sweep down to plain git's own cost.
 # Each repo's output ends with a marker carrying a per-run nonce and git's exit status.
+_READ_NAP = 0.01  # seconds between reads of a shell loop's output; far below any timeout
 _SHARD_SCRIPT = """\
 while [ $# -gt 1 ]; do
   {git} "--git-dir=$1" "--work-tree=$2" -C "$2" {args} </dev/null
@@ -338,7 +338,7 @@ def _run_shard_once(
     env: Mapping[str, str],
 ) -> list[tuple[int, GitResult]]:
     """Run one shell loop until it ends or a repo times out; return what finished."""
-    nonce = secrets.token_hex(8)
+    nonce = os.urandom(8).hex()  # not `secrets`: its import (hashlib) delays the first sweep
     script = _SHARD_SCRIPT.format(
         git=shlex.join(git_argv([], None, background=True)), args=shlex.join(args)
     )
@@ -404,6 +404,11 @@ def _collect_shard(
                 del out_buf[: match.end()]
                 del err_buf[: err_end + len(err_marker)]
                 deadline_base = now
+            if len(results) < len(indices) - 1:
+                # More repos to come from this loop: let their output gather rather than wake
+                # for every write (5,000 wake-ups, 0.15 s of CPU, for a sweep of 1,000 repos).
+                # Never after the last one, whose end starts the next loop.
+                time.sleep(_READ_NAP)
     if timed_out:
         _kill_group(proc)
         results.append(

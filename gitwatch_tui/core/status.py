@@ -254,6 +254,7 @@ def collect_statuses(
     jobs: int,
     timeout: float,
     on_status: Callable[[RepoStatus], None] | None = None,
+    located: Sequence[RepoPaths | str] | None = None,
 ) -> list[RepoStatus]:
     """Status of every repo, in the order given. One git process per readable work tree.
 
@@ -261,7 +262,10 @@ def collect_statuses(
         jobs: how many git processes run at once (status is CPU-bound: the number of cores).
         timeout: per repo; a repo that takes longer gets an error row.
         on_status: called with each status as it arrives (progress).
+        located: `locate_repo` of each spec, when the caller has it already.
     """
+    if located is None:
+        located = [locate_repo(spec) for spec in specs]
     results: list[RepoStatus | None] = [None] * len(specs)
 
     def publish(index: int, status: RepoStatus) -> None:
@@ -271,15 +275,14 @@ def collect_statuses(
 
     runnable: list[int] = []
     paths: list[RepoPaths] = []
-    for index, spec in enumerate(specs):
-        located = locate_repo(spec)
-        if isinstance(located, str):
-            publish(index, error_status(spec, located))
+    for index, (spec, where) in enumerate(zip(specs, located, strict=True)):
+        if isinstance(where, str):
+            publish(index, error_status(spec, where))
         elif spec.bare:
             publish(index, _bare_status(spec))
         else:
             runnable.append(index)
-            paths.append(located)
+            paths.append(where)
     for position, result in run_many(paths, STATUS_ARGS, jobs=jobs, timeout=timeout):
         spec = specs[runnable[position]]
         if result.ok:

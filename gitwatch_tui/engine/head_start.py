@@ -13,8 +13,9 @@ from concurrent.futures import Future
 
 from gitwatch_tui.core.config import Config
 from gitwatch_tui.core.discovery import resolve_repos
+from gitwatch_tui.core.git import RepoPaths
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
-from gitwatch_tui.core.status import collect_statuses
+from gitwatch_tui.core.status import collect_statuses, locate_repo
 
 WatchList = tuple[tuple[RepoSpec, ...], tuple[str, ...]]  # specs, warnings
 
@@ -37,20 +38,25 @@ class HeadStart:
 
     @classmethod
     def begin(cls, config: Config) -> HeadStart:
-        """Resolve the watch list here, then read the statuses in a thread.
+        """Resolve the watch list and find each git dir here, then read the statuses in a
+        thread.
 
-        The list is resolved in the caller's thread: in the background, a thread that makes a
-        syscall per folder gets the GIL back only now and then while the UI's imports run,
-        and 60 ms of scanning 1,000 repos took 0.6 s.
+        Both are done in the caller's thread: in the background, a thread that makes a syscall
+        per folder gets the GIL back only now and then while the UI's imports run (60 ms of
+        scanning 1,000 repos took 0.6 s, and finding their git dirs 80 ms instead of 15).
         """
         head_start = cls(config)
         try:
-            head_start.watch_list.set_result(resolve_repos(config.repos, config.scan))
+            specs, warnings = resolve_repos(config.repos, config.scan)
+            located = [locate_repo(spec) for spec in specs]
+            head_start.watch_list.set_result((specs, warnings))
         except Exception as exc:  # the engine then resolves the list itself and reports it
             head_start.watch_list.set_exception(exc)
             head_start.swept.set_exception(exc)
             return head_start
-        threading.Thread(target=head_start._run, name="gw-head-start", daemon=True).start()
+        threading.Thread(
+            target=head_start._run, args=(specs, located), name="gw-head-start", daemon=True
+        ).start()
         return head_start
 
     def follow(self, on_status: Callable[[RepoStatus], None]) -> None:
@@ -61,14 +67,15 @@ class HeadStart:
                 on_status(status)
             self._forward = on_status
 
-    def _run(self) -> None:
+    def _run(self, specs: tuple[RepoSpec, ...], located: list[RepoPaths | str]) -> None:
         defaults = self.config.defaults
         try:
             collect_statuses(
-                self.watch_list.result()[0],
+                specs,
                 jobs=defaults.status_concurrency,
                 timeout=defaults.status_timeout,
                 on_status=self._store,
+                located=located,
             )
         except Exception as exc:
             self.swept.set_exception(exc)
