@@ -1,4 +1,4 @@
-"""The repo table re-renders only the rows whose cells changed."""
+"""The repo table renders only the rows on screen, and again only those whose cells changed."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from gitwatch_tui.ui.widgets.repo_table import RepoTable
 
 
 class TableApp(App[None]):
-    def __init__(self) -> None:
+    def __init__(self, rows: int = 30) -> None:
         super().__init__()
-        self.values = {f"repo-{i}": f"v{i}" for i in range(30)}
+        self.values = {f"repo-{i}": f"v{i}" for i in range(rows)}
+        self.made: list[str] = []  # the rows whose cells were asked for, in order
 
     def cells_for(self, key: str, columns: Sequence[Column]) -> list[RepoCell]:
+        self.made.append(key)
         cells = [RepoCell(key if c.key == "repo" else self.values[key]) for c in columns]
         for cell in cells:
             cell.row_key = key
@@ -26,7 +28,8 @@ class TableApp(App[None]):
 
 
 def rendered(table: RepoTable, key: str) -> str:
-    y = table.header_height + table.order.index(key)
+    y = table.header_height + table.order.index(key) - round(table.scroll_offset.y)
+    assert table.header_height <= y < table.size.height, f"{key} is not on screen"
     return table.render_line(y).text
 
 
@@ -54,3 +57,30 @@ async def test_one_changed_row_is_the_only_one_rendered_again() -> None:
         assert rendered_rows == ["repo-3"]
         assert "changed" in rendered(table, "repo-3")
         assert "v5" in rendered(table, "repo-5")
+
+
+async def test_cells_are_made_for_rows_on_screen_and_when_scrolled_into_view() -> None:
+    app = TableApp(rows=500)
+    async with app.run_test(size=(120, 20)) as pilot:
+        table = app.query_one(RepoTable)
+        table.sync(list(app.values))
+        await pilot.pause()
+        on_screen = set(table.order[: table.size.height])
+        assert set(app.made) <= on_screen and "repo-0" in app.made
+
+        # A change to a row off screen costs nothing now, and shows once it is in view.
+        app.made.clear()
+        app.values["repo-400"] = "changed"
+        table.sync(list(app.values), {"repo-400", "repo-1"})
+        assert app.made == ["repo-1"]  # on screen: diffed at once
+        table.move_cursor(row=400)
+        await pilot.pause()
+        assert "changed" in rendered(table, "repo-400")
+        assert table.get_row("repo-499")[1].plain == "v499"  # asked for directly: made then
+
+        # Once drawn, a row that changes while scrolled away is drawn again when back.
+        app.values["repo-1"] = "again"
+        table.sync(list(app.values), {"repo-1"})
+        table.move_cursor(row=0)
+        await pilot.pause()
+        assert "again" in rendered(table, "repo-1")

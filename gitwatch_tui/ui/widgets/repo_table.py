@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 from rich.text import Text
+from textual._two_way_dict import TwoWayDict
 from textual.binding import Binding
 from textual.events import Resize
 from textual.geometry import Size
 from textual.widgets import DataTable
+from textual.widgets._data_table import RowRenderables
 from textual.widgets.data_table import ColumnKey, RowKey
 
 from gitwatch_tui.ui.repo_view import Column, column_widths, columns_for
@@ -18,7 +20,11 @@ CellsFor = Callable[[str, Sequence[Column]], list[Text]]
 
 class RepoTable(DataTable[Text]):
     """Shows rows in the order it is given and diffs cells, so a flood of status events costs
-    only the cells that changed. The cursor stays on its repo whatever moves around it."""
+    only the cells that changed. The cursor stays on its repo whatever moves around it.
+
+    A row's cells are made when it is first drawn: with 1,000 repos only the thirty or so on
+    screen are rendered as statuses arrive, and the rest when they scroll into view.
+    """
 
     BINDINGS = [
         Binding("j", "cursor_down", "Down", show=False),
@@ -31,7 +37,7 @@ class RepoTable(DataTable[Text]):
         super().__init__(id=id, cursor_type="row", cursor_foreground_priority="renderable")
         self._cells_for = cells_for
         self._order: list[str] = []
-        self._shown: dict[str, list[Text]] = {}
+        self._drawn: dict[str, list[Text]] = {}  # the cells in place; a row not here has none
         self._layout: tuple[Column, ...] = ()
         self._widths: tuple[int, ...] = ()
         self._sort: tuple[str, bool] = ("repo", False)
@@ -45,13 +51,24 @@ class RepoTable(DataTable[Text]):
         if set(order) != set(self._order):
             self._rebuild(order)
             return
-        keys = self._order if changed is None else changed & self._shown.keys()
-        self._redraw([key for key in keys if self._update_row(key)])
+        keys = list(self._drawn if changed is None else changed & self._drawn.keys())
+        top = round(self.scroll_offset.y)
+        on_screen = set(self._order[top : top + self.size.height])
+        # A row on screen is diffed now; one off screen drops its cells, made again if it
+        # scrolls into view (a row with no cells has nothing cached either).
+        dirty = [
+            key
+            for key in keys
+            if (self._update_row(key) if key in on_screen else self._drawn.pop(key, None))
+        ]
+        self._redraw(dirty)
         if order != self._order:
             selected = self.selected_key
-            position = {key: i for i, key in enumerate(order)}
             self._order = list(order)
-            self.sort("repo", key=lambda cell: position[cell.row_key])
+            # What `DataTable.sort` ends with, without sorting: the order is given.
+            self._row_locations = TwoWayDict({RowKey(key): i for i, key in enumerate(order)})
+            self._update_count += 1
+            self.refresh()
             self._restore_cursor(selected)
 
     def set_sort(self, column: str, reverse: bool) -> None:
@@ -103,35 +120,52 @@ class RepoTable(DataTable[Text]):
             if columns:
                 for column, width in zip(self._layout, self._widths, strict=True):
                     self.add_column(self._label(column), width=width, key=column.key)
-            self._order, self._shown = list(order), {}
+            self._order, self._drawn = list(order), {}
             for key in order:
-                cells = self._cells_for(key, self._layout)
-                self._shown[key] = cells
-                self.add_row(*cells, key=key)
+                self.add_row(key=key)  # no cells yet: made when the row is drawn
             self._restore_cursor(selected)
+
+    def _cells(self, key: str) -> list[Text]:
+        """The row's cells, made and put in place if it has none."""
+        cells = self._drawn.get(key)
+        if cells is None:
+            cells = self._drawn[key] = self._cells_for(key, self._layout)
+            data = self._data[RowKey(key)]
+            for column, cell in zip(self._layout, cells, strict=True):
+                data[ColumnKey(column.key)] = cell
+        return cells
+
+    def _compute_row_renderables(self, row_index: int) -> RowRenderables:
+        row = self._row_locations.get_key(row_index)
+        if row is not None and row.value is not None:
+            self._cells(row.value)
+        return super()._compute_row_renderables(row_index)
+
+    def get_row(self, row_key: RowKey | str) -> list[Text]:
+        """The row's cells (made now if it was not drawn yet)."""
+        self._cells(row_key.value if isinstance(row_key, RowKey) else row_key)  # type: ignore[arg-type]
+        return super().get_row(row_key)
 
     def _update_row(self, key: str) -> bool:
         """Put the row's new cells in place; True when one of them changed."""
-        cells = self._cells_for(key, self._layout)
-        old = self._shown[key]
-        data = self._data[RowKey(key)]
-        changed = False
-        for column, new, before in zip(self._layout, cells, old, strict=True):
-            # Text's == compares text and spans, not the base style a cell's colour is in.
-            if new != before or new.style != before.style:
-                data[ColumnKey(column.key)] = new
-                changed = True
-        self._shown[key] = cells
-        return changed
+        old = self._drawn.pop(key, None)
+        cells = self._cells(key)
+        if old is None:
+            return True
+        # Text's == compares text and spans, not the base style a cell's colour is in.
+        return any(
+            new != before or new.style != before.style
+            for new, before in zip(cells, old, strict=True)
+        )
 
     def _redraw(self, keys: list[str]) -> None:
-        """Re-render only these rows.
+        """Drop these rows' renders from the caches and repaint those on screen.
 
         `DataTable.update_cell` bumps a counter that every render cache is keyed on, so one
         changed cell re-renders every visible row (about 50 ms at 120x35): with polls changing
-        a few rows a second that was most of the idle CPU. Instead the cells were written
-        above and only the changed rows' entries leave the caches (the widths are fixed, so
-        nothing else moves). Tied to Textual's DataTable internals: textual is pinned.
+        a few rows a second that was most of the idle CPU. Instead only the changed rows'
+        entries leave the caches (the widths are fixed, so nothing else moves). Tied to
+        Textual's DataTable internals: textual is pinned.
         """
         if not keys:
             return
