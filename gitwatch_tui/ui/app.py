@@ -57,6 +57,9 @@ class Service(Protocol):
 
 StartServices = Callable[[Engine], Awaitable[Service]]
 _FLUSH_DELAY = 1 / 30  # events are gathered for at most one frame before the UI sees them
+# While some repo has no status yet (the first sweep), for longer: each batch costs a frame,
+# and the CPU of 30 frames a second is taken from the git processes the user is waiting for.
+_SCAN_FLUSH_DELAY = 0.2
 
 
 class GitwatchApp(App[int]):
@@ -90,6 +93,7 @@ class GitwatchApp(App[int]):
         self._start_services = services
         self._services: Service | None = None
         self._batch: EngineUpdate | None = None
+        self._scanning = False  # some repo had no status yet at the last event
         # What the log screen (`l`) shows: the latest lines, each with the time it came.
         self.log_lines: deque[tuple[float, LogLine]] = deque(maxlen=LOG_LINES_KEPT)
         self._unsubscribe: Callable[[], None] | None = None
@@ -188,9 +192,11 @@ class GitwatchApp(App[int]):
 
     def _on_event(self, event: Event) -> None:
         """Called by the engine, on this loop, for every event: fold it into the batch."""
+        scanning = len(self.engine.statuses) < len(self.engine.specs)
         if self._batch is None:
             self._batch = EngineUpdate()
-            asyncio.get_running_loop().call_later(_FLUSH_DELAY, self._flush_batch)
+            delay = _SCAN_FLUSH_DELAY if scanning else _FLUSH_DELAY
+            asyncio.get_running_loop().call_later(delay, self._flush_batch)
         batch = self._batch
         if isinstance(event, StatusChanged):
             batch.statuses[event.status.name] = event.status
@@ -211,6 +217,9 @@ class GitwatchApp(App[int]):
         elif isinstance(event, ConfigReloaded):
             batch.reloaded.append(event)
         # A refused config edit (ConfigError) also comes as a LogLine, which is what is shown.
+        if self._scanning and not scanning:
+            self._flush_batch()  # the sweep's last status: no waiting for the timer
+        self._scanning = scanning
 
     def _flush_batch(self) -> None:
         batch, self._batch = self._batch, None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
@@ -299,6 +300,51 @@ async def test_a_hung_repo_does_not_stall_the_keys(
             await until(pilot, check, within=2)
             assert time.monotonic() - started < 1.0, f"{key} took too long"
         assert dashboard(app).rows["web"].state.phase == "fetching"  # still hung
+
+
+async def test_while_repos_are_unread_updates_are_gathered_and_the_last_one_is_shown_at_once(
+    repo_set: RepoSet, tmp_path: Path
+) -> None:
+    """During the first sweep a frame per status batch would take CPU from git: the bridge
+    gathers events for 0.2 s then, and hands over the sweep's last status without waiting."""
+    from gitwatch_tui.engine.events import LogLine, StatusChanged
+    from gitwatch_tui.ui.messages import EngineUpdate
+
+    slow = repo_set.clones["api"]
+    (slow / ".gitattributes").write_text("*.txt filter=slow\n")
+    (slow / "a.txt").write_text("x\n")
+    git(slow, "add", ".")
+    git(slow, "commit", "-qm", "A file behind a filter")
+    git(slow, "config", "filter.slow.clean", "sleep 2; cat")
+    (slow / "a.txt").write_text("y\n")  # same size: git must filter it to compare: 2 s
+    app = make_app(repo_set.config, tmp_path)
+    posted: list[tuple[float, set[str]]] = []
+    read_at: dict[str, float] = {}
+    post = app._post
+
+    def recording(message: object) -> None:
+        if isinstance(message, EngineUpdate):
+            posted.append((time.monotonic(), set(message.statuses)))
+        post(message)  # type: ignore[arg-type]
+
+    app._post = recording  # type: ignore[method-assign]
+    app.engine.subscribe(
+        lambda e: read_at.setdefault(e.status.name, time.monotonic())
+        if isinstance(e, StatusChanged)
+        else None
+    )
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: dashboard(app).started)
+        for n in range(12):  # an event every 50 ms while api is unread
+            app.engine.events.publish(LogLine("info", f"event {n}"))
+            await pilot.pause(0.05)
+        assert "api" not in read_at
+        await until(pilot, lambda: all_read(app), within=15)
+    scanning = [at for at, _ in posted if at < read_at["api"]]
+    assert len(scanning) >= 3
+    assert min(b - a for a, b in itertools.pairwise(scanning)) > 0.15
+    shown = next(at for at, names in posted if "api" in names)
+    assert shown - read_at["api"] < 0.01  # in the same call, not after a timer
 
 
 async def test_config_hot_reload_adds_rows_applies_the_theme_and_reports_a_bad_edit(
