@@ -284,8 +284,7 @@ def run_many(
     if not repos:
         return
     jobs = max(1, min(jobs, len(repos)))
-    size = chunk_size or max(1, min(32, -(-len(repos) // (jobs * 4))))
-    chunks = [list(range(i, min(i + size, len(repos)))) for i in range(0, len(repos), size)]
+    chunks = _chunks(len(repos), jobs, chunk_size)
     env = git_env(background=True)
     # Plain threads rather than concurrent.futures, whose import (logging) costs start-up time.
     todo: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
@@ -312,6 +311,18 @@ def run_many(
         if isinstance(item, BaseException):
             raise item
         yield from item
+
+
+def _chunks(n: int, jobs: int, size: int | None) -> list[list[int]]:
+    """Indices 0..n-1 cut into the chunks the loops take in turn: up to 32 repos, fewer as
+    the end nears (a quarter of what each loop has left), so that the loops finish together
+    rather than one running a last full chunk alone while the other core idles."""
+    chunks, start = [], 0
+    while start < n:
+        step = size or max(1, min(32, -(-(n - start) // (jobs * 4))))
+        chunks.append(list(range(start, min(start + step, n))))
+        start += step
+    return chunks
 
 
 def _run_shard(

@@ -183,3 +183,13 @@ def test_run_many_loops_run_below_our_priority(tmp_path: Path) -> None:
     results = [r for _, r in run_many(repos, PRINT_NICENESS, jobs=2, timeout=10)]
     expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
     assert [int(r.stdout) for r in results] == [expected] * 3
+
+
+def test_chunks_get_smaller_towards_the_end_and_cover_every_repo_once() -> None:
+    from gitwatch_tui.core.git import _chunks
+
+    chunks = _chunks(1000, 2, None)
+    assert [i for chunk in chunks for i in chunk] == list(range(1000))
+    sizes = [len(chunk) for chunk in chunks]
+    assert sizes[0] == 32 and sizes[-1] == 1 and sizes == sorted(sizes, reverse=True)
+    assert [len(chunk) for chunk in _chunks(10, 2, 3)] == [3, 3, 3, 1]  # a size given: kept
