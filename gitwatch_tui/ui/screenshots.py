@@ -22,7 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Input
 
 from gitwatch_tui.core.config import Config
-from gitwatch_tui.core.git import resolve_git_dir
+from gitwatch_tui.core.git import RepoPaths, resolve_git_dir, run_git
 from gitwatch_tui.core.models import PipelineStep
 from gitwatch_tui.core.ops import fetch
 from gitwatch_tui.demo import create_sandbox
@@ -53,6 +53,23 @@ def age_fetches(config: Config, now: float) -> None:
         fetch_head = git_dir / "FETCH_HEAD" if git_dir else None
         if fetch_head is not None and fetch_head.exists():
             os.utime(fetch_head, (now - age, now - age))
+
+
+def after_history(config: Config) -> float:
+    """A moment three hours after the newest commit of any demo repo: the screenshots' clock.
+
+    The demo's histories have fixed dates (so its commit ids never change); against the real
+    clock every age in the panels would read hundreds of days."""
+    newest = 0.0
+    for spec in config.repos:
+        git_dir = resolve_git_dir(spec.path)
+        if git_dir is None:
+            continue
+        repo = RepoPaths(git_dir=git_dir, work_tree=spec.path)
+        result = run_git(["log", "-1", "--all", "--format=%ct"], repo, timeout=10)
+        if result.ok and result.stdout.strip():
+            newest = max(newest, float(result.stdout))
+    return newest + 3 * 3600
 
 
 async def wait_until_read(pilot: Pilot[int], within: float = 20.0) -> None:
@@ -236,7 +253,8 @@ async def take(folder: Path, sandbox: Path, only: set[str] | None = None) -> lis
         config = create_sandbox(demo)
         # Nothing polls on its own while a scene is set up: what is shown is what the scene did.
         config = replace(config, defaults=replace(config.defaults, poll_interval=86400))
-        age_fetches(config, time.time())
+        now = after_history(config)
+        age_fetches(config, now)
         if name in SETUPS:
             config = SETUPS[name](config)
         app: GitwatchApp = build_app(
@@ -245,6 +263,7 @@ async def take(folder: Path, sandbox: Path, only: set[str] | None = None) -> lis
             watch_files=False,
             theme="gitwatch-dark",
             where="the demo sandbox",
+            clock=lambda at=now: at,
         )
         async with app.run_test(size=size) as pilot:
             await wait_until_read(pilot)

@@ -42,6 +42,9 @@ async def test_each_panel_scene_shows_its_panel_with_content(tmp_path: Path) -> 
             assert words in text, f"{path.name}: {words!r} not shown"
         for spinner in ("reading", "⟳", "running"):
             assert spinner not in text, f"{path.name} still shows {spinner!r}"
+        # The clock is set just after the demo's fixed-date history: ages read like real ones.
+        days = [int(d) for d in re.findall(r"(\d+)d ago", text)]
+        assert max(days, default=0) < 7, f"{path.name}: ages of {days} days"
 
 
 async def test_a_scene_that_never_gets_ready_raises(tmp_path: Path) -> None:

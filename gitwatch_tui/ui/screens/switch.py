@@ -352,9 +352,11 @@ class SwitchScreen(Screen[None]):
 
     def _refused(self, entry: BranchEntry, refusal: SwitchRefusal, stash: bool) -> None:
         text = Text.assemble((f"✗ Not switched ({refusal.reason}): ", "bold"), refusal.message)
-        for path in refusal.paths[:_MAX_PATHS]:
+        # The message names the first few files; a longer list follows, one file a line.
+        named = all(path in refusal.message for path in refusal.paths)
+        for path in () if named else refusal.paths[:_MAX_PATHS]:
             text.append(f"\n    {path}")
-        if len(refusal.paths) > _MAX_PATHS:
+        if not named and len(refusal.paths) > _MAX_PATHS:
             text.append(f"\n    … and {len(refusal.paths) - _MAX_PATHS} more")
         if refusal.reason == "would-overwrite" and not stash:
             self.offer = entry
