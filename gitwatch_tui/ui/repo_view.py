@@ -76,12 +76,6 @@ def column_widths(columns: tuple[Column, ...], room: int) -> tuple[int, ...]:
     return tuple(widths)
 
 
-class RepoCell(Text):
-    """The first cell of a row; carries the row key so the table can be sorted by our order."""
-
-    row_key: str = ""
-
-
 # -- the cells --------------------------------------------------------------------------------
 
 
@@ -204,8 +198,7 @@ def repo_cells(
     keys = [c.key for c in columns]
     wide = "stash" in keys
     cells: dict[str, Text] = {}
-    name = RepoCell(no_wrap=True, overflow="ellipsis", end="")
-    name.row_key = row.name
+    name = Text(no_wrap=True, overflow="ellipsis", end="")
     if row.selected:
         name.append("● ", f"bold {p['repo-ahead']}")
     name.append(row.name)
@@ -264,9 +257,8 @@ def group_cells(
     """A group's header row: its name, size and what needs attention inside it."""
     p = palette
     keys = [c.key for c in columns]
-    name = RepoCell(f"{'▸' if folded else '▾'} {group} ({len(rows)})", no_wrap=True, end="")
+    name = Text(f"{'▸' if folded else '▾'} {group} ({len(rows)})", no_wrap=True, end="")
     name.stylize(f"bold {p['repo-group']}")
-    name.row_key = GROUP_PREFIX + group
     totals = Totals.of(rows)
     cells = {key: _cell() for key in keys}
     cells["repo"] = name

@@ -22,9 +22,10 @@ from textual.screen import Screen
 from textual.widgets import Input
 
 from gitwatch_tui.core.config import Config
-from gitwatch_tui.core.git import RepoPaths, resolve_git_dir, run_git
+from gitwatch_tui.core.git import resolve_git_dir, run_git
 from gitwatch_tui.core.models import PipelineStep
 from gitwatch_tui.core.ops import fetch
+from gitwatch_tui.core.status import locate_repo
 from gitwatch_tui.demo import create_sandbox
 from gitwatch_tui.ui.app import GitwatchApp, build_app
 from gitwatch_tui.ui.screens.bulk import BulkScreen
@@ -62,10 +63,9 @@ def after_history(config: Config) -> float:
     clock every age in the panels would read hundreds of days."""
     newest = 0.0
     for spec in config.repos:
-        git_dir = resolve_git_dir(spec.path)
-        if git_dir is None:
+        repo = locate_repo(spec)
+        if isinstance(repo, str):  # the broken demo repo
             continue
-        repo = RepoPaths(git_dir=git_dir, work_tree=spec.path)
         result = run_git(["log", "-1", "--all", "--format=%ct"], repo, timeout=10)
         if result.ok and result.stdout.strip():
             newest = max(newest, float(result.stdout))

@@ -663,13 +663,6 @@ import asyncio, sys
 from pathlib import Path
 from gitwatch_tui.engine.watcher import RepoWatcher
 
-def parent_of(pid: str) -> int | None:
-    try:  # other processes come and go while /proc is read
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat[stat.rindex(")") + 2:].split()[1])
-
 async def main() -> None:
     repo = Path(sys.argv[1])
     watcher = RepoWatcher(print)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.text import Text
 from textual.app import App, ComposeResult
 
-from gitwatch_tui.ui.repo_view import Column, RepoCell
+from gitwatch_tui.ui.repo_view import Column
 from gitwatch_tui.ui.widgets.repo_table import RepoTable
 
 
@@ -16,15 +17,12 @@ class TableApp(App[None]):
         self.values = {f"repo-{i}": f"v{i}" for i in range(rows)}
         self.made: list[str] = []  # the rows whose cells were asked for, in order
 
-    def cells_for(self, key: str, columns: Sequence[Column]) -> list[RepoCell]:
+    def cells_for(self, key: str, columns: Sequence[Column]) -> list[Text]:
         self.made.append(key)
-        cells = [RepoCell(key if c.key == "repo" else self.values[key]) for c in columns]
-        for cell in cells:
-            cell.row_key = key
-        return cells
+        return [Text(key if c.key == "repo" else self.values[key]) for c in columns]
 
     def compose(self) -> ComposeResult:
-        yield RepoTable(self.cells_for)  # type: ignore[arg-type]
+        yield RepoTable(self.cells_for)
 
 
 def rendered(table: RepoTable, key: str) -> str:

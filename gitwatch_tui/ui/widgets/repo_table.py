@@ -52,8 +52,8 @@ class RepoTable(DataTable[Text]):
             self._rebuild(order)
             return
         keys = list(self._drawn if changed is None else changed & self._drawn.keys())
-        top = round(self.scroll_offset.y)
-        on_screen = set(self._order[top : top + self.size.height])
+        rows = self._rows_on_screen()
+        on_screen = set(self._order[rows.start : rows.stop])
         # A row on screen is diffed now; one off screen drops its cells, made again if it
         # scrolls into view (a row with no cells has nothing cached either).
         dirty = [
@@ -184,11 +184,15 @@ class RepoTable(DataTable[Text]):
         # Only rows on screen need painting (all rows are one line high); `refresh_row` sums
         # the heights of every row above its own, so calling it for a thousand off-screen rows
         # of the first sweep cost more than the rows' own drawing.
-        top = round(self.scroll_offset.y)
-        on_screen = range(top, top + self.size.height)
+        on_screen = self._rows_on_screen()
         for index in indexes:
             if index in on_screen:
                 self.refresh_row(index)
+
+    def _rows_on_screen(self) -> range:
+        """Indexes of the rows in view (every row is one line high)."""
+        top = round(self.scroll_offset.y)
+        return range(top, top + self.size.height)
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         """Only the scrollable size. DataTable measures every cell of new rows here to size
