@@ -14,13 +14,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from gitwatch_tui.core.pull import PullRefusalReason
 from gitwatch_tui.core.switch import SwitchRefusal, SwitchResult, switch_branch
 from gitwatch_tui.engine.events import SyncFinished
 from gitwatch_tui.engine.locks import RepoBusy
 from gitwatch_tui.ui.repo_view import first_line
+from gitwatch_tui.ui.widgets.footer import Footer
 
 if TYPE_CHECKING:
     from gitwatch_tui.engine.engine import Engine

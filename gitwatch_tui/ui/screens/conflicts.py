@@ -23,7 +23,7 @@ from textual import on, work
 from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding
 from textual.containers import Container, Vertical, VerticalScroll
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from gitwatch_tui.core.conflicts import (
@@ -44,6 +44,7 @@ from gitwatch_tui.core.conflicts import (
 )
 from gitwatch_tui.ui.screens.change_panel import ChangePanel
 from gitwatch_tui.ui.screens.confirm import ConfirmScreen
+from gitwatch_tui.ui.widgets.footer import Footer
 
 if TYPE_CHECKING:
     from pygments.lexer import Lexer

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Middle
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from gitwatch_tui.engine.events import SyncState
 from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate, FollowsEngine
@@ -29,6 +29,7 @@ from gitwatch_tui.ui.repo_view import (
     ordered_keys,
     repo_cells,
 )
+from gitwatch_tui.ui.widgets.footer import Footer
 from gitwatch_tui.ui.widgets.repo_table import RepoTable
 
 if TYPE_CHECKING:

@@ -17,12 +17,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from gitwatch_tui.core.details import CommitInfo, RepoDetails
 from gitwatch_tui.engine.history import HistoryEntry
 from gitwatch_tui.ui.messages import EngineUpdate, FollowsEngine
 from gitwatch_tui.ui.repo_view import RepoRow, ago, state_label
+from gitwatch_tui.ui.widgets.footer import Footer
 
 if TYPE_CHECKING:
     from gitwatch_tui.ui.app import GitwatchApp

@@ -14,10 +14,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, RichLog, Static
+from textual.widgets import RichLog, Static
 
 from gitwatch_tui.engine.events import LogLine
 from gitwatch_tui.ui.messages import EngineUpdate, FollowsEngine
+from gitwatch_tui.ui.widgets.footer import Footer
 
 if TYPE_CHECKING:
     from gitwatch_tui.ui.app import GitwatchApp

@@ -18,12 +18,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from gitwatch_tui.core.pull import PULL_MODES, PullMode, PullPreview, preview_pull
 from gitwatch_tui.engine.events import SyncFinished
 from gitwatch_tui.engine.locks import RepoBusy
 from gitwatch_tui.ui.repo_view import ago
+from gitwatch_tui.ui.widgets.footer import Footer
 
 if TYPE_CHECKING:
     from gitwatch_tui.ui.app import GitwatchApp

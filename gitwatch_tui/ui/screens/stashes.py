@@ -10,7 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from gitwatch_tui.core.stash import (
     StashDropped,
@@ -28,6 +28,7 @@ from gitwatch_tui.engine.events import Action
 from gitwatch_tui.ui.repo_view import ago
 from gitwatch_tui.ui.screens.change_panel import ChangePanel
 from gitwatch_tui.ui.screens.confirm import ConfirmScreen
+from gitwatch_tui.ui.widgets.footer import Footer
 
 MAX_DIFF_LINES = 4000  # a bigger patch is cut (colouring it all would stall the panel)
 _STATUS_WORDS = {"M": "modified", "A": "added", "D": "deleted", "T": "type changed"}

@@ -17,7 +17,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from gitwatch_tui.core.stash import StashOutcome, apply_stash
@@ -33,6 +33,7 @@ from gitwatch_tui.engine.locks import RepoBusy
 from gitwatch_tui.ui.fuzzy import Match, highlight_spans, rank
 from gitwatch_tui.ui.repo_view import ago
 from gitwatch_tui.ui.screens.confirm import ConfirmScreen
+from gitwatch_tui.ui.widgets.footer import Footer
 
 if TYPE_CHECKING:
     from gitwatch_tui.ui.app import GitwatchApp
