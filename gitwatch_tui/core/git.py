@@ -445,6 +445,17 @@ _live_groups: set[int] = set()
 _live_lock = threading.Lock()
 
 
+def _forget_parents_groups() -> None:
+    """In a forked child: the parent's git calls are not ours to end (nor is a lock that one
+    of the parent's other threads held at the fork ours to wait for)."""
+    global _live_lock
+    _live_groups.clear()
+    _live_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_parents_groups)
+
+
 def terminate_all() -> None:
     """End every git call still running in this process (their whole process groups)."""
     with _live_lock:

@@ -174,8 +174,11 @@ class Engine:
     async def _take_head_start(self) -> HeadStart | None:
         """The head start's watch list once resolved, or None to do without one (also when it
         failed: the engine's own sweep then reports the problem)."""
-        head_start, self._head_start = self._head_start, None
-        if head_start is None or head_start.config is not self.config:
+        head_start = self._head_start
+        if head_start is None:
+            return None
+        if head_start.config is not self.config:
+            head_start.stop()
             return None
         try:
             await asyncio.wrap_future(head_start.watch_list)
@@ -223,6 +226,8 @@ class Engine:
         for task in tasks:
             task.cancel()
         terminate_all()  # git calls in worker threads would otherwise run out their timeouts
+        if self._head_start is not None:
+            self._head_start.stop()  # a first sweep still under way, in its child process
         await asyncio.gather(*tasks, return_exceptions=True)
         self._network_pool.shutdown(wait=False, cancel_futures=True)
         # Let a history write in flight finish before the database is closed.

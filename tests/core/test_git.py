@@ -193,3 +193,24 @@ def test_chunks_get_smaller_towards_the_end_and_cover_every_repo_once() -> None:
     sizes = [len(chunk) for chunk in chunks]
     assert sizes[0] == 32 and sizes[-1] == 1 and sizes == sorted(sizes, reverse=True)
     assert [len(chunk) for chunk in _chunks(10, 2, 3)] == [3, 3, 3, 1]  # a size given: kept
+
+
+def test_a_forked_child_leaves_the_parents_git_calls_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A child (the dashboard's head start) that ends its own git must not end the parent's,
+    nor wait for the lock one of the parent's threads held at the fork."""
+    from gitwatch_tui.core import git as git_module
+
+    monkeypatch.setattr(git_module, "_live_groups", {os.getpid()})  # "a call under way"
+    with git_module._live_lock:
+        child = os.fork()
+        if child == 0:
+            try:
+                free = git_module._live_lock.acquire(blocking=False)
+                os._exit(0 if free and not git_module._live_groups else 1)
+            finally:
+                os._exit(2)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert git_module._live_groups == {os.getpid()}  # the parent's own are untouched

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import threading
+import os
+import signal
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from gitwatch_tui.core.config import Config
 from gitwatch_tui.core.models import ScanRoot
 from gitwatch_tui.engine import engine as engine_module
 from gitwatch_tui.engine import head_start as head_start_module
-from gitwatch_tui.engine.events import Event, StatusChanged
 from gitwatch_tui.engine.head_start import HeadStart
 from tests.conftest import commit_file, git
+from tests.core.test_git import processes_mentioning
 from tests.engine.test_engine import config_for, start_engine, wait_for
 
 
@@ -31,32 +35,23 @@ async def test_engine_takes_over_the_head_start_sweep(
     make_repos(tmp_path / "repos", 3)
     config = config_for()
     config = type(config)(defaults=config.defaults, scan=(ScanRoot(tmp_path / "repos"),))
-    sweeps: list[int] = []
-    real_collect = head_start_module.collect_statuses
-    gate = threading.Event()
-
-    def counted(specs, **options):  # type: ignore[no-untyped-def]
-        sweeps.append(len(specs))
-        gate.wait(5)  # statuses arrive only after the engine has subscribed
-        return real_collect(specs, **options)
+    engine_sweeps: list[int] = []
+    real_collect = engine_module.collect_statuses
 
     def engine_sweep(specs, **options):  # type: ignore[no-untyped-def]
-        sweeps.append(-len(specs))
+        engine_sweeps.append(len(specs))
         return real_collect(specs, **options)
 
-    monkeypatch.setattr(head_start_module, "collect_statuses", counted)
     monkeypatch.setattr(engine_module, "collect_statuses", engine_sweep)
     head_start = HeadStart.begin(config)
     engine = await start_engine(config, tmp_path, head_start=head_start)
-    seen: list[Event] = []
-    engine.subscribe(seen.append)
     try:
         assert sorted(engine.specs) == ["repo-0", "repo-1", "repo-2"]
-        gate.set()
         await wait_for(lambda: len(engine.statuses) == 3)
         assert engine.statuses["repo-1"].untracked == 1
-        assert {e.status.name for e in seen if isinstance(e, StatusChanged)} == set(engine.specs)
-        assert sweeps == [3]  # the engine did not read them all a second time
+        await wait_for(lambda: head_start.swept.done())
+        assert head_start.swept.exception() is None
+        assert engine_sweeps == []  # the engine did not read them all a second time
     finally:
         await engine.stop()
 
@@ -91,5 +86,50 @@ async def test_a_failed_head_start_falls_back_to_the_engines_own_sweep(
     engine = await start_engine(config, tmp_path, head_start=head_start)
     try:
         await wait_for(lambda: len(engine.statuses) == 2)
+        assert "sweep broke" in str(head_start.swept.exception())  # said by the child
     finally:
         await engine.stop()
+
+
+def slow_repos(root: Path, sleep: str) -> Config:
+    """Two repos, one whose status hangs in a clean filter that runs `sleep`."""
+    make_repos(root, 2)
+    slow = root / "repo-0"
+    commit_file(slow, ".gitattributes", "*.txt filter=slow\n")
+    git(slow, "config", "filter.slow.clean", f"sleep {sleep}; cat")  # after: add would run it
+    (slow / "a.txt").write_text("y\n")  # same size, changed: git must filter it to compare
+    base = config_for()
+    return type(base)(defaults=base.defaults, scan=(ScanRoot(root),))
+
+
+def until(predicate: Callable[[], object], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def test_stop_ends_the_child_and_the_git_it_started(tmp_path: Path) -> None:
+    sleep = f"31.{os.getpid()}"  # told apart from any other test's
+    head_start = HeadStart.begin(slow_repos(tmp_path / "repos", sleep))
+    until(lambda: processes_mentioning(f"sleep {sleep}"))  # the sweep is stuck in the filter
+    head_start.stop()
+    until(lambda: head_start.swept.done())
+    assert head_start.swept.cancelled()  # stopped on purpose: not a failure to report
+    until(lambda: not processes_mentioning(f"sleep {sleep}"), within=5)
+
+
+def test_a_child_that_dies_mid_sweep_is_reported(tmp_path: Path) -> None:
+    sleep = f"2.{os.getpid()}"
+    head_start = HeadStart.begin(slow_repos(tmp_path / "repos", sleep))
+    try:
+        until(lambda: processes_mentioning(f"sleep {sleep}"))
+        assert head_start._child is not None
+        os.kill(head_start._child, signal.SIGKILL)
+        until(lambda: head_start.swept.done())
+        error = head_start.swept.exception()
+        assert error is not None and "ended early (killed by SIGKILL)" in str(error)
+        assert head_start.watch_list.result() is not None  # what came before still stands
+    finally:
+        for pid in processes_mentioning(f"sleep {sleep}"):  # orphaned with the child: not leaked
+            os.kill(pid, signal.SIGTERM)
