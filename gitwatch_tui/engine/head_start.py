@@ -194,7 +194,8 @@ def _sweep_in_child(config: Config, fd: int) -> NoReturn:
                 code = 0
             except Exception as exc:  # told to the parent, whose engine reads the list itself
                 pickle.dump(_Failed(f"{type(exc).__name__}: {exc}"), out)
-    except BaseException:  # the parent is gone (broken pipe): nobody left to tell
-        terminate_all()
     finally:
+        # Whatever ended the child (a failure, the parent gone and the pipe broken), git's
+        # loops are process groups of their own: they end with it.
+        terminate_all()
         os._exit(code)

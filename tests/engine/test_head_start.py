@@ -133,3 +133,22 @@ def test_a_child_that_dies_mid_sweep_is_reported(tmp_path: Path) -> None:
     finally:
         for pid in processes_mentioning(f"sleep {sleep}"):  # orphaned with the child: not leaked
             os.kill(pid, signal.SIGTERM)
+
+
+def test_a_sweep_that_fails_midway_leaves_no_git_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sleep = f"33.{os.getpid()}"
+    real_collect = head_start_module.collect_statuses
+
+    def fails_at_the_first_status(specs, **options):  # type: ignore[no-untyped-def]
+        def on_status(status: object) -> None:
+            raise RuntimeError("broke after one status")
+
+        return real_collect(specs, **{**options, "on_status": on_status})
+
+    monkeypatch.setattr(head_start_module, "collect_statuses", fails_at_the_first_status)
+    head_start = HeadStart.begin(slow_repos(tmp_path / "repos", sleep))
+    until(lambda: head_start.swept.done())
+    assert "broke after one status" in str(head_start.swept.exception())
+    until(lambda: not processes_mentioning(f"sleep {sleep}"), within=5)
