@@ -17,6 +17,7 @@ from typing import Protocol
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.driver import Driver
 from textual.screen import Screen
 
 from gitwatch_tui.core.config import Config
@@ -109,6 +110,15 @@ class GitwatchApp(App[int]):
             if choice.notice:
                 self.theme_problems.append(choice.notice)
         self._theme_ready = True
+
+    def get_driver_class(self) -> type[Driver]:
+        from textual.drivers.linux_driver import LinuxDriver
+
+        from gitwatch_tui.ui.driver import PromptEscapeDriver
+
+        driver = super().get_driver_class()
+        # Only the POSIX input loop is replaced; a driver named in `TEXTUAL_DRIVER` stays.
+        return PromptEscapeDriver if driver is LinuxDriver else driver
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(REPO_VARIABLES)

@@ -115,7 +115,12 @@ def test_the_real_program_in_a_terminal(
     terminal.keys("F")
     terminal.wait_for(lambda s: "↓1" in _row(s, "api"))
 
-    terminal.keys("Enter")  # details of the first row (api)
+    # An arrow comes as ESC [ A: read whole it moves the cursor; split, it would be Escape.
+    terminal.keys("Up", "Enter")  # from web (the filter's row) to tools
+    terminal.wait_for(lambda s: "Outgoing (1)" in s and "Add a tool" in s)
+    terminal.keys("Escape")
+    terminal.wait_for(lambda s: "Outgoing" not in s)
+    terminal.keys("Down", "Enter")  # back to web
     terminal.wait_for(lambda s: "Incoming (1)" in s)
     # A key right after Escape would read as alt+key: wait for Escape to be seen first.
     terminal.keys("Escape")

@@ -1,0 +1,66 @@
+"""The terminal driver: Textual's Linux driver, with Escape delivered when its delay is up.
+
+A lone ESC byte may be the start of a key sequence (an arrow is ESC [ A), so the parser waits
+`ESCDELAY` for more before it reports Escape. Textual's input thread checks that wait only when
+its `select` returns, every 0.1 s, so Escape took 100-200 ms whatever the delay. This thread
+wakes when the wait is over.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+from codecs import getincrementaldecoder
+
+from textual._parser import ParseError
+from textual._time import get_time
+from textual._xterm_parser import XTermParser
+from textual.drivers.linux_driver import LinuxDriver
+
+# Textual's own input poll: how often the thread looks at `exit_event` when no key comes.
+_POLL_SECONDS = 0.1
+
+
+def select_timeout(parser: XTermParser, now: float) -> float:
+    """How long the input thread may wait for input: until the parser's pending wait ends
+    (an ESC waiting for the rest of its sequence), and never longer than the usual poll."""
+    deadline = parser._timeout_time  # noqa: SLF001  (Textual keeps no public accessor)
+    if deadline is None:
+        return _POLL_SECONDS
+    return min(_POLL_SECONDS, max(0.0, deadline - now))
+
+
+class PromptEscapeDriver(LinuxDriver):
+    """`LinuxDriver` whose input thread wakes when a pending Escape is due."""
+
+    def run_input_thread(self) -> None:
+        # Textual 8.2's loop, but for the select timeout.
+        selector = selectors.SelectSelector()
+        selector.register(self.fileno, selectors.EVENT_READ)
+        parser = XTermParser(self._debug)
+        decode = getincrementaldecoder("utf-8")().decode
+
+        def process(events: list[tuple[selectors.SelectorKey, int]], final: bool = False) -> None:
+            for index, (_key, mask) in enumerate(events):
+                if mask & selectors.EVENT_READ:
+                    last = index == len(events) - 1
+                    data = decode(os.read(self.fileno, 4096), final=final and last)
+                    if not data:
+                        break  # stdin piped and at its end
+                    for event in parser.feed(data):
+                        self.process_message(event)
+            for event in parser.tick():
+                self.process_message(event)
+
+        try:
+            while not self.exit_event.is_set():
+                process(selector.select(select_timeout(parser, get_time())))
+            selector.unregister(self.fileno)
+            process(selector.select(_POLL_SECONDS), final=True)
+        finally:
+            selector.close()
+            try:
+                for _event in parser.feed(""):
+                    pass
+            except (EOFError, ParseError):
+                pass
