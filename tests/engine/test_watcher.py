@@ -459,7 +459,8 @@ async def test_setting_up_many_watches_does_not_stall_the_loop(tmp_path: Path) -
         await asyncio.sleep(0.1)
     done = True
     await task
-    assert longest < 0.1
+    # In-process watchfiles stalled it 0.5 s; a loaded machine can pause any loop ~0.1 s.
+    assert longest < 0.25
 
 
 async def test_a_worker_that_dies_is_replaced(tmp_path: Path) -> None:

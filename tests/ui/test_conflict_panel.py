@@ -258,11 +258,17 @@ async def test_a_rebase_that_stops_twice_is_continued_twice(tmp_path: Path) -> N
         assert "rebase: ours is the branch rebased onto" in plain(
             screen.query_one("#conflict-head")
         )
-        await pilot.press("T", "C")  # replay topic's a.txt; the next commit conflicts as well
+        # Theirs (topic's a.txt), then continue once it is in: a key that comes while a
+        # change runs is refused ("Wait: ... is still running").
+        await pilot.press("T")
+        await idle(pilot, screen)
+        await pilot.press("C")  # the next commit conflicts as well
         await until(pilot, lambda: screen.path == "b.txt" and not screen.busy)
         assert "the next step conflicts too" in message(screen)
         assert isinstance(app.screen, ConflictScreen)
-        await pilot.press("T", "C")
+        await pilot.press("T")
+        await idle(pilot, screen)
+        await pilot.press("C")
         await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
         assert git(repo, "log", "--format=%s", "main..topic").splitlines() == ["topic b", "topic a"]
         assert git(repo, "merge-base", "main", "topic") == main
