@@ -42,6 +42,8 @@ async def test_a_pull_runs_the_pipeline_its_output_is_in_the_log(
         await until(pilot, lambda: "tests broke" in log_lines(screen))
         text = log_lines(screen)
         assert "[build] building site" in text
+        await pilot.pause()
+        assert not screen.query_one(RichLog).show_vertical_scrollbar  # no empty strip
         await pilot.press("a")  # every repo's lines
         assert screen.show_all
         await pilot.press("escape")

@@ -52,7 +52,7 @@ class LogScreen(FollowsEngine, Screen[None]):
     ]
     DEFAULT_CSS = """
     LogScreen #log-title { height: 1; padding: 0 1; background: $panel; }
-    LogScreen RichLog { height: 1fr; padding: 0 1; }
+    LogScreen RichLog { height: 1fr; padding: 0 1; overflow-y: auto; }
     """
 
     def __init__(self, repo: str | None = None) -> None:
