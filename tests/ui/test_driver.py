@@ -28,9 +28,3 @@ def test_a_lone_escape_wakes_the_thread_when_its_delay_is_up() -> None:
     assert select_timeout(parser, now=deadline + 1) == 0.0
     time.sleep(max(0.0, deadline - get_time()))
     assert [getattr(event, "key", None) for event in parser.tick()] == ["escape"]
-
-
-def test_an_arrow_sent_whole_is_one_key() -> None:
-    parser = XTermParser()
-    assert [getattr(event, "key", None) for event in parser.feed("\x1b[B")] == ["down"]
-    assert select_timeout(parser, now=get_time()) == 0.1
