@@ -146,6 +146,76 @@ def silent_server() -> Iterator[str]:
     listener.close()
 
 
+@dataclass
+class GitHttpServer:
+    """Smart HTTP git (`git http-backend`) for every bare repo under `root`, on one
+    127.0.0.1 port; a repo listed in `answers` gets that HTTP status instead (401, 403, 500)."""
+
+    url: str
+    root: Path
+    answers: dict[str, int] = field(default_factory=dict)
+    requests: list[str] = field(default_factory=list)
+
+
+@pytest.fixture()
+def git_http(tmp_path: Path) -> Iterator[GitHttpServer]:
+    root = tmp_path / "http-root"
+    root.mkdir()
+    state = GitHttpServer(url="", root=root)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            self._serve()
+
+        def do_POST(self) -> None:  # noqa: N802
+            self._serve()
+
+        def _serve(self) -> None:
+            path, _, query = self.path.partition("?")
+            repo = path.strip("/").split("/", 1)[0]
+            state.requests.append(repo)
+            status = state.answers.get(repo)
+            if status is not None:
+                self.send_response(status)
+                if status == 401:
+                    self.send_header("WWW-Authenticate", 'Basic realm="private"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            env = {
+                **os.environ, "GIT_PROJECT_ROOT": str(root), "GIT_HTTP_EXPORT_ALL": "1",
+                "PATH_INFO": path, "QUERY_STRING": query, "REQUEST_METHOD": self.command,
+                "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+                "CONTENT_LENGTH": str(len(body)), "REMOTE_ADDR": "127.0.0.1",
+                "HTTP_GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+            }  # fmt: skip
+            out = subprocess.run(
+                ["git", "http-backend"], input=body, env=env, capture_output=True, check=False
+            ).stdout
+            head, _, payload = out.partition(b"\r\n\r\n")
+            headers = [line.split(":", 1) for line in head.decode().split("\r\n") if ":" in line]
+            code = next((int(v.split()[0]) for k, v in headers if k.lower() == "status"), 200)
+            self.send_response(code)
+            for key, value in headers:
+                if key.lower() != "status":
+                    self.send_header(key, value.strip())
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

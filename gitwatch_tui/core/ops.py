@@ -17,6 +17,17 @@ _AUTH_FAILURE = re.compile(
     r"|The requested URL returned error: 40[13]",
     re.IGNORECASE,
 )
+# git's (and curl's, ssh's) words when the server itself is unwell or unreachable, as opposed
+# to answering about this one repo (401/403/404, "not found", a corrupt pack): only these
+# count towards the server's circuit breaker.
+_SERVER_FAILURE = re.compile(
+    r"Failed to connect|Connection refused|Connection reset|Connection timed out"
+    r"|Operation timed out|Could not resolve host|No route to host|Network is unreachable"
+    r"|Empty reply from server|Connection closed by|unable to connect to"
+    r"|The requested URL returned error: 5\d\d|HTTP/\S+ 5\d\d|RPC failed; HTTP 5\d\d"
+    r"|SSL_connect|gnutls_handshake|TLS connection was non-properly terminated",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +44,9 @@ class RemoteConfig:
 
 @dataclass(frozen=True, slots=True)
 class FetchOutcome:
-    """What a fetch did; `error` is None on success, `auth_failed` marks credential problems."""
+    """What a fetch did; `error` is None on success, `auth_failed` marks credential problems,
+    `server_down` a failure that says the server (not this repo) is unwell: refused, reset,
+    unreachable, timed out, 5xx."""
 
     remote: str | None
     url: str | None = None
@@ -42,6 +55,7 @@ class FetchOutcome:
     timed_out: bool = False
     duration: float = 0.0
     no_remote: bool = False
+    server_down: bool = False
 
 
 def read_remote_config(repo: RepoPaths, *, timeout: float) -> RemoteConfig | str:
@@ -134,6 +148,8 @@ def _fetch_outcome(remote: str | None, url: str | None, result: GitResult) -> Fe
         auth_failed=auth_failed,
         timed_out=result.timed_out,
         duration=result.duration,
+        server_down=not auth_failed
+        and (result.timed_out or bool(_SERVER_FAILURE.search(result.stderr))),
     )
 
 

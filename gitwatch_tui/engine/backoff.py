@@ -1,8 +1,11 @@
-"""Retry delays and a circuit breaker per remote: pure logic over an injected clock.
+"""Retry delays and circuit breakers: pure logic over an injected clock.
 
-A repo whose fetch fails waits `retry_delay(failures)` before its next try. A remote (one
-breaker per `breaker_key`) that keeps failing opens its breaker: nothing is sent to it until
-a cooldown passes, then a single probe decides whether it closes again or stays open longer.
+A repo whose fetch fails waits `retry_delay(failures)` before its next try. A server (one
+breaker per `breaker_key`) opens its breaker only when several of its repos fail in ways that
+say the server itself is unwell (refused, reset, timed out, 5xx): nothing is sent to it until a
+cooldown passes, then a single probe decides whether it closes again or stays open longer. A
+repo's own failures (authentication, 403/404, corruption, locks) never touch its server's
+breaker: they back the repo off, and an authentication failure holds that repo alone at once.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ _SSH_SCHEMES = {"ssh", "git+ssh", "ssh+git"}
 class RetryPolicy:
     """How long to wait after failures, and when a remote's breaker opens.
 
-    The breaker's cooldown starts at `breaker_cooldown` and doubles on each failed probe, up to
+    A server's breaker opens when `breaker_repos` different repos on it failed with server
+    errors in a row, or when its only repo failed `breaker_threshold` times in a row. The
+    cooldown starts at `breaker_cooldown` and doubles on each failed probe, up to
     `max(breaker_cooldown, 4 * cap)` (40 minutes with the defaults).
     """
 
@@ -35,12 +40,13 @@ class RetryPolicy:
     cap: float = 600.0
     breaker_threshold: int = 5
     breaker_cooldown: float = 300.0
+    breaker_repos: int = 3
 
     def __post_init__(self) -> None:
         if not (0 < self.base <= self.cap) or self.breaker_cooldown <= 0:
             raise ValueError("RetryPolicy needs 0 < base <= cap and breaker_cooldown > 0")
-        if self.breaker_threshold < 1:
-            raise ValueError("RetryPolicy.breaker_threshold must be at least 1")
+        if self.breaker_threshold < 1 or self.breaker_repos < 1:
+            raise ValueError("RetryPolicy.breaker_threshold and breaker_repos must be at least 1")
 
     def cooldown(self, reopens: int) -> float:
         """The open period after `reopens` failed probes in a row (0 for the first opening)."""
@@ -62,11 +68,14 @@ def retry_delay(failures: int, policy: RetryPolicy, rng: random.Random) -> float
 
 
 class CircuitBreaker:
-    """Stops traffic to a remote that keeps failing; one breaker per remote.
+    """Stops traffic to a server that keeps failing (or, for an authentication failure, to one
+    repo).
 
-    closed -> open after `breaker_threshold` consecutive failures, or at once on an auth
-    failure (the server wants credentials we cannot supply; retrying only hammers it and may
-    lock the account). open -> half-open when the cooldown passes; half-open lets exactly one
+    closed -> open when `breaker_repos` distinct repos failed in a row (a failure reported with
+    `repo=`), or after `breaker_threshold` consecutive failures when the caller says the
+    breaker guards one repo only (`sole`), or at once on an auth failure (the server wants
+    credentials we cannot supply; retrying only hammers it and may lock the account).
+    open -> half-open when the cooldown passes; half-open lets exactly one
     probe through: its success closes the breaker, its failure re-opens it with a doubled
     cooldown. A probe that never reports (its task was cancelled) is presumed lost after one
     cooldown, and another probe is allowed.
@@ -81,6 +90,7 @@ class CircuitBreaker:
         self.auth_failed = False
         self._reopens = 0
         self._probe_started: float | None = None
+        self._failing_repos: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<CircuitBreaker {self.state} failures={self.failures} error={self.last_error!r}>"
@@ -111,20 +121,32 @@ class CircuitBreaker:
         self.opened_until = self._probe_started = None
         self.last_error = None
         self.auth_failed = False
+        self._failing_repos.clear()
 
-    def record_failure(self, error: str, *, auth: bool = False) -> None:
-        """Count a failure; open at the threshold, at once for `auth`, longer after a probe."""
+    def record_failure(
+        self, error: str, *, auth: bool = False, repo: str | None = None, sole: bool = True
+    ) -> None:
+        """Count a failure; open at a threshold (see the class), at once for `auth`, longer
+        after a failed probe. `repo` names who failed; `sole` says no other repo shares this
+        breaker (only then do one repo's failures alone open it)."""
         self.failures += 1
         self.last_error = error
         self.auth_failed = auth
+        if repo is not None:
+            self._failing_repos.add(repo)
         if self._probe_started is not None:  # the half-open probe failed
             self._probe_started = None
             self._reopens += 1
             self._open()
-        elif self.opened_until is None and (auth or self.failures >= self.policy.breaker_threshold):
+        elif self.opened_until is None and (auth or self._threshold_reached(sole)):
             self._open()
         # Otherwise the breaker is already open and this is a late report from an attempt that
         # began before it opened: counted, but it must not stretch the cooldown.
+
+    def _threshold_reached(self, sole: bool) -> bool:
+        if len(self._failing_repos) >= self.policy.breaker_repos:
+            return True
+        return sole and self.failures >= self.policy.breaker_threshold
 
     def retry_at(self) -> float | None:
         """When the breaker next lets an attempt through; None when closed (no hold-back)."""

@@ -10,7 +10,6 @@ written to a repo without the user's action or an explicit auto-sync policy.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 import random
@@ -37,7 +36,13 @@ from gitwatch_tui.core.models import RepoSpec, RepoStatus
 from gitwatch_tui.core.ops import FetchOutcome, clone, fetch
 from gitwatch_tui.core.status import collect_statuses
 from gitwatch_tui.core.tags import deploy_tag
-from gitwatch_tui.engine.backoff import BreakerRegistry, RetryPolicy, breaker_key, retry_delay
+from gitwatch_tui.engine.backoff import (
+    BreakerRegistry,
+    CircuitBreaker,
+    RetryPolicy,
+    breaker_key,
+    retry_delay,
+)
 from gitwatch_tui.engine.events import (
     Action,
     ConfigError,
@@ -66,7 +71,11 @@ T = TypeVar("T")
 # After one of our own writes (fetch, pull) the repo's watcher events are ours: ignore them
 # for this long beyond the git call's own timeout; the engine refreshes the repo itself.
 _SUPPRESS_GRACE = 2.0
-_BUSY_RETRY = 30.0  # another process holds the repo's lock: try again this much later
+_BUSY_RETRY = 30.0  # another process holds the repo's lock: try again this much later (at most)
+# How often the watchdog checks that every repo has a next attempt (the daemon's default).
+WATCHDOG_EVERY = 5.0
+# A cycle that holds its fetch slot longer than its git timeouts add up to, plus this, is stuck.
+_STUCK_SLACK = 10.0
 
 
 class Engine:
@@ -83,6 +92,7 @@ class Engine:
         retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
         head_start: HeadStart | None = None,
+        watchdog_every: float = WATCHDOG_EVERY,
     ) -> None:
         self.config = config
         self._head_start = head_start
@@ -96,19 +106,32 @@ class Engine:
         self._keep_history = keep_history
         self._retry = retry or RetryPolicy()
         self._rng = rng or random.Random()
-        self._breakers = BreakerRegistry(self._retry)
+        # One breaker per server (counts only server failures, from several repos) and one
+        # per repo (an authentication failure holds that repo alone).
+        self._server_breakers = BreakerRegistry(self._retry)
+        self._repo_breakers = BreakerRegistry(self._retry)
         self._breaker_keys: dict[str, str] = {}
         self._network = PriorityLimiter(config.defaults.fetch_concurrency)
         # Two pools so that fetches (up to the network limit, which a reload may raise) can
         # never hold up status reads, syncs and history writes. Threads start only when used.
         self._network_pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="gw-net")
         self._local_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gw-local")
+        # Liveness: each watched repo is in exactly one of `_cycles` (running) or `_due_at`
+        # (its one next attempt); a cycle's end, however it ended, schedules the next.
         self._due: list[tuple[float, int, str]] = []  # (monotonic time, seq, repo); lazy deletes
         self._due_at: dict[str, float] = {}
         self._seq = itertools.count()
         self._wake_scheduler = asyncio.Event()
-        self._fetches: dict[str, asyncio.Task[SyncFinished]] = {}
+        self._cycles: dict[str, asyncio.Task[SyncFinished]] = {}
+        self._planned: dict[str, float] = {}  # the delay a running cycle chose for its next one
+        self._stuck_after: dict[str, float] = {}  # monotonic; set once a cycle has its slot
+        self._watchdog_every = watchdog_every
+        self.overdue: tuple[str, ...] = ()  # as the watchdog last found them
+        self._stopping = False
+        # Status reads: requests wait in `_pending_refresh`; a repo whose read is under way
+        # (`_reading`) waits for it to end, so a hung status holds only its own repo.
         self._pending_refresh: dict[str, list[asyncio.Future[RepoStatus]]] = {}
+        self._reading: dict[str, list[asyncio.Future[RepoStatus]]] = {}
         self._wake_refresher = asyncio.Event()
         self._last_refusal: dict[str, str] = {}
         self._tasks: list[asyncio.Task[Any]] = []
@@ -170,6 +193,7 @@ class Engine:
             )
         if self._config_path is not None:
             self._tasks.append(asyncio.create_task(self._watch_config(), name="gitwatch-config"))
+        self._tasks.append(asyncio.create_task(self._watchdog(), name="gitwatch-watchdog"))
 
     async def _take_head_start(self) -> HeadStart | None:
         """The head start's watch list once resolved, or None to do without one (also when it
@@ -219,10 +243,11 @@ class Engine:
         With a `grace` period (the daemon's shutdown), nothing new starts first, and the
         fetches, syncs and pipeline runs under way get up to `grace` seconds to finish.
         """
+        self._stopping = True
         if grace > 0:
             await self._drain(grace)
         await self.pipelines.stop()
-        tasks = [*self._tasks, *self._fetches.values()]
+        tasks = [*self._tasks, *self._cycles.values()]
         for task in tasks:
             task.cancel()
         terminate_all()  # git calls in worker threads would otherwise run out their timeouts
@@ -246,8 +271,8 @@ class Engine:
         # a second time by stop().
         await asyncio.gather(*stopping, return_exceptions=True)
         deadline = time.monotonic() + grace
-        while self._fetches and (left := deadline - time.monotonic()) > 0:
-            await asyncio.wait(list(self._fetches.values()), timeout=left)
+        while self._cycles and (left := deadline - time.monotonic()) > 0:
+            await asyncio.wait(list(self._cycles.values()), timeout=left)
         idle = asyncio.ensure_future(self.pipelines.wait_idle())
         await asyncio.wait([idle], timeout=max(0.0, deadline - time.monotonic()))
         idle.cancel()
@@ -275,10 +300,10 @@ class Engine:
     async def fetch(self, name: str) -> SyncFinished:
         """Fetch now, ahead of scheduled polls; joins a fetch of this repo already running."""
         self._spec(name)
-        running = self._fetches.get(name)
+        running = self._cycles.get(name)
         if running is not None:
             return await asyncio.shield(running)
-        return await self._start_fetch(name, manual=True)
+        return await self._start_cycle(name, manual=True)
 
     async def fetch_all(self) -> list[SyncFinished]:
         return list(await asyncio.gather(*(self.fetch(name) for name in list(self.specs))))
@@ -375,7 +400,7 @@ class Engine:
             self._due_at.pop(name, None)
             self.states.pop(name, None)
             self.statuses.pop(name, None)
-            task = self._fetches.pop(name, None)
+            task = self._cycles.pop(name, None)
             if task is not None:
                 task.cancel()
             self.events.publish(StatusRemoved(name))
@@ -383,9 +408,11 @@ class Engine:
             self.states[name] = SyncState(repo=name)
             # Spread the first polls over one interval so 1,000 repos do not fetch at once;
             # a repo still to be cloned goes first.
-            self._schedule(name, 0.0 if _needs_clone(new[name]) else self._next_poll(name, True))
+            first = 0.0 if _needs_clone(new[name]) else self._next_poll(name, True)
+            self._schedule(name, first, quiet=True)
         for name in changed:
-            self._schedule(name, self._next_poll(name, True))
+            if name not in self._cycles:  # a running cycle schedules the next itself
+                self._schedule(name, self._next_poll(name, True))
         self._update_watcher()
         return added, removed, changed
 
@@ -412,10 +439,21 @@ class Engine:
             return self._interval(name) * self._rng.random()
         return self._interval(name) * self._rng.uniform(0.9, 1.1)
 
-    def _schedule(self, name: str, delay: float) -> None:
+    def _schedule(self, name: str, delay: float, *, quiet: bool = False) -> None:
+        """Make `delay` from now the repo's one next attempt (none while a cycle runs: its end
+        schedules the next)."""
+        if name not in self.specs or name in self._cycles or self._stopping:
+            return
         when = time.monotonic() + max(0.0, delay)
         self._due_at[name] = when
         heapq.heappush(self._due, (when, next(self._seq), name))
+        state = self.states.get(name)
+        if state is not None:
+            state = replace(state, next_attempt=time.time() + max(0.0, delay))
+            if quiet:  # first polls of a new watch list: no event per repo while it loads
+                self.states[name] = state
+            else:
+                self._publish_state(state)
         self._wake_scheduler.set()
 
     async def _scheduler(self) -> None:
@@ -423,20 +461,115 @@ class Engine:
             now = time.monotonic()
             while self._due and self._due[0][0] <= now:
                 when, _, name = heapq.heappop(self._due)
-                if self._due_at.get(name) != when or name in self._fetches:
-                    continue  # superseded, removed, or already running (it reschedules)
-                del self._due_at[name]
-                self._start_fetch(name, manual=False)
-            timeout = self._due[0][0] - now if self._due else None
+                if self._due_at.get(name) != when or name in self._cycles:
+                    continue  # superseded or removed
+                try:
+                    self._start_cycle(name, manual=False)
+                except Exception as exc:  # never let one repo end the scheduler
+                    self._log("error", f"could not start a poll: {exc!r}", name)
             self._wake_scheduler.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_scheduler.wait(), timeout)
+            # A timer rather than wait_for: Python 3.11's wait_for can lose a cancellation
+            # that arrives as its timeout fires, and stop() would then wait forever.
+            loop = asyncio.get_running_loop()
+            wake = self._due[0][0] - now if self._due else None
+            timer = loop.call_later(wake, self._wake_scheduler.set) if wake is not None else None
+            try:
+                await self._wake_scheduler.wait()
+            finally:
+                if timer is not None:
+                    timer.cancel()
 
-    def _start_fetch(self, name: str, *, manual: bool) -> asyncio.Task[SyncFinished]:
-        task = asyncio.create_task(self._fetch(name, manual), name=f"fetch {name}")
-        self._fetches[name] = task
-        task.add_done_callback(lambda _: self._fetches.pop(name, None))
+    def _start_cycle(self, name: str, *, manual: bool) -> asyncio.Task[SyncFinished]:
+        """Run one poll cycle of the repo now: fetch, status, auto-sync, tag deploy."""
+        self._due_at.pop(name, None)  # its heap entry is now stale: the cycle's end reschedules
+        self._planned.pop(name, None)
+        task = asyncio.create_task(self._cycle(name, manual), name=f"poll {name}")
+        self._cycles[name] = task
+        task.add_done_callback(partial(self._cycle_ended, name))
         return task
+
+    async def _cycle(self, name: str, manual: bool) -> SyncFinished:
+        try:
+            return await self._fetch(name, manual)
+        except Exception as exc:  # a bug or a broken environment: this repo's error, retried
+            return self._cycle_failed(name, exc)
+        finally:
+            self._stuck_after.pop(name, None)
+
+    def _cycle_failed(self, name: str, exc: Exception) -> SyncFinished:
+        error = f"internal error: {exc!r}"
+        self._log("error", f"poll failed: {error}", name)
+        state = self.states.get(name, SyncState(repo=name))
+        failures = state.failures + 1
+        self._planned[name] = delay = retry_delay(failures, self._retry, self._rng)
+        self._publish_state(
+            replace(
+                state, phase="backoff", failures=failures, last_error=error,
+                next_attempt=time.time() + delay,
+            )
+        )  # fmt: skip
+        finished = SyncFinished(name, "fetch", ok=False, error=error)
+        self._remember(finished)
+        return finished
+
+    def _cycle_ended(self, name: str, task: asyncio.Task[SyncFinished]) -> None:
+        """Whatever ended the cycle (success, refusal, error, cancellation), the repo gets its
+        next attempt, unless it is no longer watched or the engine is stopping."""
+        if self._cycles.get(name) is task:
+            del self._cycles[name]
+        if not task.cancelled():
+            task.exception()  # retrieved: `_cycle` turns every Exception into a result
+        delay = self._planned.pop(name, None)
+        if delay is None:  # cancelled before it chose: the normal interval
+            delay = self._next_poll(name) if name in self.specs else 0.0
+        if self.states.get(name) is not None and self.states[name].phase in ("fetching", "cloning"):
+            self._set_state(name, phase="idle")  # a cancelled fetch is not still fetching
+        self._schedule(name, delay)
+
+    # -- liveness watchdog --------------------------------------------------------------------
+
+    def next_attempt(self, name: str) -> float | None:
+        """When the repo's next attempt is due (Unix time); None while a cycle runs."""
+        when = self._due_at.get(name)
+        return None if when is None else time.time() + (when - time.monotonic())
+
+    def find_overdue(self) -> list[str]:
+        """Repos breaking the liveness invariant now: not running and not scheduled, scheduled
+        but overdue by more than their timeouts, or holding a fetch slot past their git
+        timeouts. A cycle still waiting for a fetch slot counts as running."""
+        defaults = self.config.defaults
+        slack = defaults.fetch_timeout + defaults.status_timeout
+        now = time.monotonic()
+        overdue = []
+        for name in list(self.specs):
+            if name in self._cycles:
+                stuck_after = self._stuck_after.get(name)
+                if stuck_after is not None and now > stuck_after:
+                    overdue.append(name)
+            elif (when := self._due_at.get(name)) is None or now > when + slack:
+                overdue.append(name)
+        return overdue
+
+    async def _watchdog(self) -> None:
+        """Check the liveness invariant now and then; report a violation as an error (and in
+        /healthz and /metrics), and give a repo with no next attempt one."""
+        while True:
+            await asyncio.sleep(self._watchdog_every)
+            found = tuple(self.find_overdue())
+            for name in found:
+                if name not in self.overdue:
+                    self._log("error", "watchdog: no poll under way or due in time", name)
+                if name not in self._cycles and name not in self._due_at:
+                    self._schedule(name, 0.0)
+            if self.overdue and not found:
+                self._log("info", "watchdog: every repo is being polled again")
+            self.overdue = found
+
+    def _cycle_budget(self, cloning: bool) -> float:
+        """How long a cycle may hold its slot: its fetch, status reads and two syncs."""
+        defaults = self.config.defaults
+        fetch = defaults.clone_timeout if cloning else defaults.fetch_timeout
+        return fetch + 2 * defaults.fetch_timeout + 3 * defaults.status_timeout + _STUCK_SLACK
 
     # -- fetch --------------------------------------------------------------------------------
 
@@ -444,13 +577,13 @@ class Engine:
         spec = self._spec(name)
         if spec.url is None and not spec.path.exists():
             # Nothing to fetch and nothing to clone from: its status row says what is wrong.
-            self._schedule(name, self._interval(name))
+            self._planned[name] = self._interval(name)
             return SyncFinished(name, "fetch", ok=False, error="path does not exist")
-        breaker = self._breakers.get(self._breaker_keys.get(name, ""))
+        held = self._holding_breaker(name)
         # A key press is a deliberate probe; scheduled polls respect an open circuit.
-        if not manual and breaker is not None and not breaker.allow():
-            retry_at = breaker.retry_at() or time.monotonic() + self._retry.breaker_cooldown
-            self._schedule(name, retry_at - time.monotonic())
+        if not manual and held is not None and not held.allow():
+            retry_at = held.retry_at() or time.monotonic() + self._retry.breaker_cooldown
+            self._planned[name] = retry_at - time.monotonic()
             self._set_state(
                 name,
                 phase="circuit-open",
@@ -460,6 +593,7 @@ class Engine:
             return SyncFinished(name, "fetch", ok=False, error="circuit open: not attempted")
         cloning = _needs_clone(spec)
         async with self._network.slot(MANUAL if manual else SCHEDULED):
+            self._stuck_after[name] = time.monotonic() + self._cycle_budget(cloning)
             self._set_state(name, phase="cloning" if cloning else "fetching")
             defaults = self.config.defaults
             timeout = defaults.clone_timeout if cloning else defaults.fetch_timeout
@@ -470,7 +604,7 @@ class Engine:
                 outcome = await self._in_thread(self._locked, spec, operation, pool="network")
             except RepoBusy as busy:
                 self._set_state(name, phase="busy")
-                self._schedule(name, _BUSY_RETRY)
+                self._planned[name] = min(_BUSY_RETRY, self._interval(name))
                 return SyncFinished(name, "fetch", ok=False, error=str(busy))
         finished = self._after_fetch(name, outcome, "clone" if cloning else "fetch")
         if cloning and outcome.error is None:
@@ -485,21 +619,56 @@ class Engine:
                 await self._sync(spec, deploy, automatic=True, action="deploy-tag")
         return finished
 
-    def _after_fetch(self, name: str, outcome: FetchOutcome, action: Action) -> SyncFinished:
-        """Record a fetch's outcome: breaker, back-off, next poll, history, events."""
+    def _holding_breaker(self, name: str) -> CircuitBreaker | None:
+        """The open breaker that holds this repo back (its own first), if any."""
+        own = self._repo_breakers.get(name)
+        if own.state != "closed":
+            return own
+        key = self._breaker_keys.get(name)
+        server = self._server_breakers.get(key) if key is not None else None
+        return server if server is not None and server.state != "closed" else None
+
+    def _only_repo_on(self, key: str) -> bool:
+        """Is this the server's only watched repo? Known once every repo has reached its
+        remote (until then a repo not polled yet may share it)."""
+        keys = self._breaker_keys
+        if any(name not in keys for name in self.specs):
+            return False
+        return sum(1 for name in self.specs if keys[name] == key) == 1
+
+    def _record_breakers(self, name: str, outcome: FetchOutcome) -> bool:
+        """Feed the outcome to the repo's and its server's breakers; True when either is open.
+
+        The server's breaker hears only failures that say the server is unwell, and successes.
+        An authentication failure holds the repo at once and never touches its neighbours; a
+        repo's other failures (404, corruption, locks) only back that repo off."""
         if outcome.url is not None:
             # One breaker per server; local remotes have no server, so one each.
-            key = breaker_key(outcome.url)
-            self._breaker_keys[name] = outcome.url if key == "local" else key
-        breaker = self._breakers.get(self._breaker_keys.get(name, ""))
+            url_key = breaker_key(outcome.url)
+            self._breaker_keys[name] = outcome.url if url_key == "local" else url_key
+        own = self._repo_breakers.get(name)
+        key = self._breaker_keys.get(name)
+        server = self._server_breakers.get(key) if key is not None else None
+        if outcome.error is None:
+            own.record_success()
+        elif outcome.auth_failed:
+            own.record_failure(outcome.error, auth=True)
+        if server is not None and key is not None:
+            if outcome.error is None and not outcome.no_remote:
+                server.record_success()
+            elif outcome.error is not None and outcome.server_down:
+                server.record_failure(outcome.error, repo=name, sole=self._only_repo_on(key))
+        return own.state == "open" or (server is not None and server.state == "open")
+
+    def _after_fetch(self, name: str, outcome: FetchOutcome, action: Action) -> SyncFinished:
+        """Record a fetch's outcome: breakers, back-off, the next poll's delay, history, events."""
+        circuit_open = self._record_breakers(name, outcome)
         state = self.states.get(name, SyncState(repo=name))
         if outcome.no_remote:
             # A local-only repo: nothing to fetch, no failure; still refreshed at each poll.
-            new_state = replace(state, phase="idle", last_error=None, next_attempt=None)
             delay = self._next_poll(name)
+            new_state = replace(state, phase="idle", last_error=None, next_attempt=None)
         elif outcome.error is None:
-            if breaker is not None:
-                breaker.record_success()
             delay = self._next_poll(name)
             new_state = SyncState(
                 repo=name, last_success=time.time(), next_attempt=time.time() + delay
@@ -507,12 +676,9 @@ class Engine:
         else:
             failures = state.failures + 1
             delay = retry_delay(failures, self._retry, self._rng)
-            circuit_open = False
-            if breaker is not None:
-                breaker.record_failure(outcome.error, auth=outcome.auth_failed)
-                if breaker.state == "open":
-                    circuit_open = True
-                    delay = max(delay, (breaker.retry_at() or 0) - time.monotonic())
+            held = self._holding_breaker(name) if circuit_open else None
+            if held is not None:
+                delay = max(delay, (held.retry_at() or 0) - time.monotonic())
             new_state = replace(
                 state,
                 phase="circuit-open" if circuit_open else "backoff",
@@ -523,7 +689,7 @@ class Engine:
                 circuit_open=circuit_open,
             )
         if name in self.specs:
-            self._schedule(name, delay)
+            self._planned[name] = delay
             self._publish_state(new_state)
         finished = SyncFinished(
             name, action, ok=outcome.error is None, duration=outcome.duration, error=outcome.error
@@ -599,35 +765,58 @@ class Engine:
         return future
 
     async def _refresher(self) -> None:
-        """Read pending repos in batches: one shell-loop sweep serves many requests."""
+        """Read pending repos in batches: one shell-loop sweep serves many requests.
+
+        Batches run side by side, and each request is answered as its repo's status arrives,
+        so a repo whose status hangs (until `status_timeout`) holds back no other repo. A
+        repo is read by one batch at a time; a request made while it is being read waits
+        for the next batch (the files may have changed since that read began)."""
+        batches: set[asyncio.Task[None]] = set()
         while True:
             await self._wake_refresher.wait()
             self._wake_refresher.clear()
-            batch, self._pending_refresh = self._pending_refresh, {}
-            specs = [self.specs[name] for name in batch if name in self.specs]
-            defaults = self.config.defaults
-            try:
-                await self._in_thread(
-                    partial(
-                        collect_statuses,
-                        specs,
-                        jobs=defaults.status_concurrency,
-                        timeout=defaults.status_timeout,
-                        # Each status is shown as it arrives: the first sweep shows progress.
-                        on_status=self._accept_status_threadsafe,
-                    )
+            ready = [name for name in self._pending_refresh if name not in self._reading]
+            if not ready:
+                continue
+            owned = {name: self._pending_refresh.pop(name) for name in ready}
+            self._reading.update(owned)
+            batch = asyncio.create_task(self._read_batch(owned), name="gitwatch-status")
+            batches.add(batch)
+            batch.add_done_callback(batches.discard)
+
+    async def _read_batch(self, owned: dict[str, list[asyncio.Future[RepoStatus]]]) -> None:
+        specs = [self.specs[name] for name in owned if name in self.specs]
+        defaults = self.config.defaults
+        try:
+            await self._in_thread(
+                partial(
+                    collect_statuses,
+                    specs,
+                    jobs=defaults.status_concurrency,
+                    timeout=defaults.status_timeout,
+                    # Each status is shown as it arrives: the first sweep shows progress.
+                    on_status=self._accept_status_threadsafe,
                 )
-            except Exception as exc:  # a bug must not stop every future refresh
-                self._log("error", f"status refresh failed: {exc!r}")
+            )
+        except Exception as exc:  # a bug must not stop every future refresh
+            self._log("error", f"status refresh failed: {exc!r}")
+        finally:
             await asyncio.sleep(0)  # let the call_soon_threadsafe callbacks run first
-            for name, futures in batch.items():
-                for future in futures:
-                    if future.done():
-                        continue
-                    if name in self.statuses:
-                        future.set_result(self.statuses[name])
-                    else:  # removed from the watch list meanwhile
-                        future.cancel()
+            for name, futures in owned.items():
+                if self._reading.get(name) is futures:
+                    del self._reading[name]
+                self._answer(name, futures)
+            if any(name in self._pending_refresh for name in owned):
+                self._wake_refresher.set()  # requests that waited for this read
+
+    def _answer(self, name: str, futures: list[asyncio.Future[RepoStatus]]) -> None:
+        for future in futures:
+            if future.done():
+                continue
+            if name in self.statuses:
+                future.set_result(self.statuses[name])
+            else:  # removed from the watch list meanwhile
+                future.cancel()
 
     def _accept_status_threadsafe(self, status: RepoStatus) -> None:
         assert self._loop is not None
@@ -639,6 +828,8 @@ class Engine:
         if self.statuses.get(status.name) != status:
             self.statuses[status.name] = status
             self.events.publish(StatusChanged(status))
+        # Answered now, not when the batch's slowest repo is done.
+        self._answer(status.name, self._reading.pop(status.name, []))
 
     def _on_files_changed(self, names: set[str]) -> None:
         for name in names:

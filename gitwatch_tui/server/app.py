@@ -91,7 +91,14 @@ def build_server(
     app.router.add_get("/metrics", metrics.handle)
 
     async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "repos": len(engine.specs)})
+        # Degraded (503, so a probe notices) while the watchdog finds repos that are neither
+        # being polled nor due: the engine has stopped keeping them in sync.
+        overdue = engine.find_overdue()
+        body: dict[str, object] = {"status": "degraded" if overdue else "ok"}
+        body["repos"] = len(engine.specs)
+        if overdue:
+            body["overdue"] = overdue
+        return web.json_response(body, status=503 if overdue else 200)
 
     app.router.add_get("/healthz", healthz)
     return Server(app, metrics, index, trigger)

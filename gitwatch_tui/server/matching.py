@@ -15,6 +15,7 @@ import functools
 import re
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -29,6 +30,11 @@ _NETWORK_SCHEMES = frozenset({"http", "https", "ssh", "git", "git+ssh", "ssh+git
 # A miss may mean a remote URL changed under us (`git remote set-url`): look again, but not
 # more often than this, so that a flood of pushes for unknown repos costs nothing.
 _REBUILD_ON_MISS_AFTER = 10.0
+# A delivery waits this long at most for a rebuild: one repo whose config read hangs (until its
+# timeout) must not hold up every push. The rebuild goes on and serves the next delivery.
+_REBUILD_WAIT = 1.0
+# Config reads at once during a rebuild: a hung one costs one thread, not the whole rebuild.
+_READERS = 8
 
 
 @functools.lru_cache(maxsize=8192)  # the same few URLs come with every push
@@ -108,6 +114,8 @@ class RepoIndex:
         self._built_specs: dict[str, RepoSpec] = {}
         self._built_at = float("-inf")
         self._building: asyncio.Task[None] | None = None
+        self._readings: dict[str, tuple[_Entry, set[str]]] = {}  # per repo: what it fetches
+        self._readers = ThreadPoolExecutor(_READERS, thread_name_prefix="gw-index")
 
     async def match(self, urls: Iterable[str], ref: str | None) -> list[str]:
         """The names of the tracked repos that a push of `ref` to any of `urls` concerns."""
@@ -115,12 +123,16 @@ class RepoIndex:
         if not keys:
             return []
         if self._stale():
-            await self.rebuild()
+            await self._rebuilt(_REBUILD_WAIT)
         found = self._lookup(keys, ref)
         if not found and time.monotonic() - self._built_at > _REBUILD_ON_MISS_AFTER:
-            await self.rebuild()
+            await self._rebuilt(_REBUILD_WAIT)
             found = self._lookup(keys, ref)
         return found
+
+    async def _rebuilt(self, within: float) -> None:
+        """Wait up to `within` seconds for a rebuild (started if none is under way)."""
+        await asyncio.wait([self.warm_up()], timeout=within)
 
     def _stale(self) -> bool:
         specs = self._engine.specs
@@ -144,49 +156,76 @@ class RepoIndex:
                     names[entry.name] = None
         return list(names)
 
-    async def rebuild(self) -> None:
-        """Read every repo's remote URLs again (one shared rebuild at a time)."""
-        await asyncio.shield(self.warm_up())
-
     def warm_up(self) -> asyncio.Task[None]:
-        """Start a rebuild in the background (or return the one under way)."""
+        """Read every repo's remote URLs again, in the background (one rebuild at a time);
+        returns the rebuild under way."""
         if self._building is None or self._building.done():
             self._building = asyncio.create_task(self._rebuild(), name="webhook index")
         return self._building
 
     def close(self) -> None:
-        """Cancel a rebuild in progress (its thread finishes on its own)."""
+        """Cancel a rebuild in progress (reads under way finish on their own)."""
         if self._building is not None:
             self._building.cancel()
+        self._readers.shutdown(wait=False, cancel_futures=True)
 
     async def _rebuild(self) -> None:
+        """Read every repo's remote URLs, several at a time. When some reads are slow (a hung
+        config), the index is put in use without them first, their last known URLs kept."""
         specs = self._engine.specs
         statuses = dict(self._engine.statuses)
-        by_url = await asyncio.to_thread(self._read_urls, list(specs.values()), statuses)
-        self._by_url = by_url
+        loop = asyncio.get_running_loop()
+        reads = {
+            name: loop.run_in_executor(self._readers, self._read_repo, spec, statuses)
+            for name, spec in specs.items()
+        }
+        if not reads:
+            self._use({}, specs)
+            return
+        _, slow = await asyncio.wait(reads.values(), timeout=_REBUILD_WAIT)
+        if slow:
+            self._use(self._read_so_far(reads), specs)
+            await asyncio.wait(slow)
+        self._use(self._read_so_far(reads), specs)
+
+    def _read_so_far(
+        self, reads: dict[str, asyncio.Future[tuple[_Entry, set[str]]]]
+    ) -> dict[str, tuple[_Entry, set[str]]]:
+        """Each repo's fresh reading, or its last one while its read is still under way."""
+        found = {}
+        for name, read in reads.items():
+            if read.done() and not read.cancelled() and read.exception() is None:
+                found[name] = read.result()
+            elif name in self._readings:
+                found[name] = self._readings[name]
+        return found
+
+    def _use(
+        self, readings: dict[str, tuple[_Entry, set[str]]], specs: Mapping[str, RepoSpec]
+    ) -> None:
+        by_url: dict[str, list[_Entry]] = {}
+        for entry, urls in readings.values():
+            for key in {k for url in urls if (k := normalize_url(url)) is not None}:
+                by_url.setdefault(key, []).append(entry)
+        self._readings, self._by_url = readings, by_url
         self._built_from, self._built_specs = specs, dict(specs)
         self._built_at = time.monotonic()
 
-    def _read_urls(
-        self, specs: list[RepoSpec], statuses: dict[str, RepoStatus]
-    ) -> dict[str, list[_Entry]]:
-        by_url: dict[str, list[_Entry]] = {}
-        for spec in specs:
-            urls: set[str] = set()
-            remotes: tuple[str, ...] = ()
-            if spec.url:
-                urls.add(spec.url)
-            if spec.path.exists():
-                config = read_remote_config(
-                    RepoPaths.of(spec.path, bare=spec.bare), timeout=self._timeout
-                )
-                if not isinstance(config, str):
-                    remotes = config.remotes
-                    urls.update(_fetched_urls(spec, statuses.get(spec.name), config.urls))
-            entry = _Entry(spec.name, remotes)
-            for key in {k for url in urls if (k := normalize_url(url)) is not None}:
-                by_url.setdefault(key, []).append(entry)
-        return by_url
+    def _read_repo(
+        self, spec: RepoSpec, statuses: dict[str, RepoStatus]
+    ) -> tuple[_Entry, set[str]]:
+        urls: set[str] = set()
+        remotes: tuple[str, ...] = ()
+        if spec.url:
+            urls.add(spec.url)
+        if spec.path.exists():
+            config = read_remote_config(
+                RepoPaths.of(spec.path, bare=spec.bare), timeout=self._timeout
+            )
+            if not isinstance(config, str):
+                remotes = config.remotes
+                urls.update(_fetched_urls(spec, statuses.get(spec.name), config.urls))
+        return _Entry(spec.name, remotes), urls
 
 
 def _fetched_urls(spec: RepoSpec, status: RepoStatus | None, urls: dict[str, str]) -> list[str]:

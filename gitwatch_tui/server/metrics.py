@@ -88,7 +88,14 @@ class _EngineCollector(Collector):
             "When the repo was last fetched successfully (Unix time).",
             labels=["repo"],
         )
+        next_attempt = GaugeMetricFamily(
+            "gitwatch_repo_next_attempt_timestamp_seconds",
+            "When the repo's next poll is due (Unix time); absent while one is under way.",
+            labels=["repo"],
+        )
         for name in names:
+            if (when := self._engine.next_attempt(name)) is not None:
+                next_attempt.add_metric([name], when)
             status, sync = statuses.get(name), states.get(name)
             by_state[repo_state(status, sync)] += 1
             if status is not None:
@@ -108,7 +115,12 @@ class _EngineCollector(Collector):
         for state, count in by_state.items():
             repos.add_metric([state], count)
         yield repos
-        yield from (ahead, behind, dirty, circuit, failures, last_success)
+        yield from (ahead, behind, dirty, circuit, failures, last_success, next_attempt)
+        yield GaugeMetricFamily(
+            "gitwatch_scheduler_overdue_repos",
+            "Repos neither being polled nor due in time (the liveness watchdog's finding).",
+            value=len(self._engine.find_overdue()),
+        )
 
 
 class Metrics:

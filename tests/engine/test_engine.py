@@ -22,7 +22,7 @@ from gitwatch_tui.engine.events import (
 )
 from gitwatch_tui.engine.limiter import MANUAL, SCHEDULED, PriorityLimiter
 from gitwatch_tui.engine.locks import RepoLock
-from tests.conftest import commit_file, git, push_from_elsewhere
+from tests.conftest import commit_file, free_port, git, push_from_elsewhere
 
 FAST_RETRY = RetryPolicy(base=0.1, cap=0.3, breaker_threshold=2, breaker_cooldown=0.6)
 
@@ -135,23 +135,47 @@ async def test_http_401_is_an_auth_error_at_once_never_a_prompt(
         await engine.stop()
 
 
-async def test_circuit_opens_after_failures_and_closes_when_the_remote_is_back(
+async def test_circuit_opens_when_the_server_is_down_and_closes_when_it_is_back(
     git_daemon: tuple[str, Path], tmp_path: Path
 ) -> None:
     url, served = git_daemon
-    remote, clone = served_clone(git_daemon, tmp_path, "flaky")
-    moved = remote.with_name("flaky-away.git")
-    remote.rename(moved)  # the server now answers "repository not found"
+    _, clone = served_clone(git_daemon, tmp_path, "flaky")
+    port = free_port()  # the server's new address, down for now: connection refused
+    git(clone, "remote", "set-url", "origin", f"git://127.0.0.1:{port}/flaky.git")
     config = config_for(RepoSpec(clone, "flaky"), poll_interval=0.2)
     engine = await start_engine(config, tmp_path, retry=FAST_RETRY)
+    server: asyncio.subprocess.Process | None = None
     try:
         await wait_for(lambda: engine.states["flaky"].circuit_open, within=10)
         failures = engine.states["flaky"].failures
-        assert failures >= FAST_RETRY.breaker_threshold
-        moved.rename(remote)
+        assert failures >= FAST_RETRY.breaker_threshold  # the server's only repo
+        server = await asyncio.create_subprocess_exec(
+            "git", "daemon", "--reuseaddr", "--export-all", f"--base-path={served}",
+            "--listen=127.0.0.1", f"--port={port}", str(served),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
         await wait_for(lambda: not engine.states["flaky"].circuit_open, within=10)
         state = engine.states["flaky"]
         assert state.failures == 0 and state.last_success is not None
+    finally:
+        await engine.stop()
+        if server is not None:
+            server.terminate()
+            await server.wait()
+
+
+async def test_a_repo_the_server_does_not_know_backs_off_without_opening_its_circuit(
+    git_daemon: tuple[str, Path], tmp_path: Path
+) -> None:
+    remote, clone = served_clone(git_daemon, tmp_path, "moved")
+    remote.rename(remote.with_name("moved-away.git"))  # "repository not found": the repo's own
+    config = config_for(RepoSpec(clone, "moved"), poll_interval=0.2)
+    engine = await start_engine(config, tmp_path, retry=FAST_RETRY)
+    try:
+        await wait_for(lambda: engine.states["moved"].failures >= 4, within=10)
+        state = engine.states["moved"]
+        assert state.phase == "backoff" and not state.circuit_open
     finally:
         await engine.stop()
 

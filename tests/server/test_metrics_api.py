@@ -148,3 +148,24 @@ async def test_metrics_with_many_repos_stay_fast(world: World) -> None:
     assert elapsed < 1.0, elapsed
     async with world.session.get("/api/repos") as response:
         assert len(await response.json()) == 1004
+
+
+async def test_a_repo_with_no_next_attempt_degrades_healthz_and_shows_in_metrics(
+    world: World,
+) -> None:
+    async with world.session.get("/healthz") as response:
+        assert response.status == 200 and (await response.json())["status"] == "ok"
+    samples = await scrape(world)
+    assert samples["gitwatch_scheduler_overdue_repos"][()] == 0
+    due = samples["gitwatch_repo_next_attempt_timestamp_seconds"]
+    assert {labels[0][1] for labels in due} == set(world.engine.specs)
+    assert all(when > time.time() - 60 for when in due.values())
+    world.engine._due_at.pop("alpha")  # a scheduling fault: alpha has no next attempt
+    async with world.session.get("/healthz") as response:
+        assert response.status == 503
+        assert await response.json() == {
+            "status": "degraded", "repos": len(world.engine.specs), "overdue": ["alpha"],
+        }  # fmt: skip
+    samples = await scrape(world)
+    assert samples["gitwatch_scheduler_overdue_repos"][()] == 1
+    assert (("repo", "alpha"),) not in samples["gitwatch_repo_next_attempt_timestamp_seconds"]

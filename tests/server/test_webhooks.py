@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import os
 import socket
+import time
 from pathlib import Path
 
 import aiohttp
@@ -13,6 +15,7 @@ import pytest
 
 from gitwatch_tui.core.config import ServerSettings
 from gitwatch_tui.server.app import ServerConfigError, read_secrets, start_services
+from tests.conftest import git
 from tests.server.conftest import (
     SECRETS,
     World,
@@ -274,3 +277,21 @@ async def test_webhook_deliveries_are_logged_without_secrets(world: World) -> No
     assert any("webhook github" in m and "fetching alpha" in m for m in lines), lines
     assert any("refused (401)" in m for m in lines), lines
     assert not any(secret in m for m in lines for secret in SECRETS.values())
+
+
+async def test_a_repo_whose_config_read_hangs_never_holds_up_a_delivery(world: World) -> None:
+    """The index is rebuilt on a miss; one repo's stalled config (an include that is a FIFO
+    nobody writes) used to hold every unmatched delivery for the read's whole timeout."""
+    fifo = world.base / "stall.fifo"
+    os.mkfifo(fifo)
+    git(world.clones["gamma"], "config", "include.path", str(fifo))
+    world.services.server.index._built_at = float("-inf")  # due for a rebuild on a miss
+    body = json.dumps(github_push("https://github.com/owner/unknown.git")).encode()
+    started = time.monotonic()
+    status, answer = await world.post("github", body, github_headers(body))
+    assert (status, answer["status"]) == (202, "unmatched")
+    assert time.monotonic() - started < 5.0  # the read itself hangs for 10 s
+    body = json.dumps(github_push("https://github.com/owner/alpha.git")).encode()
+    status, answer = await world.post("github", body, github_headers(body))
+    assert (status, answer["repos"]) == (202, ["alpha"])
+    await world.settle()
