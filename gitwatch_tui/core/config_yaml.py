@@ -1,25 +1,28 @@
 """YAML text to a typed Config, with every problem reported as file:line:column.
 
-The file is composed into PyYAML's node tree and never constructed into Python objects by
-PyYAML, so every value keeps its position, unknown tags are refused, and YAML 1.1 implicit
-typing (`no` -> False, `010` -> 8) never reaches a string field: string fields take the raw
-text. Each section is a small table of field readers, so a new key is one line in a table.
+The file is composed into PyYAML's node tree (by libyaml when PyYAML has it) and never
+constructed into Python objects by PyYAML, so every value keeps its position, unknown tags are
+refused, and YAML 1.1 implicit typing (`no` -> False, `010` -> 8) never reaches a string field:
+string fields take the raw text. Each section is a small table of field readers, so a new key
+is one line in a table.
 """
 
 from __future__ import annotations
 
 import difflib
+import gc
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import yaml
 from yaml.error import Mark
-from yaml.events import CollectionEndEvent, CollectionStartEvent
+from yaml.events import CollectionStartEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.reader import ReaderError
 
@@ -64,12 +67,16 @@ class _Position(Protocol):
 
 
 MAX_DEPTH = 50  # nesting levels, written out or reached through aliases
-MAX_NODES = 10_000  # values after expanding aliases: far above any real config
+# Values aliases may add, each use counting the whole value it names: 10,000 repos can each
+# merge a 100-value anchor, and a few lines cannot make the readers walk a billion.
+MAX_ALIAS_VALUES = 1_000_000
 
 _TAG = "tag:yaml.org,2002:"
-_NULL, _MERGE = _TAG + "null", _TAG + "merge"
-# What the safe resolver assigns implicitly, and the explicit `!!str`-style spellings of it.
-# Everything else (`!!python/object`, `!!binary`, `!custom`) is refused.
+_NULL, _MERGE, _STR = _TAG + "null", _TAG + "merge", _TAG + "str"
+_NULL_WORDS = frozenset(("", "~", "null", "Null", "NULL"))  # what YAML 1.1 reads as null
+_DEFAULT_TAGS = {ScalarNode: _STR, SequenceNode: _TAG + "seq", MappingNode: _TAG + "map"}
+# The standard tags of PyYAML's safe resolver, written `!!str`-style or given to plain
+# scalars. Everything else (`!!python/object`, `!!binary`, `!custom`) is refused.
 _ALLOWED_TAGS = frozenset(
     _TAG + name
     for name in ("str", "int", "float", "bool", "null", "timestamp", "value", "merge", "seq", "map")
@@ -82,22 +89,89 @@ def read_config(
     """Read config text into a Config; relative paths are taken from `base_dir`."""
     ctx = _Context(filename, base_dir.absolute(), env)
     try:
-        root = _compose(text, ctx)
-        if root is not None:
-            _check_graph(root, ctx)
-        config = _read_top(root, ctx)
+        with _collector_paused():
+            config = _read_text(text, ctx)  # its node graph is freed before the collector runs
     except RecursionError:  # the depth limits should make this unreachable
         raise _file_error(filename, "nesting too deep") from None
     if ctx.problems:
-        raise ConfigError(dict.fromkeys(ctx.problems))  # a merged anchor repeats its problems
+        raise ConfigError(ctx.problems)
     return config
+
+
+def _read_text(text: str, ctx: _Context) -> Config:
+    root = _compose(text, ctx)
+    if root is not None:
+        _check_graph(root, ctx)
+    return _read_top(root, ctx)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Hold off the cyclic garbage collector while a file is read.
+
+    Composing makes a few objects per value, none in a cycle (alias loops are refused), and
+    each collection rescans the growing node graph: about a third of the time for 10,000
+    repos.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 # -- YAML to a checked node graph ---------------------------------------------------------------
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe loader used only to parse and compose; values are read from the nodes below."""
+class _PlainScalars:
+    """Tag plain scalars only as null, `<<` (merge) or str: all the readers look at.
+
+    Readers take a scalar's raw text, so YAML 1.1 implicit types (ints, bools, dates) are
+    never used, and PyYAML's resolver spends a regular expression per scalar finding them.
+    Explicit tags (`!!int 3`, `!!python/...`) are kept as written, to be checked.
+    """
+
+    def resolve(self, kind: type[Node], value: str, implicit: tuple[bool, bool]) -> str:
+        if kind is ScalarNode and implicit[0]:
+            return _NULL if value in _NULL_WORDS else _MERGE if value == "<<" else _STR
+        return _DEFAULT_TAGS[kind]  # what PyYAML's safe resolver gives them
+
+
+class _TooDeepError(Exception):
+    """A collection nested deeper than MAX_DEPTH, found while composing."""
+
+    def __init__(self, mark: _Position | None) -> None:
+        super().__init__(mark)
+        self.mark = mark
+
+
+class _PureLoader(_PlainScalars, yaml.SafeLoader):
+    """PyYAML's Python parser; it composes by recursion, so nesting is limited as it goes."""
+
+    depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
+        if not isinstance(event, CollectionStartEvent):
+            return super().compose_node(parent, index)
+        self.depth += 1
+        if self.depth > MAX_DEPTH:  # before 10,000 `[` make a RecursionError
+            raise _TooDeepError(event.start_mark)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+_FastLoader: type[yaml.CSafeLoader] | None = None
+if yaml.__with_libyaml__:
+
+    class _CLoader(_PlainScalars, yaml.CSafeLoader):
+        """libyaml's parser and composer, in C; libyaml itself stops at 1,000 levels."""
+
+    _FastLoader = _CLoader
 
 
 class _BadValueError(Exception):
@@ -114,13 +188,14 @@ class _Context:
     filename: str
     base_dir: Path
     env: Mapping[str, str]
-    problems: list[ConfigProblem] = field(default_factory=list)
+    # A dict as an ordered set: a value merged or aliased N times repeats its problems N times.
+    problems: dict[ConfigProblem, None] = field(default_factory=dict)
 
     def location(self, mark: _Position) -> SourceLocation:
         return SourceLocation(self.filename, mark.line + 1, mark.column + 1)
 
     def error(self, node: Node, message: str) -> None:
-        self.problems.append(ConfigProblem(self.location(node.start_mark), message))
+        self.problems[ConfigProblem(self.location(node.start_mark), message)] = None
 
     def fatal(self, mark: _Position | None, message: str) -> ConfigError:
         """An error that stops reading, reported after the problems found so far."""
@@ -130,19 +205,23 @@ class _Context:
 
 
 def _compose(text: str, ctx: _Context) -> Node | None:
+    """The node graph, from libyaml when it is there; problems are worded by PyYAML's parser.
+
+    A file libyaml refuses is read again by the Python parser, which finds the same fault at
+    the same place in more words (it names an undefined alias, libyaml does not), so messages
+    do not depend on how PyYAML was installed.
+    """
+    if _FastLoader is not None:
+        try:
+            node: Node | None = yaml.compose(text, Loader=_FastLoader)
+            return node
+        except (yaml.YAMLError, UnicodeEncodeError):  # a lone surrogate cannot go to libyaml
+            pass
     try:
-        # Composing recurses once per level, so measure the nesting on the flat event stream
-        # first: 10,000 `[` must give an error, not a RecursionError.
-        depth = 0
-        for event in yaml.parse(text, Loader=_Loader):
-            if isinstance(event, CollectionStartEvent):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    raise ctx.fatal(event.start_mark, f"nesting deeper than {MAX_DEPTH} levels")
-            elif isinstance(event, CollectionEndEvent):
-                depth -= 1
-        node: Node | None = yaml.compose(text, Loader=_Loader)
+        node = yaml.compose(text, Loader=_PureLoader)
         return node
+    except _TooDeepError as exc:
+        raise ctx.fatal(exc.mark, f"nesting deeper than {MAX_DEPTH} levels") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise ctx.fatal(mark, f"invalid YAML: {exc.problem or exc.context}") from None
@@ -155,6 +234,39 @@ def _compose(text: str, ctx: _Context) -> Node | None:
         raise ctx.fatal(None, f"invalid YAML: {exc}") from None
 
 
+def _check_graph(root: Node, ctx: _Context) -> None:
+    """Flag bad tags and duplicate keys; refuse deep nesting, alias bombs, loops and chains."""
+    if _check_written(root, ctx):
+        _check_aliases(root, ctx)
+
+
+def _check_written(root: Node, ctx: _Context) -> bool:
+    """Check each value once, where it is written; True if an alias uses one again.
+
+    Walked in document order, so the first visit of a value is where it is written (an alias
+    follows its anchor) and the first value nested too deep is the first in the file.
+    """
+    seen: set[int] = set()
+    reused = False
+    stack: list[tuple[Node, int]] = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen:
+            reused = True
+            continue
+        seen.add(id(node))
+        if node.tag not in _ALLOWED_TAGS:
+            ctx.error(node, f"tag '{node.tag.replace(_TAG, '!!')}' is not allowed")
+        if isinstance(node, ScalarNode):
+            continue
+        if depth >= MAX_DEPTH:
+            raise ctx.fatal(node.start_mark, f"nesting deeper than {MAX_DEPTH} levels")
+        if isinstance(node, MappingNode):
+            _check_keys(node, ctx)
+        stack.extend((kid, depth + 1) for kid in reversed(_children(node)))
+    return reused
+
+
 def _children(node: Node) -> list[Node]:
     if isinstance(node, SequenceNode):
         return list(node.value)
@@ -163,49 +275,53 @@ def _children(node: Node) -> list[Node]:
     return []
 
 
-def _check_graph(root: Node, ctx: _Context) -> None:
-    """Refuse alias bombs, alias loops and deep alias chains; flag bad tags and duplicate keys.
+def _check_aliases(root: Node, ctx: _Context) -> None:
+    """Refuse alias bombs, alias loops and deep alias chains.
 
-    Aliases share nodes, so sizes are memoised per node: linear in the text, however large
-    the expansion. Iterative, because alias chains can be longer than Python's stack.
+    Each use of an alias adds the whole value it names, its own aliases expanded; sizes are
+    memoised per node, so this is linear in the text however large the expansion. Walked in
+    document order, so an alias is met after its anchor's value is measured, and the values
+    added are counted in the order they are written. Iterative: alias chains can be longer
+    than Python's stack.
     """
     size: dict[int, int] = {}
     height: dict[int, int] = {}
     open_nodes: set[int] = set()
-    stack: list[tuple[Node, bool]] = [(root, False)]
+    added = 0
+    stack: list[tuple[Node, Node, bool]] = [(root, root, False)]  # (node, holder, finished)
     while stack:
-        node, finished = stack.pop()
+        node, holder, finished = stack.pop()
         key, kids = id(node), _children(node)
         if finished:
             open_nodes.discard(key)
             size[key] = 1 + sum(size[id(kid)] for kid in kids)
             nested = max((height[id(kid)] for kid in kids), default=0)
             height[key] = 0 if isinstance(node, ScalarNode) else 1 + nested
-            if size[key] > MAX_NODES:
-                raise ctx.fatal(node.start_mark, f"aliases expand to over {MAX_NODES} values")
             if height[key] > MAX_DEPTH:
                 raise ctx.fatal(node.start_mark, f"aliases nest deeper than {MAX_DEPTH} levels")
-        elif key in open_nodes:  # pushed by one of its own descendants
+        elif key in open_nodes:  # reached from inside itself
             raise ctx.fatal(node.start_mark, "an alias refers to a collection that contains it")
-        elif key not in size:
+        elif key in size:  # an alias: its holder gets a copy of the whole value
+            added += size[key]
+            if added > MAX_ALIAS_VALUES:
+                raise ctx.fatal(
+                    holder.start_mark, f"aliases expand to over {MAX_ALIAS_VALUES} values"
+                )
+        else:
             open_nodes.add(key)
-            _check_node(node, ctx)
-            stack.append((node, True))
-            stack.extend((kid, False) for kid in kids)
+            stack.append((node, holder, True))
+            stack.extend((kid, node, False) for kid in reversed(kids))
 
 
-def _check_node(node: Node, ctx: _Context) -> None:
-    if node.tag not in _ALLOWED_TAGS:
-        ctx.error(node, f"tag '{node.tag.replace(_TAG, '!!')}' is not allowed")
-    if isinstance(node, MappingNode):
-        # PyYAML silently keeps the last of two equal keys; a typo'd copy would go unnoticed.
-        first: dict[str, Node] = {}
-        for key, _ in node.value:
-            if isinstance(key, ScalarNode):
-                if key.value in first:
-                    line = first[key.value].start_mark.line + 1
-                    ctx.error(key, f"duplicate key '{_quote(key.value)}' (first on line {line})")
-                first.setdefault(key.value, key)
+def _check_keys(node: MappingNode, ctx: _Context) -> None:
+    # PyYAML silently keeps the last of two equal keys; a typo'd copy would go unnoticed.
+    first: dict[str, Node] = {}
+    for key, _ in node.value:
+        if isinstance(key, ScalarNode):
+            if key.value in first:
+                line = first[key.value].start_mark.line + 1
+                ctx.error(key, f"duplicate key '{_quote(key.value)}' (first on line {line})")
+            first.setdefault(key.value, key)
 
 
 # -- Nodes to typed values ----------------------------------------------------------------------
@@ -384,7 +500,7 @@ def _read_path(node: Node, ctx: _Context) -> Path:
     text = _expand_vars(_expand_user(raw, ctx.env), node, ctx.env)
     if not text:
         raise _BadValueError(node, f"path '{_quote(raw)}' is empty once variables are expanded")
-    return Path(os.path.normpath(ctx.base_dir / text))
+    return Path(os.path.normpath(os.path.join(ctx.base_dir, text)))  # one Path made, not two
 
 
 def _read_scan_path(node: Node, ctx: _Context) -> Path:

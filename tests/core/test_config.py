@@ -87,6 +87,7 @@ repos:
 """
 
 
+@pytest.mark.usefixtures("yaml_parser")
 def test_full_config_gives_typed_values(tmp_path: Path, env: dict[str, str]) -> None:
     path = write(tmp_path, FULL)
     config = load_config(path, env)
@@ -398,6 +399,7 @@ ERRORS = [
 
 
 @pytest.mark.parametrize(("text", "expected"), ERRORS)
+@pytest.mark.usefixtures("yaml_parser")
 def test_errors(tmp_path: Path, env: dict[str, str], text: str, expected: list[str]) -> None:
     assert problems(tmp_path, text, env) == expected
 
@@ -414,6 +416,7 @@ def test_error_string_is_one_line_per_problem(tmp_path: Path, env: dict[str, str
     ]
 
 
+@pytest.mark.usefixtures("yaml_parser")
 def test_all_problems_in_a_file_are_collected(tmp_path: Path, env: dict[str, str]) -> None:
     text = """\
         defaults:
@@ -467,6 +470,7 @@ def test_all_problems_in_a_file_are_collected(tmp_path: Path, env: dict[str, str
         ),
     ],
 )
+@pytest.mark.usefixtures("yaml_parser")
 def test_tags_and_alias_loops_are_refused(
     tmp_path: Path, env: dict[str, str], text: str, expected: list[str]
 ) -> None:
@@ -479,13 +483,15 @@ def test_explicit_standard_tags_are_fine(tmp_path: Path, env: dict[str, str]) ->
     assert (repo.name, repo.poll_interval) == ("010", 30.0)
 
 
+@pytest.mark.usefixtures("yaml_parser")
 def test_billion_laughs_is_refused_quickly(tmp_path: Path, env: dict[str, str]) -> None:
     lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
     found = problems(tmp_path, "\n".join(lines) + "\n", env)
-    assert found == ["5:5: aliases expand to over 10000 values"]
+    assert found == ["7:5: aliases expand to over 1000000 values"]
 
 
+@pytest.mark.usefixtures("yaml_parser")
 def test_long_alias_chain_is_refused(tmp_path: Path, env: dict[str, str]) -> None:
     # Each anchor nests the previous one: small text, deep structure, and deep Python recursion
     # for any naive walker.
@@ -507,6 +513,7 @@ def test_long_alias_chain_is_refused(tmp_path: Path, env: dict[str, str]) -> Non
         pytest.param("{a: " * 100 + "1" + "}" * 100, "1:201: nesting deeper", id="mappings"),
     ],
 )
+@pytest.mark.usefixtures("yaml_parser")
 def test_deep_nesting_is_refused(
     tmp_path: Path, env: dict[str, str], text: str, expected: str
 ) -> None:
@@ -514,6 +521,7 @@ def test_deep_nesting_is_refused(
     assert found.startswith(expected)
 
 
+@pytest.mark.usefixtures("yaml_parser")
 def test_anchors_and_merge_keys(tmp_path: Path, env: dict[str, str]) -> None:
     text = """\
         repos:
@@ -543,10 +551,12 @@ def test_anchors_and_merge_keys(tmp_path: Path, env: dict[str, str]) -> None:
         (b"scan: []\nrepos: [a\x00]\n", "2:10: character 0x0000 is not allowed"),
     ],
 )
+@pytest.mark.usefixtures("yaml_parser")
 def test_binary_files(tmp_path: Path, env: dict[str, str], data: bytes, expected: str) -> None:
     assert problems(tmp_path, data, env) == [expected]
 
 
+@pytest.mark.usefixtures("yaml_parser")
 def test_utf8_bom_is_accepted(tmp_path: Path, env: dict[str, str]) -> None:
     path = write(tmp_path, "\ufeffrepos: [a]\n".encode())
     assert [repo.name for repo in load_config(path, env).repos] == ["a"]
@@ -573,6 +583,7 @@ def test_unreadable_file(tmp_path: Path, env: dict[str, str]) -> None:
     assert str(info.value) == f"{path}: cannot read config file: Permission denied"
 
 
+@pytest.mark.usefixtures("yaml_parser")
 def test_secret_values_never_appear_in_errors(tmp_path: Path, env: dict[str, str]) -> None:
     env = env | {"SUB": "nowhere-" + SECRET}
     text = """\
@@ -594,6 +605,34 @@ def test_secret_values_never_appear_in_errors(tmp_path: Path, env: dict[str, str
     assert "scan folder '${SUB}' does not exist" in message
     assert "duplicate repo name from path 'x/${TOKEN}'" in message
     assert "environment variable NOPE is not set" in message
+
+
+@pytest.mark.usefixtures("yaml_parser")
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            f"notify:\n  webhook: {{url: https://hooks.example.invalid/{SECRET}\n",
+            "3:1: invalid YAML: expected ',' or '}', but got '<stream end>'",
+            id="unclosed",
+        ),
+        pytest.param(
+            f"notify:\n  webhook:\n    url: https://x.invalid/{SECRET}: x\n",
+            "3:46: invalid YAML: mapping values are not allowed here",
+            id="colon",
+        ),
+        pytest.param(
+            f"server:\n  github:\n    secret_env: '{SECRET}\n",
+            "4:1: invalid YAML: found unexpected end of stream",
+            id="unclosed-quote",
+        ),
+    ],
+)
+def test_yaml_errors_never_quote_the_line_they_are_on(
+    tmp_path: Path, env: dict[str, str], text: str, expected: str
+) -> None:
+    # A token pasted into the file: PyYAML's full message would show the line with a caret.
+    assert problems(tmp_path, text, env) == [expected]
 
 
 def test_dollar_escapes(tmp_path: Path, env: dict[str, str]) -> None:
