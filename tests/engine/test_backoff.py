@@ -208,3 +208,33 @@ def test_registry_gets_or_creates_by_key() -> None:
 )
 def test_breaker_key(url: str, key: str) -> None:
     assert breaker_key(url) == key
+
+
+def test_a_shared_breaker_opens_only_when_several_repos_fail() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(POLICY, clock=clock)  # breaker_repos: 3 by default
+    for _ in range(10):  # one repo failing over and over is that repo's problem
+        breaker.record_failure("connection refused", repo="a", sole=False)
+    assert state(breaker) == "closed"
+    breaker.record_failure("connection refused", repo="b", sole=False)
+    assert state(breaker) == "closed"
+    breaker.record_failure("connection refused", repo="c", sole=False)
+    assert state(breaker) == "open"
+
+
+def test_a_success_starts_the_count_of_failing_repos_again() -> None:
+    breaker = CircuitBreaker(POLICY, clock=FakeClock())
+    breaker.record_failure("reset", repo="a", sole=False)
+    breaker.record_failure("reset", repo="b", sole=False)
+    breaker.record_success()
+    breaker.record_failure("reset", repo="c", sole=False)
+    assert state(breaker) == "closed"
+
+
+def test_a_servers_only_repo_opens_it_at_the_threshold() -> None:
+    breaker = CircuitBreaker(POLICY, clock=FakeClock())
+    for _ in range(POLICY.breaker_threshold - 1):
+        breaker.record_failure("timeout", repo="only", sole=True)
+    assert state(breaker) == "closed"
+    breaker.record_failure("timeout", repo="only", sole=True)
+    assert state(breaker) == "open"
