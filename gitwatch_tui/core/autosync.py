@@ -203,7 +203,7 @@ def _prepare(
     refusal = _state_refusal(spec, status, mode)  # cheap: no git call when the snapshot says no
     if refusal is not None:
         return refusal
-    repo = RepoPaths.of(spec.path)
+    repo = RepoPaths.of(spec.path, trusted=spec.trust)
     # The snapshot may be a second old; the user may have started editing since.
     fresh, partly_staged = _fresh_status(spec, repo, timeout)
     refusal = _state_refusal(spec, fresh, mode)

@@ -232,6 +232,14 @@ def resolve_repos(
         base = rel.replace(os.sep, "/") if rel != "." else (os.path.basename(top) or top)
         name = _unique(base, repo.path, taken)
         taken.add(name)
-        specs.append(RepoSpec(path=repo.path, name=name, group=repo.root.group, bare=repo.bare))
+        specs.append(
+            RepoSpec(
+                path=repo.path,
+                name=name,
+                group=repo.root.group,
+                bare=repo.bare,
+                trust=repo.root.trust,
+            )
+        )
     specs.sort(key=lambda s: (s.group or "", s.name))
     return tuple(specs), tuple(warnings)

@@ -5,6 +5,7 @@ everywhere: stdin closed, no terminal (a new session has no controlling tty, so 
 ssh can open /dev/tty to prompt), no askpass program, no pager or editor, `LC_ALL=C` output,
 optional locks off for background reads, repo-config programs (`core.fsmonitor`, `ext::`
 remotes) not run, and a timeout that ends the whole process group, remote helpers included.
+In a repo that is not trusted, no program that the repo's own config names runs (`core.trust`).
 Background git runs at a lower CPU priority (nice 10), so polls never slow what the user is
 doing, the dashboard's own drawing included.
 """
@@ -23,7 +24,10 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+
+from gitwatch_tui.core.trust import Guard, GuardCache
 
 GIT = "git"
 # Grace period between SIGTERM (git removes its lock files) and SIGKILL.
@@ -66,20 +70,32 @@ _ALWAYS_CONFIG = (
 )
 # Background reads of repos nobody vouched for must not execute their hooks.
 _BACKGROUND_CONFIG = ("core.fsmonitor=false",)
+# What an untrusted repo's git calls add after the subcommand: status does not look into
+# submodules (each has a config of its own that nobody read), nor does a fetch recurse.
+_UNTRUSTED_ARGS = {
+    "status": ("--ignore-submodules=dirty",),
+    "fetch": ("--recurse-submodules=no",),
+}
 
 
 @dataclass(frozen=True, slots=True)
 class RepoPaths:
-    """Where a repository lives; every call is pinned to it so git never wanders to a parent."""
+    """Where a repository lives; every call is pinned to it so git never wanders to a parent.
+
+    `trusted`: git may run the programs the repo's own config names (hooks, filters, its
+    credential helper...), as plain git does: a repo marked `trust: true`, or an action the
+    user started. Otherwise they are neutralised (`core.trust`).
+    """
 
     git_dir: Path
     work_tree: Path | None
+    trusted: bool = False
 
     @classmethod
-    def of(cls, path: Path, *, bare: bool = False) -> RepoPaths:
+    def of(cls, path: Path, *, bare: bool = False, trusted: bool = False) -> RepoPaths:
         if bare:
-            return cls(git_dir=path, work_tree=None)
-        return cls(git_dir=resolve_git_dir(path) or path / ".git", work_tree=path)
+            return cls(git_dir=path, work_tree=None, trusted=trusted)
+        return cls(git_dir=resolve_git_dir(path) or path / ".git", work_tree=path, trusted=trusted)
 
     def pin_args(self) -> list[str]:
         args = [f"--git-dir={self.git_dir}"]
@@ -167,16 +183,63 @@ def git_env(
 
 
 def git_argv(
-    args: Sequence[str], repo: RepoPaths | None = None, *, background: bool = True
+    args: Sequence[str],
+    repo: RepoPaths | None = None,
+    *,
+    background: bool = True,
+    guard: Guard | None = None,
 ) -> list[str]:
-    """The full argv for `git <args>` in `repo`, with the forced config in front."""
+    """The full argv for `git <args>` in `repo`, with the forced config in front.
+
+    `guard` (`repo_guard`) adds what an untrusted repo's calls need on the command line; its
+    config goes in the environment (`guard_vars`). run_git and run_many add both themselves.
+    """
     config = _ALWAYS_CONFIG + (_BACKGROUND_CONFIG if background else ())
     argv = [GIT, "--no-pager"]
     for item in config:
         argv += ["-c", item]
     if repo is not None:
         argv += repo.pin_args()
-    return argv + list(args)
+    if guard is None or not args:
+        return argv + list(args)
+    extra: tuple[str, ...] = _UNTRUSTED_ARGS.get(args[0], ())
+    if guard.upload_pack and args[0] == "fetch":
+        extra += ("--upload-pack=git-upload-pack",)
+    return [*argv, args[0], *extra, *args[1:]]
+
+
+def repo_guard(repo: RepoPaths | None, *, timeout: float) -> Guard | str | None:
+    """What git calls in `repo` need so that no program its own config names runs: None for
+    a trusted repo (or none), else the guard, or why it cannot be had (then do not run git).
+    Reading the repo's config for it, when needed, takes at most `timeout`."""
+    if repo is None or repo.trusted:
+        return None
+    return _guards.guard(repo.git_dir, timeout=timeout)
+
+
+def guard_vars(guard: Guard | None, env: Mapping[str, str]) -> dict[str, str]:
+    """The variables to add to `env` for `guard`: its config, and its variables that the
+    caller has not set itself."""
+    if guard is None:
+        return {}
+    added = guard.environ()
+    added.update((name, value) for name, value in guard.env if name not in env)
+    return added
+
+
+def _read_config(git_dir: Path | None, timeout: float) -> bytes | str:
+    """`git config --list` of a repo, or of the user alone (global and system, with the files
+    they came from); git's error when it fails. It runs no program of the repo's."""
+    if git_dir is None:
+        args = [f"--git-dir={os.devnull}", "config", "--list", "--show-scope", "--show-origin"]
+        repo = None
+    else:
+        args, repo = ["config", "--list", "--show-scope"], RepoPaths(git_dir, None, trusted=True)
+    result = run_git([*args, "-z"], repo, timeout=timeout)
+    return result.stdout if result.ok else result.error_text
+
+
+_guards = GuardCache(_read_config)
 
 
 def run_git(
@@ -189,9 +252,14 @@ def run_git(
 ) -> GitResult:
     """Run one git command and wait for it; never raises for git's own failures."""
     started = time.monotonic()
+    guard = repo_guard(repo, timeout=timeout)
+    if isinstance(guard, str):
+        return GitResult(tuple(args), -1, b"", guard, time.monotonic() - started)
+    timeout = max(0.1, timeout - (time.monotonic() - started))
+    env = env or git_env(background=background)
     proc = _spawn(
-        git_argv(args, repo, background=background),
-        env or git_env(background=background),
+        git_argv(args, repo, background=background, guard=guard),
+        {**env, **guard_vars(guard, env)},
         background=background,
     )
     try:
@@ -220,12 +288,19 @@ async def run_git_async(
     import asyncio  # here, not at the top: it costs `status` 35 ms of start-up for nothing
 
     started = time.monotonic()
+    # Off the loop: finding an untrusted repo's guard may read its config with git.
+    guard = None
+    if repo is not None and not repo.trusted:
+        guard = await asyncio.to_thread(partial(repo_guard, repo, timeout=timeout))
+    if isinstance(guard, str):
+        return GitResult(tuple(args), -1, b"", guard, time.monotonic() - started)
+    env = env or git_env(background=background)
     proc = await asyncio.create_subprocess_exec(
-        *git_argv(args, repo, background=background),
+        *git_argv(args, repo, background=background, guard=guard),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=dict(env or git_env(background=background)),
+        env={**env, **guard_vars(guard, env)},
         start_new_session=True,
     )
     if background:
@@ -252,15 +327,15 @@ async def run_git_async(
 
 # One shell loop runs the same git command over a chunk of repos: forking git from `sh` costs a
 # fraction of spawning it from Python, which brings a status sweep down to plain git's own cost.
-# Each repo's output ends with a marker carrying a per-run nonce and git's exit status.
+# Each repo's command line (its guard's variables, then git's argv) is one argument, quoted
+# for `eval`. Each repo's output ends with a marker carrying a per-run nonce and git's exit status.
 _READ_NAP = 0.01  # seconds between reads of a shell loop's output; far below any timeout
 _SHARD_SCRIPT = """\
-while [ $# -gt 1 ]; do
-  {git} "--git-dir=$1" "--work-tree=$2" -C "$2" {args} </dev/null
+for command in "$@"; do
+  eval "$command" </dev/null
   rc=$?
   printf '\\000\\036%sE%d\\000' "$N" "$rc"
   printf '\\n\\036%sE\\n' "$N" >&2
-  shift 2
 done
 """
 
@@ -313,6 +388,18 @@ def run_many(
         yield from item
 
 
+def _shell_command(
+    args: Sequence[str], repo: RepoPaths, env: Mapping[str, str], timeout: float
+) -> str | GitResult:
+    """One repo's command line for the shell loop, or the result of refusing to run it."""
+    started = time.monotonic()
+    guard = repo_guard(repo, timeout=timeout)
+    if isinstance(guard, str):
+        return GitResult(tuple(args), -1, b"", guard, time.monotonic() - started)
+    assignments = [f"{name}={shlex.quote(value)}" for name, value in guard_vars(guard, env).items()]
+    return " ".join([*assignments, shlex.join(git_argv(args, repo, background=True, guard=guard))])
+
+
 def _chunks(n: int, jobs: int, size: int | None) -> list[list[int]]:
     """Indices 0..n-1 cut into the chunks the loops take in turn: up to 32 repos, fewer as
     the end nears (a quarter of what each loop has left), so that the loops finish together
@@ -332,17 +419,26 @@ def _run_shard(
     timeout: float,
     env: Mapping[str, str],
 ) -> list[tuple[int, GitResult]]:
+    """One chunk: each repo's command line (a repo refused is its result at once), then
+    shell loops until every repo has its result."""
     results: list[tuple[int, GitResult]] = []
-    pending = list(indices)
+    commands: dict[int, str] = {}
+    for index in indices:
+        command = _shell_command(args, repos[index], env, timeout)
+        if isinstance(command, GitResult):
+            results.append((index, command))
+        else:
+            commands[index] = command
+    pending = list(commands)
     while pending:
-        done = _run_shard_once(repos, pending, args, timeout, env)
+        done = _run_shard_once(commands, pending, args, timeout, env)
         results += done
         pending = pending[len(done) :]
     return results
 
 
 def _run_shard_once(
-    repos: Sequence[RepoPaths],
+    commands: Mapping[int, str],
     indices: list[int],
     args: Sequence[str],
     timeout: float,
@@ -350,15 +446,7 @@ def _run_shard_once(
 ) -> list[tuple[int, GitResult]]:
     """Run one shell loop until it ends or a repo times out; return what finished."""
     nonce = os.urandom(8).hex()  # not `secrets`: its import (hashlib) delays the first sweep
-    script = _SHARD_SCRIPT.format(
-        git=shlex.join(git_argv([], None, background=True)), args=shlex.join(args)
-    )
-    positional: list[str] = []
-    for i in indices:
-        work_tree = repos[i].work_tree
-        assert work_tree is not None
-        positional += [str(repos[i].git_dir), str(work_tree)]
-    argv = ["sh", "-c", script, "sh", *positional]
+    argv = ["sh", "-c", _SHARD_SCRIPT, "sh", *(commands[i] for i in indices)]
     with _spawn(argv, {**env, "N": nonce}, background=True) as proc:
         try:
             return _collect_shard(proc, indices, args, timeout, nonce)

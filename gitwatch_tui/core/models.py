@@ -40,6 +40,7 @@ class ScanRoot:
     include_bare: bool = False
     group: str | None = None
     exclude: tuple[str, ...] = ()
+    trust: bool = False  # the repos found here run their own config's programs (RepoSpec)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,9 @@ class RepoSpec:
     pull_mode: PullMode = "ff-only"  # what a manual pull does (`pull:` in the config)
     pipeline: tuple[PipelineStep, ...] = ()
     follow_tag: str | None = None  # check out the newest tag matching this, detached
+    # Background git may run the programs the repo's own config names (hooks, filters, its
+    # credential helper...); otherwise they are neutralised (`core.trust`).
+    trust: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -218,20 +218,21 @@ def locate_repo(spec: RepoSpec) -> RepoPaths | str:
             return "path does not exist" + (" (not cloned yet)" if spec.url else "")
         return "path is not a folder"
     if spec.bare:
-        return RepoPaths.of(spec.path, bare=True)
+        return RepoPaths.of(spec.path, bare=True, trusted=spec.trust)
     git_dir = resolve_git_dir(spec.path)
     if git_dir is None:
         return "not a git repository (no .git here)"
-    return RepoPaths(git_dir=git_dir, work_tree=spec.path)
+    return RepoPaths(git_dir=git_dir, work_tree=spec.path, trusted=spec.trust)
 
 
 def locate_work_tree(spec: RepoSpec, *, bare: str = "work tree") -> RepoPaths | str:
-    """`locate_repo` for operations that need a work tree: a bare repo is refused with
-    "a bare repository has no <bare>"."""
+    """`locate_repo` for the actions the user starts (pull, switch, stash, conflicts): a bare
+    repo is refused with "a bare repository has no <bare>". git behaves as it does for the
+    user, whether or not the repo is trusted: its own hooks and filters run."""
     located = locate_repo(spec)
     if isinstance(located, RepoPaths) and located.work_tree is None:
         return f"a bare repository has no {bare}"
-    return located
+    return replace(located, trusted=True) if isinstance(located, RepoPaths) else located
 
 
 def _bare_status(spec: RepoSpec) -> RepoStatus:

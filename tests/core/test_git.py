@@ -113,7 +113,8 @@ def test_ssh_runs_in_batch_mode_without_a_terminal(repo: Path, tmp_path: Path) -
     fake_ssh.chmod(0o755)
     git(repo, "config", "core.sshCommand", str(fake_ssh))
     git(repo, "remote", "set-url", "origin", "ssh://git@127.0.0.1:1/x.git")
-    outcome = fetch(RepoSpec(path=repo, name="repo"), timeout=10)
+    # A trusted repo: its own ssh command is honoured (untrusted ones: tests/core/test_trust.py).
+    outcome = fetch(RepoSpec(path=repo, name="repo", trust=True), timeout=10)
     assert outcome.error
     recorded = record.read_text()
     assert "-o BatchMode=yes" in recorded

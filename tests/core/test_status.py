@@ -370,7 +370,10 @@ def test_hanging_repo_times_out_and_the_rest_carry_on(tmp_path: Path) -> None:
     _, fine_before = make_remote_and_clone(tmp_path, "before")
     _, fine_after = make_remote_and_clone(tmp_path, "after")
     pidfile.unlink(missing_ok=True)
-    specs = [RepoSpec(path=p, name=p.name) for p in (fine_before, hung, fine_after)]
+    # Trusted: an untrusted repo's own filter would not run at all.
+    specs = [
+        RepoSpec(path=p, name=p.name, trust=p == hung) for p in (fine_before, hung, fine_after)
+    ]
     started = time.monotonic()
     statuses = collect_statuses(specs, jobs=1, timeout=1.5)
     assert time.monotonic() - started < 10

@@ -99,7 +99,8 @@ def slow_repos(root: Path, sleep: str) -> Config:
     git(slow, "config", "filter.slow.clean", f"sleep {sleep}; cat")  # after: add would run it
     (slow / "a.txt").write_text("y\n")  # same size, changed: git must filter it to compare
     base = config_for()
-    return type(base)(defaults=base.defaults, scan=(ScanRoot(root),))
+    # Trusted: an untrusted repo's own filter would not run at all.
+    return type(base)(defaults=base.defaults, scan=(ScanRoot(root, trust=True),))
 
 
 def until(predicate: Callable[[], object], within: float = 10.0) -> None:
