@@ -129,7 +129,7 @@ def guard_from(
     last = {e.key: e.value or "" for e in users}
     own_keys = {e.key for e in owns}
     config: list[tuple[str, str]] = [
-        ("core.hookspath", last.get("core.hookspath") or NO_HOOKS),
+        ("core.hookspath", _own_hooks(last.get("core.hookspath", ""))),
         # A submodule has a config of its own that nobody read: never recurse into one.
         ("submodule.recurse", "false"),
     ]
@@ -152,6 +152,12 @@ def guard_from(
     env = (("GIT_PROXY_COMMAND", ""),) if "core.gitproxy" in own_keys else ()
     upload_pack = any(re.fullmatch(r"remote\..+\.uploadpack", key) for key in own_keys)
     return Guard(tuple(config), env, upload_pack)
+
+
+def _own_hooks(path: str) -> str:
+    """The user's global hooks folder if it is one: a relative `core.hooksPath` (`.githooks`)
+    is a folder inside each repo, whose hooks the repo's own files would be."""
+    return path if path.startswith(("/", "~")) else NO_HOOKS
 
 
 def _filters(own_keys: Iterable[str], last: dict[str, str]) -> list[tuple[str, str]]:

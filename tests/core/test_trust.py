@@ -14,7 +14,10 @@ from typing import Any
 import pytest
 
 from gitwatch_tui.core.autosync import SyncResult, fast_forward, rebase_autostash
+from gitwatch_tui.core.config import load_config
 from gitwatch_tui.core.details import read_details
+from gitwatch_tui.core.discovery import resolve_repos
+from gitwatch_tui.core.errors import ConfigError
 from gitwatch_tui.core.git import RepoPaths, run_git, run_many
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
 from gitwatch_tui.core.ops import fetch
@@ -445,6 +448,9 @@ def test_guard_gives_back_the_users_own_values_and_neutral_ones() -> None:
         ("core.hookspath", os.devnull),
         ("submodule.recurse", "false"),
     )
+    # A relative hooks folder is one inside each repo: the repo's own hooks.
+    relative = [ConfigEntry("global", "core.hookspath", ".githooks")]
+    assert guard_from(relative, []).config[0] == ("core.hookspath", os.devnull)
 
 
 @pytest.mark.parametrize(
@@ -460,3 +466,28 @@ def test_guard_gives_back_the_users_own_values_and_neutral_ones() -> None:
 )  # fmt: skip
 def test_only_config_that_mentions_a_program_key_is_read_with_git(text: bytes, names: bool) -> None:
     assert names_programs(text) is names
+
+
+# -- the config -------------------------------------------------------------------------------
+
+
+def test_trust_is_read_per_repo_and_per_scan_root(tmp_path: Path) -> None:
+    (tmp_path / "mine" / "own").mkdir(parents=True)
+    git(tmp_path / "mine" / "own", "init", "-q")
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(
+        "repos:\n  - path: a\n    trust: yes\n  - path: b\nscan:\n  - path: mine\n    trust: true\n"
+    )
+    config = load_config(config_file, {})
+    assert [spec.trust for spec in config.repos] == [True, False]
+    specs, _ = resolve_repos(config.repos, config.scan)
+    assert {spec.name: spec.trust for spec in specs} == {"a": True, "b": False, "own": True}
+
+
+def test_a_bad_trust_value_is_reported_with_its_line(tmp_path: Path) -> None:
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text("repos:\n  - path: a\n    trust: maybe\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(config_file, {})
+    assert str(info.value).count("trust: expected true or false, got 'maybe'") == 1
+    assert f"{config_file}:3:12" in str(info.value)
