@@ -828,8 +828,11 @@ class Engine:
         if self.statuses.get(status.name) != status:
             self.statuses[status.name] = status
             self.events.publish(StatusChanged(status))
-        # Answered now, not when the batch's slowest repo is done.
+        # Answered now, not when the batch's slowest repo is done; a request that waited for
+        # this read can start its own.
         self._answer(status.name, self._reading.pop(status.name, []))
+        if status.name in self._pending_refresh:
+            self._wake_refresher.set()
 
     def _on_files_changed(self, names: set[str]) -> None:
         for name in names:
