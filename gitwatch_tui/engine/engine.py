@@ -160,12 +160,12 @@ class Engine:
         # user waits for, and it should have the cores (the watcher's child walks every
         # folder to add its watches; a poll's fetch re-reads the status anyway).
         self._tasks.append(
-            asyncio.create_task(self._after(first_sweep, self._scheduler()), name="gitwatch-polls")
+            asyncio.create_task(self._after(first_sweep, self._scheduler), name="gitwatch-polls")
         )
         if self._watcher is not None:
             self._tasks.append(
                 asyncio.create_task(
-                    self._after(first_sweep, self._watcher.run()), name="gitwatch-watcher"
+                    self._after(first_sweep, self._watcher.run), name="gitwatch-watcher"
                 )
             )
         if self._config_path is not None:
@@ -194,14 +194,12 @@ class Engine:
 
     @staticmethod
     async def _after(
-        first_sweep: list[asyncio.Future[Any]], then: Coroutine[Any, Any, None]
+        first_sweep: list[asyncio.Future[Any]], then: Callable[[], Coroutine[Any, Any, None]]
     ) -> None:
-        try:
-            await asyncio.gather(*first_sweep, return_exceptions=True)
-        except BaseException:
-            then.close()  # cancelled before it began: never awaited
-            raise
-        await then
+        # `then` is called only here: a task cancelled before its first step (a daemon that
+        # stops right after start) leaves no coroutine that was never awaited.
+        await asyncio.gather(*first_sweep, return_exceptions=True)
+        await then()
 
     @property
     def watching(self) -> bool:
@@ -429,8 +427,11 @@ class Engine:
                 self._start_fetch(name, manual=False)
             timeout = self._due[0][0] - now if self._due else None
             self._wake_scheduler.clear()
+            # Not wait_for: on 3.11 it swallows a cancel that lands as the event is set (a
+            # reload's new polls just before stop()), and the engine then never stops.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_scheduler.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake_scheduler.wait()
 
     def _start_fetch(self, name: str, *, manual: bool) -> asyncio.Task[SyncFinished]:
         task = asyncio.create_task(self._fetch(name, manual), name=f"fetch {name}")
