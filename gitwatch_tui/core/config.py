@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -153,6 +153,10 @@ class Config:
     server: ServerSettings = ServerSettings()
     notify: NotifySettings = NotifySettings()
     source: Path | None = None
+    # Where `repos:` is written (None: nowhere), and whether it holds a list: only `repos: []`
+    # empties the watch list on purpose; a bare `repos:` may be a file still being written.
+    repos_key: SourceLocation | None = None
+    repos_listed: bool = False
 
 
 def default_config_path(env: Mapping[str, str] = os.environ) -> Path:
@@ -180,11 +184,20 @@ def resolve_config_path(cli_path: str | None, env: Mapping[str, str] = os.enviro
 
 def load_config(path: Path, env: Mapping[str, str] = os.environ) -> Config:
     """Read and parse `path`; any problem, an unreadable file included, raises ConfigError."""
-    name = str(path)
+    return config_from_bytes(path, read_config_bytes(path), env)
+
+
+def read_config_bytes(path: Path) -> bytes:
+    """The file's bytes; one that cannot be read raises ConfigError."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:  # missing, a directory, no permission...
-        raise _file_error(name, f"cannot read config file: {exc.strerror or exc}") from None
+        raise _file_error(str(path), f"cannot read config file: {exc.strerror or exc}") from None
+
+
+def config_from_bytes(path: Path, data: bytes, env: Mapping[str, str] = os.environ) -> Config:
+    """Parse `data`, read from `path` (for its name and folder); raises ConfigError."""
+    name = str(path)
     try:
         text = data.decode("utf-8")  # a BOM survives decoding and the YAML scanner skips it
     except UnicodeDecodeError as exc:
@@ -205,6 +218,24 @@ def parse_config(
     from gitwatch_tui.core.config_yaml import read_config
 
     return read_config(text, filename, base_dir=base_dir, env=env)
+
+
+def refuse_no_repos(config: Config, found: Collection[RepoSpec]) -> None:
+    """Raise ConfigError when the config resolves to no repos (`found`) without saying so.
+
+    An empty or comments-only file, a bare `repos:` and scan folders with nothing in them are
+    more often a file caught half written, or a mistake, than a wish to watch nothing: only
+    `repos: []` says that. The error points at `repos:`, else at line 1.
+    """
+    if found or config.repos_listed:
+        return
+    name = str(config.source) if config.source is not None else "config"
+    where = config.repos_key or SourceLocation(name, 1, 1)
+    message = (
+        "no repos to watch: no `repos:` entries, and no repo found in the `scan:` folders; "
+        "write `repos: []` to watch none on purpose"
+    )
+    raise ConfigError([ConfigProblem(where, message)])
 
 
 def default_config(cwd: Path) -> Config:

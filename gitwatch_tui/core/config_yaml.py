@@ -585,7 +585,16 @@ def _read_theme(node: Node, ctx: _Context) -> str | None:
 def _read_top(root: Node | None, ctx: _Context) -> Config:
     if root is None or _is_null(root):  # an empty or comment-only file
         return Config()
-    return Config(**_read_fields(root, _TOP_FIELDS, ctx, "the top level"))
+    return Config(**_read_fields(root, _TOP_FIELDS, ctx, "the top level"), **_repos_key(root, ctx))
+
+
+def _repos_key(root: Node, ctx: _Context) -> dict[str, Any]:
+    """Where `repos:` is written and whether it holds a list (`repos: []` is on purpose)."""
+    for key, value in root.value if isinstance(root, MappingNode) else ():
+        if isinstance(key, ScalarNode) and key.value == "repos":
+            listed = isinstance(value, SequenceNode)
+            return {"repos_key": ctx.location(key.start_mark), "repos_listed": listed}
+    return {}
 
 
 # The schema: one reader per key. Later sections (`webhooks`, `notify`) add a reader

@@ -27,7 +27,7 @@ from gitwatch_tui.core.autosync import (
     SyncResult,
     auto_sync,
 )
-from gitwatch_tui.core.config import Config, load_config
+from gitwatch_tui.core.config import Config, refuse_no_repos
 from gitwatch_tui.core.details import RepoDetails, read_details
 from gitwatch_tui.core.discovery import resolve_repos
 from gitwatch_tui.core.errors import ConfigError as ConfigFileError
@@ -43,6 +43,7 @@ from gitwatch_tui.engine.backoff import (
     breaker_key,
     retry_delay,
 )
+from gitwatch_tui.engine.config_watch import DEFAULT_SETTLE, ConfigRead, ConfigWatch
 from gitwatch_tui.engine.events import (
     Action,
     ConfigError,
@@ -93,6 +94,7 @@ class Engine:
         rng: random.Random | None = None,
         head_start: HeadStart | None = None,
         watchdog_every: float = WATCHDOG_EVERY,
+        config_settle: float = DEFAULT_SETTLE,
     ) -> None:
         self.config = config
         self._head_start = head_start
@@ -100,7 +102,17 @@ class Engine:
         self.specs: dict[str, RepoSpec] = {}
         self.statuses: dict[str, RepoStatus] = {}
         self.states: dict[str, SyncState] = {}
-        self._config_path = config_path or config.source
+        config_path = config_path or config.source
+        self._config_watch = (
+            ConfigWatch(
+                config_path,
+                self._apply_config,
+                settle=config_settle,
+                on_notice=lambda message: self._log("warning", message),
+            )
+            if config_path is not None
+            else None
+        )
         self._state_dir = state_dir or default_state_dir()
         self._watch_files = watch_files
         self._keep_history = keep_history
@@ -183,16 +195,17 @@ class Engine:
         # user waits for, and it should have the cores (the watcher's child walks every
         # folder to add its watches; a poll's fetch re-reads the status anyway).
         self._tasks.append(
-            asyncio.create_task(self._after(first_sweep, self._scheduler()), name="gitwatch-polls")
+            asyncio.create_task(self._after(first_sweep, self._scheduler), name="gitwatch-polls")
         )
         if self._watcher is not None:
             self._tasks.append(
                 asyncio.create_task(
-                    self._after(first_sweep, self._watcher.run()), name="gitwatch-watcher"
+                    self._after(first_sweep, self._watcher.run), name="gitwatch-watcher"
                 )
             )
-        if self._config_path is not None:
-            self._tasks.append(asyncio.create_task(self._watch_config(), name="gitwatch-config"))
+        if self._config_watch is not None:
+            follow = self._config_watch.follow()
+            self._tasks.append(asyncio.create_task(follow, name="gitwatch-config"))
         self._tasks.append(asyncio.create_task(self._watchdog(), name="gitwatch-watchdog"))
 
     async def _take_head_start(self) -> HeadStart | None:
@@ -218,14 +231,12 @@ class Engine:
 
     @staticmethod
     async def _after(
-        first_sweep: list[asyncio.Future[Any]], then: Coroutine[Any, Any, None]
+        first_sweep: list[asyncio.Future[Any]], then: Callable[[], Coroutine[Any, Any, None]]
     ) -> None:
-        try:
-            await asyncio.gather(*first_sweep, return_exceptions=True)
-        except BaseException:
-            then.close()  # cancelled before it began: never awaited
-            raise
-        await then
+        # `then` is called only here: a task cancelled before its first step (a daemon that
+        # stops right after start) leaves no coroutine that was never awaited.
+        await asyncio.gather(*first_sweep, return_exceptions=True)
+        await then()
 
     @property
     def watching(self) -> bool:
@@ -828,8 +839,11 @@ class Engine:
         if self.statuses.get(status.name) != status:
             self.statuses[status.name] = status
             self.events.publish(StatusChanged(status))
-        # Answered now, not when the batch's slowest repo is done.
+        # Answered now, not when the batch's slowest repo is done; a request that waited for
+        # this read can start its own.
         self._answer(status.name, self._reading.pop(status.name, []))
+        if status.name in self._pending_refresh:
+            self._wake_refresher.set()
 
     def _on_files_changed(self, names: set[str]) -> None:
         for name in names:
@@ -839,18 +853,29 @@ class Engine:
     # -- config hot reload --------------------------------------------------------------------
 
     async def reload_config(self) -> bool:
-        """Re-read the config file; a bad one is reported and the last good one kept."""
-        if self._config_path is None:
+        """Re-read the config file once it has settled (SIGHUP), and search the `scan:` folders
+        again even if it is unchanged; a bad one is reported and the last good one kept."""
+        if self._config_watch is None:
             return False
+        return await self._config_watch.reload()
+
+    @property
+    def following_config(self) -> bool:
+        """True once changes to the config file are being watched."""
+        return self._config_watch is not None and self._config_watch.watching
+
+    async def _apply_config(self, read: ConfigRead) -> bool:
+        """Apply a settled read of the config file, unless it is bad or lists no repos."""
         try:
-            config = await self._in_thread(load_config, self._config_path)
+            config = await self._in_thread(read.load)
+            specs, warnings = await self._in_thread(resolve_repos, config.repos, config.scan)
+            for warning in warnings:
+                self._log("warning", warning)
+            refuse_no_repos(config, specs)
         except ConfigFileError as exc:
             self.events.publish(ConfigError(str(exc)))
             self._log("error", f"config not reloaded, keeping the last good one:\n{exc}")
             return False
-        specs, warnings = await self._in_thread(resolve_repos, config.repos, config.scan)
-        for warning in warnings:
-            self._log("warning", warning)
         self.config = config
         self._network.set_limit(config.defaults.fetch_concurrency)
         added, removed, changed = self._apply_specs(specs)
@@ -858,18 +883,6 @@ class Engine:
             self._request_refresh(name)
         self.events.publish(ConfigReloaded(config, tuple(added), tuple(removed), tuple(changed)))
         return True
-
-    async def _watch_config(self) -> None:
-        import watchfiles
-
-        assert self._config_path is not None
-        target = self._config_path.absolute()
-        # Watch the folder: editors replace the file (write a temp file, rename over it).
-        async for changes in watchfiles.awatch(
-            target.parent, watch_filter=lambda _, path: Path(path) == target, debounce=200
-        ):
-            if changes:
-                await self.reload_config()
 
     # -- helpers ------------------------------------------------------------------------------
 

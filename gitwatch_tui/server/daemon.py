@@ -25,7 +25,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gitwatch_tui import __version__
-from gitwatch_tui.core.config import Config, load_config, parse_listen, resolve_config_path
+from gitwatch_tui.core.config import (
+    Config,
+    load_config,
+    parse_listen,
+    refuse_no_repos,
+    resolve_config_path,
+)
 from gitwatch_tui.core.errors import ConfigError
 from gitwatch_tui.engine.engine import Engine
 from gitwatch_tui.engine.events import ConfigError as ConfigRefused
@@ -206,6 +212,7 @@ async def _run(
     notifier: Notifier | None = None
     try:
         await engine.start()
+        refuse_no_repos(engine.config, engine.specs.values())
         # Always on, even with no target: a reload may add one. Before the server, so that
         # what its webhooks start is followed too.
         notifier = start_notifier(engine.events, engine.config.notify)
@@ -213,6 +220,10 @@ async def _run(
             services = await start_services(engine, config, listen=address, env=env)
     except ServerConfigError as exc:
         log.write("error", "config-error", message=str(exc))
+        await _stop_engine(engine, notifier)
+        return EX_CONFIG
+    except ConfigError as exc:  # it resolves to no repos: a mistake, or a file half written
+        _log_config_error(log, exc)
         await _stop_engine(engine, notifier)
         return EX_CONFIG
     except OSError as exc:
@@ -263,8 +274,7 @@ def _load(
             return EX_CONFIG
         config = load_config(path, env)
     except ConfigError as exc:
-        problems = [str(problem) for problem in exc.problems]
-        log.write("error", "config-error", message=str(exc), problems=problems)
+        _log_config_error(log, exc)
         return EX_CONFIG
     if listen is not None:
         try:
@@ -280,6 +290,11 @@ def _load(
             log.write("error", "config-error", message=f"{path}: {exc}")
             return EX_CONFIG
     return config, path, address
+
+
+def _log_config_error(log: JsonLog, error: ConfigError) -> None:
+    problems = [str(problem) for problem in error.problems]
+    log.write("error", "config-error", message=str(error), problems=problems)
 
 
 def _server_reload_notice(event: Event, started_with: Config, log: JsonLog) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import textwrap
 from pathlib import Path
@@ -15,6 +16,7 @@ from gitwatch_tui.core.config import (
     default_config_path,
     load_config,
     parse_config,
+    refuse_no_repos,
     resolve_config_path,
 )
 from gitwatch_tui.core.errors import ConfigError
@@ -143,7 +145,40 @@ def test_full_config_gives_typed_values(tmp_path: Path, env: dict[str, str]) -> 
 )
 def test_empty_configs(tmp_path: Path, env: dict[str, str], text: str) -> None:
     path = write(tmp_path, text)
-    assert load_config(path, env) == Config(source=path)
+    config = load_config(path, env)
+    assert dataclasses.replace(config, repos_key=None, repos_listed=False) == Config(source=path)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "listed"),
+    [
+        ("", None, False),
+        ("# repos: []\n", None, False),
+        ("scan:\nrepos:\n", 2, False),
+        ("scan: []\nrepos: []\n", 2, True),
+        ("theme: x\nrepos:\n  - /somewhere\n", 2, True),
+    ],
+)
+def test_where_repos_is_written_and_whether_it_is_a_list(
+    tmp_path: Path, env: dict[str, str], text: str, line: int | None, listed: bool
+) -> None:
+    config = load_config(write(tmp_path, text), env)
+    key_line = config.repos_key.line if config.repos_key else None
+    assert (key_line, config.repos_listed) == (line, listed)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [("", "1:1"), ("# nothing yet\n", "1:1"), ("theme: x\nrepos:\n", "2:1")],
+)
+def test_no_repos_is_refused_where_repos_is_written(
+    tmp_path: Path, env: dict[str, str], text: str, where: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        refuse_no_repos(load_config(path, env), ())
+    assert str(info.value).startswith(f"{path}:{where}: no repos to watch")
+    refuse_no_repos(load_config(write(tmp_path, "repos: []\n"), env), ())  # on purpose: fine
 
 
 @pytest.mark.parametrize(
