@@ -221,7 +221,8 @@ class GuardCache:
         self._read = read
         # (files the listing came from, the key it was read under, its entries)
         self._user: tuple[tuple[str, ...], tuple[object, ...], list[ConfigEntry]] | None = None
-        self._local: dict[Path, tuple[tuple[FileId, ...], Guard]] = {}
+        # git dir -> (its config files' identities, the user's listing it was made with, guard)
+        self._local: dict[Path, tuple[tuple[FileId, ...], list[ConfigEntry], Guard]] = {}
 
     def guard(self, git_dir: Path, *, timeout: float) -> Guard | str:
         """The guard for one repo, or why it cannot be had (its config cannot be read)."""
@@ -231,8 +232,8 @@ class GuardCache:
         files = local_config_files(git_dir)
         key = tuple(file_id(path) for path in files)
         cached = self._local.get(git_dir)
-        if cached is not None and cached[0] == key:
-            return cached[1]
+        if cached is not None and cached[0] == key and cached[1] is user:
+            return cached[2]
         if not any(_mentions_programs(p, ident) for p, ident in zip(files, key, strict=True)):
             guard, keep = guard_from(user, (), git_ssh=os.environ.get("GIT_SSH")), True
         else:
@@ -246,7 +247,7 @@ class GuardCache:
             count = len(guard.config)
             return f"the repo's config names too many programs to keep from running ({count})"
         if keep:
-            self._local[git_dir] = (key, guard)
+            self._local[git_dir] = (key, user, guard)
         return guard
 
     def user_entries(self, *, timeout: float) -> list[ConfigEntry] | str:

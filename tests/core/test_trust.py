@@ -367,6 +367,24 @@ def test_a_users_global_hooks_path_still_runs_in_the_background(
     assert traps.ran() == {"my-post-merge"}
 
 
+def test_a_change_to_the_users_global_config_is_seen_at_the_next_call(
+    tmp_path: Path, traps: Traps, global_config: Path
+) -> None:
+    remote, repo = make_remote_and_clone(tmp_path, "synced")
+    push_from_elsewhere(remote, tmp_path)
+    git(repo, "fetch", "-q")
+    spec = spec_of(repo)
+    status = status_of(spec)  # the repo's rules are worked out, and kept
+    mine = tmp_path / "my-hooks"
+    mine.mkdir()
+    (mine / "post-merge").write_text(traps.make("my-post-merge").read_text())
+    (mine / "post-merge").chmod(0o755)
+    with global_config.open("a") as config:
+        config.write(f"[core]\n\thooksPath = {mine}\n")
+    assert isinstance(fast_forward(spec, status, timeout=20), SyncResult)
+    assert traps.ran() == {"my-post-merge"}
+
+
 def test_tag_deploy_runs_none_of_the_repos_hooks(tmp_path: Path, traps: Traps) -> None:
     remote, repo = make_remote_and_clone(tmp_path, "deployed")
     other = tmp_path / "tagger"
