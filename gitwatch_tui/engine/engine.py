@@ -585,6 +585,7 @@ class Engine:
                 new_head=result.new_head,
                 automatic=automatic,
                 detail=f"stash kept: {result.stash_kept}" if result.stash_kept else result.mode,
+                error=result.trouble,  # what failed after HEAD had moved
             )
         self._remember(finished)
         await self.refresh(spec.name)

@@ -67,7 +67,8 @@ class SyncStateChanged:
 
 @dataclass(frozen=True, slots=True)
 class SyncFinished:
-    """A fetch, pull, clone or automatic sync ended; `ok` False carries git's words in `error`."""
+    """A fetch, pull, clone or automatic sync ended; `ok` False carries git's words in `error`
+    (an `ok` one may too: what failed after the sync was done, such as a hook that timed out)."""
 
     repo: str
     action: Action
