@@ -171,6 +171,17 @@ def resolve_git_dir(worktree: Path) -> Path | None:
     return target if target.is_absolute() else (worktree / target)
 
 
+def looks_bare(path: Path) -> bool:
+    """True when `path` is a bare repository's folder: HEAD, objects/ and refs/, no `.git`."""
+    return (
+        (path / "HEAD").is_file()
+        and (path / "objects").is_dir()
+        and (path / "refs").is_dir()
+        and not (path / ".git").exists()
+        and path.name != ".git"
+    )
+
+
 def git_env(
     *,
     background: bool = True,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from textual.widgets import RichLog
 
-from gitwatch_tui.core.models import PipelineStep
+from gitwatch_tui.core.models import PipelineStep, RepoStatus
 from gitwatch_tui.engine.events import PipelineStateChanged, SyncState
 from gitwatch_tui.ui.repo_view import RepoRow, state_label
 from gitwatch_tui.ui.screens.log import LogScreen
@@ -51,7 +51,8 @@ async def test_a_pull_runs_the_pipeline_its_output_is_in_the_log(
 
 
 def test_pipeline_states_in_the_row() -> None:
-    base = RepoRow("web", None, None, SyncState("web"))
+    synced = RepoStatus("web", "/web", branch="main", head="abc", upstream="origin/main")
+    base = RepoRow("web", None, replace(synced, ahead=0, behind=0), SyncState("web"))
     running = PipelineStateChanged("web", "r1", "running", step="test", index=2, total=3)
     assert state_label(replace(base, pipeline=running), 0.0)[0].endswith("pipeline · test 2/3")
     failed = PipelineStateChanged("web", "r1", "failed", failed=("test",))
