@@ -150,7 +150,7 @@ class RepoStatus:
     error: str | None = None
     last_fetch_failed: float | None = None
     bare: bool = False  # no work tree: no changes, no ahead/behind
-    no_remote: bool = False  # the repo has no remote at all (nothing to fetch from)
+    no_remote: bool = False  # a branch without upstream, in a repo without any remote
     # Submodules checked out at another commit than the one recorded, with no changes of
     # their own (after a pull moved their pointers): git lists them as modified, but nothing
     # in them was edited, so they are counted here and not as unstaged changes.

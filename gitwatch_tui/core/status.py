@@ -393,7 +393,10 @@ def _work_tree_status(spec: RepoSpec, output: bytes, git_dir: Path) -> RepoStatu
     if broken is not None:  # git's reading (a new repo, every file staged) would be a lie
         return error_status(spec, broken)
     state = read_git_dir_state(git_dir)
-    return status_from(spec, porcelain, state, no_remote=has_no_remote(git_dir))
+    # Only asked when the branch tracks nothing: a branch with an upstream has its answer, and
+    # the config file is not read for every repo at every sweep.
+    no_remote = porcelain.upstream is None and has_no_remote(git_dir)
+    return status_from(spec, porcelain, state, no_remote=no_remote)
 
 
 def with_error(status: RepoStatus, error: str) -> RepoStatus:

@@ -21,7 +21,7 @@ The most pressing thing wins. The order, and why:
 13. `stale-submodules`: submodules checked out at another commit than the one recorded (a
     pull moved them; `git submodule update` has not run), with no changes of their own.
 14. `detached`: HEAD is on no branch.
-15. `no-remote`: the repo has no remote; there is nothing to fetch.
+15. `no-remote`: the branch tracks nothing and the repo has no remote: nothing to fetch.
 16. `no-upstream`: the branch tracks nothing.
 17. `in-sync`: none of the above.
 
@@ -186,7 +186,7 @@ def _standing(s: RepoStatus) -> RepoState:
         return RepoState("stale-submodules", "stale submodules")
     if s.detached:
         return RepoState("detached", "detached")
-    if s.no_remote:
+    if s.upstream is None and s.no_remote:
         return RepoState("no-remote", "no remote")
     if s.upstream is None:
         return RepoState("no-upstream", "no upstream")
