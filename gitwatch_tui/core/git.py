@@ -121,15 +121,54 @@ class GitResult:
 
     @property
     def error_text(self) -> str:
-        """git's own words for the failure: its `fatal:`/`error:` line, else its last line."""
+        """git's own words for the failure, on one line (see `condense_stderr`)."""
         if self.timed_out:
             return f"git {self.args[0] if self.args else ''} timed out after {self.duration:.0f}s"
-        lines = [line.strip() for line in self.stderr.splitlines() if line.strip()]
-        for line in lines:
-            match = re.match(r"(fatal|error): (.*)", line)
-            if match:
-                return match.group(2)
-        return lines[-1] if lines else f"git exited with status {self.returncode}"
+        return condense_stderr(self.stderr) or f"git exited with status {self.returncode}"
+
+
+# Lines that say a connection ended, not why: kept only after the lines that say why.
+_GENERIC_FAILURE = re.compile(
+    r"the remote end hung up unexpectedly|early EOF|Could not read from remote repository"
+    r"|index-pack failed|unpack-objects failed|fetch-pack: invalid index-pack output"
+    r"|Please make sure you have the correct access rights|and the repository exists",
+    re.IGNORECASE,
+)
+# Lines without git's own prefix that still say what went wrong (git-lfs, a remote's hook).
+_NOTABLE = re.compile(r"\bLFS\b|git-lfs|batch response|^remote: (fatal|error):", re.IGNORECASE)
+_GIT_PREFIX = re.compile(r"(fatal|error): ")
+_MOST_LINES = 3
+
+
+def condense_stderr(stderr: str) -> str:
+    """The lines of git's stderr that say what went wrong, most specific first, joined by "; ".
+
+    Those are git's own `fatal:`/`error:` lines (prefix dropped), a remote's `error:` lines and
+    git-lfs lines. A generic line ("the remote end hung up unexpectedly") comes last, after the
+    lines that say why; when git said nothing specific, the line before it is taken instead
+    (ssh's "Connection refused"). Empty when stderr is.
+    """
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    told: list[str] = []
+    for line in lines:
+        prefix = _GIT_PREFIX.match(line)
+        if prefix or _NOTABLE.search(line):
+            text = line[prefix.end() :] if prefix else line
+            if text not in told:
+                told.append(text)
+    specific = [line for line in told if not _GENERIC_FAILURE.search(line)]
+    generic = [line for line in told if _GENERIC_FAILURE.search(line)]
+    if not specific and generic:
+        specific = _cause_before(lines, generic[0])
+    chosen = specific[:_MOST_LINES] + generic[:1]
+    return "; ".join(chosen) if chosen else (lines[-1] if lines else "")
+
+
+def _cause_before(lines: list[str], generic: str) -> list[str]:
+    """The plain line just before git's generic one, when it is not generic itself."""
+    index = next(i for i, line in enumerate(lines) if line.endswith(generic))
+    before = lines[index - 1] if index > 0 else ""
+    return [before] if before and not _GENERIC_FAILURE.search(before) else []
 
 
 def resolve_git_dir(worktree: Path) -> Path | None:
@@ -146,6 +185,17 @@ def resolve_git_dir(worktree: Path) -> Path | None:
         return None
     target = Path(text[len("gitdir:") :].strip())
     return target if target.is_absolute() else (worktree / target)
+
+
+def looks_bare(path: Path) -> bool:
+    """True when `path` is a bare repository's folder: HEAD, objects/ and refs/, no `.git`."""
+    return (
+        (path / "HEAD").is_file()
+        and (path / "objects").is_dir()
+        and (path / "refs").is_dir()
+        and not (path / ".git").exists()
+        and path.name != ".git"
+    )
 
 
 def git_env(

@@ -59,7 +59,13 @@ from gitwatch_tui.engine.events import (
     SyncStateChanged,
 )
 from gitwatch_tui.engine.head_start import HeadStart
-from gitwatch_tui.engine.history import History, HistoryEntry, HistoryUnavailable, default_state_dir
+from gitwatch_tui.engine.history import (
+    FetchTimes,
+    History,
+    HistoryEntry,
+    HistoryUnavailable,
+    default_state_dir,
+)
 from gitwatch_tui.engine.limiter import MANUAL, SCHEDULED, PriorityLimiter
 from gitwatch_tui.engine.locks import RepoBusy, RepoLock
 from gitwatch_tui.engine.pipeline import PipelineRunner
@@ -149,6 +155,7 @@ class Engine:
         self._tasks: list[asyncio.Task[Any]] = []
         self._watcher: RepoWatcher | None = None
         self._history: History | None = None
+        self._fetch_record: dict[str, FetchTimes] = {}  # by repo path, as history kept it
         self._loop: asyncio.AbstractEventLoop | None = None
         # Runs each repo's pipeline after its HEAD moves (it listens to SyncFinished).
         self.pipelines = PipelineRunner(self, self._state_dir)
@@ -161,7 +168,9 @@ class Engine:
         if self._keep_history:
             try:
                 self._history = History(self._state_dir / "history.sqlite3")
+                self._fetch_record = self._history.fetch_times()
             except HistoryUnavailable as exc:
+                self._history = None
                 self._log("warning", f"sync history is off: {exc}")
         head_start = await self._take_head_start()
         if head_start is not None:
@@ -416,7 +425,7 @@ class Engine:
                 task.cancel()
             self.events.publish(StatusRemoved(name))
         for name in added:
-            self.states[name] = SyncState(repo=name)
+            self.states[name] = self._first_state(new[name])
             # Spread the first polls over one interval so 1,000 repos do not fetch at once;
             # a repo still to be cloned goes first.
             first = 0.0 if _needs_clone(new[name]) else self._next_poll(name, True)
@@ -698,10 +707,12 @@ class Engine:
                 last_error=outcome.error,
                 auth_failed=outcome.auth_failed,
                 circuit_open=circuit_open,
+                last_failure=time.time(),
             )
         if name in self.specs:
             self._planned[name] = delay
             self._publish_state(new_state)
+            self._record_fetch(name, new_state, outcome)
         finished = SyncFinished(
             name, action, ok=outcome.error is None, duration=outcome.duration, error=outcome.error
         )
@@ -762,6 +773,7 @@ class Engine:
                 new_head=result.new_head,
                 automatic=automatic,
                 detail=f"stash kept: {result.stash_kept}" if result.stash_kept else result.mode,
+                error=result.trouble,  # what failed after HEAD had moved
             )
         self._remember(finished)
         await self.refresh(spec.name)
@@ -836,6 +848,7 @@ class Engine:
     def _accept_status(self, status: RepoStatus) -> None:
         if status.name not in self.specs:
             return
+        status = self._with_fetch_times(status)
         if self.statuses.get(status.name) != status:
             self.statuses[status.name] = status
             self.events.publish(StatusChanged(status))
@@ -913,6 +926,31 @@ class Engine:
         # Off the loop: SQLite may wait on another process's write lock.
         written = self._local_pool.submit(self._history.record, entry)
         written.add_done_callback(self._history_written)
+
+    # -- the fetch record: what "Fetched" shows, kept in history so it survives a restart ------
+
+    def _first_state(self, spec: RepoSpec) -> SyncState:
+        known = self._fetch_record.get(str(spec.path), FetchTimes())
+        return SyncState(
+            spec.name, last_success=known.last_success, last_failure=known.last_failure
+        )
+
+    def _record_fetch(self, name: str, state: SyncState, outcome: FetchOutcome) -> None:
+        """Keep a fetch's outcome in history's fetch record (a repo without remotes has none)."""
+        if self._history is None or outcome.no_remote:
+            return
+        ok = outcome.error is None
+        when = (state.last_success if ok else state.last_failure) or time.time()
+        path = str(self.specs[name].path)
+        record = partial(self._history.record_fetch, path, ok=ok, when=when, error=outcome.error)
+        self._local_pool.submit(record).add_done_callback(self._history_written)
+
+    def _with_fetch_times(self, status: RepoStatus) -> RepoStatus:
+        """The status with the engine's fetch times: reading a repo cannot tell them."""
+        state = self.states.get(status.name)
+        if state is None:
+            return status
+        return replace(status, last_fetch=state.last_success, last_fetch_failed=state.last_failure)
 
     def _history_written(self, written: Future[None]) -> None:
         error = written.exception() if not written.cancelled() else None

@@ -34,6 +34,7 @@ from gitwatch_tui.engine.events import (
 )
 from gitwatch_tui.engine.head_start import HeadStart
 from gitwatch_tui.engine.history import default_state_dir
+from gitwatch_tui.engine.sync_log import SyncLog
 from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate, FollowsEngine
 from gitwatch_tui.ui.screens.dashboard import COLUMN_NAMES, DashboardScreen
 from gitwatch_tui.ui.themes import (
@@ -97,6 +98,7 @@ class GitwatchApp(App[int]):
         self._scanning = False  # some repo had no status yet at the last event
         # What the log screen (`l`) shows: the latest lines, each with the time it came.
         self.log_lines: deque[tuple[float, LogLine]] = deque(maxlen=LOG_LINES_KEPT)
+        self._sync_log = SyncLog()  # what went wrong (or right) with syncing, for that log
         self._unsubscribe: Callable[[], None] | None = None
         self._stopped = False
         themes, self.theme_problems = load_themes()
@@ -221,11 +223,14 @@ class GitwatchApp(App[int]):
             batch.finished.append(event)
         elif isinstance(event, LogLine):
             batch.logs.append(event)
-            self.log_lines.append((time.time(), event))
         elif isinstance(event, PipelineStateChanged):
             batch.pipelines[event.repo] = event
         elif isinstance(event, ConfigReloaded):
             batch.reloaded.append(event)
+        # The log screen's lines: the engine's own, and what syncing did, one per change.
+        for line in [event] if isinstance(event, LogLine) else self._sync_log.lines(event):
+            batch.log_entries.append(line)
+            self.log_lines.append((time.time(), line))
         # A refused config edit (ConfigError) also comes as a LogLine, which is what is shown.
         if self._scanning and not scanning:
             self._flush_batch()  # the sweep's last status: no waiting for the timer

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from gitwatch_tui.core.git import RepoPaths, git_env, run_git, run_git_async, run_many
+from gitwatch_tui.core.git import (
+    RepoPaths,
+    condense_stderr,
+    git_env,
+    run_git,
+    run_git_async,
+    run_many,
+)
 from gitwatch_tui.core.models import RepoSpec
 from gitwatch_tui.core.ops import fetch
-from tests.conftest import git, make_remote_and_clone
+from tests.conftest import git, make_remote_and_clone, push_from_elsewhere
 
 
 @pytest.fixture()
@@ -119,6 +127,57 @@ def test_ssh_runs_in_batch_mode_without_a_terminal(repo: Path, tmp_path: Path) -
     recorded = record.read_text()
     assert "-o BatchMode=yes" in recorded
     assert "no-tty" in recorded
+
+
+def test_a_fetch_failure_keeps_the_lines_that_say_why(tmp_path: Path) -> None:
+    """An LFS-like failure: the server's side prints what went wrong, then hangs up mid-fetch;
+    git's own last word is the generic "the remote end hung up unexpectedly"."""
+    remote, repo = make_remote_and_clone(tmp_path, "lfs")
+    push_from_elsewhere(remote, tmp_path)  # something to fetch, so git asks for it
+    advert = tmp_path / "advertisement"
+    advert.write_bytes(
+        subprocess.run(
+            ["git", "upload-pack", "--advertise-refs", "--stateless-rpc", str(remote)],
+            capture_output=True, check=True, stdin=subprocess.DEVNULL,
+        ).stdout
+    )  # fmt: skip
+    fake_ssh = tmp_path / "fake-ssh"
+    fake_ssh.write_text(
+        "#!/bin/sh\n"
+        "echo 'batch response: Git LFS is disabled for this repository.' >&2\n"
+        "echo 'Git LFS: (0 of 1 files) 0 B / 1.2 MB' >&2\n"
+        f"cat {advert}\n"
+        "head -c 60 >/dev/null\n"  # read the request, then hang up
+    )
+    fake_ssh.chmod(0o755)
+    git(repo, "config", "core.sshCommand", str(fake_ssh))
+    git(repo, "remote", "set-url", "origin", "ssh://git@forge.invalid/lfs.git")
+    outcome = fetch(RepoSpec(path=repo, name="lfs"), timeout=20)
+    assert outcome.error == (
+        "batch response: Git LFS is disabled for this repository.; "
+        "Git LFS: (0 of 1 files) 0 B / 1.2 MB; the remote end hung up unexpectedly"
+    )
+
+
+@pytest.mark.parametrize(
+    ("stderr", "said"),
+    [
+        ("warning: x\nfatal: repository 'r' not found\n", "repository 'r' not found"),
+        ("ssh: connect to host h port 22: Connection refused\n"
+         "fatal: Could not read from remote repository.\n\n"
+         "Please make sure you have the correct access rights\nand the repository exists.\n",
+         "ssh: connect to host h port 22: Connection refused; "
+         "Could not read from remote repository."),
+        ("remote: error: GitLab: LFS objects are missing\n"
+         "fatal: the remote end hung up unexpectedly\n",
+         "remote: error: GitLab: LFS objects are missing; the remote end hung up unexpectedly"),
+        ("error: a\nerror: b\nerror: c\nerror: d\nfatal: early EOF\n", "a; b; c; early EOF"),
+        ("plain last words\n", "plain last words"),
+        ("", ""),
+    ],
+)  # fmt: skip
+def test_condensed_stderr_says_why_first(stderr: str, said: str) -> None:
+    assert condense_stderr(stderr) == said
 
 
 def test_fetch_without_a_remote_is_an_error_not_a_silent_success(tmp_path: Path) -> None:
