@@ -296,7 +296,7 @@ def locate_repo(spec: RepoSpec) -> RepoPaths | str:
     git_dir = resolve_git_dir(spec.path)
     if git_dir is None:
         if looks_bare(spec.path):  # named without `bare`: it is one all the same
-            return RepoPaths.of(spec.path, bare=True)
+            return RepoPaths.of(spec.path, bare=True, trusted=spec.trust)
         return "not a git repository (no .git here)"
     return RepoPaths(git_dir=git_dir, work_tree=spec.path, trusted=spec.trust)
 

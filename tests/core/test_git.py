@@ -152,7 +152,7 @@ def test_a_fetch_failure_keeps_the_lines_that_say_why(tmp_path: Path) -> None:
     fake_ssh.chmod(0o755)
     git(repo, "config", "core.sshCommand", str(fake_ssh))
     git(repo, "remote", "set-url", "origin", "ssh://git@forge.invalid/lfs.git")
-    outcome = fetch(RepoSpec(path=repo, name="lfs"), timeout=20)
+    outcome = fetch(RepoSpec(path=repo, name="lfs", trust=True), timeout=20)  # its own ssh
     assert outcome.error == (
         "batch response: Git LFS is disabled for this repository.; "
         "Git LFS: (0 of 1 files) 0 B / 1.2 MB; the remote end hung up unexpectedly"

@@ -72,7 +72,8 @@ def test_an_auto_sync_whose_hook_times_out_reports_the_move(
     old = git(clone, "rev-parse", "HEAD")
     hang_in(clone, hook)
     policy = "ff-only" if sync is fast_forward else "rebase-autostash"
-    spec = RepoSpec(clone, "synced", auto_sync=policy)  # type: ignore[arg-type]
+    # Trusted: an untrusted repo's own hooks never run in an automatic sync.
+    spec = RepoSpec(clone, "synced", auto_sync=policy, trust=True)  # type: ignore[arg-type]
     result = sync(spec, status_of(spec), timeout=TIMEOUT)  # type: ignore[operator]
     assert isinstance(result, SyncResult), result
     assert result.old_head == old and result.new_head == git(clone, "rev-parse", "HEAD") != old

@@ -362,8 +362,14 @@ def test_submodules_left_behind_by_a_pull_are_not_local_changes(odd: dict[str, P
 def test_a_submodule_with_edits_of_its_own_is_a_local_change(tmp_path: Path) -> None:
     repo = stale_submodules(tmp_path)
     (repo / "lib" / "README.md").write_text("edited in the submodule\n")
-    status = status_of(repo)
+    # Trusted: status looks inside an untrusted repo's submodules no more than it runs their
+    # programs (tests/core/test_trust.py).
+    status = collect_statuses(
+        [RepoSpec(path=repo, name=repo.name, trust=True)], jobs=1, timeout=20
+    )[0]
     assert (status.unstaged, status.stale_submodules, status.dirty) == (1, 0, True)
+    untrusted = status_of(repo)  # the edits inside are not seen; the moved checkout still is
+    assert (untrusted.unstaged, untrusted.stale_submodules, untrusted.dirty) == (0, 1, False)
 
 
 def test_many_repos_in_order_with_progress(world: dict[str, Path]) -> None:

@@ -91,7 +91,11 @@ async def test_an_engine_with_failing_and_syncing_repos_logs_each_change_once(
     hook.chmod(0o755)
     push_from_elsewhere(remote, tmp_path)
     old_head = git(synced, "rev-parse", "HEAD")
-    specs = (RepoSpec(synced, "synced", auto_sync="ff-only"), RepoSpec(failing, "failing"))
+    # Trusted: an untrusted repo's own hooks never run in an automatic sync.
+    specs = (
+        RepoSpec(synced, "synced", auto_sync="ff-only", trust=True),
+        RepoSpec(failing, "failing"),
+    )
     engine = await start_engine(config_for(*specs, fetch_timeout=2.0), tmp_path, retry=RETRY)
     log, lines = SyncLog(), list[LogLine]()
     engine.subscribe(lambda event: lines.extend(log.lines(event)))
