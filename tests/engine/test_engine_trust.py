@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from gitwatch_tui.core.models import RepoSpec
+from gitwatch_tui.core.models import RepoSpec, ScanRoot
 from gitwatch_tui.core.switch import SwitchResult, switch_branch
 from gitwatch_tui.engine.engine import Engine
 from gitwatch_tui.engine.events import Event, SyncFinished
+from gitwatch_tui.engine.head_start import HeadStart
 from tests.conftest import git, make_remote_and_clone, push_from_elsewhere
 from tests.core.test_trust import Traps, install_hooks
 from tests.engine.test_engine_details import config_for
@@ -78,3 +80,22 @@ async def test_dashboard_pull_and_switch_run_the_repos_own_hooks(
         switched = await engine.change("a", "switch", switch_branch, "feature")
         assert isinstance(switched, SwitchResult)
         assert "post-checkout" in traps.ran()
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_the_head_starts_first_sweep_runs_the_repos_filter_only_when_trusted(
+    tmp_path: Path, traps: Traps, trusted: bool
+) -> None:
+    """The first sweep runs in a forked child before the engine starts: the same rules."""
+    _, clone = trapped_clone(tmp_path / "repos", traps)
+    os.utime(clone / "README.md", (os.stat(clone / "README.md").st_mtime + 5,) * 2)
+    base = config_for()
+    config = replace(base, scan=(ScanRoot(tmp_path / "repos", trust=trusted),))
+    head_start = HeadStart.begin(config)
+    try:
+        head_start.swept.result(timeout=20)
+        specs, _ = head_start.watch_list.result()
+        assert clone in [spec.path for spec in specs]
+    finally:
+        head_start.stop()
+    assert traps.ran() == ({"clean"} if trusted else set())
