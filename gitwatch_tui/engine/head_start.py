@@ -27,6 +27,7 @@ from typing import BinaryIO, NoReturn, cast
 from gitwatch_tui.core.config import Config
 from gitwatch_tui.core.discovery import resolve_repos
 from gitwatch_tui.core.git import terminate_all
+from gitwatch_tui.core.lifetime import die_with_parent
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
 from gitwatch_tui.core.status import collect_statuses, locate_repo
 
@@ -67,9 +68,11 @@ class HeadStart:
 
     @classmethod
     def begin(cls, config: Config) -> HeadStart:
-        """Fork the child that reads the watch list and the statuses; call it while this
-        process has no other thread (a fork copies no thread but the caller)."""
+        """Fork the child that reads the watch list and the statuses; call it from the main
+        thread while this process has no other (a fork copies no thread but the caller, and
+        the child ends when the thread that forked it does)."""
         head_start = cls(config)
+        parent = os.getpid()
         try:
             read_end, write_end = os.pipe()
             child = os.fork()
@@ -78,7 +81,7 @@ class HeadStart:
             return head_start
         if child == 0:
             os.close(read_end)
-            _sweep_in_child(config, write_end)
+            _sweep_in_child(config, write_end, parent)
         os.close(write_end)
         head_start._child = child
         threading.Thread(
@@ -152,16 +155,20 @@ def _how(wait_status: int) -> str:
 
 
 def _stopped_in_child(*_: object) -> NoReturn:
-    """TERM from `stop`: git's loops are process groups of their own, so they are ended too."""
+    """TERM from `stop` or from the parent's end, or the terminal's HUP: git's loops are
+    process groups of their own, so they are ended too."""
     terminate_all()
     os._exit(1)
 
 
-def _sweep_in_child(config: Config, fd: int) -> NoReturn:
+def _sweep_in_child(config: Config, fd: int, parent: int) -> NoReturn:
     """The child's whole life: the watch list, the statuses in batches, then `os._exit` (the
     parent's exit handlers and buffered output are not the child's to run)."""
     code = 1
-    signal.signal(signal.SIGTERM, _stopped_in_child)
+    # In the dashboard's process group, the child gets the terminal's signals too.
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, _stopped_in_child)
+    die_with_parent(parent)  # killed, the parent could not stop the child itself
     try:
         with os.fdopen(fd, "wb") as out:
             try:

@@ -37,6 +37,7 @@ from gitwatch_tui.core.configmap import (
     write_configmap,
 )
 from gitwatch_tui.core.git import RepoPaths, run_git_async
+from gitwatch_tui.core.lifetime import keep_group, release_group
 from gitwatch_tui.core.models import PipelineStep, RepoSpec, StepLimits
 from gitwatch_tui.engine.events import (
     Event,
@@ -353,6 +354,7 @@ class PipelineRunner:
             )
         except (OSError, subprocess.SubprocessError) as exc:
             return StepResult(step.name, "failed", 0.0, error=f"cannot start {argv[0]}: {exc}")
+        keep_group(proc.pid)  # ended with the daemon, even a killed one
         assert proc.stdout is not None
         pump = asyncio.create_task(sink.pump(proc.stdout))
         feed = asyncio.create_task(_feed(proc, stdin)) if stdin is not None else None
@@ -369,6 +371,7 @@ class PipelineRunner:
         finally:
             # Whatever the step left running in its group goes with it.
             _signal_group(proc.pid, signal.SIGKILL)
+            release_group(proc.pid)
             if feed is not None:
                 feed.cancel()
             try:

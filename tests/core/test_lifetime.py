@@ -1,0 +1,61 @@
+"""Nothing the tool starts outlives it: its git process groups end when it is SIGKILLed.
+
+The program under test is a real process running real git from worker threads, as the engine
+does; every process it starts carries the test's marker in its environment (tests.processes).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import git, make_remote_and_clone
+from tests.processes import blocking_repo, kill_marked, marked, new_marker, wait_until
+
+# Three git calls that never end on their own, each from a pool thread: a status blocked on a
+# FIFO, the same in a shell loop (a status sweep), and a fetch whose remote never answers
+# (git and its remote helper).
+BUSY_TOOL = """
+import sys, time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from gitwatch_tui.core.git import RepoPaths, run_git, run_many
+from gitwatch_tui.core.models import RepoSpec
+from gitwatch_tui.core.ops import fetch
+
+blocked, looped, hung = (Path(arg) for arg in sys.argv[1:])
+pool = ThreadPoolExecutor(3)
+pool.submit(run_git, ["status"], RepoPaths.of(blocked), timeout=600)
+pool.submit(lambda: list(run_many([RepoPaths.of(looped)], ["status"], jobs=1, timeout=600)))
+pool.submit(fetch, RepoSpec(hung, "hung"), timeout=600)
+time.sleep(600)
+"""
+
+
+def statuses(env: dict[str, str]) -> list[int]:
+    return marked(env, program="git", args=" status")
+
+
+def test_git_of_a_sigkilled_process_ends_with_it(tmp_path: Path, silent_server: str) -> None:
+    _, hung = make_remote_and_clone(tmp_path, "hung")
+    git(hung, "remote", "set-url", "origin", silent_server)
+    repos = [blocking_repo(tmp_path / "blocked"), blocking_repo(tmp_path / "looped"), hung]
+    env = new_marker()
+    tool = subprocess.Popen(
+        [sys.executable, "-c", BUSY_TOOL, *map(str, repos)],
+        env={**os.environ, **env, "PYTHONPATH": str(Path(__file__).parents[2])},
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: len(statuses(env)) == 2, what="two blocked statuses")
+        wait_until(lambda: marked(env, program="git-remote-http"), what="a hung remote helper")
+        tool.send_signal(signal.SIGKILL)
+        assert tool.wait(10) == -signal.SIGKILL
+        wait_until(lambda: not marked(env), within=10, what="every git process gone")
+    finally:
+        tool.kill()
+        tool.wait(10)
+        kill_marked(env)
