@@ -115,6 +115,7 @@ class Engine:
         self._watcher: RepoWatcher | None = None
         self._history: History | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False  # set by begin_stop: no new work starts after it
         # Runs each repo's pipeline after its HEAD moves (it listens to SyncFinished).
         self.pipelines = PipelineRunner(self, self._state_dir)
 
@@ -160,12 +161,12 @@ class Engine:
         # user waits for, and it should have the cores (the watcher's child walks every
         # folder to add its watches; a poll's fetch re-reads the status anyway).
         self._tasks.append(
-            asyncio.create_task(self._after(first_sweep, self._scheduler()), name="gitwatch-polls")
+            asyncio.create_task(self._after(first_sweep, self._scheduler), name="gitwatch-polls")
         )
         if self._watcher is not None:
             self._tasks.append(
                 asyncio.create_task(
-                    self._after(first_sweep, self._watcher.run()), name="gitwatch-watcher"
+                    self._after(first_sweep, self._watcher.run), name="gitwatch-watcher"
                 )
             )
         if self._config_path is not None:
@@ -194,14 +195,12 @@ class Engine:
 
     @staticmethod
     async def _after(
-        first_sweep: list[asyncio.Future[Any]], then: Coroutine[Any, Any, None]
+        first_sweep: list[asyncio.Future[Any]], then: Callable[[], Coroutine[Any, Any, None]]
     ) -> None:
-        try:
-            await asyncio.gather(*first_sweep, return_exceptions=True)
-        except BaseException:
-            then.close()  # cancelled before it began: never awaited
-            raise
-        await then
+        # `then` is made only here: a stop right after the start cancels this task before
+        # its first step, and a coroutine made for it would never be awaited.
+        await asyncio.gather(*first_sweep, return_exceptions=True)
+        await then()
 
     @property
     def watching(self) -> bool:
@@ -213,12 +212,24 @@ class Engine:
         """True when file watching could not be set up and local changes wait for the next poll."""
         return self._watcher is not None and self._watcher.polling_fallback
 
+    def begin_stop(self) -> None:
+        """Start no new work from now on: no poll, fetch (a webhook's or a key's), auto-sync,
+        pipeline run or reload. What is under way carries on; `stop` ends it."""
+        self._stopping = True
+        self.pipelines.begin_stop()
+
+    def _may_start(self) -> bool:
+        """Whether new work may start: not once stopping (checked where work starts)."""
+        return not self._stopping
+
     async def stop(self, grace: float = 0.0) -> None:
         """Cancel every worker and running git call (their process groups are killed).
 
-        With a `grace` period (the daemon's shutdown), nothing new starts first, and the
-        fetches, syncs and pipeline runs under way get up to `grace` seconds to finish.
+        Nothing new starts from the first moment (`begin_stop`). With a `grace` period (the
+        daemon's shutdown), the fetches, syncs and pipeline runs under way get up to `grace`
+        seconds to finish; a fetch that ends in it is not followed by an auto-sync.
         """
+        self.begin_stop()
         if grace > 0:
             await self._drain(grace)
         await self.pipelines.stop()
@@ -278,6 +289,8 @@ class Engine:
         running = self._fetches.get(name)
         if running is not None:
             return await asyncio.shield(running)
+        if not self._may_start():
+            return _not_started(name, "fetch")
         return await self._start_fetch(name, manual=True)
 
     async def fetch_all(self) -> list[SyncFinished]:
@@ -460,6 +473,8 @@ class Engine:
             return SyncFinished(name, "fetch", ok=False, error="circuit open: not attempted")
         cloning = _needs_clone(spec)
         async with self._network.slot(MANUAL if manual else SCHEDULED):
+            if not self._may_start():  # queued for a slot when the stop began
+                return _not_started(name, "clone" if cloning else "fetch")
             self._set_state(name, phase="cloning" if cloning else "fetching")
             defaults = self.config.defaults
             timeout = defaults.clone_timeout if cloning else defaults.fetch_timeout
@@ -543,6 +558,8 @@ class Engine:
     ) -> SyncFinished:
         """Run a fast-forward or rebase under the repo's lock; every outcome is an event."""
         action = action or ("auto-sync" if automatic else "pull")
+        if not self._may_start():  # after a fetch that ended in the grace period
+            return _not_started(spec.name, action)
         started = time.monotonic()
         timeout = self.config.defaults.fetch_timeout
         self._set_state(spec.name, phase="syncing")
@@ -648,8 +665,9 @@ class Engine:
     # -- config hot reload --------------------------------------------------------------------
 
     async def reload_config(self) -> bool:
-        """Re-read the config file; a bad one is reported and the last good one kept."""
-        if self._config_path is None:
+        """Re-read the config file; a bad one is reported and the last good one kept. Not
+        once stopping (False)."""
+        if self._config_path is None or not self._may_start():
             return False
         try:
             config = await self._in_thread(load_config, self._config_path)
@@ -760,6 +778,11 @@ def change_finished(name: str, action: Action, result: object, duration: float) 
         old_head=getattr(result, "old_head", None), new_head=getattr(result, "new_head", None),
         detail=" · ".join(part for part in parts if part) or None,
     )  # fmt: skip
+
+
+def _not_started(name: str, action: Action) -> SyncFinished:
+    """The answer for work asked for once the engine is stopping (not an event, not history)."""
+    return SyncFinished(name, action, ok=False, error="not started: gitwatch is stopping")
 
 
 def _needs_clone(spec: RepoSpec) -> bool:
