@@ -111,6 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.demo:
         return demo_command()
     if args.command == "daemon":  # it loads its own config: a bad one exits 78, logged as JSON
+        from gitwatch_tui.server.early_signals import catch
+
+        catch()  # a stop during the imports below is a clean stop too
         from gitwatch_tui.server.daemon import run_daemon
 
         return run_daemon(args.config, args.listen, verbose=args.verbose)
