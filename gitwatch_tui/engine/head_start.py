@@ -98,7 +98,8 @@ class HeadStart:
             self._forward = on_status
 
     def stop(self) -> None:
-        """End the child, and its git processes with it, if the sweep is still under way."""
+        """End the child, and its git processes with it, if the sweep is still under way (the
+        child dies on the spot; its groups' keeper ends its git)."""
         self._stopped = True
         if self._child is not None and not self.swept.done():
             with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
@@ -154,21 +155,19 @@ def _how(wait_status: int) -> str:
     return f"exit {os.waitstatus_to_exitcode(wait_status)}"
 
 
-def _stopped_in_child(*_: object) -> NoReturn:
-    """TERM from `stop` or from the parent's end, or the terminal's HUP: git's loops are
-    process groups of their own, so they are ended too."""
-    terminate_all()
-    os._exit(1)
-
-
 def _sweep_in_child(config: Config, fd: int, parent: int) -> NoReturn:
     """The child's whole life: the watch list, the statuses in batches, then `os._exit` (the
     parent's exit handlers and buffered output are not the child's to run)."""
     code = 1
-    # In the dashboard's process group, the child gets the terminal's signals too.
-    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(sig, _stopped_in_child)
-    die_with_parent(parent)  # killed, the parent could not stop the child itself
+    # No Python handler: one runs only in the main thread, and the kernel may hand the signal
+    # to a status thread while the main thread waits, so the child would never end. TERM
+    # (from `stop`) ends it on the spot and its keeper ends its git (core.lifetime). The
+    # terminal's HUP and INT reach the child too (it is in the dashboard's process group):
+    # they are the dashboard's to act on, which then stops the child.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent, signal.SIGKILL)  # killed, the parent could not stop the child
     try:
         with os.fdopen(fd, "wb") as out:
             try:
