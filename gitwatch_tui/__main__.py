@@ -5,9 +5,9 @@ import sys
 
 def run() -> int:
     """Run the command line. A daemon notes its stop signals from this first line on: its
-    imports and config come before its loop can take them (`server.early_signals`)."""
+    imports and config come before its loop can take them (`core.early_signals`)."""
     if _command(sys.argv[1:]) == "daemon":
-        from gitwatch_tui.server.early_signals import catch
+        from gitwatch_tui.core.early_signals import catch
 
         catch()
     from gitwatch_tui.cli import main

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gitwatch_tui import __version__
+from gitwatch_tui.core import early_signals
 from gitwatch_tui.core.config import Config, load_config, parse_listen, resolve_config_path
 from gitwatch_tui.core.errors import ConfigError
 from gitwatch_tui.engine.engine import Engine
@@ -39,7 +40,6 @@ from gitwatch_tui.engine.events import (
     SyncStateChanged,
 )
 from gitwatch_tui.engine.headless import event_record
-from gitwatch_tui.server import early_signals
 from gitwatch_tui.server.app import ServerConfigError, Services, read_secrets, start_services
 from gitwatch_tui.server.notify import Notifier, start_notifier
 
