@@ -130,12 +130,16 @@ class Engine:
             except HistoryUnavailable as exc:
                 self._log("warning", f"sync history is off: {exc}")
         head_start = await self._take_head_start()
+        if self._stopping:  # stopped meanwhile (a signal to the dashboard): start nothing
+            return
         if head_start is not None:
             specs, warnings = head_start.watch_list.result()
         else:
             specs, warnings = await self._in_thread(
                 resolve_repos, self.config.repos, self.config.scan
             )
+        if self._stopping:
+            return
         for warning in warnings:
             self._log("warning", warning)
         if self._watch_files:

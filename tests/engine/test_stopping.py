@@ -111,3 +111,14 @@ async def test_once_stopping_no_fetch_or_reload_starts(
         await asyncio.wait_for(stopping, 10)
     assert len(remote.accepted) == 1
     assert sorted(engine.specs) == ["busy", "idle"]
+
+
+async def test_a_stop_during_the_start_leaves_nothing_running(tmp_path: Path) -> None:
+    repo = tmp_path / "app"
+    git(tmp_path, "init", "-q", str(repo))
+    engine = new_engine(tmp_path, RepoSpec(repo, "app"))
+    starting = asyncio.ensure_future(engine.start())
+    await asyncio.sleep(0)  # the start is reading the watch list
+    await engine.stop()
+    await asyncio.wait_for(starting, 10)  # ends without starting anything
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("gitwatch")]
