@@ -5,7 +5,8 @@ those groups itself; a SIGKILL, a crash or a closed terminal gives no chance to.
 small shell started with the first group, learns each group as it starts and ends, one line on a
 pipe whose only writer is this process. When that pipe reaches its end this process is gone,
 however it went, and the keeper ends every group still listed: SIGTERM (git removes its lock
-files), SIGKILL two seconds later for what is left.
+files), SIGKILL two seconds later for what is left. (A group is told right after its leader
+is started: a death within those microseconds leaves that one running.)
 
 Why not `PR_SET_PDEATHSIG` in each child: setting it needs a `preexec_fn`, which costs every
 spawn its vfork fast path (1 ms became 5-16 ms, with the GIL held for the fork, so the UI
@@ -36,6 +37,7 @@ for group in $live; do kill -s KILL -- "-$group" 2>/dev/null; done
 
 _lock = threading.Lock()
 _keeper: tuple[int, int] | None = None  # (its pid, our end of its pipe)
+_no_keeper = False  # it could not be started here (no `sh`): not tried again
 _groups: list[int] = []  # kept now; a pid reused while listed is listed twice
 
 
@@ -77,12 +79,13 @@ def die_with_parent(parent: int, sig: signal.Signals = signal.SIGTERM) -> None:
 
 def _tell(line: str) -> None:
     """Send one line to the keeper, starting one first if there is none (or it was killed)."""
-    global _keeper
+    global _keeper, _no_keeper
     for _ in range(2):
         if _keeper is None:
-            _keeper = _start_keeper()
+            _keeper = None if _no_keeper else _start_keeper()
             if _keeper is None:
-                return  # no shell to run it: groups end only with a clean stop
+                _no_keeper = True  # groups then end only with a clean stop
+                return
             line = "".join(f"+ {pgid}\n" for pgid in _groups)  # the new one learns them all
         try:
             os.write(_keeper[1], line.encode())

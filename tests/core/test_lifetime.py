@@ -59,3 +59,41 @@ def test_git_of_a_sigkilled_process_ends_with_it(tmp_path: Path, silent_server: 
         tool.kill()
         tool.wait(10)
         kill_marked(env)
+
+
+# Two groups of our own, the keeper killed between them: a new keeper learns both.
+KEEPER_KILLED = """
+import os, signal, subprocess, sys, time
+from gitwatch_tui.core import lifetime
+
+def group():
+    return subprocess.Popen(["sleep", "600"], start_new_session=True).pid
+
+lifetime.keep_group(group())
+os.kill(lifetime._keeper[0], signal.SIGKILL)
+os.waitpid(lifetime._keeper[0], 0)
+lifetime.keep_group(group())
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_killed_keeper_is_replaced_and_told_every_group() -> None:
+    env = new_marker()
+    tool = subprocess.Popen(
+        [sys.executable, "-c", KEEPER_KILLED],
+        env={**os.environ, **env, "PYTHONPATH": str(Path(__file__).parents[2])},
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert tool.stdout is not None and tool.stdout.readline() == "ready\n"
+        assert len(marked(env, program="sleep")) == 2
+        tool.send_signal(signal.SIGKILL)
+        tool.wait(10)
+        wait_until(lambda: not marked(env), within=10, what="both groups gone")
+    finally:
+        tool.kill()
+        tool.wait(10)
+        assert tool.stdout is not None
+        tool.stdout.close()
+        kill_marked(env)
