@@ -114,6 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.demo:
         return demo_command()
     if args.command == "daemon":  # it loads its own config: a bad one exits 78, logged as JSON
+        from gitwatch_tui.core.early_signals import catch
+
+        catch()  # a stop during the imports below is a clean stop too
         from gitwatch_tui.server.daemon import run_daemon
 
         return run_daemon(args.config, args.listen, verbose=args.verbose)
@@ -136,9 +139,12 @@ def dashboard_command(config: Config, paths: Sequence[str], listen: str | None =
     if not sys.stdout.isatty():
         # Piped or scripted: no screen to draw on, so print the same repos as a table.
         return status_command(config, paths, as_json=False, fetch_first=False)
+    from gitwatch_tui.core.early_signals import catch
     from gitwatch_tui.engine.head_start import HeadStart
 
     config = with_paths(config, paths)
+    # From here git runs: a hang-up or TERM before the app can stop cleanly waits for it.
+    catch()
     # git reads every status while Textual is imported and the first frame is drawn.
     head_start = HeadStart.begin(config)
     from gitwatch_tui.ui.app import build_app
@@ -146,7 +152,9 @@ def dashboard_command(config: Config, paths: Sequence[str], listen: str | None =
     where = ", ".join(paths) if paths else None
     notify = config.notify != NotifySettings()  # a `notify:` section
     services = _serving(listen, notify=notify) if listen or notify else None
-    app = build_app(config, where=where, head_start=head_start, services=services)
+    app = build_app(
+        config, where=where, head_start=head_start, services=services, stop_on_signals=True
+    )
     return app.run() or EXIT_OK
 
 

@@ -6,6 +6,7 @@ ssh can open /dev/tty to prompt), no askpass program, no pager or editor, `LC_AL
 optional locks off for background reads, repo-config programs (`core.fsmonitor`, `ext::`
 remotes) not run, and a timeout that ends the whole process group, remote helpers included.
 In a repo that is not trusted, no program that the repo's own config names runs (`core.trust`).
+Each group also ends when this process does, however it ends (`core.lifetime`).
 Background git runs at a lower CPU priority (nice 10), so polls never slow what the user is
 doing, the dashboard's own drawing included.
 """
@@ -26,6 +27,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gitwatch_tui.core.lifetime import keep_group, kept_groups, release_group
+
+if TYPE_CHECKING:
+    import asyncio
 
 from gitwatch_tui.core.trust import Guard, GuardCache
 
@@ -353,6 +360,25 @@ async def run_git_async(
         env={**env, **guard_vars(guard, env)},
         start_new_session=True,
     )
+    keep_group(proc.pid)
+    try:
+        return await _outcome(proc, args, timeout, background=background, started=started)
+    finally:
+        release_group(proc.pid)
+
+
+async def _outcome(
+    proc: asyncio.subprocess.Process,
+    args: Sequence[str],
+    timeout: float,  # noqa: ASYNC109
+    *,
+    background: bool,
+    started: float,
+) -> GitResult:
+    """Wait for `run_git_async`'s process: TERM then KILL its group on timeout, KILL it if
+    the caller is cancelled."""
+    import asyncio
+
     if background:
         _lower_priority(proc.pid)
     communicate = asyncio.ensure_future(proc.communicate())
@@ -577,28 +603,9 @@ def _collect_shard(
     return results
 
 
-# Process groups started by run_git/run_many and not yet reaped, so that shutting down can end
-# them instead of waiting out their timeouts in worker threads.
-_live_groups: set[int] = set()
-_live_lock = threading.Lock()
-
-
-def _forget_parents_groups() -> None:
-    """In a forked child: the parent's git calls are not ours to end (nor is a lock that one
-    of the parent's other threads held at the fork ours to wait for)."""
-    global _live_lock
-    _live_groups.clear()
-    _live_lock = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_parents_groups)
-
-
 def terminate_all() -> None:
     """End every git call still running in this process (their whole process groups)."""
-    with _live_lock:
-        groups = list(_live_groups)
-    for pgid in groups:
+    for pgid in kept_groups():
         _signal_group(pgid, signal.SIGTERM)
 
 
@@ -614,10 +621,10 @@ def _spawn(
         env=dict(env),
         start_new_session=True,
     )
+    # Registered before anything else: from here on the group ends when we do, however.
+    keep_group(proc.pid)
     if background:
         _lower_priority(proc.pid)
-    with _live_lock:
-        _live_groups.add(proc.pid)
     return proc
 
 
@@ -630,8 +637,7 @@ def _lower_priority(pgid: int) -> None:
 
 
 def _reaped(proc: subprocess.Popen[bytes]) -> None:
-    with _live_lock:
-        _live_groups.discard(proc.pid)
+    release_group(proc.pid)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:

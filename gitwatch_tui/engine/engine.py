@@ -145,7 +145,6 @@ class Engine:
         self._stuck_after: dict[str, float] = {}  # monotonic; set once a cycle has its slot
         self._watchdog_every = watchdog_every
         self.overdue: tuple[str, ...] = ()  # as the watchdog last found them
-        self._stopping = False
         # Status reads: requests wait in `_pending_refresh`; a repo whose read is under way
         # (`_reading`) waits for it to end, so a hung status holds only its own repo.
         self._pending_refresh: dict[str, list[asyncio.Future[RepoStatus]]] = {}
@@ -157,6 +156,7 @@ class Engine:
         self._history: History | None = None
         self._fetch_record: dict[str, FetchTimes] = {}  # by repo path, as history kept it
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False  # set by begin_stop: no new work starts after it
         # Runs each repo's pipeline after its HEAD moves (it listens to SyncFinished).
         self.pipelines = PipelineRunner(self, self._state_dir)
 
@@ -173,12 +173,16 @@ class Engine:
                 self._history = None
                 self._log("warning", f"sync history is off: {exc}")
         head_start = await self._take_head_start()
+        if self._stopping:  # stopped meanwhile (a signal to the dashboard): start nothing
+            return
         if head_start is not None:
             specs, warnings = head_start.watch_list.result()
         else:
             specs, warnings = await self._in_thread(
                 resolve_repos, self.config.repos, self.config.scan
             )
+        if self._stopping:
+            return
         for warning in warnings:
             self._log("warning", warning)
         if self._watch_files:
@@ -257,13 +261,24 @@ class Engine:
         """True when file watching could not be set up and local changes wait for the next poll."""
         return self._watcher is not None and self._watcher.polling_fallback
 
+    def begin_stop(self) -> None:
+        """Start no new work from now on: no poll, fetch (a webhook's or a key's), auto-sync,
+        pipeline run or reload. What is under way carries on; `stop` ends it."""
+        self._stopping = True
+        self.pipelines.begin_stop()
+
+    def _may_start(self) -> bool:
+        """Whether new work may start: not once stopping (checked where work starts)."""
+        return not self._stopping
+
     async def stop(self, grace: float = 0.0) -> None:
         """Cancel every worker and running git call (their process groups are killed).
 
-        With a `grace` period (the daemon's shutdown), nothing new starts first, and the
-        fetches, syncs and pipeline runs under way get up to `grace` seconds to finish.
+        Nothing new starts from the first moment (`begin_stop`). With a `grace` period (the
+        daemon's shutdown), the fetches, syncs and pipeline runs under way get up to `grace`
+        seconds to finish; a fetch that ends in it is not followed by an auto-sync.
         """
-        self._stopping = True
+        self.begin_stop()
         if grace > 0:
             await self._drain(grace)
         await self.pipelines.stop()
@@ -323,6 +338,8 @@ class Engine:
         running = self._cycles.get(name)
         if running is not None:
             return await asyncio.shield(running)
+        if not self._may_start():
+            return _not_started(name, "fetch")
         return await self._start_cycle(name, manual=True)
 
     async def fetch_all(self) -> list[SyncFinished]:
@@ -613,6 +630,8 @@ class Engine:
             return SyncFinished(name, "fetch", ok=False, error="circuit open: not attempted")
         cloning = _needs_clone(spec)
         async with self._network.slot(MANUAL if manual else SCHEDULED):
+            if not self._may_start():  # queued for a slot when the stop began
+                return _not_started(name, "clone" if cloning else "fetch")
             self._stuck_after[name] = time.monotonic() + self._cycle_budget(cloning)
             self._set_state(name, phase="cloning" if cloning else "fetching")
             defaults = self.config.defaults
@@ -731,6 +750,8 @@ class Engine:
     ) -> SyncFinished:
         """Run a fast-forward or rebase under the repo's lock; every outcome is an event."""
         action = action or ("auto-sync" if automatic else "pull")
+        if not self._may_start():  # after a fetch that ended in the grace period
+            return _not_started(spec.name, action)
         started = time.monotonic()
         timeout = self.config.defaults.fetch_timeout
         self._set_state(spec.name, phase="syncing")
@@ -867,8 +888,9 @@ class Engine:
 
     async def reload_config(self) -> bool:
         """Re-read the config file once it has settled (SIGHUP), and search the `scan:` folders
-        again even if it is unchanged; a bad one is reported and the last good one kept."""
-        if self._config_watch is None:
+        again even if it is unchanged; a bad one is reported and the last good one kept. Not
+        once stopping (False)."""
+        if self._config_watch is None or not self._may_start():
             return False
         return await self._config_watch.reload()
 
@@ -1002,6 +1024,11 @@ def change_finished(name: str, action: Action, result: object, duration: float) 
         old_head=getattr(result, "old_head", None), new_head=getattr(result, "new_head", None),
         detail=" · ".join(part for part in parts if part) or None,
     )  # fmt: skip
+
+
+def _not_started(name: str, action: Action) -> SyncFinished:
+    """The answer for work asked for once the engine is stopping (not an event, not history)."""
+    return SyncFinished(name, action, ok=False, error="not started: gitwatch is stopping")
 
 
 def _needs_clone(spec: RepoSpec) -> bool:

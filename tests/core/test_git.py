@@ -260,17 +260,17 @@ def test_a_forked_child_leaves_the_parents_git_calls_alone(
 ) -> None:
     """A child (the dashboard's head start) that ends its own git must not end the parent's,
     nor wait for the lock one of the parent's threads held at the fork."""
-    from gitwatch_tui.core import git as git_module
+    from gitwatch_tui.core import lifetime
 
-    monkeypatch.setattr(git_module, "_live_groups", {os.getpid()})  # "a call under way"
-    with git_module._live_lock:
+    monkeypatch.setattr(lifetime, "_groups", [os.getpid()])  # "a call under way"
+    with lifetime._lock:
         child = os.fork()
         if child == 0:
             try:
-                free = git_module._live_lock.acquire(blocking=False)
-                os._exit(0 if free and not git_module._live_groups else 1)
+                free = lifetime._lock.acquire(blocking=False)
+                os._exit(0 if free and not lifetime._groups else 1)
             finally:
                 os._exit(2)
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    assert git_module._live_groups == {os.getpid()}  # the parent's own are untouched
+    assert lifetime.kept_groups() == [os.getpid()]  # the parent's own are untouched
