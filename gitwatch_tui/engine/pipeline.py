@@ -409,8 +409,8 @@ class PipelineRunner:
         stdin: bytes | None = None,
     ) -> StepResult:
         """Run one sandboxed process; its output goes to `sink` line by line."""
-        try:
-            proc, exited = await _spawn(
+        spawning = asyncio.ensure_future(
+            _spawn(
                 argv,
                 stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -420,6 +420,17 @@ class PipelineRunner:
                 start_new_session=True,  # its own process group, and no terminal
                 preexec_fn=limits_preexec(step.limits),
             )
+        )
+        try:
+            # Shielded: cancelled mid-spawn, asyncio would kill the step's first process only
+            # and leave what it started already (`sleep &`) running in the group.
+            proc, exited = await asyncio.shield(spawning)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                started, _ = await spawning
+                _signal_group(started.pid, signal.SIGKILL)
+                await started.wait()
+            raise
         except (OSError, subprocess.SubprocessError) as exc:
             return StepResult(step.name, "failed", 0.0, error=f"cannot start {argv[0]}: {exc}")
         keep_group(proc.pid)  # ended with the daemon, even a killed one
