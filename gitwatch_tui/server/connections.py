@@ -22,7 +22,6 @@ import asyncio
 import errno
 import ipaddress
 import socket
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -151,7 +150,12 @@ class ConnectionGuard:
         self.keepalive_timeout = settings.keepalive_timeout
         self.log = log
         self._on_close = on_close
-        self._open: dict[GuardedHandler, None] = {}  # oldest first
+        self._open: dict[GuardedHandler, None] = {}
+        # The open connections by phase, each in the order it entered it: the one to evict
+        # first is the first of its phase, found at once however many are open.
+        self._phases: dict[Phase, dict[GuardedHandler, None]] = {
+            phase: {} for phase in ("waiting", "head", "body", "busy")
+        }
 
     @property
     def open(self) -> int:
@@ -186,14 +190,24 @@ class ConnectionGuard:
 
     def opened(self, handler: GuardedHandler) -> None:
         self._open[handler] = None
+        self._phases[handler.phase][handler] = None
 
-    def closed(self, handler: GuardedHandler) -> None:
-        self._open.pop(handler, None)
+    def moved(self, handler: GuardedHandler, old: Phase, new: Phase) -> None:
+        """`handler` went from phase `old` to `new` (to the end of its queue)."""
+        if handler in self._open:
+            del self._phases[old][handler]
+            self._phases[new][handler] = None
+
+    def closed(self, handler: GuardedHandler) -> bool:
+        """Forget `handler`; False when it was already forgotten."""
+        if handler not in self._open:
+            return False
+        del self._open[handler], self._phases[handler.phase][handler]
+        return True
 
     def drop(self, handler: GuardedHandler, reason: str) -> None:
         """Close `handler`'s connection for `reason` (one of CLOSE_REASONS)."""
-        if handler in self._open:
-            del self._open[handler]
+        if self.closed(handler):
             self._on_close(reason)
         handler.force_close()
 
@@ -215,9 +229,8 @@ class ConnectionGuard:
         for phase in _EVICTABLE:
             # The one in this phase the longest: an attacker's, as a real client's head and
             # body arrive in milliseconds.
-            candidates = [h for h in self._open if h.phase == phase]
-            if candidates:
-                self.drop(min(candidates, key=lambda h: h.since), "evicted")
+            for oldest in self._phases[phase]:
+                self.drop(oldest, "evicted")
                 return True
         return False
 
@@ -229,7 +242,6 @@ class GuardedHandler(RequestHandler):
         super().__init__(manager, **kwargs)
         self._guard = guard
         self.phase: Phase = "waiting"
-        self.since = time.monotonic()
         self.peer = "unknown"
         self.overdue = False  # closed by a deadline
         self._deadline: asyncio.TimerHandle | None = None
@@ -283,7 +295,8 @@ class GuardedHandler(RequestHandler):
         self._enter("busy")
 
     def _enter(self, phase: Phase) -> None:
-        self.phase, self.since = phase, time.monotonic()
+        self._guard.moved(self, self.phase, phase)
+        self.phase = phase
 
     def _expect(self, what: Awaited, within: float) -> None:
         self._cancel_deadline()
@@ -418,6 +431,14 @@ class GuardedSite(web.BaseSite):
         while True:
             try:
                 conn, _ = await loop.sock_accept(sock)
+                await self._serve(conn, connection)
+                # Those waiting behind it, without going back to the poller for each.
+                for _ in range(_BACKLOG):
+                    conn, _ = sock.accept()
+                    conn.setblocking(False)
+                    await self._serve(conn, connection)
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                pause = 0.0  # none left waiting (or one gave up in the queue): all is well
             except OSError as exc:
                 pause = min(max(2 * pause, _FIRST_PAUSE), _LONGEST_PAUSE)
                 if exc.errno in _OUT_OF_RESOURCES:
@@ -425,13 +446,14 @@ class GuardedSite(web.BaseSite):
                 else:
                     self._guard.log.warning("accept", f"HTTP: accept failed: {exc}")
                 await asyncio.sleep(pause)
-                continue
-            pause = 0.0
-            if not self._guard.admit():
-                conn.close()
-                continue
-            try:
-                await loop.connect_accepted_socket(connection, conn)
-            except OSError as exc:  # the peer left already, or no memory for it
-                conn.close()
-                self._guard.log.warning("accept", f"HTTP: could not serve a connection: {exc}")
+
+    async def _serve(self, conn: socket.socket, connection: Callable[[], GuardedHandler]) -> None:
+        """Hand an accepted socket to aiohttp, or close it when there is no room."""
+        if not self._guard.admit():
+            conn.close()
+            return
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(connection, conn)
+        except OSError as exc:  # the peer left already, or no memory for it
+            conn.close()
+            self._guard.log.warning("accept", f"HTTP: could not serve a connection: {exc}")
