@@ -1,7 +1,31 @@
-"""`python -m gitwatch_tui` runs the command line."""
+"""`python -m gitwatch_tui` and the `gitwatch-tui` command: the command line."""
 
 import sys
 
-from gitwatch_tui.cli import main
 
-sys.exit(main())
+def run() -> int:
+    """Run the command line. A daemon notes its stop signals from this first line on: its
+    imports and config come before its loop can take them (`core.early_signals`)."""
+    if _command(sys.argv[1:]) == "daemon":
+        from gitwatch_tui.core.early_signals import catch
+
+        catch()
+    from gitwatch_tui.cli import main
+
+    return main()
+
+
+def _command(argv: list[str]) -> str | None:
+    """The sub-command word, before argparse is imported: the first word that is not an
+    option or the value of `--config`."""
+    words = iter(argv)
+    for word in words:
+        if word == "--config":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(run())

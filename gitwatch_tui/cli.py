@@ -25,13 +25,16 @@ from gitwatch_tui.core.config import (
 )
 from gitwatch_tui.core.discovery import resolve_repos
 from gitwatch_tui.core.errors import ConfigError
-from gitwatch_tui.core.git import resolve_git_dir
+from gitwatch_tui.core.git import looks_bare, resolve_git_dir
 from gitwatch_tui.core.models import RepoSpec, RepoStatus, ScanRoot
-from gitwatch_tui.core.ops import fetch
+from gitwatch_tui.core.ops import FetchOutcome, fetch
 from gitwatch_tui.core.status import collect_statuses, with_error
+from gitwatch_tui.engine.events import SyncState
+from gitwatch_tui.engine.repo_state import TROUBLE, RepoState, StateWord, fetched, repo_state
 
 if TYPE_CHECKING:  # imported by the sub-commands that use them: they cost start-up time
     from gitwatch_tui.engine.engine import Engine
+    from gitwatch_tui.engine.history import FetchTimes
     from gitwatch_tui.server.app import Services
     from gitwatch_tui.server.notify import Notifier
 
@@ -111,6 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.demo:
         return demo_command()
     if args.command == "daemon":  # it loads its own config: a bad one exits 78, logged as JSON
+        from gitwatch_tui.core.early_signals import catch
+
+        catch()  # a stop during the imports below is a clean stop too
         from gitwatch_tui.server.daemon import run_daemon
 
         return run_daemon(args.config, args.listen, verbose=args.verbose)
@@ -133,9 +139,12 @@ def dashboard_command(config: Config, paths: Sequence[str], listen: str | None =
     if not sys.stdout.isatty():
         # Piped or scripted: no screen to draw on, so print the same repos as a table.
         return status_command(config, paths, as_json=False, fetch_first=False)
+    from gitwatch_tui.core.early_signals import catch
     from gitwatch_tui.engine.head_start import HeadStart
 
     config = with_paths(config, paths)
+    # From here git runs: a hang-up or TERM before the app can stop cleanly waits for it.
+    catch()
     # git reads every status while Textual is imported and the first frame is drawn.
     head_start = HeadStart.begin(config)
     from gitwatch_tui.ui.app import build_app
@@ -143,7 +152,9 @@ def dashboard_command(config: Config, paths: Sequence[str], listen: str | None =
     where = ", ".join(paths) if paths else None
     notify = config.notify != NotifySettings()  # a `notify:` section
     services = _serving(listen, notify=notify) if listen or notify else None
-    app = build_app(config, where=where, head_start=head_start, services=services)
+    app = build_app(
+        config, where=where, head_start=head_start, services=services, stop_on_signals=True
+    )
     return app.run() or EXIT_OK
 
 
@@ -231,11 +242,32 @@ def with_paths(config: Config, paths: Sequence[str]) -> Config:
     roots: list[ScanRoot] = []
     for raw in paths:
         path = Path(raw).expanduser().absolute()
-        if resolve_git_dir(path) is not None or not path.is_dir():
+        if resolve_git_dir(path) is not None or looks_bare(path) or not path.is_dir():
             explicit.append(RepoSpec(path=path, name=path.name or str(path)))
         else:
             roots.append(ScanRoot(path=path))
     return replace(config, repos=tuple(explicit), scan=tuple(roots), source=None)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRow:
+    """One repo as `status` prints it: its status (fetch times filled in), its state, and the
+    error of the fetch this run made, if it failed."""
+
+    status: RepoStatus
+    state: RepoState
+    fetch_error: str | None = None
+
+    @property
+    def shown(self) -> RepoStatus:
+        """The status with the fetch's failure in `error`, as the JSON has always said it."""
+        if self.fetch_error is None:
+            return self.status
+        return with_error(self.status, f"fetch failed: {self.fetch_error}")
+
+    def to_json(self) -> dict[str, object]:
+        state = {"state": self.state.word, "state_detail": self.state.detail}
+        return {**self.shown.to_json(), **state}
 
 
 def status_command(
@@ -245,47 +277,102 @@ def status_command(
     specs, warnings = watch_list(config, paths)
     for warning in warnings:
         print(f"gitwatch-tui: {warning}", file=sys.stderr)
-    fetch_errors = _fetch_all(specs, config) if fetch_first else {}
+    fetched_now = _fetch_all(specs, config) if fetch_first else {}
+    record = _fetch_record(specs, fetched_now)
     statuses = collect_statuses(
         specs,
         jobs=config.defaults.status_concurrency,
         timeout=config.defaults.status_timeout,
     )
-    statuses = [
-        with_error(s, f"fetch failed: {fetch_errors[s.name]}") if s.name in fetch_errors else s
-        for s in statuses
-    ]
-    statuses.sort(key=lambda s: (s.group or "", s.name))
+    now = time.time()
+    rows = [_status_row(s, record.get(s.path), fetched_now.get(s.name), now) for s in statuses]
+    rows.sort(key=lambda row: (row.status.group or "", row.status.name))
     if as_json:
         out = sys.stdout
-        for status in statuses:
-            out.write(json.dumps(status.to_json(), ensure_ascii=False) + "\n")
+        for row in rows:
+            out.write(json.dumps(row.to_json(), ensure_ascii=False) + "\n")
     else:
-        _print_table(statuses, config)
-    return EXIT_REPO_ERROR if any(s.error for s in statuses) else EXIT_OK
+        _print_table(rows, config, now)
+    return EXIT_REPO_ERROR if any(row.shown.error for row in rows) else EXIT_OK
 
 
-def _fetch_all(specs: Sequence[RepoSpec], config: Config) -> dict[str, str]:
-    """Fetch every repo, `fetch_concurrency` at a time; returns the errors by repo name.
-    A local-only repo (no remote at all) has nothing to fetch, which is not an error."""
+def _fetch_all(specs: Sequence[RepoSpec], config: Config) -> dict[str, tuple[FetchOutcome, float]]:
+    """Fetch every repo, `fetch_concurrency` at a time; each outcome with when it ended, by
+    repo name. A local-only repo (no remote at all) has nothing to fetch: it is left out."""
     from concurrent.futures import ThreadPoolExecutor
 
     timeout = config.defaults.fetch_timeout
+
+    def one(spec: RepoSpec) -> tuple[RepoSpec, FetchOutcome, float]:
+        outcome = fetch(spec, timeout=timeout)
+        return spec, outcome, time.time()
+
     with ThreadPoolExecutor(max_workers=config.defaults.fetch_concurrency) as pool:
-        outcomes = pool.map(lambda spec: (spec, fetch(spec, timeout=timeout)), specs)
         return {
-            spec.name: outcome.error
-            for spec, outcome in outcomes
-            if outcome.error and not outcome.no_remote
+            spec.name: (outcome, when)
+            for spec, outcome, when in pool.map(one, specs)
+            if not outcome.no_remote
         }
 
 
-def _print_table(statuses: list[RepoStatus], config: Config) -> None:
+def _fetch_record(
+    specs: Sequence[RepoSpec], fetched_now: dict[str, tuple[FetchOutcome, float]]
+) -> dict[str, FetchTimes]:
+    """The fetch record the engine keeps in history (by repo path), this run's fetches added
+    to it first; empty when there is no history to read or write."""
+    from gitwatch_tui.engine.history import (
+        HISTORY_FILENAME,
+        History,
+        HistoryUnavailable,
+        default_state_dir,
+    )
+
+    path = default_state_dir() / HISTORY_FILENAME
+    if not fetched_now and not path.exists():
+        return {}  # nothing to tell, nothing to keep: no file is made for a plain `status`
+    try:
+        with History(path) as history:
+            for spec in specs:
+                if spec.name in fetched_now:
+                    outcome, when = fetched_now[spec.name]
+                    ok, error = outcome.error is None, outcome.error
+                    history.record_fetch(str(spec.path), ok=ok, when=when, error=error)
+            return history.fetch_times()
+    except HistoryUnavailable as exc:
+        print(f"gitwatch-tui: fetch times not kept: {exc}", file=sys.stderr)
+        return {}
+
+
+def _status_row(
+    status: RepoStatus,
+    known: FetchTimes | None,
+    fetched_now: tuple[FetchOutcome, float] | None,
+    now: float,
+) -> StatusRow:
+    """The repo's row: its fetch times from the record, its state with this run's fetch (the
+    record may be missing: then this run's fetch is all that is known)."""
+    if known is not None:
+        times = {"last_fetch": known.last_success, "last_fetch_failed": known.last_failure}
+        status = replace(status, **times)
+    if fetched_now is None:
+        return StatusRow(status, repo_state(status, None, now))
+    outcome, when = fetched_now
+    if outcome.error is None:
+        last = max(when, status.last_fetch or 0)
+        status = replace(status, last_fetch=last, last_fetch_failed=None)
+        return StatusRow(status, repo_state(status, None, now))
+    status = replace(status, last_fetch_failed=max(when, status.last_fetch_failed or 0))
+    # What the engine would know after this one failure (no retry is scheduled here).
+    sync = SyncState(status.name, failures=1, last_error=outcome.error, last_failure=when)
+    return StatusRow(status, repo_state(status, sync, now), outcome.error)
+
+
+def _print_table(rows: list[StatusRow], config: Config, now: float) -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
-    if not statuses:
+    if not rows:
         where = "the configured paths" if config.source else str(Path.cwd())
         console.print(
             f"No git repositories found under {where}.\n"
@@ -303,26 +390,31 @@ def _print_table(statuses: list[RepoStatus], config: Config) -> None:
     table.add_column("Stash", justify="right")
     table.add_column("Fetched", no_wrap=True)
     table.add_column("State", overflow="fold")
-    now = time.time()
-    for status in statuses:
-        table.add_row(*_row(status, now))
+    for row in rows:
+        table.add_row(*_row(row.status, now, row.state))
     console.print(table)
-    console.print(_summary(statuses))
+    console.print(_summary([row.shown for row in rows]))
 
 
-def _row(s: RepoStatus, now: float) -> tuple[str, ...]:
+_STATE_COLOUR: dict[StateWord, str] = {
+    "conflict": "bold yellow", "diverged": "yellow", "behind": "yellow", "ahead": "cyan",
+    "dirty": "yellow", "stale-submodules": "yellow", "in-sync": "green",
+}  # fmt: skip
+
+
+def _row(s: RepoStatus, now: float, state: RepoState) -> tuple[str, ...]:
+    """A repo's cells; the State cell is `state`, as `repo_state` decided it."""
     name = f"{s.name} [dim]({s.group})[/]" if s.group else s.name
+    colour = "red" if state.word in TROUBLE else _STATE_COLOUR.get(state.word, "dim")
+    # An error is said in full here: the table folds long cells rather than cutting them.
+    label = f"✗ {s.error}" if state.word == "error" and s.error else state.label
+    state_cell = f"[{colour}]{_esc(label)}[/]"
     if s.error and s.head is None and s.branch is None:
-        return (f"[bold red]{name}[/]", "", "", "", "", "", "", f"[red]✗ {_esc(s.error)}[/]")
+        return (f"[bold red]{name}[/]", "", "", "", "", "", "", state_cell)
     branch = f"[magenta]({s.branch})[/]" if s.detached else _esc(s.branch or "")
     upstream = _esc(s.upstream) if s.upstream else "[dim]—[/]"
     if s.upstream_gone:
         upstream += " [red](gone)[/]"
-    state = f"[yellow]{s.operation}[/]" if s.operation else ""
-    if s.error:
-        state = f"[red]✗ {_esc(s.error)}[/]"
-    elif not state:
-        state = "[green]✓[/]" if not s.dirty and not s.behind and not s.ahead else ""
     return (
         name,
         branch,
@@ -330,8 +422,8 @@ def _row(s: RepoStatus, now: float) -> tuple[str, ...]:
         _ahead_behind(s),
         _changes(s),
         f"[cyan]{s.stash}[/]" if s.stash else "",
-        _ago(s.last_fetch, now),
-        state,
+        _fetched(s, now),
+        state_cell,
     )
 
 
@@ -357,14 +449,12 @@ def _changes(s: RepoStatus) -> str:
     return " ".join(parts)
 
 
-def _ago(when: float | None, now: float) -> str:
-    if when is None:
-        return "[dim]never[/]"
-    seconds = max(0, int(now - when))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{seconds}s ago"
+def _fetched(s: RepoStatus, now: float) -> str:
+    """The last successful fetch, or "failed 2m ago" when the attempts since failed."""
+    text = fetched(s, now)
+    if s.last_fetch_failed is not None:
+        return f"[red]{text}[/]"
+    return f"[dim]{text}[/]" if s.last_fetch is None else text
 
 
 def _summary(statuses: list[RepoStatus]) -> str:

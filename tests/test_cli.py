@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,7 +17,8 @@ from tests.conftest import commit_file, git, make_remote_and_clone, push_from_el
 DOCUMENTED_KEYS = {
     "name", "path", "group", "branch", "detached", "head", "upstream", "upstream_gone",
     "ahead", "behind", "staged", "unstaged", "untracked", "conflicted", "stash", "operation",
-    "last_fetch", "error", "conflicts_total",
+    "last_fetch", "error", "conflicts_total", "last_fetch_failed", "bare", "no_remote",
+    "stale_submodules", "state", "state_detail",
 }  # fmt: skip
 
 
@@ -33,6 +35,7 @@ def run_cli(
             **os.environ,
             "GITWATCH_TUI_CONFIG": "",
             "XDG_CONFIG_HOME": str(cwd / "xdg"),
+            "XDG_STATE_HOME": str(cwd / "xdg-state"),
             "COLUMNS": "120",
             **(env or {}),
         },
@@ -100,6 +103,34 @@ def test_fetch_failure_is_reported_on_its_row(workspace: Path) -> None:
     assert str(rows["gamma"]["error"]).startswith("fetch failed: ")
     assert rows["gamma"]["untracked"] == 1  # the local state is still read
     assert rows["alpha"]["error"] is None
+
+
+def test_a_failed_fetch_is_never_taken_for_a_fetch(workspace: Path) -> None:
+    """git touches FETCH_HEAD when a fetch fails: `last_fetch` stays the last success, and the
+    failure is said as one, also by the next `status` that does not fetch."""
+    fetched = json_rows(run_cli("status", "--json", "--fetch", "work", cwd=workspace).stdout)
+    assert fetched["gamma"]["last_fetch"] is not None
+    git(workspace / "work" / "gamma", "remote", "set-url", "origin", str(workspace / "nowhere"))
+    failed = json_rows(run_cli("status", "--json", "--fetch", "work", cwd=workspace).stdout)
+    gamma = failed["gamma"]
+    assert gamma["last_fetch"] == fetched["gamma"]["last_fetch"]
+    assert gamma["last_fetch_failed"] is not None and gamma["state"] == "failing"
+    assert str(gamma["state_detail"]).startswith("fetch failed: ")
+    assert failed["alpha"]["last_fetch_failed"] is None and failed["alpha"]["state"] == "in-sync"
+    later = json_rows(run_cli("status", "--json", "work", cwd=workspace).stdout)
+    assert later["gamma"]["last_fetch_failed"] == gamma["last_fetch_failed"]
+    assert later["gamma"]["state"] == "failing" and later["gamma"]["error"] is None
+    table = run_cli("status", "work", cwd=workspace, env={"NO_COLOR": "1"}).stdout
+    gamma_row = next(line for line in table.splitlines() if line.startswith("gamma"))
+    assert re.search(r"failed \d+s ago", gamma_row), gamma_row
+
+
+def test_a_bare_repo_named_on_the_command_line_gets_its_own_row(workspace: Path) -> None:
+    bare = workspace / "remotes" / "alpha.git"
+    result = run_cli("status", "--json", str(bare), cwd=workspace)
+    [row] = json_rows(result.stdout).values()
+    assert (row["bare"], row["branch"], row["state"], row["error"]) == (True, "main", "bare", None)
+    assert row["head"] == git(bare, "rev-parse", "HEAD")
 
 
 def test_fetch_of_a_local_only_repo_is_not_an_error(workspace: Path) -> None:

@@ -69,12 +69,14 @@ class SyncRefusal:
 
 @dataclass(frozen=True, slots=True)
 class SyncResult:
-    """A sync that happened; `stash_kept` names the stash holding changes that did not re-apply."""
+    """A sync that happened; `stash_kept` names the stash holding changes that did not re-apply,
+    `trouble` what went wrong after HEAD had moved (a hook that timed out or failed)."""
 
     old_head: str
     new_head: str
     mode: str
     stash_kept: str | None = None
+    trouble: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +148,10 @@ def fast_forward(spec: RepoSpec, status: RepoStatus, *, timeout: float) -> SyncR
         background=False,
     )
     if not merged.ok:
-        return SyncRefusal("error", merged.error_text)
+        moved = head_moved(plan.repo, plan.head, timeout=timeout)
+        if moved is None:
+            return SyncRefusal("error", merged.error_text)
+        return SyncResult(plan.head, moved, "ff-only", trouble=after_move(merged))
     new_head = rev_parse(plan.repo, "HEAD", timeout=timeout) or plan.upstream
     return SyncResult(plan.head, new_head, "ff-only")
 
@@ -166,6 +171,10 @@ def rebase_autostash(
         new_head = rev_parse(repo, "HEAD", timeout=timeout) or ""
         return SyncResult(plan.head, new_head, "rebase-autostash", stash_kept=kept)
     message = run.result.error_text
+    moved = None if run.stopped else head_moved(repo, plan.head, timeout=timeout)
+    if moved is not None:  # the rebase was done when git failed (a post-rewrite hook)
+        kept = added_stash(repo, run.stash_before, timeout=timeout)
+        return SyncResult(plan.head, moved, "rebase-autostash", kept, after_move(run.result))
     if run.stopped:
         # Stopped half-way (a conflict, or killed on timeout): --abort restores the branch and
         # re-applies the autostash, so the user finds exactly what they left.
@@ -203,7 +212,7 @@ def _prepare(
     refusal = _state_refusal(spec, status, mode)  # cheap: no git call when the snapshot says no
     if refusal is not None:
         return refusal
-    repo = RepoPaths.of(spec.path)
+    repo = RepoPaths.of(spec.path, trusted=spec.trust)
     # The snapshot may be a second old; the user may have started editing since.
     fresh, partly_staged = _fresh_status(spec, repo, timeout)
     refusal = _state_refusal(spec, fresh, mode)
@@ -354,6 +363,21 @@ def _obstacle(root: Path, path: str, deleted: set[str]) -> tuple[str, bool] | No
     return None
 
 
+def head_moved(repo: RepoPaths, before: str | None, *, timeout: float) -> str | None:
+    """HEAD's commit if it is no longer `before`. Read after a git call that failed or timed
+    out: git moves HEAD before it runs the hooks (post-merge, post-checkout, post-rewrite), so
+    a hook that fails or outlives the timeout leaves the move done."""
+    head = rev_parse(repo, "HEAD", timeout=timeout)
+    return head if head is not None and head != before else None
+
+
+def after_move(result: GitResult) -> str:
+    """What went wrong after HEAD had moved, in git's words."""
+    verb = result.args[0] if result.args else ""
+    what = result.error_text if result.timed_out else f"git {verb} failed: {result.error_text}"
+    return f"{what} after HEAD had moved"
+
+
 def rev_parse(repo: RepoPaths, rev: str, *, timeout: float) -> str | None:
     """The full object name of `rev`, or None when it does not exist."""
     result = run_git(["rev-parse", "--verify", "--quiet", rev], repo, timeout=timeout)
@@ -382,7 +406,27 @@ def run_rebase(repo: RepoPaths, upstream: str, *, timeout: float) -> RebaseRun:
     stash_before = rev_parse(repo, "refs/stash", timeout=timeout)
     rebased = run_git(["rebase", "--autostash", upstream], repo, timeout=timeout, background=False)
     stopped = not rebased.ok and read_git_dir_state(repo.git_dir).operation == "rebase"
+    if stopped and _on_a_branch(repo):
+        # While a rebase runs HEAD is detached; back on the branch, it was done and git was
+        # stopped after (a post-rewrite hook): only its state files are left.
+        forget_finished(repo, "rebase", timeout=timeout)
+        stopped = False
     return RebaseRun(rebased, stopped, stash_before)
+
+
+def forget_finished(repo: RepoPaths, operation: str, *, timeout: float) -> None:
+    """Remove the state a merge or rebase left when git was stopped after it was done: HEAD,
+    the index and the files stay as they are (an autostash goes to the stash list). Left in
+    place, it would read as an operation in progress, and `--abort` would undo the work."""
+    run_git([operation, "--quit"], repo, timeout=timeout, background=False)
+
+
+def _on_a_branch(repo: RepoPaths) -> bool:
+    try:
+        head = (repo.git_dir / "HEAD").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return head.startswith("ref: ")
 
 
 def added_stash(repo: RepoPaths, before: str | None, *, timeout: float) -> str | None:

@@ -619,6 +619,7 @@ _SCAN_FIELDS: dict[str, Reader] = {
     "group": _read_str,
     "include_bare": _read_bool,
     "exclude": _read_str_list,
+    "trust": _read_bool,
 }
 _REPO_FIELDS: dict[str, Reader] = {
     "path": _read_path,
@@ -631,6 +632,7 @@ _REPO_FIELDS: dict[str, Reader] = {
     "schedule": _read_schedule,
     "branches": _read_str_list,
     "auto_sync": _choice_reader(AUTO_SYNC_POLICIES),
+    "trust": _read_bool,
 }
 _TOP_FIELDS: dict[str, Reader] = {
     "defaults": _read_defaults,

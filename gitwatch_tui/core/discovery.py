@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from fnmatch import translate
 from pathlib import Path
 
-from gitwatch_tui.core.git import resolve_git_dir
+from gitwatch_tui.core.git import looks_bare, resolve_git_dir
 from gitwatch_tui.core.models import RepoSpec, ScanRoot
 
 # Folders that never hold repos worth watching but can hold thousands of entries. Only folders
@@ -221,6 +221,8 @@ def resolve_repos(
             spec = replace(spec, name=name)
         held[key] = name
         taken.add(name)
+        if not spec.bare and looks_bare(Path(real)):
+            spec = replace(spec, bare=True)  # named without `bare`: it is one all the same
         specs.append(spec)
     tops = {root: _root_dir(root) for root in roots}
     for repo in found.repos:
@@ -232,6 +234,14 @@ def resolve_repos(
         base = rel.replace(os.sep, "/") if rel != "." else (os.path.basename(top) or top)
         name = _unique(base, repo.path, taken)
         taken.add(name)
-        specs.append(RepoSpec(path=repo.path, name=name, group=repo.root.group, bare=repo.bare))
+        specs.append(
+            RepoSpec(
+                path=repo.path,
+                name=name,
+                group=repo.root.group,
+                bare=repo.bare,
+                trust=repo.root.trust,
+            )
+        )
     specs.sort(key=lambda s: (s.group or "", s.name))
     return tuple(specs), tuple(warnings)

@@ -5,6 +5,8 @@ everywhere: stdin closed, no terminal (a new session has no controlling tty, so 
 ssh can open /dev/tty to prompt), no askpass program, no pager or editor, `LC_ALL=C` output,
 optional locks off for background reads, repo-config programs (`core.fsmonitor`, `ext::`
 remotes) not run, and a timeout that ends the whole process group, remote helpers included.
+In a repo that is not trusted, no program that the repo's own config names runs (`core.trust`).
+Each group also ends when this process does, however it ends (`core.lifetime`).
 Background git runs at a lower CPU priority (nice 10), so polls never slow what the user is
 doing, the dashboard's own drawing included.
 """
@@ -23,7 +25,16 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gitwatch_tui.core.lifetime import keep_group, kept_groups, release_group
+
+if TYPE_CHECKING:
+    import asyncio
+
+from gitwatch_tui.core.trust import Guard, GuardCache
 
 GIT = "git"
 # Grace period between SIGTERM (git removes its lock files) and SIGKILL.
@@ -66,20 +77,32 @@ _ALWAYS_CONFIG = (
 )
 # Background reads of repos nobody vouched for must not execute their hooks.
 _BACKGROUND_CONFIG = ("core.fsmonitor=false",)
+# What an untrusted repo's git calls add after the subcommand: status does not look into
+# submodules (each has a config of its own that nobody read), nor does a fetch recurse.
+_UNTRUSTED_ARGS = {
+    "status": ("--ignore-submodules=dirty",),
+    "fetch": ("--recurse-submodules=no",),
+}
 
 
 @dataclass(frozen=True, slots=True)
 class RepoPaths:
-    """Where a repository lives; every call is pinned to it so git never wanders to a parent."""
+    """Where a repository lives; every call is pinned to it so git never wanders to a parent.
+
+    `trusted`: git may run the programs the repo's own config names (hooks, filters, its
+    credential helper...), as plain git does: a repo marked `trust: true`, or an action the
+    user started. Otherwise they are neutralised (`core.trust`).
+    """
 
     git_dir: Path
     work_tree: Path | None
+    trusted: bool = False
 
     @classmethod
-    def of(cls, path: Path, *, bare: bool = False) -> RepoPaths:
+    def of(cls, path: Path, *, bare: bool = False, trusted: bool = False) -> RepoPaths:
         if bare:
-            return cls(git_dir=path, work_tree=None)
-        return cls(git_dir=resolve_git_dir(path) or path / ".git", work_tree=path)
+            return cls(git_dir=path, work_tree=None, trusted=trusted)
+        return cls(git_dir=resolve_git_dir(path) or path / ".git", work_tree=path, trusted=trusted)
 
     def pin_args(self) -> list[str]:
         args = [f"--git-dir={self.git_dir}"]
@@ -105,15 +128,54 @@ class GitResult:
 
     @property
     def error_text(self) -> str:
-        """git's own words for the failure: its `fatal:`/`error:` line, else its last line."""
+        """git's own words for the failure, on one line (see `condense_stderr`)."""
         if self.timed_out:
             return f"git {self.args[0] if self.args else ''} timed out after {self.duration:.0f}s"
-        lines = [line.strip() for line in self.stderr.splitlines() if line.strip()]
-        for line in lines:
-            match = re.match(r"(fatal|error): (.*)", line)
-            if match:
-                return match.group(2)
-        return lines[-1] if lines else f"git exited with status {self.returncode}"
+        return condense_stderr(self.stderr) or f"git exited with status {self.returncode}"
+
+
+# Lines that say a connection ended, not why: kept only after the lines that say why.
+_GENERIC_FAILURE = re.compile(
+    r"the remote end hung up unexpectedly|early EOF|Could not read from remote repository"
+    r"|index-pack failed|unpack-objects failed|fetch-pack: invalid index-pack output"
+    r"|Please make sure you have the correct access rights|and the repository exists",
+    re.IGNORECASE,
+)
+# Lines without git's own prefix that still say what went wrong (git-lfs, a remote's hook).
+_NOTABLE = re.compile(r"\bLFS\b|git-lfs|batch response|^remote: (fatal|error):", re.IGNORECASE)
+_GIT_PREFIX = re.compile(r"(fatal|error): ")
+_MOST_LINES = 3
+
+
+def condense_stderr(stderr: str) -> str:
+    """The lines of git's stderr that say what went wrong, most specific first, joined by "; ".
+
+    Those are git's own `fatal:`/`error:` lines (prefix dropped), a remote's `error:` lines and
+    git-lfs lines. A generic line ("the remote end hung up unexpectedly") comes last, after the
+    lines that say why; when git said nothing specific, the line before it is taken instead
+    (ssh's "Connection refused"). Empty when stderr is.
+    """
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    told: list[str] = []
+    for line in lines:
+        prefix = _GIT_PREFIX.match(line)
+        if prefix or _NOTABLE.search(line):
+            text = line[prefix.end() :] if prefix else line
+            if text not in told:
+                told.append(text)
+    specific = [line for line in told if not _GENERIC_FAILURE.search(line)]
+    generic = [line for line in told if _GENERIC_FAILURE.search(line)]
+    if not specific and generic:
+        specific = _cause_before(lines, generic[0])
+    chosen = specific[:_MOST_LINES] + generic[:1]
+    return "; ".join(chosen) if chosen else (lines[-1] if lines else "")
+
+
+def _cause_before(lines: list[str], generic: str) -> list[str]:
+    """The plain line just before git's generic one, when it is not generic itself."""
+    index = next(i for i, line in enumerate(lines) if line.endswith(generic))
+    before = lines[index - 1] if index > 0 else ""
+    return [before] if before and not _GENERIC_FAILURE.search(before) else []
 
 
 def resolve_git_dir(worktree: Path) -> Path | None:
@@ -130,6 +192,17 @@ def resolve_git_dir(worktree: Path) -> Path | None:
         return None
     target = Path(text[len("gitdir:") :].strip())
     return target if target.is_absolute() else (worktree / target)
+
+
+def looks_bare(path: Path) -> bool:
+    """True when `path` is a bare repository's folder: HEAD, objects/ and refs/, no `.git`."""
+    return (
+        (path / "HEAD").is_file()
+        and (path / "objects").is_dir()
+        and (path / "refs").is_dir()
+        and not (path / ".git").exists()
+        and path.name != ".git"
+    )
 
 
 def git_env(
@@ -167,16 +240,63 @@ def git_env(
 
 
 def git_argv(
-    args: Sequence[str], repo: RepoPaths | None = None, *, background: bool = True
+    args: Sequence[str],
+    repo: RepoPaths | None = None,
+    *,
+    background: bool = True,
+    guard: Guard | None = None,
 ) -> list[str]:
-    """The full argv for `git <args>` in `repo`, with the forced config in front."""
+    """The full argv for `git <args>` in `repo`, with the forced config in front.
+
+    `guard` (`repo_guard`) adds what an untrusted repo's calls need on the command line; its
+    config goes in the environment (`guard_vars`). run_git and run_many add both themselves.
+    """
     config = _ALWAYS_CONFIG + (_BACKGROUND_CONFIG if background else ())
     argv = [GIT, "--no-pager"]
     for item in config:
         argv += ["-c", item]
     if repo is not None:
         argv += repo.pin_args()
-    return argv + list(args)
+    if guard is None or not args:
+        return argv + list(args)
+    extra: tuple[str, ...] = _UNTRUSTED_ARGS.get(args[0], ())
+    if guard.upload_pack and args[0] == "fetch":
+        extra += ("--upload-pack=git-upload-pack",)
+    return [*argv, args[0], *extra, *args[1:]]
+
+
+def repo_guard(repo: RepoPaths | None, *, timeout: float) -> Guard | str | None:
+    """What git calls in `repo` need so that no program its own config names runs: None for
+    a trusted repo (or none), else the guard, or why it cannot be had (then do not run git).
+    Reading the repo's config for it, when needed, takes at most `timeout`."""
+    if repo is None or repo.trusted:
+        return None
+    return _guards.guard(repo.git_dir, timeout=timeout)
+
+
+def guard_vars(guard: Guard | None, env: Mapping[str, str]) -> dict[str, str]:
+    """The variables to add to `env` for `guard`: its config, and its variables that the
+    caller has not set itself."""
+    if guard is None:
+        return {}
+    added = guard.environ()
+    added.update((name, value) for name, value in guard.env if name not in env)
+    return added
+
+
+def _read_config(git_dir: Path | None, timeout: float) -> bytes | str:
+    """`git config --list` of a repo, or of the user alone (global and system, with the files
+    they came from); git's error when it fails. It runs no program of the repo's."""
+    if git_dir is None:
+        args = [f"--git-dir={os.devnull}", "config", "--list", "--show-scope", "--show-origin"]
+        repo = None
+    else:
+        args, repo = ["config", "--list", "--show-scope"], RepoPaths(git_dir, None, trusted=True)
+    result = run_git([*args, "-z"], repo, timeout=timeout)
+    return result.stdout if result.ok else result.error_text
+
+
+_guards = GuardCache(_read_config)
 
 
 def run_git(
@@ -189,9 +309,14 @@ def run_git(
 ) -> GitResult:
     """Run one git command and wait for it; never raises for git's own failures."""
     started = time.monotonic()
+    guard = repo_guard(repo, timeout=timeout)
+    if isinstance(guard, str):
+        return GitResult(tuple(args), -1, b"", guard, time.monotonic() - started)
+    timeout = max(0.1, timeout - (time.monotonic() - started))
+    env = env or git_env(background=background)
     proc = _spawn(
-        git_argv(args, repo, background=background),
-        env or git_env(background=background),
+        git_argv(args, repo, background=background, guard=guard),
+        {**env, **guard_vars(guard, env)},
         background=background,
     )
     try:
@@ -220,14 +345,40 @@ async def run_git_async(
     import asyncio  # here, not at the top: it costs `status` 35 ms of start-up for nothing
 
     started = time.monotonic()
+    # Off the loop: finding an untrusted repo's guard may read its config with git.
+    guard = None
+    if repo is not None and not repo.trusted:
+        guard = await asyncio.to_thread(partial(repo_guard, repo, timeout=timeout))
+    if isinstance(guard, str):
+        return GitResult(tuple(args), -1, b"", guard, time.monotonic() - started)
+    env = env or git_env(background=background)
     proc = await asyncio.create_subprocess_exec(
-        *git_argv(args, repo, background=background),
+        *git_argv(args, repo, background=background, guard=guard),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=dict(env or git_env(background=background)),
+        env={**env, **guard_vars(guard, env)},
         start_new_session=True,
     )
+    keep_group(proc.pid)
+    try:
+        return await _outcome(proc, args, timeout, background=background, started=started)
+    finally:
+        release_group(proc.pid)
+
+
+async def _outcome(
+    proc: asyncio.subprocess.Process,
+    args: Sequence[str],
+    timeout: float,  # noqa: ASYNC109
+    *,
+    background: bool,
+    started: float,
+) -> GitResult:
+    """Wait for `run_git_async`'s process: TERM then KILL its group on timeout, KILL it if
+    the caller is cancelled."""
+    import asyncio
+
     if background:
         _lower_priority(proc.pid)
     communicate = asyncio.ensure_future(proc.communicate())
@@ -252,15 +403,15 @@ async def run_git_async(
 
 # One shell loop runs the same git command over a chunk of repos: forking git from `sh` costs a
 # fraction of spawning it from Python, which brings a status sweep down to plain git's own cost.
-# Each repo's output ends with a marker carrying a per-run nonce and git's exit status.
+# Each repo's command line (its guard's variables, then git's argv) is one argument, quoted
+# for `eval`. Each repo's output ends with a marker carrying a per-run nonce and git's exit status.
 _READ_NAP = 0.01  # seconds between reads of a shell loop's output; far below any timeout
 _SHARD_SCRIPT = """\
-while [ $# -gt 1 ]; do
-  {git} "--git-dir=$1" "--work-tree=$2" -C "$2" {args} </dev/null
+for command in "$@"; do
+  eval "$command" </dev/null
   rc=$?
   printf '\\000\\036%sE%d\\000' "$N" "$rc"
   printf '\\n\\036%sE\\n' "$N" >&2
-  shift 2
 done
 """
 
@@ -313,6 +464,18 @@ def run_many(
         yield from item
 
 
+def _shell_command(
+    args: Sequence[str], repo: RepoPaths, env: Mapping[str, str], timeout: float
+) -> str | GitResult:
+    """One repo's command line for the shell loop, or the result of refusing to run it."""
+    started = time.monotonic()
+    guard = repo_guard(repo, timeout=timeout)
+    if isinstance(guard, str):
+        return GitResult(tuple(args), -1, b"", guard, time.monotonic() - started)
+    assignments = [f"{name}={shlex.quote(value)}" for name, value in guard_vars(guard, env).items()]
+    return " ".join([*assignments, shlex.join(git_argv(args, repo, background=True, guard=guard))])
+
+
 def _chunks(n: int, jobs: int, size: int | None) -> list[list[int]]:
     """Indices 0..n-1 cut into the chunks the loops take in turn: up to 32 repos, fewer as
     the end nears (a quarter of what each loop has left), so that the loops finish together
@@ -332,17 +495,26 @@ def _run_shard(
     timeout: float,
     env: Mapping[str, str],
 ) -> list[tuple[int, GitResult]]:
+    """One chunk: each repo's command line (a repo refused is its result at once), then
+    shell loops until every repo has its result."""
     results: list[tuple[int, GitResult]] = []
-    pending = list(indices)
+    commands: dict[int, str] = {}
+    for index in indices:
+        command = _shell_command(args, repos[index], env, timeout)
+        if isinstance(command, GitResult):
+            results.append((index, command))
+        else:
+            commands[index] = command
+    pending = list(commands)
     while pending:
-        done = _run_shard_once(repos, pending, args, timeout, env)
+        done = _run_shard_once(commands, pending, args, timeout, env)
         results += done
         pending = pending[len(done) :]
     return results
 
 
 def _run_shard_once(
-    repos: Sequence[RepoPaths],
+    commands: Mapping[int, str],
     indices: list[int],
     args: Sequence[str],
     timeout: float,
@@ -350,15 +522,7 @@ def _run_shard_once(
 ) -> list[tuple[int, GitResult]]:
     """Run one shell loop until it ends or a repo times out; return what finished."""
     nonce = os.urandom(8).hex()  # not `secrets`: its import (hashlib) delays the first sweep
-    script = _SHARD_SCRIPT.format(
-        git=shlex.join(git_argv([], None, background=True)), args=shlex.join(args)
-    )
-    positional: list[str] = []
-    for i in indices:
-        work_tree = repos[i].work_tree
-        assert work_tree is not None
-        positional += [str(repos[i].git_dir), str(work_tree)]
-    argv = ["sh", "-c", script, "sh", *positional]
+    argv = ["sh", "-c", _SHARD_SCRIPT, "sh", *(commands[i] for i in indices)]
     with _spawn(argv, {**env, "N": nonce}, background=True) as proc:
         try:
             return _collect_shard(proc, indices, args, timeout, nonce)
@@ -439,28 +603,9 @@ def _collect_shard(
     return results
 
 
-# Process groups started by run_git/run_many and not yet reaped, so that shutting down can end
-# them instead of waiting out their timeouts in worker threads.
-_live_groups: set[int] = set()
-_live_lock = threading.Lock()
-
-
-def _forget_parents_groups() -> None:
-    """In a forked child: the parent's git calls are not ours to end (nor is a lock that one
-    of the parent's other threads held at the fork ours to wait for)."""
-    global _live_lock
-    _live_groups.clear()
-    _live_lock = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_parents_groups)
-
-
 def terminate_all() -> None:
     """End every git call still running in this process (their whole process groups)."""
-    with _live_lock:
-        groups = list(_live_groups)
-    for pgid in groups:
+    for pgid in kept_groups():
         _signal_group(pgid, signal.SIGTERM)
 
 
@@ -476,10 +621,10 @@ def _spawn(
         env=dict(env),
         start_new_session=True,
     )
+    # Registered before anything else: from here on the group ends when we do, however.
+    keep_group(proc.pid)
     if background:
         _lower_priority(proc.pid)
-    with _live_lock:
-        _live_groups.add(proc.pid)
     return proc
 
 
@@ -492,8 +637,7 @@ def _lower_priority(pgid: int) -> None:
 
 
 def _reaped(proc: subprocess.Popen[bytes]) -> None:
-    with _live_lock:
-        _live_groups.discard(proc.pid)
+    release_group(proc.pid)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:

@@ -40,6 +40,7 @@ class ScanRoot:
     include_bare: bool = False
     group: str | None = None
     exclude: tuple[str, ...] = ()
+    trust: bool = False  # the repos found here run their own config's programs (RepoSpec)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +118,20 @@ class RepoSpec:
     pull_mode: PullMode = "ff-only"  # what a manual pull does (`pull:` in the config)
     pipeline: tuple[PipelineStep, ...] = ()
     follow_tag: str | None = None  # check out the newest tag matching this, detached
+    # Background git may run the programs the repo's own config names (hooks, filters, its
+    # credential helper...); otherwise they are neutralised (`core.trust`).
+    trust: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class RepoStatus:
-    """A snapshot of one repository's state; `error` says why it could not be read."""
+    """A snapshot of one repository's state; `error` says why it could not be read.
+
+    `last_fetch` is the last *successful* fetch and `last_fetch_failed` the last failed attempt
+    since then (None when the latest attempt worked). Reading a repo cannot tell either (git
+    touches FETCH_HEAD when a fetch fails too): core leaves them None, and whoever keeps the
+    fetch record (the engine, `status`) fills them in.
+    """
 
     name: str
     path: str
@@ -142,6 +152,13 @@ class RepoStatus:
     operation: Operation | None = None
     last_fetch: float | None = None
     error: str | None = None
+    last_fetch_failed: float | None = None
+    bare: bool = False  # no work tree: no changes, no ahead/behind
+    no_remote: bool = False  # a branch without upstream, in a repo without any remote
+    # Submodules checked out at another commit than the one recorded, with no changes of
+    # their own (after a pull moved their pointers): git lists them as modified, but nothing
+    # in them was edited, so they are counted here and not as unstaged changes.
+    stale_submodules: int = 0
 
     @property
     def dirty(self) -> bool:
@@ -150,9 +167,11 @@ class RepoStatus:
     def to_json(self) -> dict[str, Any]:
         """The stable JSON shape documented in the README (`status --json`)."""
         data = asdict(self)
-        data["last_fetch"] = (
-            datetime.fromtimestamp(self.last_fetch, UTC).isoformat(timespec="seconds")
-            if self.last_fetch is not None
-            else None
-        )
+        data["last_fetch"] = iso_time(self.last_fetch)
+        data["last_fetch_failed"] = iso_time(self.last_fetch_failed)
         return data
+
+
+def iso_time(when: float | None) -> str | None:
+    """A Unix time as ISO 8601 UTC to the second (`2025-11-21T04:40:00+00:00`), or None."""
+    return None if when is None else datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds")

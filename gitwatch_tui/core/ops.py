@@ -61,12 +61,14 @@ class FetchOutcome:
 
 def read_remote_config(repo: RepoPaths, *, timeout: float) -> RemoteConfig | str:
     """The repo's remotes and `core.sshCommand`, or the error text when it cannot be read.
+    In a repo that is not trusted, git itself reads the user's own ssh command, not the
+    repo's (`core.trust`).
 
     Cached per repo while its config file keeps the same mtime and size: a poll then starts
     one git process (the fetch) instead of two, which on two cores is a tenth of a fetch-all.
     """
     key = _config_file_key(repo)
-    cached = _remote_configs.get(repo.git_dir)
+    cached = _remote_configs.get((repo.git_dir, repo.trusted))
     if key is not None and cached is not None and cached[0] == key:
         return cached[1]
     result = run_git(
@@ -84,13 +86,13 @@ def read_remote_config(repo: RepoPaths, *, timeout: float) -> RemoteConfig | str
             urls.setdefault(key_name[len("remote.") : -len(".url")], value)
     config = RemoteConfig(urls, ssh_command)
     if key is not None:
-        _remote_configs[repo.git_dir] = (key, config)
+        _remote_configs[(repo.git_dir, repo.trusted)] = (key, config)
     return config
 
 
 # git dir -> (config file's identity when read, what it said). Included files and the user's
 # global config are not tracked: a remote is defined in the repo's own config in practice.
-_remote_configs: dict[Path, tuple[tuple[int, int, int], RemoteConfig]] = {}
+_remote_configs: dict[tuple[Path, bool], tuple[tuple[int, int, int], RemoteConfig]] = {}
 
 
 def _config_file_key(repo: RepoPaths) -> tuple[int, int, int] | None:
@@ -117,7 +119,7 @@ def reachable_commits(spec: RepoSpec, shas: Iterable[str], *, timeout: float) ->
     wanted = sorted({sha for sha in shas if _OBJECT_NAME.fullmatch(sha)})  # hex: never an option
     if not wanted:
         return set()
-    repo = RepoPaths.of(spec.path, bare=spec.bare)
+    repo = RepoPaths.of(spec.path, bare=spec.bare, trusted=spec.trust)
     present = run_git(["rev-list", "--no-walk", "--ignore-missing", *wanted], repo, timeout=timeout)
     have = set(present.stdout.decode("ascii", "replace").split()) & set(wanted)
     if not present.ok or not have:
@@ -137,7 +139,7 @@ def fetch(spec: RepoSpec, *, timeout: float) -> FetchOutcome:
     `origin`), else the only remote there is. A repo without any remote is an error: git itself
     exits 0 there and fetches nothing.
     """
-    repo = RepoPaths.of(spec.path, bare=spec.bare)
+    repo = RepoPaths.of(spec.path, bare=spec.bare, trusted=spec.trust)
     config = read_remote_config(repo, timeout=timeout)
     if isinstance(config, str):
         return FetchOutcome(remote=spec.remote, error=config)

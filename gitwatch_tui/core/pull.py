@@ -29,8 +29,11 @@ from typing import Literal
 from gitwatch_tui.core.autosync import (
     LocalState,
     added_stash,
+    after_move,
     count_merges,
     find_overwritten,
+    forget_finished,
+    head_moved,
     read_local_state,
     rev_parse,
     run_rebase,
@@ -425,7 +428,7 @@ def _fast_forward(plan: _Plan, timeout: float) -> PullResult | PullRefusal:
     args = ["merge", "--ff-only", "--no-autostash", "--no-overwrite-ignore", "--quiet"]
     merged = run_git([*args, plan.target], plan.repo, timeout=timeout, background=False)
     if not merged.ok:
-        return PullRefusal("error", merged.error_text)
+        return _moved_anyway(plan, "ff-only", merged, timeout)
     return _done(plan, "ff-only", timeout)
 
 
@@ -435,7 +438,8 @@ def _rebase(plan: _Plan, timeout: float) -> PullResult | PullRefusal:
         kept = added_stash(plan.repo, run.stash_before, timeout=timeout)
         return _done(plan, "rebase", timeout, stash_kept=kept)
     if not run.stopped:
-        return PullRefusal("error", run.result.error_text)
+        kept = added_stash(plan.repo, run.stash_before, timeout=timeout)
+        return _moved_anyway(plan, "rebase", run.result, timeout, stash_kept=kept)
     return _stopped(plan, "rebase", run.result, timeout)
 
 
@@ -450,14 +454,40 @@ def _merge(plan: _Plan, timeout: float) -> PullResult | PullRefusal:
     if merged.ok:
         kept = added_stash(plan.repo, stash_before, timeout=timeout)
         return _done(plan, "merge", timeout, stash_kept=kept)
-    if read_git_dir_state(plan.repo.git_dir).operation != "merge":
+    in_progress = read_git_dir_state(plan.repo.git_dir).operation == "merge"
+    if head_moved(plan.repo, plan.head, timeout=timeout) is not None:
+        # The merge commit was made, and git was stopped after it (a post-merge hook).
+        if in_progress:
+            forget_finished(plan.repo, "merge", timeout=timeout)
+        kept = added_stash(plan.repo, stash_before, timeout=timeout)
+        return _done(plan, "merge", timeout, kept, trouble=after_move(merged))
+    if not in_progress:
         return PullRefusal("error", merged.error_text)
     return _stopped(plan, "merge", merged, timeout)
 
 
-def _done(plan: _Plan, mode: PullMode, timeout: float, stash_kept: str | None = None) -> PullResult:
+def _moved_anyway(
+    plan: _Plan, mode: PullMode, failed: GitResult, timeout: float, stash_kept: str | None = None
+) -> PullResult | PullRefusal:
+    """A git call that failed or timed out: refused if HEAD did not move, else the pull that
+    happened, saying what went wrong after it (a hook that failed or outlived the timeout)."""
+    if head_moved(plan.repo, plan.head, timeout=timeout) is None:
+        return PullRefusal("error", failed.error_text)
+    return _done(plan, mode, timeout, stash_kept, trouble=after_move(failed))
+
+
+def _done(
+    plan: _Plan,
+    mode: PullMode,
+    timeout: float,
+    stash_kept: str | None = None,
+    *,
+    trouble: str | None = None,
+) -> PullResult:
     new_head = rev_parse(plan.repo, "HEAD", timeout=timeout) or plan.target
     message = f"{plan.branch}: {plan.head[:7]}..{new_head[:7]} ({mode} from {plan.upstream})"
+    if trouble:
+        message += f"; {trouble}"
     if stash_kept:
         message += f"; your local changes did not re-apply cleanly and are kept in {stash_kept}"
     return PullResult(

@@ -1,18 +1,21 @@
 """Repository status: one `git status --porcelain=v2` per repo, parsed by a pure function.
 
-What porcelain v2 does not say (an operation in progress, the last fetch, a stale lock) is read
-from the git dir with one `scandir`, never guessed and never with another git process.
+What porcelain v2 does not say (an operation in progress, a stale lock, whether there is a
+remote at all, a branch whose ref is garbage) is read from the git dir, never guessed and never
+with another git process. The last fetch is not read here: git touches FETCH_HEAD when a fetch
+fails too, so only a record of the fetch's outcome can tell (see `RepoStatus`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from gitwatch_tui.core.git import RepoPaths, resolve_git_dir, run_many
+from gitwatch_tui.core.git import RepoPaths, looks_bare, resolve_git_dir, run_many
 from gitwatch_tui.core.models import Operation, RepoSpec, RepoStatus
 
 STATUS_ARGS = ("status", "--porcelain=v2", "--branch", "--show-stash", "-z")
@@ -48,14 +51,14 @@ class PorcelainStatus:
     untracked: int = 0
     conflicted: int = 0
     stash: int = 0
+    stale_submodules: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class GitDirState:
-    """What the git dir itself tells: operation in progress, last fetch, a stale lock."""
+    """What the git dir itself tells: operation in progress, a stale lock."""
 
     operation: Operation | None = None
-    last_fetch: float | None = None
     stale_lock_age: float | None = None
     conflicts_listed: int = 0  # files git listed as conflicted when the operation stopped
 
@@ -63,7 +66,7 @@ class GitDirState:
 def parse_porcelain_v2(data: bytes) -> PorcelainStatus:
     """Parse NUL-separated porcelain v2 output (with `--branch --show-stash`)."""
     fields: dict[str, object] = {}
-    staged = unstaged = untracked = conflicted = 0
+    staged = unstaged = untracked = conflicted = stale_submodules = 0
     records = data.split(b"\0")
     skip_next = False
     for record in records:
@@ -79,7 +82,10 @@ def parse_porcelain_v2(data: bytes) -> PorcelainStatus:
         elif kind in (b"1 ", b"2 "):
             x, y = chr(record[2]), chr(record[3])
             staged += x != "."
-            unstaged += y != "."
+            if y != "." and _only_moved_submodule(record):
+                stale_submodules += 1
+            else:
+                unstaged += y != "."
             skip_next = kind == b"2 "
         elif kind == b"u ":
             conflicted += 1
@@ -87,13 +93,16 @@ def parse_porcelain_v2(data: bytes) -> PorcelainStatus:
             untracked += 1
     upstream = fields.get("upstream")
     has_ab = "ahead" in fields
+    # A branch without commits has no ahead/behind either: its upstream is not "gone" for
+    # that (a clone of an empty remote has an upstream that does not exist yet).
+    born = fields.get("head") is not None
     return PorcelainStatus(
         head=fields.get("head"),  # type: ignore[arg-type]
         branch=fields.get("branch"),  # type: ignore[arg-type]
         detached=bool(fields.get("detached", False)),
         upstream=upstream,  # type: ignore[arg-type]
         # An upstream that is configured but has no ahead/behind line no longer exists.
-        upstream_gone=upstream is not None and not has_ab,
+        upstream_gone=upstream is not None and not has_ab and born,
         ahead=fields.get("ahead"),  # type: ignore[arg-type]
         behind=fields.get("behind"),  # type: ignore[arg-type]
         staged=staged,
@@ -101,7 +110,16 @@ def parse_porcelain_v2(data: bytes) -> PorcelainStatus:
         untracked=untracked,
         conflicted=conflicted,
         stash=int(fields.get("stash", 0)),  # type: ignore[call-overload]
+        stale_submodules=stale_submodules,
     )
+
+
+def _only_moved_submodule(record: bytes) -> bool:
+    """A submodule whose checkout is at another commit than the one recorded (`SC..`), with no
+    changes of its own: git lists it as modified, but nothing in it was edited. Typically a
+    pull moved the recorded commit and `git submodule update` has not run since."""
+    sub = record[5:9]
+    return sub[:2] == b"SC" and sub[2:] == b".."
 
 
 def _parse_header(key: str, value: str, fields: dict[str, object]) -> None:
@@ -123,9 +141,9 @@ def _parse_header(key: str, value: str, fields: dict[str, object]) -> None:
 
 
 def read_git_dir_state(git_dir: Path, now: float | None = None) -> GitDirState:
-    """One scandir of the git dir: operation in progress, FETCH_HEAD time, stale index.lock."""
+    """One scandir of the git dir: operation in progress, stale index.lock."""
     operation: Operation | None = None
-    last_fetch = lock_age = None
+    lock_age = None
     entries: dict[str, os.DirEntry[str]] = {}
     try:
         with os.scandir(git_dir) as it:
@@ -140,8 +158,6 @@ def read_git_dir_state(git_dir: Path, now: float | None = None) -> GitDirState:
             break
     now = time.time() if now is None else now
     try:
-        if "FETCH_HEAD" in entries:
-            last_fetch = entries["FETCH_HEAD"].stat().st_mtime
         if "index.lock" in entries:
             age = now - entries["index.lock"].stat().st_mtime
             lock_age = age if age >= STALE_LOCK_SECONDS else None
@@ -149,7 +165,57 @@ def read_git_dir_state(git_dir: Path, now: float | None = None) -> GitDirState:
         pass
     # Only read when there is an operation: MERGE_MSG is then the one it stopped with.
     listed = len(merge_msg_conflicts(git_dir)) if operation and "MERGE_MSG" in entries else 0
-    return GitDirState(operation, last_fetch, lock_age, listed)
+    return GitDirState(operation, lock_age, listed)
+
+
+def common_dir(git_dir: Path) -> Path:
+    """Where a git dir's shared parts (config, refs) live: a worktree's main git dir."""
+    try:
+        common = (git_dir / "commondir").read_text(encoding="utf-8").strip()
+    except OSError:
+        return git_dir
+    return git_dir / common
+
+
+_REMOTE_SECTION = re.compile(rb'^\s*\[\s*remote\s+"', re.MULTILINE | re.IGNORECASE)
+_INCLUDE_SECTION = re.compile(rb"^\s*\[\s*include", re.MULTILINE | re.IGNORECASE)
+
+
+def has_no_remote(git_dir: Path) -> bool:
+    """True when the repo's own config defines no remote (and includes no other file that
+    might). Read from the file, not with `git config`, to cost no process per status."""
+    try:
+        text = (common_dir(git_dir) / "config").read_bytes()
+    except OSError:
+        return False  # cannot tell: say nothing rather than something false
+    return not _REMOTE_SECTION.search(text) and not _INCLUDE_SECTION.search(text)
+
+
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
+
+
+def broken_head_ref(git_dir: Path) -> str | None:
+    """Why HEAD's branch cannot be read, when its ref file holds no commit id; else None.
+
+    git reads such a branch as one without commits (every file then shows as staged) and says
+    nothing, so this is checked whenever status reports no commit.
+    """
+    head = _read_text(git_dir / "HEAD")
+    if head is None or not head.startswith("ref: "):
+        return None
+    ref = head.removeprefix("ref: ")
+    held = _read_text(common_dir(git_dir) / ref)
+    if held is None or _OBJECT_ID.fullmatch(held) or held.startswith("ref: "):
+        return None  # no loose ref (unborn, or packed), or a sound one
+    shown = held[:40] + ("…" if len(held) > 40 else "")
+    return f"broken branch: {ref} holds {shown!r}, not a commit id (git reads it as empty)"
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return None
 
 
 def merge_msg_conflicts(git_dir: Path) -> set[str]:
@@ -172,7 +238,13 @@ def merge_msg_conflicts(git_dir: Path) -> set[str]:
 
 
 def status_from(
-    spec: RepoSpec, porcelain: PorcelainStatus, state: GitDirState, error: str | None = None
+    spec: RepoSpec,
+    porcelain: PorcelainStatus,
+    state: GitDirState,
+    error: str | None = None,
+    *,
+    no_remote: bool = False,
+    bare: bool = False,
 ) -> RepoStatus:
     """Combine the parsed output and the git dir state into the snapshot the app shows."""
     if state.stale_lock_age is not None and error is None:
@@ -201,8 +273,10 @@ def status_from(
         conflicts_total=max(state.conflicts_listed, porcelain.conflicted),
         stash=porcelain.stash,
         operation=state.operation,
-        last_fetch=state.last_fetch,
         error=error,
+        bare=bare,
+        no_remote=no_remote,
+        stale_submodules=porcelain.stale_submodules,
     )
 
 
@@ -218,34 +292,55 @@ def locate_repo(spec: RepoSpec) -> RepoPaths | str:
             return "path does not exist" + (" (not cloned yet)" if spec.url else "")
         return "path is not a folder"
     if spec.bare:
-        return RepoPaths.of(spec.path, bare=True)
+        return RepoPaths.of(spec.path, bare=True, trusted=spec.trust)
     git_dir = resolve_git_dir(spec.path)
     if git_dir is None:
+        if looks_bare(spec.path):  # named without `bare`: it is one all the same
+            return RepoPaths.of(spec.path, bare=True, trusted=spec.trust)
         return "not a git repository (no .git here)"
-    return RepoPaths(git_dir=git_dir, work_tree=spec.path)
+    return RepoPaths(git_dir=git_dir, work_tree=spec.path, trusted=spec.trust)
 
 
 def locate_work_tree(spec: RepoSpec, *, bare: str = "work tree") -> RepoPaths | str:
-    """`locate_repo` for operations that need a work tree: a bare repo is refused with
-    "a bare repository has no <bare>"."""
+    """`locate_repo` for the actions the user starts (pull, switch, stash, conflicts): a bare
+    repo is refused with "a bare repository has no <bare>". git behaves as it does for the
+    user, whether or not the repo is trusted: its own hooks and filters run."""
     located = locate_repo(spec)
     if isinstance(located, RepoPaths) and located.work_tree is None:
         return f"a bare repository has no {bare}"
-    return located
+    return replace(located, trusted=True) if isinstance(located, RepoPaths) else located
 
 
-def _bare_status(spec: RepoSpec) -> RepoStatus:
-    """A bare repo has no work tree: its branch and last fetch come from the git dir alone."""
+def _bare_status(spec: RepoSpec, git_dir: Path) -> RepoStatus:
+    """A bare repo has no work tree: its branch and commit come from the git dir alone."""
     try:
-        head = (spec.path / "HEAD").read_text(encoding="utf-8", errors="replace").strip()
+        head = (git_dir / "HEAD").read_text(encoding="utf-8", errors="replace").strip()
     except OSError as exc:
         return error_status(spec, f"cannot read HEAD: {exc.strerror}")
+    symbolic = head.startswith("ref: ")
     porcelain = PorcelainStatus(
-        branch=head.removeprefix("ref: refs/heads/") if head.startswith("ref: ") else None,
-        detached=not head.startswith("ref: "),
-        head=None if head.startswith("ref: ") else head,
+        branch=head.removeprefix("ref: refs/heads/") if symbolic else None,
+        detached=not symbolic,
+        head=_resolve_ref(git_dir, head.removeprefix("ref: ")) if symbolic else head,
     )
-    return status_from(spec, porcelain, read_git_dir_state(spec.path))
+    error = broken_head_ref(git_dir) if porcelain.head is None else None
+    no_remote = has_no_remote(git_dir)
+    return status_from(
+        spec, porcelain, read_git_dir_state(git_dir), error, no_remote=no_remote, bare=True
+    )
+
+
+def _resolve_ref(git_dir: Path, ref: str) -> str | None:
+    """A branch's commit from its loose ref file or packed-refs; None when it has none."""
+    loose = _read_text(git_dir / ref)
+    if loose is not None:
+        return loose if _OBJECT_ID.fullmatch(loose) else None
+    packed = _read_text(git_dir / "packed-refs") or ""
+    for line in packed.splitlines():
+        sha, _, name = line.partition(" ")
+        if name == ref and _OBJECT_ID.fullmatch(sha):
+            return sha
+    return None
 
 
 def collect_statuses(
@@ -278,23 +373,31 @@ def collect_statuses(
     for index, (spec, where) in enumerate(zip(specs, located, strict=True)):
         if isinstance(where, str):
             publish(index, error_status(spec, where))
-        elif spec.bare:
-            publish(index, _bare_status(spec))
+        elif where.work_tree is None:
+            publish(index, _bare_status(spec, where.git_dir))
         else:
             runnable.append(index)
             paths.append(where)
     for position, result in run_many(paths, STATUS_ARGS, jobs=jobs, timeout=timeout):
         spec = specs[runnable[position]]
         if result.ok:
-            status = status_from(
-                spec,
-                parse_porcelain_v2(result.stdout),
-                read_git_dir_state(paths[position].git_dir),
-            )
+            status = _work_tree_status(spec, result.stdout, paths[position].git_dir)
         else:
             status = error_status(spec, result.error_text)
         publish(runnable[position], status)
     return [status for status in results if status is not None]
+
+
+def _work_tree_status(spec: RepoSpec, output: bytes, git_dir: Path) -> RepoStatus:
+    porcelain = parse_porcelain_v2(output)
+    broken = broken_head_ref(git_dir) if porcelain.head is None else None
+    if broken is not None:  # git's reading (a new repo, every file staged) would be a lie
+        return error_status(spec, broken)
+    state = read_git_dir_state(git_dir)
+    # Only asked when the branch tracks nothing: a branch with an upstream has its answer, and
+    # the config file is not read for every repo at every sweep.
+    no_remote = porcelain.upstream is None and has_no_remote(git_dir)
+    return status_from(spec, porcelain, state, no_remote=no_remote)
 
 
 def with_error(status: RepoStatus, error: str) -> RepoStatus:

@@ -20,6 +20,7 @@ from typing import Literal
 
 from gitwatch_tui.core.autosync import (
     LocalState,
+    after_move,
     find_overwritten,
     read_local_state,
     rev_parse,
@@ -214,9 +215,9 @@ def switch_branch(spec: RepoSpec, name: str, *, timeout: float) -> SwitchResult 
     if refusal is not None:
         return refusal
     switched = _run_switch(context, timeout)
-    if not switched.ok:
+    if not switched.ok and not _landed(context):
         return SwitchRefusal("error", switched.error_text)
-    return _switched(context, context.local.changed, None, timeout)
+    return _switched(context, context.local.changed, None, timeout, failed=switched)
 
 
 def stash_and_switch(
@@ -239,9 +240,9 @@ def stash_and_switch(
     if isinstance(stash, SwitchRefusal):
         return stash
     switched = _run_switch(context, timeout)
-    if not switched.ok:
+    if not switched.ok and not _landed(context):
         return _restore_after_failure(spec, context, stash, switched, timeout)
-    return _switched(context, (), stash, timeout)
+    return _switched(context, (), stash, timeout, failed=switched)
 
 
 def stash_for_branch(spec: RepoSpec, branch: str, *, timeout: float) -> StashRef | None:
@@ -491,6 +492,12 @@ def _run_switch(context: _Context, timeout: float) -> GitResult:
     return run_git(args, context.repo, timeout=timeout, background=False)
 
 
+def _landed(context: _Context) -> bool:
+    """After a `git switch` that failed or timed out: is HEAD on the target all the same? git
+    switches before it runs the post-checkout hook, which may fail or outlive the timeout."""
+    return _read_head(context.repo.git_dir)[0] == context.target.branch
+
+
 def _push_stash(context: _Context, timeout: float) -> StashRef | None | SwitchRefusal:
     """Stash everything but ignored files; None when there was nothing to stash."""
     repo = context.repo
@@ -528,8 +535,14 @@ def _restore_after_failure(
 
 
 def _switched(
-    context: _Context, carried: tuple[str, ...], stash: StashRef | None, timeout: float
+    context: _Context,
+    carried: tuple[str, ...],
+    stash: StashRef | None,
+    timeout: float,
+    *,
+    failed: GitResult | None = None,
 ) -> SwitchResult:
+    """The switch done; `failed` is the `git switch` that reported a failure after switching."""
     target = context.target
     head = rev_parse(context.repo, "HEAD", timeout=timeout) or target.sha
     offer = _stash_left_on(context.repo, target.branch, timeout)
@@ -540,6 +553,8 @@ def _switched(
     message = f"switched to {target.branch}"
     if target.start is not None:
         message += f" (new branch tracking {target.start.removeprefix('refs/remotes/')})"
+    if failed is not None and not failed.ok:
+        message += f"; {after_move(failed)}"
     if carried:
         message += f"; {len(carried)} local change(s) came along"
     if stash is not None:

@@ -131,7 +131,7 @@ def deploy_tag(spec: RepoSpec, status: RepoStatus, *, timeout: float) -> SyncRes
         return SyncRefusal("error", "this repo follows no tag")
     if spec.bare:
         return SyncRefusal("error", "a bare repository has no work tree to check a tag out in")
-    repo = RepoPaths.of(spec.path)
+    repo = RepoPaths.of(spec.path, trusted=spec.trust)
     fetch_error = fetch_tags(spec, repo, timeout=timeout)
     if fetch_error is not None:
         return SyncRefusal("error", fetch_error)

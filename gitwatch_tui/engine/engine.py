@@ -59,7 +59,13 @@ from gitwatch_tui.engine.events import (
     SyncStateChanged,
 )
 from gitwatch_tui.engine.head_start import HeadStart
-from gitwatch_tui.engine.history import History, HistoryEntry, HistoryUnavailable, default_state_dir
+from gitwatch_tui.engine.history import (
+    FetchTimes,
+    History,
+    HistoryEntry,
+    HistoryUnavailable,
+    default_state_dir,
+)
 from gitwatch_tui.engine.limiter import MANUAL, SCHEDULED, PriorityLimiter
 from gitwatch_tui.engine.locks import RepoBusy, RepoLock
 from gitwatch_tui.engine.pipeline import PipelineRunner
@@ -139,7 +145,6 @@ class Engine:
         self._stuck_after: dict[str, float] = {}  # monotonic; set once a cycle has its slot
         self._watchdog_every = watchdog_every
         self.overdue: tuple[str, ...] = ()  # as the watchdog last found them
-        self._stopping = False
         # Status reads: requests wait in `_pending_refresh`; a repo whose read is under way
         # (`_reading`) waits for it to end, so a hung status holds only its own repo.
         self._pending_refresh: dict[str, list[asyncio.Future[RepoStatus]]] = {}
@@ -149,7 +154,9 @@ class Engine:
         self._tasks: list[asyncio.Task[Any]] = []
         self._watcher: RepoWatcher | None = None
         self._history: History | None = None
+        self._fetch_record: dict[str, FetchTimes] = {}  # by repo path, as history kept it
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False  # set by begin_stop: no new work starts after it
         # Runs each repo's pipeline after its HEAD moves (it listens to SyncFinished).
         self.pipelines = PipelineRunner(self, self._state_dir)
 
@@ -161,15 +168,21 @@ class Engine:
         if self._keep_history:
             try:
                 self._history = History(self._state_dir / "history.sqlite3")
+                self._fetch_record = self._history.fetch_times()
             except HistoryUnavailable as exc:
+                self._history = None
                 self._log("warning", f"sync history is off: {exc}")
         head_start = await self._take_head_start()
+        if self._stopping:  # stopped meanwhile (a signal to the dashboard): start nothing
+            return
         if head_start is not None:
             specs, warnings = head_start.watch_list.result()
         else:
             specs, warnings = await self._in_thread(
                 resolve_repos, self.config.repos, self.config.scan
             )
+        if self._stopping:
+            return
         for warning in warnings:
             self._log("warning", warning)
         if self._watch_files:
@@ -248,13 +261,24 @@ class Engine:
         """True when file watching could not be set up and local changes wait for the next poll."""
         return self._watcher is not None and self._watcher.polling_fallback
 
+    def begin_stop(self) -> None:
+        """Start no new work from now on: no poll, fetch (a webhook's or a key's), auto-sync,
+        pipeline run or reload. What is under way carries on; `stop` ends it."""
+        self._stopping = True
+        self.pipelines.begin_stop()
+
+    def _may_start(self) -> bool:
+        """Whether new work may start: not once stopping (checked where work starts)."""
+        return not self._stopping
+
     async def stop(self, grace: float = 0.0) -> None:
         """Cancel every worker and running git call (their process groups are killed).
 
-        With a `grace` period (the daemon's shutdown), nothing new starts first, and the
-        fetches, syncs and pipeline runs under way get up to `grace` seconds to finish.
+        Nothing new starts from the first moment (`begin_stop`). With a `grace` period (the
+        daemon's shutdown), the fetches, syncs and pipeline runs under way get up to `grace`
+        seconds to finish; a fetch that ends in it is not followed by an auto-sync.
         """
-        self._stopping = True
+        self.begin_stop()
         if grace > 0:
             await self._drain(grace)
         await self.pipelines.stop()
@@ -314,6 +338,8 @@ class Engine:
         running = self._cycles.get(name)
         if running is not None:
             return await asyncio.shield(running)
+        if not self._may_start():
+            return _not_started(name, "fetch")
         return await self._start_cycle(name, manual=True)
 
     async def fetch_all(self) -> list[SyncFinished]:
@@ -416,7 +442,7 @@ class Engine:
                 task.cancel()
             self.events.publish(StatusRemoved(name))
         for name in added:
-            self.states[name] = SyncState(repo=name)
+            self.states[name] = self._first_state(new[name])
             # Spread the first polls over one interval so 1,000 repos do not fetch at once;
             # a repo still to be cloned goes first.
             first = 0.0 if _needs_clone(new[name]) else self._next_poll(name, True)
@@ -604,6 +630,8 @@ class Engine:
             return SyncFinished(name, "fetch", ok=False, error="circuit open: not attempted")
         cloning = _needs_clone(spec)
         async with self._network.slot(MANUAL if manual else SCHEDULED):
+            if not self._may_start():  # queued for a slot when the stop began
+                return _not_started(name, "clone" if cloning else "fetch")
             self._stuck_after[name] = time.monotonic() + self._cycle_budget(cloning)
             self._set_state(name, phase="cloning" if cloning else "fetching")
             defaults = self.config.defaults
@@ -698,10 +726,12 @@ class Engine:
                 last_error=outcome.error,
                 auth_failed=outcome.auth_failed,
                 circuit_open=circuit_open,
+                last_failure=time.time(),
             )
         if name in self.specs:
             self._planned[name] = delay
             self._publish_state(new_state)
+            self._record_fetch(name, new_state, outcome)
         finished = SyncFinished(
             name, action, ok=outcome.error is None, duration=outcome.duration, error=outcome.error
         )
@@ -720,6 +750,8 @@ class Engine:
     ) -> SyncFinished:
         """Run a fast-forward or rebase under the repo's lock; every outcome is an event."""
         action = action or ("auto-sync" if automatic else "pull")
+        if not self._may_start():  # after a fetch that ended in the grace period
+            return _not_started(spec.name, action)
         started = time.monotonic()
         timeout = self.config.defaults.fetch_timeout
         self._set_state(spec.name, phase="syncing")
@@ -762,6 +794,7 @@ class Engine:
                 new_head=result.new_head,
                 automatic=automatic,
                 detail=f"stash kept: {result.stash_kept}" if result.stash_kept else result.mode,
+                error=result.trouble,  # what failed after HEAD had moved
             )
         self._remember(finished)
         await self.refresh(spec.name)
@@ -836,6 +869,7 @@ class Engine:
     def _accept_status(self, status: RepoStatus) -> None:
         if status.name not in self.specs:
             return
+        status = self._with_fetch_times(status)
         if self.statuses.get(status.name) != status:
             self.statuses[status.name] = status
             self.events.publish(StatusChanged(status))
@@ -854,8 +888,9 @@ class Engine:
 
     async def reload_config(self) -> bool:
         """Re-read the config file once it has settled (SIGHUP), and search the `scan:` folders
-        again even if it is unchanged; a bad one is reported and the last good one kept."""
-        if self._config_watch is None:
+        again even if it is unchanged; a bad one is reported and the last good one kept. Not
+        once stopping (False)."""
+        if self._config_watch is None or not self._may_start():
             return False
         return await self._config_watch.reload()
 
@@ -914,6 +949,31 @@ class Engine:
         written = self._local_pool.submit(self._history.record, entry)
         written.add_done_callback(self._history_written)
 
+    # -- the fetch record: what "Fetched" shows, kept in history so it survives a restart ------
+
+    def _first_state(self, spec: RepoSpec) -> SyncState:
+        known = self._fetch_record.get(str(spec.path), FetchTimes())
+        return SyncState(
+            spec.name, last_success=known.last_success, last_failure=known.last_failure
+        )
+
+    def _record_fetch(self, name: str, state: SyncState, outcome: FetchOutcome) -> None:
+        """Keep a fetch's outcome in history's fetch record (a repo without remotes has none)."""
+        if self._history is None or outcome.no_remote:
+            return
+        ok = outcome.error is None
+        when = (state.last_success if ok else state.last_failure) or time.time()
+        path = str(self.specs[name].path)
+        record = partial(self._history.record_fetch, path, ok=ok, when=when, error=outcome.error)
+        self._local_pool.submit(record).add_done_callback(self._history_written)
+
+    def _with_fetch_times(self, status: RepoStatus) -> RepoStatus:
+        """The status with the engine's fetch times: reading a repo cannot tell them."""
+        state = self.states.get(status.name)
+        if state is None:
+            return status
+        return replace(status, last_fetch=state.last_success, last_fetch_failed=state.last_failure)
+
     def _history_written(self, written: Future[None]) -> None:
         error = written.exception() if not written.cancelled() else None
         if error is not None and self._loop is not None:
@@ -964,6 +1024,11 @@ def change_finished(name: str, action: Action, result: object, duration: float) 
         old_head=getattr(result, "old_head", None), new_head=getattr(result, "new_head", None),
         detail=" · ".join(part for part in parts if part) or None,
     )  # fmt: skip
+
+
+def _not_started(name: str, action: Action) -> SyncFinished:
+    """The answer for work asked for once the engine is stopping (not an event, not history)."""
+    return SyncFinished(name, action, ok=False, error="not started: gitwatch is stopping")
 
 
 def _needs_clone(spec: RepoSpec) -> bool:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from gitwatch_tui.core.config import Config
 from gitwatch_tui.core.models import RepoStatus
+
+if TYPE_CHECKING:  # imported where used: `status` reads SyncState and should not pay for asyncio
+    import asyncio
 
 Phase = Literal["idle", "fetching", "cloning", "syncing", "backoff", "circuit-open", "busy"]
 Action = Literal[
@@ -46,6 +48,7 @@ class SyncState:
     auth_failed: bool = False
     circuit_open: bool = False
     last_success: float | None = None
+    last_failure: float | None = None  # the last failed attempt since the last success
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +70,8 @@ class SyncStateChanged:
 
 @dataclass(frozen=True, slots=True)
 class SyncFinished:
-    """A fetch, pull, clone or automatic sync ended; `ok` False carries git's words in `error`."""
+    """A fetch, pull, clone or automatic sync ended; `ok` False carries git's words in `error`
+    (an `ok` one may too: what failed after the sync was done, such as a hook that timed out)."""
 
     repo: str
     action: Action
@@ -161,6 +165,8 @@ class EventBus:
 
     async def stream(self) -> AsyncIterator[Event]:
         """Every event from now on, until the bus closes."""
+        import asyncio
+
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self._queues.append(queue)
         try:

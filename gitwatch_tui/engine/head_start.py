@@ -27,6 +27,7 @@ from typing import BinaryIO, NoReturn, cast
 from gitwatch_tui.core.config import Config
 from gitwatch_tui.core.discovery import resolve_repos
 from gitwatch_tui.core.git import terminate_all
+from gitwatch_tui.core.lifetime import die_with_parent
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
 from gitwatch_tui.core.status import collect_statuses, locate_repo
 
@@ -67,9 +68,11 @@ class HeadStart:
 
     @classmethod
     def begin(cls, config: Config) -> HeadStart:
-        """Fork the child that reads the watch list and the statuses; call it while this
-        process has no other thread (a fork copies no thread but the caller)."""
+        """Fork the child that reads the watch list and the statuses; call it from the main
+        thread while this process has no other (a fork copies no thread but the caller, and
+        the child ends when the thread that forked it does)."""
         head_start = cls(config)
+        parent = os.getpid()
         try:
             read_end, write_end = os.pipe()
             child = os.fork()
@@ -78,7 +81,7 @@ class HeadStart:
             return head_start
         if child == 0:
             os.close(read_end)
-            _sweep_in_child(config, write_end)
+            _sweep_in_child(config, write_end, parent)
         os.close(write_end)
         head_start._child = child
         threading.Thread(
@@ -95,7 +98,8 @@ class HeadStart:
             self._forward = on_status
 
     def stop(self) -> None:
-        """End the child, and its git processes with it, if the sweep is still under way."""
+        """End the child, and its git processes with it, if the sweep is still under way (the
+        child dies on the spot; its groups' keeper ends its git)."""
         self._stopped = True
         if self._child is not None and not self.swept.done():
             with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
@@ -151,17 +155,19 @@ def _how(wait_status: int) -> str:
     return f"exit {os.waitstatus_to_exitcode(wait_status)}"
 
 
-def _stopped_in_child(*_: object) -> NoReturn:
-    """TERM from `stop`: git's loops are process groups of their own, so they are ended too."""
-    terminate_all()
-    os._exit(1)
-
-
-def _sweep_in_child(config: Config, fd: int) -> NoReturn:
+def _sweep_in_child(config: Config, fd: int, parent: int) -> NoReturn:
     """The child's whole life: the watch list, the statuses in batches, then `os._exit` (the
     parent's exit handlers and buffered output are not the child's to run)."""
     code = 1
-    signal.signal(signal.SIGTERM, _stopped_in_child)
+    # No Python handler: one runs only in the main thread, and the kernel may hand the signal
+    # to a status thread while the main thread waits, so the child would never end. TERM
+    # (from `stop`) ends it on the spot and its keeper ends its git (core.lifetime). The
+    # terminal's HUP and INT reach the child too (it is in the dashboard's process group):
+    # they are the dashboard's to act on, which then stops the child.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent, signal.SIGKILL)  # killed, the parent could not stop the child
     try:
         with os.fdopen(fd, "wb") as out:
             try:

@@ -25,6 +25,7 @@ from gitwatch_tui.engine.events import (
     SyncFinished,
     SyncStateChanged,
 )
+from gitwatch_tui.engine.repo_state import repo_state
 
 
 def run_headless(config: Config, *, as_json: bool) -> int:
@@ -82,16 +83,17 @@ def describe(event: Event) -> str:
     """One human line per event."""
     match event:
         case StatusChanged(status=s):
-            if s.error:
-                return f"{s.name}: error: {s.error}"
+            # The state as every face says it; the event has no sync state, so the word is
+            # the repo's own (failing fetches come as sync-state lines).
+            state = repo_state(s, None, time.time())
+            if state.word == "error":
+                return f"{s.name}: ✗ {s.error}"
             parts = [s.branch or "?"]
             if s.ahead or s.behind:
                 parts.append(f"↑{s.ahead or 0} ↓{s.behind or 0}")
             if s.dirty:
                 parts.append(f"+{s.staged} ~{s.unstaged} ?{s.untracked} !{s.conflicted}")
-            if s.operation:
-                parts.append(s.operation)
-            return f"{s.name}: {' '.join(parts)}"
+            return f"{s.name}: {state.label} · {' '.join(parts)}"
         case StatusRemoved(repo=repo):
             return f"{repo}: no longer watched"
         case SyncStateChanged(state=st):
@@ -101,7 +103,8 @@ def describe(event: Event) -> str:
             return f"{st.repo}: {st.phase}"
         case SyncFinished(repo=repo, action=action, ok=True, old_head=old, new_head=new):
             moved = f" {old[:7]}..{new[:7]}" if old and new and old != new else ""
-            return f"{repo}: {action} done{moved}"
+            after = f" ({event.error})" if event.error else ""  # what failed after it was done
+            return f"{repo}: {action} done{moved}{after}"
         case SyncFinished(repo=repo, action=action, error=error):
             return f"{repo}: {action} failed: {error}"
         case LogLine(level=level, message=message, repo=repo):

@@ -1,5 +1,9 @@
 """Sync history in SQLite: what was fetched, pulled or cloned, when, and how it went.
 
+Two tables: `sync_history`, the bounded log of every action, and `fetch_times`, one row per
+repo with its last successful fetch and its last failed one since (what "Fetched" shows; kept
+apart so that pruning the log never forgets them, and so that they survive a restart).
+
 One file may be written by a dashboard and a daemon at once: WAL lets readers and a writer
 work side by side, and a busy timeout makes writers queue instead of failing.
 """
@@ -15,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 HISTORY_FILENAME = "history.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # A writer waits this long for another process's transaction before giving up.
 BUSY_TIMEOUT = 10.0
 # The row count is re-read from the file this often, to see other processes' inserts.
@@ -30,7 +34,25 @@ CREATE TABLE IF NOT EXISTS sync_history (
 );
 CREATE INDEX IF NOT EXISTS sync_history_time ON sync_history (time);
 CREATE INDEX IF NOT EXISTS sync_history_repo_time ON sync_history (repo, time);
+CREATE TABLE IF NOT EXISTS fetch_times (
+    path TEXT PRIMARY KEY, last_success REAL, last_failure REAL, last_error TEXT
+);
 PRAGMA user_version = {SCHEMA_VERSION};
+"""
+# A success clears the failure it follows; a late report (another process's older attempt)
+# never hides a newer one.
+_RECORD_SUCCESS = """
+INSERT INTO fetch_times (path, last_success) VALUES (?1, ?2)
+ON CONFLICT (path) DO UPDATE SET
+    last_success = max(coalesce(last_success, 0), ?2),
+    last_failure = CASE WHEN last_failure <= ?2 THEN NULL ELSE last_failure END,
+    last_error = CASE WHEN last_failure <= ?2 THEN NULL ELSE last_error END
+"""
+_RECORD_FAILURE = """
+INSERT INTO fetch_times (path, last_failure, last_error) VALUES (?1, ?2, ?3)
+ON CONFLICT (path) DO UPDATE SET
+    last_failure = ?2, last_error = ?3
+WHERE ?2 > coalesce(last_success, 0) AND ?2 >= coalesce(last_failure, 0)
 """
 
 
@@ -51,6 +73,16 @@ class HistoryEntry:
     old_head: str | None = None
     new_head: str | None = None
     detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchTimes:
+    """A repo's fetch record: its last successful fetch, and the last failed attempt since
+    (None once a fetch has worked again), with git's words for that failure."""
+
+    last_success: float | None = None
+    last_failure: float | None = None
+    last_error: str | None = None
 
 
 def default_state_dir(env: Mapping[str, str] = os.environ) -> Path:
@@ -125,6 +157,27 @@ class History:
                     self._prune(conn)
             except sqlite3.Error as exc:
                 raise HistoryUnavailable(f"cannot write history {self.path}: {exc}") from exc
+
+    def record_fetch(self, path: str, *, ok: bool, when: float, error: str | None = None) -> None:
+        """Note a fetch of the repo at `path` that worked (`ok`) or failed at `when`."""
+        query, params = (
+            (_RECORD_SUCCESS, (path, when)) if ok else (_RECORD_FAILURE, (path, when, error))
+        )
+        with self._lock:
+            try:
+                self._connection().execute(query, params)
+            except sqlite3.Error as exc:
+                raise HistoryUnavailable(f"cannot write history {self.path}: {exc}") from exc
+
+    def fetch_times(self) -> dict[str, FetchTimes]:
+        """Every repo's fetch record, by the repo's path."""
+        query = "SELECT path, last_success, last_failure, last_error FROM fetch_times"
+        with self._lock:
+            try:
+                rows = self._connection().execute(query).fetchall()
+            except sqlite3.Error as exc:
+                raise HistoryUnavailable(f"cannot read history {self.path}: {exc}") from exc
+        return {path: FetchTimes(*times) for path, *times in rows}
 
     def recent(self, repo: str | None = None, limit: int = 50) -> list[HistoryEntry]:
         """The latest entries, newest first; all repositories when `repo` is None."""

@@ -8,8 +8,11 @@ import hashlib
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+
+_SETTLE = 0.05  # how long `hold` retries a lock that is taken
 
 
 class RepoBusy(Exception):  # noqa: N818 (reads as the state it reports)
@@ -97,9 +100,17 @@ class RepoLock:
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[RepoLock]:
-        """Hold the lock for a `with` block; raises `RepoBusy` when it is taken."""
-        if not self.try_acquire():
-            raise RepoBusy(self.repo_path, self.holder)
+        """Hold the lock for a `with` block; raises `RepoBusy` when it is taken.
+
+        Blocks for up to `_SETTLE` seconds (call it off the event loop): a holder that has just
+        let go may still have its lock's descriptor in a child process that has forked but
+        not yet exec'd (O_CLOEXEC closes it only at the exec), which holds the flock for a
+        moment after the release."""
+        deadline = time.monotonic() + _SETTLE
+        while not self.try_acquire():
+            if time.monotonic() > deadline:
+                raise RepoBusy(self.repo_path, self.holder)
+            time.sleep(0.005)
         try:
             yield self
         finally:

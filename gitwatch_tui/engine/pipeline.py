@@ -5,6 +5,10 @@ new head). Runs of one repo never overlap: a trigger during a run is kept, and t
 pile up coalesce into one run of whatever HEAD is by then (a pipeline deploys the newest code,
 not every commit on the way). Runs of different repos share a few slots.
 
+Once the engine is stopping, no run starts: a trigger then (a HEAD moved by work that ended in
+the grace period), one still queued, and a run the stop cut short are owed. They are written to
+`<state>/pipelines-owed.json` and started at the next start, never dropped.
+
 Each step is a process in its own session (its own process group, no terminal), with a clean
 environment (PATH, HOME, LANG, the step's `env`, and the `secrets` it names, taken from the
 daemon's environment), resource limits set in the child before exec, and a timeout that ends
@@ -18,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import os
 import re
 import resource
@@ -37,6 +42,7 @@ from gitwatch_tui.core.configmap import (
     write_configmap,
 )
 from gitwatch_tui.core.git import RepoPaths, run_git_async
+from gitwatch_tui.core.lifetime import keep_group, release_group
 from gitwatch_tui.core.models import PipelineStep, RepoSpec, StepLimits
 from gitwatch_tui.engine.events import (
     Event,
@@ -56,6 +62,7 @@ MAX_EVENT_LINES = 2000  # per step; the log file has every line (up to MAX_LOG_B
 MAX_LINE = 4000  # characters of one output line kept
 MAX_LOG_BYTES = 16 * 1024 * 1024
 KEEP_RUNS = 50  # run logs kept per repo
+OWED_FILE = "pipelines-owed.json"  # in the state dir: {repo: ref or null}
 KUBECTL_APPLY = ("kubectl", "apply", "-f", "-")
 
 StepState = Literal["ok", "failed", "timeout"]
@@ -124,6 +131,38 @@ def limits_preexec(limits: StepLimits) -> Callable[[], None]:
     return apply
 
 
+def take_owed(path: Path) -> dict[str, str | None]:
+    """The runs owed since the last stop, taken: a second process starting at the same moment
+    gets none (the file is renamed away before it is read). Unreadable: none."""
+    taken = path.with_name(f"{path.name}.{os.getpid()}")
+    try:
+        os.rename(path, taken)
+    except OSError:
+        return {}
+    try:
+        data = json.loads(taken.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = {}
+    finally:
+        taken.unlink(missing_ok=True)
+    if not isinstance(data, dict):
+        return {}
+    return {str(repo): ref if isinstance(ref, str) else None for repo, ref in data.items()}
+
+
+def add_owed(path: Path, owed: Mapping[str, str | None]) -> None:
+    """Write down runs owed to the next start, with any already owed (newest ref wins);
+    raises OSError when it cannot."""
+    merged = {**take_owed(path), **owed}
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.new")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps(merged, indent=1), encoding="utf-8")
+        os.replace(temporary, path)  # whole or not at all
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def safe_name(repo: str) -> str:
     """A repo name as one file-name component."""
     name = re.sub(r"[^-._a-zA-Z0-9]", "_", repo)
@@ -153,25 +192,49 @@ class PipelineRunner:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._unsubscribe: Callable[[], None] | None = None
         self._seq = itertools.count(1)
+        self._owed_path = state_dir / OWED_FILE
+        self._stopping = False
         self.last: dict[str, PipelineStateChanged] = {}  # repo -> its latest pipeline event
 
     # -- life cycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Listen to the engine's events for moves of HEAD."""
+        """Listen to the engine's events for moves of HEAD; start the runs owed since the last
+        stop."""
         if self._unsubscribe is None:
             self._unsubscribe = self._host.events.subscribe(self._on_event)
+        for repo, ref in take_owed(self._owed_path).items():
+            if self.trigger(repo, ref=ref):
+                self._log("info", "pipeline: the run owed since the last stop starts", repo)
+
+    def begin_stop(self) -> None:
+        """Start no more runs; triggers from now on are owed to the next start."""
+        self._stopping = True
 
     async def stop(self) -> None:
-        """Forget queued runs and end running ones (their steps' process groups included)."""
+        """End running runs (their steps' process groups included); queued and cut-short runs
+        are written down as owed."""
+        self._stopping = True
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        self._pending.clear()
         workers = list(self._workers.values())
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+        owed, self._pending = self._pending, {}
+        if owed:
+            self._write_owed(owed)
+
+    def _write_owed(self, owed: dict[str, str | None]) -> None:
+        try:
+            add_owed(self._owed_path, owed)
+        except OSError as exc:
+            for repo in owed:
+                self._log("error", f"pipeline: a run is owed but cannot be kept: {exc}", repo)
+            return
+        for repo in owed:
+            self._log("info", "pipeline: run owed, it starts at the next start", repo)
 
     async def wait_idle(self) -> None:
         """Return once no run is running or queued."""
@@ -201,19 +264,25 @@ class PipelineRunner:
         if spec is None or not spec.pipeline:
             return False
         self._pending[repo] = ref
-        if repo not in self._workers:
+        if repo not in self._workers and not self._stopping:
             task = asyncio.create_task(self._worker(repo), name=f"pipeline {repo}")
             self._workers[repo] = task
         return True
 
     async def _worker(self, repo: str) -> None:
         try:
-            while repo in self._pending:
+            while repo in self._pending and not self._stopping:
                 async with self._slots:
+                    if self._stopping:  # waited for a slot past the stop: owed
+                        break
                     ref = self._pending.pop(repo)
                     spec = self._host.specs.get(repo)
                     if spec is not None and spec.pipeline:
-                        await self.run(spec, ref=ref)
+                        try:
+                            await self.run(spec, ref=ref)
+                        except asyncio.CancelledError:
+                            self._pending.setdefault(repo, ref)  # cut short: owed
+                            raise
         finally:
             self._workers.pop(repo, None)
 
@@ -353,6 +422,7 @@ class PipelineRunner:
             )
         except (OSError, subprocess.SubprocessError) as exc:
             return StepResult(step.name, "failed", 0.0, error=f"cannot start {argv[0]}: {exc}")
+        keep_group(proc.pid)  # ended with the daemon, even a killed one
         assert proc.stdout is not None
         pump = asyncio.create_task(sink.pump(proc.stdout))
         feed = asyncio.create_task(_feed(proc, stdin)) if stdin is not None else None
@@ -369,6 +439,7 @@ class PipelineRunner:
         finally:
             # Whatever the step left running in its group goes with it.
             _signal_group(proc.pid, signal.SIGKILL)
+            release_group(proc.pid)
             if feed is not None:
                 feed.cancel()
             try:

@@ -1,26 +1,24 @@
 """`GET /api/repos` and `/api/repos/{name}`: the engine's view of each repo, as JSON.
 
-One object per repo: the `status --json` fields (`RepoStatus.to_json`), plus `state` (one word,
-as in /metrics) and `sync` (what the engine is doing with the remote). Read-only.
+One object per repo: the `status --json` fields (`RepoStatus.to_json`, `state` and
+`state_detail`, decided by `repo_state` as for every face) and `sync` (what the engine is doing
+with the remote). Read-only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 from aiohttp import web
 
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
+from gitwatch_tui.core.models import iso_time as _iso
 from gitwatch_tui.engine.engine import Engine
-from gitwatch_tui.engine.events import SyncState
-from gitwatch_tui.server.metrics import repo_state
-
-
-def _iso(when: float | None) -> str | None:
-    return None if when is None else datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds")
+from gitwatch_tui.engine.events import PipelineStateChanged, SyncState
+from gitwatch_tui.engine.repo_state import repo_state
 
 
 def sync_json(state: SyncState | None) -> dict[str, Any] | None:
@@ -34,17 +32,30 @@ def sync_json(state: SyncState | None) -> dict[str, Any] | None:
         "auth_failed": state.auth_failed,
         "circuit_open": state.circuit_open,
         "last_success": _iso(state.last_success),
+        "last_failure": _iso(state.last_failure),
     }
 
 
-def repo_json(spec: RepoSpec, status: RepoStatus | None, sync: SyncState | None) -> dict[str, Any]:
+def repo_json(
+    spec: RepoSpec,
+    status: RepoStatus | None,
+    sync: SyncState | None,
+    pipeline: PipelineStateChanged | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
     """One repo's object; a repo not read yet has its name, path and group, the rest empty."""
     base = status or RepoStatus(name=spec.name, path=str(spec.path), group=spec.group)
-    return {**base.to_json(), "state": repo_state(status, sync), "sync": sync_json(sync)}
+    state = repo_state(status, sync, time.time() if now is None else now, pipeline=pipeline)
+    words = {"state": state.word, "state_detail": state.detail}
+    return {**base.to_json(), **words, "sync": sync_json(sync)}
 
 
-def _listing(rows: list[tuple[RepoSpec, RepoStatus | None, SyncState | None]]) -> bytes:
-    return json.dumps([repo_json(*row) for row in rows]).encode()
+_Row = tuple[RepoSpec, RepoStatus | None, SyncState | None, PipelineStateChanged | None]
+
+
+def _listing(rows: list[_Row]) -> bytes:
+    now = time.time()
+    return json.dumps([repo_json(*row, now=now) for row in rows]).encode()
 
 
 class Api:
@@ -61,7 +72,11 @@ class Api:
         engine = self._engine
         specs = engine.specs
         names = sorted(specs, key=lambda n: (specs[n].group or "", n))
-        rows = [(specs[n], engine.statuses.get(n), engine.states.get(n)) for n in names]
+        pipelines = engine.pipelines.last
+        rows = [
+            (specs[n], engine.statuses.get(n), engine.states.get(n), pipelines.get(n))
+            for n in names
+        ]
         # The snapshots are immutable: a thousand of them are rendered off the loop.
         body = await asyncio.to_thread(_listing, rows)
         return web.Response(body=body, content_type="application/json")
@@ -72,6 +87,5 @@ class Api:
         spec = engine.specs.get(name)
         if spec is None:
             return web.json_response({"error": f"no such repo: {name}"}, status=404)
-        return web.json_response(
-            repo_json(spec, engine.statuses.get(name), engine.states.get(name))
-        )
+        row = (spec, engine.statuses.get(name), engine.states.get(name))
+        return web.json_response(repo_json(*row, engine.pipelines.last.get(name)))

@@ -2,9 +2,10 @@
 `notify:`) with no UI, for a service manager.
 
 It logs one JSON object per line to stderr (`ts`, `level`, `event`, then the event's fields),
-stops cleanly on SIGTERM or SIGINT (no new work; running fetches and syncs get the grace
-period, then their git processes are ended; history is flushed), reloads the config on SIGHUP
-(and when the file changes), and exits with a code from sysexits.h that systemd can act on.
+stops cleanly on SIGTERM or SIGINT, at any moment from its first line (no new work from the
+signal on; running fetches and syncs get the grace period, then their git processes are ended;
+history is flushed), reloads the config on SIGHUP (and when the file changes; not once
+stopping), and exits with a code from sysexits.h that systemd can act on.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gitwatch_tui import __version__
+from gitwatch_tui.core import early_signals
 from gitwatch_tui.core.config import (
     Config,
     load_config,
@@ -199,18 +201,41 @@ async def _run(
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     stop_signal: list[str] = []
+    engine: Engine | None = None
+    started = False  # the engine and its server are up: a SIGHUP reloads from then on
+    reload_wanted = False
 
     def on_stop(sig: signal.Signals) -> None:
         stop_signal.append(sig.name)
         stop.set()
+        if engine is not None:
+            engine.begin_stop()  # at once: nothing starts between the signal and the stop
 
-    # Installed first, so a SIGTERM during start-up is a clean stop too.
+    def on_reload() -> None:
+        nonlocal reload_wanted
+        if engine is not None and started:
+            asyncio.ensure_future(engine.reload_config())  # refused once stopping
+        else:
+            reload_wanted = True  # during start-up: once started
+
+    # Before anything else, so a signal at any moment of the start-up is acted on; those
+    # that came before the loop were noted (early_signals) and are acted on now.
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_stop, sig)
+    loop.add_signal_handler(signal.SIGHUP, on_reload)
+    for sig in early_signals.caught():
+        if sig == signal.SIGHUP:
+            on_reload()
+        else:
+            on_stop(sig)
     loaded = _load(config_path, listen, log, env)
     if isinstance(loaded, int):
         return loaded
     config, path, address = loaded
+    if stop.is_set():  # stopped before anything started
+        _log_stopping(log, stop_signal[0], config.server.shutdown_grace)
+        log.write("info", "daemon-stopped")
+        return EX_OK
     # The port first: a clash is found before the engine reads (and fetches) every repo.
     listener = _bind(address, log)
     if isinstance(listener, int):
@@ -218,17 +243,18 @@ async def _run(
     engine = Engine(config, config_path=path)
     engine.subscribe(log.engine_event)
     engine.subscribe(lambda event: _server_reload_notice(event, config, log))
-    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(engine.reload_config()))
     services: Services | None = None
     notifier: Notifier | None = None
     try:
         await engine.start()
-        refuse_no_repos(engine.config, engine.specs.values())
-        # Always on, even with no target: a reload may add one. Before the server, so that
-        # what its webhooks start is followed too.
-        notifier = start_notifier(engine.events, engine.config.notify)
-        if listener is not None:
-            services = await start_services(engine, config, listener=listener, env=env)
+        # Stopped during the engine's start: its notifier and server never start.
+        if not stop.is_set():
+            refuse_no_repos(engine.config, engine.specs.values())
+            # Always on, even with no target: a reload may add one. Before the server, so
+            # that what its webhooks start is followed too.
+            notifier = start_notifier(engine.events, engine.config.notify)
+            if listener is not None:
+                services = await start_services(engine, config, listener=listener, env=env)
     except (ServerConfigError, ConfigError) as exc:
         if listener is not None:
             listener.close()
@@ -238,19 +264,29 @@ async def _run(
             log.write("error", "config-error", message=str(exc))
         await _stop_engine(engine, notifier)
         return EX_CONFIG
-    log.write(
-        "info", "daemon-started", version=__version__, pid=os.getpid(), config=str(path.absolute()),
-        listen=services.url if services else None, repos=len(engine.specs),
-        notify=_notify_targets(engine.config),
-    )  # fmt: skip
+    if services is None and listener is not None:
+        listener.close()  # stopped before the server started: its port goes at once
+    if not stop.is_set():
+        started = True
+        log.write(
+            "info", "daemon-started", version=__version__, pid=os.getpid(),
+            config=str(path.absolute()), listen=services.url if services else None,
+            repos=len(engine.specs), notify=_notify_targets(engine.config),
+        )  # fmt: skip
+        if reload_wanted:
+            asyncio.ensure_future(engine.reload_config())
     await stop.wait()
     grace = engine.config.server.shutdown_grace
-    log.write("info", "daemon-stopping", signal=stop_signal[0], grace=grace)
+    _log_stopping(log, stop_signal[0], grace)
     if services is not None:
         await services.stop()
     await _stop_engine(engine, notifier, grace)
     log.write("info", "daemon-stopped")
     return EX_OK
+
+
+def _log_stopping(log: JsonLog, signal_name: str, grace: float) -> None:
+    log.write("info", "daemon-stopping", signal=signal_name, grace=grace)
 
 
 async def _stop_engine(engine: Engine, notifier: Notifier | None, grace: float = 0.0) -> None:

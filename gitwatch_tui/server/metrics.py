@@ -8,6 +8,7 @@ fetch histogram follow the engine's events.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator
 
 from aiohttp import web
@@ -16,41 +17,13 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from gitwatch_tui.core.models import RepoStatus
 from gitwatch_tui.engine.engine import Engine
-from gitwatch_tui.engine.events import Event, SyncFinished, SyncState
+from gitwatch_tui.engine.events import Event, SyncFinished
+from gitwatch_tui.engine.repo_state import STATE_WORDS, repo_state
 
-# One state per repo, the most pressing first (as the dashboard's State column decides).
-REPO_STATES = (
-    "error", "conflict", "diverged", "behind", "ahead", "dirty", "detached", "no-upstream",
-    "in-sync", "unknown",
-)  # fmt: skip
+# One state per repo, as every face says it (`repo_state`), the most pressing first.
+REPO_STATES: tuple[str, ...] = STATE_WORDS
 FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
-
-
-def repo_state(status: RepoStatus | None, sync: SyncState | None) -> str:
-    """The one word for a repo: `error` when it cannot be read, its upstream is gone or its
-    fetches are failing; then conflicts, then how it stands against its upstream."""
-    if status is None:
-        return "unknown"
-    failing = sync is not None and (sync.phase in ("backoff", "circuit-open") or sync.circuit_open)
-    if status.error or status.upstream_gone or failing:
-        return "error"
-    if status.operation or status.conflicted:
-        return "conflict"
-    if status.ahead and status.behind:
-        return "diverged"
-    if status.behind:
-        return "behind"
-    if status.ahead:
-        return "ahead"
-    if status.dirty:
-        return "dirty"
-    if status.detached:
-        return "detached"
-    if status.upstream is None:
-        return "no-upstream"
-    return "in-sync"
 
 
 class _EngineCollector(Collector):
@@ -64,7 +37,9 @@ class _EngineCollector(Collector):
         # the snapshots themselves are immutable.
         statuses = dict(self._engine.statuses)
         states = dict(self._engine.states)
+        pipelines = dict(self._engine.pipelines.last)
         names = list(self._engine.specs)
+        now = time.time()
         by_state = dict.fromkeys(REPO_STATES, 0)
         ahead = GaugeMetricFamily(
             "gitwatch_repo_ahead", "Commits on the branch not on its upstream.", labels=["repo"]
@@ -88,6 +63,11 @@ class _EngineCollector(Collector):
             "When the repo was last fetched successfully (Unix time).",
             labels=["repo"],
         )
+        last_failure = GaugeMetricFamily(
+            "gitwatch_repo_last_fetch_failure_timestamp_seconds",
+            "When a fetch of the repo last failed, if none has worked since (Unix time).",
+            labels=["repo"],
+        )
         next_attempt = GaugeMetricFamily(
             "gitwatch_repo_next_attempt_timestamp_seconds",
             "When the repo's next poll is due (Unix time); absent while one is under way.",
@@ -97,7 +77,7 @@ class _EngineCollector(Collector):
             if (when := self._engine.next_attempt(name)) is not None:
                 next_attempt.add_metric([name], when)
             status, sync = statuses.get(name), states.get(name)
-            by_state[repo_state(status, sync)] += 1
+            by_state[repo_state(status, sync, now, pipeline=pipelines.get(name)).word] += 1
             if status is not None:
                 if status.ahead is not None:
                     ahead.add_metric([name], status.ahead)
@@ -109,13 +89,16 @@ class _EngineCollector(Collector):
                 failures.add_metric([name], sync.failures)
                 if sync.last_success is not None:
                     last_success.add_metric([name], sync.last_success)
+                if sync.last_failure is not None:
+                    last_failure.add_metric([name], sync.last_failure)
         repos = GaugeMetricFamily(
             "gitwatch_repos", "Watched repos by state (each in exactly one).", labels=["state"]
         )
         for state, count in by_state.items():
             repos.add_metric([state], count)
         yield repos
-        yield from (ahead, behind, dirty, circuit, failures, last_success, next_attempt)
+        yield from (ahead, behind, dirty, circuit, failures, last_success, last_failure)
+        yield next_attempt
         yield GaugeMetricFamily(
             "gitwatch_scheduler_overdue_repos",
             "Repos neither being polled nor due in time (the liveness watchdog's finding).",

@@ -166,7 +166,9 @@ class EventMapper:
                 if event.action == "deploy-tag"
                 else f"{event.repo}: auto-sync applied {old}..{new}"
             )
-            return Notification("auto-sync-applied", event.repo, title, fields=fields)
+            # `error` on a sync that was done: what failed after HEAD moved (a hook).
+            message = event.error or ""
+            return Notification("auto-sync-applied", event.repo, title, message, fields=fields)
         return None
 
 

@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.driver import Driver
 from textual.screen import Screen
 
+from gitwatch_tui.core import early_signals
 from gitwatch_tui.core.config import Config
 from gitwatch_tui.engine.engine import Engine
 from gitwatch_tui.engine.events import (
@@ -34,6 +35,7 @@ from gitwatch_tui.engine.events import (
 )
 from gitwatch_tui.engine.head_start import HeadStart
 from gitwatch_tui.engine.history import default_state_dir
+from gitwatch_tui.engine.sync_log import SyncLog
 from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate, FollowsEngine
 from gitwatch_tui.ui.screens.dashboard import COLUMN_NAMES, DashboardScreen
 from gitwatch_tui.ui.themes import (
@@ -82,6 +84,7 @@ class GitwatchApp(App[int]):
         theme: str | None = None,
         head_start: HeadStart | None = None,
         services: StartServices | None = None,
+        stop_on_signals: bool = False,
     ) -> None:
         super().__init__()
         self.config = config
@@ -93,10 +96,12 @@ class GitwatchApp(App[int]):
         self._where = where or (str(config.source) if config.source else str(Path.cwd()))
         self._start_services = services
         self._services: Service | None = None
+        self._stop_on_signals = stop_on_signals
         self._batch: EngineUpdate | None = None
         self._scanning = False  # some repo had no status yet at the last event
         # What the log screen (`l`) shows: the latest lines, each with the time it came.
         self.log_lines: deque[tuple[float, LogLine]] = deque(maxlen=LOG_LINES_KEPT)
+        self._sync_log = SyncLog()  # what went wrong (or right) with syncing, for that log
         self._unsubscribe: Callable[[], None] | None = None
         self._stopped = False
         themes, self.theme_problems = load_themes()
@@ -141,6 +146,8 @@ class GitwatchApp(App[int]):
     # -- life cycle ---------------------------------------------------------------------------
 
     def on_mount(self) -> None:
+        if self._stop_on_signals:
+            self._take_stop_signals()
         self.push_screen(DashboardScreen(where=self._where, clock=self.clock))
         for problem in self.theme_problems:
             self.notify(problem, title="Theme skipped", severity="warning")
@@ -148,6 +155,8 @@ class GitwatchApp(App[int]):
         self.call_after_refresh(lambda: self.run_worker(self._start_engine(), name="engine"))
 
     async def _start_engine(self) -> None:
+        if self._stopped:  # a stop signal came first
+            return
         self._unsubscribe = self.engine.subscribe(self._on_event)
         await self.engine.start()
         names = {name: spec.group for name, spec in self.engine.specs.items()}
@@ -161,6 +170,22 @@ class GitwatchApp(App[int]):
                 url = self._services.url
                 if url is not None:
                     self.notify(f"webhooks {url}/hooks/…, metrics {url}/metrics", title="Serving")
+
+    def _take_stop_signals(self) -> None:
+        """A hang-up (the terminal closed), TERM or INT: the same clean way out as `q`, also
+        for one that came before the app could take it (`early_signals`)."""
+        loop = asyncio.get_running_loop()
+        for sig in early_signals.HELD:
+            loop.add_signal_handler(sig, self._stop_signal)
+        if early_signals.caught():
+            self._stop_signal()
+
+    def _stop_signal(self) -> None:
+        # After a frame: a stop while the dashboard is still being put together would leave
+        # its half-built screen answering messages with widgets already gone.
+        self.call_after_refresh(
+            lambda: self.run_worker(self.shut_down(), name="shut-down", group="shut-down")
+        )
 
     async def shut_down(self) -> None:
         """Stop the engine (its git calls are killed) and leave."""
@@ -221,11 +246,14 @@ class GitwatchApp(App[int]):
             batch.finished.append(event)
         elif isinstance(event, LogLine):
             batch.logs.append(event)
-            self.log_lines.append((time.time(), event))
         elif isinstance(event, PipelineStateChanged):
             batch.pipelines[event.repo] = event
         elif isinstance(event, ConfigReloaded):
             batch.reloaded.append(event)
+        # The log screen's lines: the engine's own, and what syncing did, one per change.
+        for line in [event] if isinstance(event, LogLine) else self._sync_log.lines(event):
+            batch.log_entries.append(line)
+            self.log_lines.append((time.time(), line))
         # A refused config edit (ConfigError) also comes as a LogLine, which is what is shown.
         if self._scanning and not scanning:
             self._flush_batch()  # the sweep's last status: no waiting for the timer

@@ -1,14 +1,21 @@
-"""The terminal driver: Textual's Linux driver, with Escape delivered when its delay is up.
+"""The terminal driver: Textual's Linux driver, with Escape delivered when its delay is up,
+and an exit that does not hang when the terminal has gone.
 
 A lone ESC byte may be the start of a key sequence (an arrow is ESC [ A), so the parser waits
 `ESCDELAY` for more before it reports Escape. Textual's input thread checks that wait only when
 its `select` returns, every 0.1 s, so Escape took 100-200 ms whatever the delay. This thread
 wakes when the wait is over.
+
+When the terminal closes, Textual's writer thread dies on the first failed write, and every
+later write (restoring the terminal on the way out) waited forever for room in its queue: the
+dashboard never exited. Writes are dropped once that thread is gone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import selectors
 from codecs import getincrementaldecoder
 
@@ -31,7 +38,27 @@ def select_timeout(parser: XTermParser, now: float) -> float:
 
 
 class PromptEscapeDriver(LinuxDriver):
-    """`LinuxDriver` whose input thread wakes when a pending Escape is due."""
+    """`LinuxDriver` whose input thread wakes when a pending Escape is due, and whose output
+    is dropped once the terminal is gone."""
+
+    def write(self, data: str) -> None:
+        self._put(data)
+
+    def close(self) -> None:
+        writer = self._writer_thread
+        if writer is not None:
+            self._put(None)  # the writer's end mark, as its `stop` sends
+            writer.join()
+
+    def _put(self, data: str | None) -> None:
+        """Queue `data` for the writer thread, unless that thread has died (a write to the
+        terminal failed: it has gone), which Textual's own write would wait for forever."""
+        writer = self._writer_thread
+        assert writer is not None, "Driver must be in application mode"
+        while writer.is_alive():
+            with contextlib.suppress(queue.Full):
+                writer._queue.put(data, timeout=_POLL_SECONDS)  # noqa: SLF001
+                return
 
     def run_input_thread(self) -> None:
         # Textual 8.2's loop, but for the select timeout.

@@ -27,7 +27,10 @@ class EngineUpdate(Message, bubble=False):
     pipelines: dict[str, PipelineStateChanged] = field(default_factory=dict)
     removed: set[str] = field(default_factory=set)
     finished: list[SyncFinished] = field(default_factory=list)
-    logs: list[LogLine] = field(default_factory=list)
+    logs: list[LogLine] = field(default_factory=list)  # the engine's own (shown as toasts)
+    # Every line for the log screen, in order: the engine's own and those about syncing
+    # (failed fetches, back-off, refusals, auto-syncs) that `SyncLog` makes from events.
+    log_entries: list[LogLine] = field(default_factory=list)
     reloaded: list[ConfigReloaded] = field(default_factory=list)
 
 

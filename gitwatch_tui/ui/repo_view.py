@@ -6,7 +6,6 @@ widget only diffs what these functions produce against what it shows.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,16 @@ from rich.text import Text
 
 from gitwatch_tui.core.models import RepoStatus
 from gitwatch_tui.engine.events import PipelineStateChanged, SyncState
+from gitwatch_tui.engine.repo_state import (
+    StateWord,
+    ago,
+    fetched,
+    first_line,
+    repo_state,
+    until,
+)
+
+__all__ = ["ago", "first_line", "until"]  # the words' helpers, used from here by the screens
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 GROUP_PREFIX = "group:"
@@ -79,29 +88,6 @@ def column_widths(columns: tuple[Column, ...], room: int) -> tuple[int, ...]:
 # -- the cells --------------------------------------------------------------------------------
 
 
-def ago(when: float | None, now: float) -> str:
-    """ "3m ago" style, or "never"."""
-    if when is None:
-        return "never"
-    seconds = max(0, int(now - when))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{seconds}s ago"
-
-
-def until(when: float | None, now: float) -> str:
-    """ "in 2m" style for a retry time."""
-    if when is None:
-        return ""
-    seconds = max(0, math.ceil(when - now))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
-
-
 def _cell(text: str = "", style: str = "") -> Text:
     return Text(text, style=style, no_wrap=True, overflow="ellipsis", end="")
 
@@ -115,72 +101,36 @@ def _join(parts: Iterable[tuple[str, str]]) -> Text:
     return cell
 
 
-_DOING = {
-    "merge": "merging",
-    "rebase": "rebasing",
-    "cherry-pick": "cherry-picking",
-    "revert": "reverting",
-    "am": "applying patches",
-    "bisect": "bisecting",
-}
+# The theme colour of each state word.
+STATE_STYLE: dict[StateWord, str] = {
+    "error": "repo-error", "conflict": "repo-conflict", "pipeline-failed": "repo-error",
+    "circuit-open": "repo-error", "failing": "repo-error", "bare": "repo-muted",
+    "empty": "repo-muted", "upstream-gone": "repo-error", "diverged": "repo-behind",
+    "behind": "repo-behind", "ahead": "repo-ahead", "dirty": "repo-unstaged",
+    "stale-submodules": "repo-behind", "detached": "repo-muted", "no-remote": "repo-muted",
+    "no-upstream": "repo-muted", "in-sync": "repo-clean", "unknown": "repo-muted",
+}  # fmt: skip
 
 
 def state_label(row: RepoRow, now: float, frame: int = 0) -> tuple[str, str]:
-    """The State column: (text, palette key). The most pressing thing wins: a repo that
-    cannot be read, then git operations in progress, then what the engine is doing."""
-    status, state = row.status, row.state
-    if status is not None and status.error and status.head is None:
-        return f"✗ {first_line(status.error)}", "repo-error"
-    if state.phase in ("fetching", "cloning", "syncing"):
-        return f"{SPINNER[frame % len(SPINNER)]} {state.phase}", "repo-busy"
-    if status is not None and status.operation:
-        verb = _DOING.get(status.operation, status.operation)
-        if status.conflicts_total:
-            resolved = status.conflicts_total - status.conflicted
-            return f"⚠ {verb} {resolved}/{status.conflicts_total}", "repo-conflict"
-        return f"⚠ {verb}", "repo-conflict"
-    if status is not None and status.conflicted:  # e.g. a stash that re-applied with conflicts
-        plural = "s" if status.conflicted != 1 else ""
-        return f"⚠ {status.conflicted} conflict{plural}", "repo-conflict"
+    """The State column: (text, palette key). The repo's state (`repo_state` decides it), or,
+    unless that is an error or a conflict, what the engine is doing with the repo right now."""
+    state = repo_state(row.status, row.state, now, pipeline=row.pipeline)
+    doing = None if state.word in ("error", "conflict") else _activity(row, frame)
+    return doing or (state.label, STATE_STYLE[state.word])
+
+
+def _activity(row: RepoRow, frame: int) -> tuple[str, str] | None:
+    """A fetch, clone or sync under way, a pipeline step running, another process's lock."""
+    spinner = SPINNER[frame % len(SPINNER)]
+    if row.state.phase in ("fetching", "cloning", "syncing"):
+        return f"{spinner} {row.state.phase}", "repo-busy"
     if (run := row.pipeline) is not None and run.state == "running":
         step = f"{run.step} {run.index}/{run.total}" if run.step else "starting"
-        return f"{SPINNER[frame % len(SPINNER)]} pipeline · {step}", "repo-busy"
-    if run is not None and run.state in ("failed", "timeout"):
-        what = "timed out" if run.state == "timeout" else "failed"
-        failed_step = run.failed[-1] if run.failed else run.step
-        where = f" at {failed_step}" if failed_step else ""
-        return f"✗ pipeline {what}{where}", "repo-error"
-    if state.phase == "circuit-open" or state.circuit_open:
-        reason = "auth failed" if state.auth_failed else "circuit open"
-        return f"⊘ {reason} · retry {until(state.next_attempt, now)}", "repo-error"
-    if state.phase == "backoff":
-        return f"↻ retry in {until(state.next_attempt, now)} · {state.failures}×", "repo-error"
-    if state.phase == "busy":
+        return f"{spinner} pipeline · {step}", "repo-busy"
+    if row.state.phase == "busy":
         return "⧗ locked by another process", "repo-busy"
-    if status is None:
-        return "… reading", "repo-muted"
-    if status.error:
-        return f"✗ {first_line(status.error)}", "repo-error"
-    if status.upstream_gone:
-        return "✗ upstream gone", "repo-error"
-    if status.ahead and status.behind:
-        return "⇅ diverged", "repo-behind"
-    if status.behind:
-        return "↓ behind", "repo-behind"
-    if status.ahead:
-        return "↑ ahead", "repo-ahead"
-    if status.dirty:
-        return "● dirty", "repo-unstaged"
-    if status.upstream is None:
-        return "· no upstream", "repo-muted"
-    return "✓ in sync", "repo-clean"
-
-
-def first_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    # git's last line is usually the one that says what went wrong ("fatal: ...").
-    fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
-    return (fatal or lines or [""])[0].removeprefix("fatal: ").removeprefix("error: ")
+    return None
 
 
 def short_upstream(status: RepoStatus) -> str:
@@ -242,8 +192,9 @@ def repo_cells(
         changes.append((f"${s.stash}", p["repo-stash"]))
     cells["changes"] = _join(changes)
     cells["stash"] = _cell(str(s.stash) if s.stash else "", p["repo-stash"])
-    fetched = ago(s.last_fetch, now)
-    cells["fetched"] = _cell(fetched, p["repo-muted"] if s.last_fetch is None else "")
+    when = fetched(s, now, short=True)
+    style = "repo-error" if s.last_fetch_failed else "repo-muted" if s.last_fetch is None else ""
+    cells["fetched"] = _cell(when, p[style] if style else "")
     return [cells[key] for key in keys]
 
 
@@ -305,10 +256,11 @@ class Totals:
 
 
 def has_error(r: RepoRow) -> bool:
-    """Cannot be read, upstream gone, or fetches failing (backing off, circuit open)."""
+    """Cannot be read, upstream gone, or fetches failing (backing off, circuit open, or the
+    last attempt on record failed)."""
     s = r.status
     return bool(
-        (s is not None and (s.error or s.upstream_gone))
+        (s is not None and (s.error or s.upstream_gone or s.last_fetch_failed is not None))
         or r.state.phase in ("backoff", "circuit-open")
     )
 
@@ -388,9 +340,8 @@ def _sort_value(column: str, row: RepoRow) -> Any:
     if column == "fetched":
         return -(s.last_fetch or 0.0)
     if column == "state":
-        # Trouble first: errors, operations in progress, then behind, dirty, ahead, in sync.
-        rank = 0 if has_error(row) else 1 if s.operation else 2 if s.behind else 3
-        return (rank, 0 if s.dirty else 1, 0 if s.ahead else 1)
+        # The most pressing first, in the order `repo_state` decides by.
+        return repo_state(s, row.state, 0.0, pipeline=row.pipeline).rank
     raise ValueError(f"unknown column {column!r}")
 
 

@@ -22,11 +22,12 @@ from textual.screen import Screen
 from textual.widgets import Input
 
 from gitwatch_tui.core.config import Config
-from gitwatch_tui.core.git import resolve_git_dir, run_git
+from gitwatch_tui.core.git import run_git
 from gitwatch_tui.core.models import PipelineStep
 from gitwatch_tui.core.ops import fetch
 from gitwatch_tui.core.status import locate_repo
 from gitwatch_tui.demo import create_sandbox
+from gitwatch_tui.engine.history import HISTORY_FILENAME, History
 from gitwatch_tui.ui.app import GitwatchApp, build_app
 from gitwatch_tui.ui.screens.bulk import BulkScreen
 from gitwatch_tui.ui.screens.conflicts import ConflictScreen
@@ -43,17 +44,17 @@ class SceneError(RuntimeError):
     """A scene's screen did not reach the state it is shown in (a spinner is no screenshot)."""
 
 
-def age_fetches(config: Config, now: float) -> None:
-    """Fetch every demo repo once (a real fetch from its local remote), then date each fetch
-    a few minutes to days back, so the Fetched column reads like a real one (git writes
-    FETCH_HEAD even when the fetch fails, so the unreachable repo gets a date too)."""
+def age_fetches(config: Config, now: float, state_dir: Path) -> None:
+    """Fetch every demo repo once (a real fetch from its local remote), and keep each outcome
+    in `state_dir`'s fetch record dated a few minutes to days back, so the Fetched column reads
+    like a real one (the unreachable repo's fetch failed, and says so)."""
     ages = (120, 540, 3 * 3600, 25 * 60, 2 * 86400, 60, 15 * 60, 7 * 3600, 400, 90, 30, 5000)
-    for spec, age in zip(config.repos, ages * 2, strict=False):
-        fetch(spec, timeout=10)  # the unreachable and the broken repo fail: their rows say so
-        git_dir = resolve_git_dir(spec.path)
-        fetch_head = git_dir / "FETCH_HEAD" if git_dir else None
-        if fetch_head is not None and fetch_head.exists():
-            os.utime(fetch_head, (now - age, now - age))
+    with History(state_dir / HISTORY_FILENAME) as history:
+        for spec, age in zip(config.repos, ages * 2, strict=False):
+            outcome = fetch(spec, timeout=10)  # the unreachable and the broken repo fail
+            if not outcome.no_remote:
+                ok, error = outcome.error is None, outcome.error
+                history.record_fetch(str(spec.path), ok=ok, when=now - age, error=error)
 
 
 def after_history(config: Config) -> float:
@@ -254,7 +255,7 @@ async def take(folder: Path, sandbox: Path, only: set[str] | None = None) -> lis
         # Nothing polls on its own while a scene is set up: what is shown is what the scene did.
         config = replace(config, defaults=replace(config.defaults, poll_interval=86400))
         now = after_history(config)
-        age_fetches(config, now)
+        age_fetches(config, now, sandbox / f"state-{name}")
         if name in SETUPS:
             config = SETUPS[name](config)
         app: GitwatchApp = build_app(

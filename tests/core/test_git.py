@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from gitwatch_tui.core.git import RepoPaths, git_env, run_git, run_git_async, run_many
+from gitwatch_tui.core.git import (
+    RepoPaths,
+    condense_stderr,
+    git_env,
+    run_git,
+    run_git_async,
+    run_many,
+)
 from gitwatch_tui.core.models import RepoSpec
 from gitwatch_tui.core.ops import fetch
-from tests.conftest import git, make_remote_and_clone
+from tests.conftest import git, make_remote_and_clone, push_from_elsewhere
 
 
 @pytest.fixture()
@@ -113,11 +121,63 @@ def test_ssh_runs_in_batch_mode_without_a_terminal(repo: Path, tmp_path: Path) -
     fake_ssh.chmod(0o755)
     git(repo, "config", "core.sshCommand", str(fake_ssh))
     git(repo, "remote", "set-url", "origin", "ssh://git@127.0.0.1:1/x.git")
-    outcome = fetch(RepoSpec(path=repo, name="repo"), timeout=10)
+    # A trusted repo: its own ssh command is honoured (untrusted ones: tests/core/test_trust.py).
+    outcome = fetch(RepoSpec(path=repo, name="repo", trust=True), timeout=10)
     assert outcome.error
     recorded = record.read_text()
     assert "-o BatchMode=yes" in recorded
     assert "no-tty" in recorded
+
+
+def test_a_fetch_failure_keeps_the_lines_that_say_why(tmp_path: Path) -> None:
+    """An LFS-like failure: the server's side prints what went wrong, then hangs up mid-fetch;
+    git's own last word is the generic "the remote end hung up unexpectedly"."""
+    remote, repo = make_remote_and_clone(tmp_path, "lfs")
+    push_from_elsewhere(remote, tmp_path)  # something to fetch, so git asks for it
+    advert = tmp_path / "advertisement"
+    advert.write_bytes(
+        subprocess.run(
+            ["git", "upload-pack", "--advertise-refs", "--stateless-rpc", str(remote)],
+            capture_output=True, check=True, stdin=subprocess.DEVNULL,
+        ).stdout
+    )  # fmt: skip
+    fake_ssh = tmp_path / "fake-ssh"
+    fake_ssh.write_text(
+        "#!/bin/sh\n"
+        "echo 'batch response: Git LFS is disabled for this repository.' >&2\n"
+        "echo 'Git LFS: (0 of 1 files) 0 B / 1.2 MB' >&2\n"
+        f"cat {advert}\n"
+        "head -c 60 >/dev/null\n"  # read the request, then hang up
+    )
+    fake_ssh.chmod(0o755)
+    git(repo, "config", "core.sshCommand", str(fake_ssh))
+    git(repo, "remote", "set-url", "origin", "ssh://git@forge.invalid/lfs.git")
+    outcome = fetch(RepoSpec(path=repo, name="lfs", trust=True), timeout=20)  # its own ssh
+    assert outcome.error == (
+        "batch response: Git LFS is disabled for this repository.; "
+        "Git LFS: (0 of 1 files) 0 B / 1.2 MB; the remote end hung up unexpectedly"
+    )
+
+
+@pytest.mark.parametrize(
+    ("stderr", "said"),
+    [
+        ("warning: x\nfatal: repository 'r' not found\n", "repository 'r' not found"),
+        ("ssh: connect to host h port 22: Connection refused\n"
+         "fatal: Could not read from remote repository.\n\n"
+         "Please make sure you have the correct access rights\nand the repository exists.\n",
+         "ssh: connect to host h port 22: Connection refused; "
+         "Could not read from remote repository."),
+        ("remote: error: GitLab: LFS objects are missing\n"
+         "fatal: the remote end hung up unexpectedly\n",
+         "remote: error: GitLab: LFS objects are missing; the remote end hung up unexpectedly"),
+        ("error: a\nerror: b\nerror: c\nerror: d\nfatal: early EOF\n", "a; b; c; early EOF"),
+        ("plain last words\n", "plain last words"),
+        ("", ""),
+    ],
+)  # fmt: skip
+def test_condensed_stderr_says_why_first(stderr: str, said: str) -> None:
+    assert condense_stderr(stderr) == said
 
 
 def test_fetch_without_a_remote_is_an_error_not_a_silent_success(tmp_path: Path) -> None:
@@ -200,17 +260,17 @@ def test_a_forked_child_leaves_the_parents_git_calls_alone(
 ) -> None:
     """A child (the dashboard's head start) that ends its own git must not end the parent's,
     nor wait for the lock one of the parent's threads held at the fork."""
-    from gitwatch_tui.core import git as git_module
+    from gitwatch_tui.core import lifetime
 
-    monkeypatch.setattr(git_module, "_live_groups", {os.getpid()})  # "a call under way"
-    with git_module._live_lock:
+    monkeypatch.setattr(lifetime, "_groups", [os.getpid()])  # "a call under way"
+    with lifetime._lock:
         child = os.fork()
         if child == 0:
             try:
-                free = git_module._live_lock.acquire(blocking=False)
-                os._exit(0 if free and not git_module._live_groups else 1)
+                free = lifetime._lock.acquire(blocking=False)
+                os._exit(0 if free and not lifetime._groups else 1)
             finally:
                 os._exit(2)
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    assert git_module._live_groups == {os.getpid()}  # the parent's own are untouched
+    assert lifetime.kept_groups() == [os.getpid()]  # the parent's own are untouched

@@ -24,6 +24,7 @@ from tests.conftest import (
     process_ends,
     push_from_elsewhere,
 )
+from tests.odd_repos import ODD_REPOS, stale_submodules
 
 OID = "1" * 40
 OID2 = "2" * 40
@@ -297,11 +298,78 @@ def test_detached_branch_shows_short_sha(world: dict[str, Path]) -> None:
     assert (status.head, status.branch) == (head, head[:7])
 
 
-def test_last_fetch_is_fetch_head_time(world: dict[str, Path]) -> None:
-    fetched = status_of(world["behind"])
-    fetch_head = world["behind"] / ".git" / "FETCH_HEAD"
-    assert fetched.last_fetch == pytest.approx(fetch_head.stat().st_mtime)
-    assert status_of(world["clean"]).last_fetch is None
+def test_a_failed_fetch_touching_fetch_head_is_not_taken_for_a_fetch(tmp_path: Path) -> None:
+    """git truncates and touches FETCH_HEAD when a fetch fails: its time says nothing."""
+    _, repo = make_remote_and_clone(tmp_path, "unreachable")
+    git(repo, "remote", "set-url", "origin", str(tmp_path / "gone.git"))
+    with pytest.raises(AssertionError):
+        git(repo, "fetch")
+    fetch_head = repo / ".git" / "FETCH_HEAD"
+    assert fetch_head.exists() and fetch_head.stat().st_mtime > time.time() - 60
+    status = status_of(repo)
+    assert status.last_fetch is None
+    assert status.last_fetch_failed is None  # reading cannot tell: the fetch record does
+
+
+# --- the states whose labels used to be wrong (see tests/odd_repos.py) --------------------------
+
+
+@pytest.fixture(scope="module")
+def odd(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("odd")
+    return {name: make(base) for name, make in ODD_REPOS.items()}
+
+
+def test_an_empty_clone_has_an_upstream_that_is_not_gone(odd: dict[str, Path]) -> None:
+    status = status_of(odd["empty-clone"])
+    assert (status.head, status.branch, status.upstream) == (None, "main", "origin/main")
+    assert status.upstream_gone is False and status.error is None
+
+
+def test_a_repo_without_remotes_says_so(odd: dict[str, Path]) -> None:
+    assert status_of(odd["no-remote"]).no_remote is True
+    assert status_of(odd["empty-repo"]).no_remote is True
+    assert status_of(odd["upstream-gone"]).no_remote is False
+    assert status_of(odd["empty-clone"]).no_remote is False
+
+
+def test_a_branch_whose_ref_is_garbage_is_an_error_not_a_new_repo(odd: dict[str, Path]) -> None:
+    """git itself reads it as a branch without commits, every file staged, and says nothing."""
+    status = status_of(odd["garbage-ref"])
+    assert status.error is not None and "refs/heads/main" in status.error
+    assert "garbage" in status.error and status.staged == 0
+
+
+def test_a_bare_repo_named_without_bare_is_read_as_one(odd: dict[str, Path]) -> None:
+    """Named in `repos:` (which has no `bare` key) or on the command line."""
+    status = status_of(odd["bare"])
+    head = git(odd["bare"], "rev-parse", "HEAD")
+    assert (status.error, status.bare, status.branch, status.head) == (None, True, "main", head)
+
+
+def test_a_bare_repo_found_by_a_scan_has_its_commit(odd: dict[str, Path]) -> None:
+    status = status_of(odd["bare"], bare=True)
+    assert status.head == git(odd["bare"], "rev-parse", "HEAD") and status.bare
+
+
+def test_submodules_left_behind_by_a_pull_are_not_local_changes(odd: dict[str, Path]) -> None:
+    repo = odd["stale-submodules"]
+    assert git(repo, "status", "--porcelain") == "M lib"  # git: "modified (new commits)"
+    status = status_of(repo)
+    assert (status.unstaged, status.stale_submodules, status.dirty) == (0, 1, False)
+
+
+def test_a_submodule_with_edits_of_its_own_is_a_local_change(tmp_path: Path) -> None:
+    repo = stale_submodules(tmp_path)
+    (repo / "lib" / "README.md").write_text("edited in the submodule\n")
+    # Trusted: status looks inside an untrusted repo's submodules no more than it runs their
+    # programs (tests/core/test_trust.py).
+    status = collect_statuses(
+        [RepoSpec(path=repo, name=repo.name, trust=True)], jobs=1, timeout=20
+    )[0]
+    assert (status.unstaged, status.stale_submodules, status.dirty) == (1, 0, True)
+    untrusted = status_of(repo)  # the edits inside are not seen; the moved checkout still is
+    assert (untrusted.unstaged, untrusted.stale_submodules, untrusted.dirty) == (0, 1, False)
 
 
 def test_many_repos_in_order_with_progress(world: dict[str, Path]) -> None:
@@ -370,7 +438,10 @@ def test_hanging_repo_times_out_and_the_rest_carry_on(tmp_path: Path) -> None:
     _, fine_before = make_remote_and_clone(tmp_path, "before")
     _, fine_after = make_remote_and_clone(tmp_path, "after")
     pidfile.unlink(missing_ok=True)
-    specs = [RepoSpec(path=p, name=p.name) for p in (fine_before, hung, fine_after)]
+    # Trusted: an untrusted repo's own filter would not run at all.
+    specs = [
+        RepoSpec(path=p, name=p.name, trust=p == hung) for p in (fine_before, hung, fine_after)
+    ]
     started = time.monotonic()
     statuses = collect_statuses(specs, jobs=1, timeout=1.5)
     assert time.monotonic() - started < 10
@@ -422,7 +493,7 @@ def test_git_dir_state_reads_operation_and_lock(tmp_path: Path) -> None:
 
 
 def test_a_resolved_file_still_counts_in_the_conflicts_total(tmp_path: Path) -> None:
-    """"merging 1/2": git listed both files when the merge stopped; one is resolved since."""
+    """ "merging 1/2": git listed both files when the merge stopped; one is resolved since."""
     remote, clone = make_remote_and_clone(tmp_path, "repo")
     other = tmp_path / "other"
     git(tmp_path, "clone", "-q", str(remote), str(other))

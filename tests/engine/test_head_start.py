@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +20,7 @@ from gitwatch_tui.engine.head_start import HeadStart
 from tests.conftest import commit_file, git
 from tests.core.test_git import processes_mentioning
 from tests.engine.test_engine import config_for, start_engine, wait_for
+from tests.processes import blocking_repo, kill_marked, marked, new_marker, wait_until
 
 
 def make_repos(root: Path, count: int) -> None:
@@ -99,7 +102,8 @@ def slow_repos(root: Path, sleep: str) -> Config:
     git(slow, "config", "filter.slow.clean", f"sleep {sleep}; cat")  # after: add would run it
     (slow / "a.txt").write_text("y\n")  # same size, changed: git must filter it to compare
     base = config_for()
-    return type(base)(defaults=base.defaults, scan=(ScanRoot(root),))
+    # Trusted: an untrusted repo's own filter would not run at all.
+    return type(base)(defaults=base.defaults, scan=(ScanRoot(root, trust=True),))
 
 
 def until(predicate: Callable[[], object], within: float = 10.0) -> None:
@@ -152,3 +156,35 @@ def test_a_sweep_that_fails_midway_leaves_no_git_behind(
     until(lambda: head_start.swept.done())
     assert "broke after one status" in str(head_start.swept.exception())
     until(lambda: not processes_mentioning(f"sleep {sleep}"), within=5)
+
+
+# The dashboard, stand-in: forks the head start from its main thread, then is SIGKILLed.
+HEAD_START_PARENT = """
+import sys, time
+from pathlib import Path
+from gitwatch_tui.core.config import Config
+from gitwatch_tui.core.models import ScanRoot
+from gitwatch_tui.engine.head_start import HeadStart
+
+HeadStart.begin(Config(scan=(ScanRoot(Path(sys.argv[1])),)))
+time.sleep(600)
+"""
+
+
+def test_the_child_and_its_git_end_when_the_parent_is_killed(tmp_path: Path) -> None:
+    blocking_repo(tmp_path / "repos" / "blocked")
+    env = new_marker()
+    parent = subprocess.Popen(
+        [sys.executable, "-c", HEAD_START_PARENT, str(tmp_path / "repos")],
+        env={**os.environ, **env, "PYTHONPATH": str(Path(__file__).parents[2])},
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: marked(env, program="git", args=" status"), what="a blocked status")
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        wait_until(lambda: not marked(env), within=10, what="the child and its git gone")
+    finally:
+        parent.kill()
+        parent.wait(10)
+        kill_marked(env)

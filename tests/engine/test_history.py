@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from gitwatch_tui.engine.history import (
+    FetchTimes,
     History,
     HistoryEntry,
     HistoryUnavailable,
@@ -87,6 +88,45 @@ def test_bound_holds_after_many_inserts(tmp_path: Path) -> None:
         smaller.record(entry(2000))
         assert count_rows(path) == 10
         assert smaller.recent(limit=1)[0].time == 3000.0
+
+
+def test_fetch_times_say_the_last_success_and_the_failures_since(tmp_path: Path) -> None:
+    with History(tmp_path / "h.db", max_rows=10) as history:
+        history.record_fetch("/r/a", ok=True, when=100.0)
+        history.record_fetch("/r/a", ok=False, when=200.0, error="unreachable")
+        history.record_fetch("/r/b", ok=False, when=150.0, error="denied")
+        assert history.fetch_times() == {
+            "/r/a": FetchTimes(100.0, 200.0, "unreachable"),
+            "/r/b": FetchTimes(None, 150.0, "denied"),
+        }
+        history.record_fetch("/r/a", ok=True, when=300.0)  # works again: the failure is over
+        history.record_fetch("/r/a", ok=False, when=250.0, error="late")  # an older attempt
+        history.record_fetch("/r/b", ok=True, when=120.0)  # older than its failure: stays
+        assert history.fetch_times() == {
+            "/r/a": FetchTimes(300.0, None, None),
+            "/r/b": FetchTimes(120.0, 150.0, "denied"),
+        }
+        for n in range(100):  # the bounded log is pruned; the fetch times are not
+            history.record(entry(n))
+        assert history.fetch_times()["/r/a"].last_success == 300.0
+
+
+def test_a_first_version_file_gains_fetch_times_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    with sqlite3.connect(path) as conn:  # the schema as version 1 left it
+        conn.executescript(
+            "CREATE TABLE sync_history (id INTEGER PRIMARY KEY, time REAL NOT NULL, "
+            "repo TEXT NOT NULL, action TEXT NOT NULL, ok INTEGER NOT NULL, duration REAL NOT "
+            "NULL, error TEXT, old_head TEXT, new_head TEXT, detail TEXT);"
+            "INSERT INTO sync_history (time, repo, action, ok, duration) "
+            "VALUES (1.0, 'alpha', 'fetch', 1, 0.5);"
+            "PRAGMA user_version = 1;"
+        )
+    conn.close()
+    with History(path) as history:
+        assert [e.repo for e in history.recent()] == ["alpha"]
+        history.record_fetch("/r/a", ok=True, when=5.0)
+        assert history.fetch_times() == {"/r/a": FetchTimes(5.0)}
 
 
 WRITER = """

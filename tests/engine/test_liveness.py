@@ -54,7 +54,8 @@ class Attempts:
 
 
 def slow_hook(repo: Path, seconds: float) -> None:
-    """A post-merge hook that sleeps: an auto fast-forward then outlasts a short interval."""
+    """A post-merge hook that sleeps: an auto fast-forward then outlasts a short interval (in a
+    repo marked `trust: true`: an untrusted repo's own hooks never run in the background)."""
     hook = repo / ".git" / "hooks" / "post-merge"
     hook.write_text(f"#!/bin/sh\nsleep {seconds}\n")
     hook.chmod(hook.stat().st_mode | stat.S_IXUSR)
@@ -93,7 +94,9 @@ async def test_a_cycle_longer_than_its_interval_is_polled_again(tmp_path: Path) 
     _, quick = make_remote_and_clone(tmp_path, "quick")
     slow_hook(slow, 0.6)
     config = config_for(
-        RepoSpec(slow, "slow", auto_sync="ff-only"), RepoSpec(quick, "quick"), poll_interval=0.3
+        RepoSpec(slow, "slow", auto_sync="ff-only", trust=True),
+        RepoSpec(quick, "quick"),
+        poll_interval=0.3,
     )
     engine = await start_engine(config, tmp_path, retry=QUICK)
     try:
@@ -132,7 +135,10 @@ async def test_randomized_cycles_keep_every_repo_polled(tmp_path: Path) -> None:
         if kind == "busy":
             holds.append(RepoLock(tmp_path / "state", clone))
         interval = rng.uniform(0.2, 0.6)
-        specs.append(RepoSpec(clone, name, auto_sync="ff-only", poll_interval=interval))
+        trust = kind == "slow-hook"
+        specs.append(
+            RepoSpec(clone, name, auto_sync="ff-only", poll_interval=interval, trust=trust)
+        )
     config = config_for(*specs, status_timeout=1.0, fetch_timeout=1.0)
     for lock in holds:
         assert lock.try_acquire()  # another gitwatch-tui holds these repos for a while

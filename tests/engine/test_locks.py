@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -151,3 +152,24 @@ def test_lock_does_not_leak_into_child_processes(state: Path, repo: Path) -> Non
     finally:
         child.kill()
         child.wait(timeout=10)
+
+
+def test_a_lock_just_released_is_taken_though_a_forked_child_still_has_its_descriptor(
+    state: Path, repo: Path
+) -> None:
+    """Between fork and exec a child holds a copy of every descriptor, the lock's included
+    (O_CLOEXEC closes it only at the exec): the flock outlives the release for that moment.
+    Seen as "busy" right after a release while a git was being started in another thread."""
+    first, second = RepoLock(state, repo), RepoLock(state, repo)
+    assert first.try_acquire()
+    child = os.fork()
+    if child == 0:  # the moment between fork and exec, stretched a little
+        os.close(os.open(os.devnull, os.O_RDONLY))
+        time.sleep(0.02)
+        os._exit(0)
+    try:
+        first.release()
+        with second.hold():
+            assert second.held
+    finally:
+        os.waitpid(child, 0)

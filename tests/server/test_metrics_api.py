@@ -5,17 +5,16 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gitwatch_tui.core.models import RepoStatus
 from gitwatch_tui.engine.events import SyncState
-from gitwatch_tui.server.metrics import REPO_STATES, repo_state
+from gitwatch_tui.server.metrics import REPO_STATES
 from tests.conftest import commit_file
 from tests.server.conftest import World, github_headers, github_push, push
 
 # `status --json`'s keys, and the two the API adds.
-API_KEYS = set(RepoStatus("n", "/p").to_json()) | {"state", "sync"}
+API_KEYS = set(RepoStatus("n", "/p").to_json()) | {"state", "state_detail", "sync"}
 
 
 async def scrape(world: World) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
@@ -64,7 +63,7 @@ async def test_metrics_parse_and_show_the_engine(world: World) -> None:
     assert not any(name.startswith(("python_", "process_")) for name in samples)
 
 
-async def test_failed_fetch_counts_and_shows_as_error(world: World) -> None:
+async def test_failed_fetch_counts_and_shows_as_failing(world: World) -> None:
     from tests.conftest import git
 
     git(world.clones["gamma"], "remote", "set-url", "origin", str(world.base / "missing.git"))
@@ -73,7 +72,14 @@ async def test_failed_fetch_counts_and_shows_as_error(world: World) -> None:
     samples = await scrape(world)
     assert samples["gitwatch_fetch_failures_total"][(("action", "fetch"),)] == 1
     assert samples["gitwatch_repo_fetch_failures"][(("repo", "gamma"),)] == 1
-    assert samples["gitwatch_repos"][(("state", "error"),)] == 1
+    assert samples["gitwatch_repos"][(("state", "failing"),)] == 1
+    failed = samples["gitwatch_repo_last_fetch_failure_timestamp_seconds"]
+    assert list(failed) == [(("repo", "gamma"),)]
+    assert failed[(("repo", "gamma"),)] == world.engine.states["gamma"].last_failure
+    # A fetch never made is no success (git's FETCH_HEAD of the clone is not one either).
+    assert (("repo", "gamma"),) not in samples.get(
+        "gitwatch_repo_last_fetch_success_timestamp_seconds", {}
+    )
 
 
 async def test_openmetrics_when_asked(world: World) -> None:
@@ -95,6 +101,9 @@ async def test_api_lists_every_repo_with_status_and_sync_state(world: World) -> 
     assert (alpha["branch"], alpha["behind"], alpha["state"]) == ("main", 1, "behind")
     assert alpha["sync"]["phase"] == "idle" and alpha["sync"]["failures"] == 0
     assert alpha["sync"]["last_success"].endswith("+00:00")
+    assert alpha["last_fetch"] == alpha["sync"]["last_success"]
+    assert alpha["last_fetch_failed"] is None
+    assert alpha["state_detail"] == "behind"
     assert alpha["path"] == str(world.clones["alpha"])
     async with world.session.get("/api/repos/beta-feature") as response:
         one = await response.json()
@@ -102,29 +111,6 @@ async def test_api_lists_every_repo_with_status_and_sync_state(world: World) -> 
     async with world.session.get("/api/repos/nope") as response:
         assert response.status == 404
         assert (await response.json()) == {"error": "no such repo: nope"}
-
-
-@pytest.mark.parametrize(
-    ("status", "sync", "expected"),
-    [
-        (None, None, "unknown"),
-        (RepoStatus("r", "/r", error="not a git repository"), None, "error"),
-        (RepoStatus("r", "/r", branch="m", upstream="o/m", upstream_gone=True), None, "error"),
-        (RepoStatus("r", "/r", branch="m", upstream="o/m", ahead=0, behind=0),
-         SyncState("r", phase="backoff", failures=2), "error"),
-        (RepoStatus("r", "/r", branch="m", operation="rebase", behind=2), None, "conflict"),
-        (RepoStatus("r", "/r", branch="m", upstream="o/m", ahead=1, behind=1), None, "diverged"),
-        (RepoStatus("r", "/r", branch="m", upstream="o/m", behind=1, unstaged=1), None, "behind"),
-        (RepoStatus("r", "/r", branch="m", upstream="o/m", ahead=1), None, "ahead"),
-        (RepoStatus("r", "/r", branch="m", upstream="o/m", untracked=1), None, "dirty"),
-        (RepoStatus("r", "/r", detached=True, branch="abc"), None, "detached"),
-        (RepoStatus("r", "/r", branch="m"), None, "no-upstream"),
-        (RepoStatus("r", "/r", branch="m", upstream="o/m", ahead=0, behind=0),
-         SyncState("r", phase="fetching"), "in-sync"),
-    ],
-)  # fmt: skip
-def test_repo_state(status: RepoStatus | None, sync: SyncState | None, expected: str) -> None:
-    assert repo_state(status, sync) == expected
 
 
 async def test_metrics_with_many_repos_stay_fast(world: World) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 from collections.abc import Iterator
+from dataclasses import replace
 from email.message import Message
 from typing import Any
 
@@ -235,6 +236,11 @@ def test_events_map_to_kinds_on_transitions_only() -> None:
         "auto-sync-applied", "auto-sync-applied", None, "sync-failed", None, None,
     ]  # fmt: skip
     assert mapper.map(deployed).title == "api: deployed tag v1.2.0"  # type: ignore[union-attr]
+    # Done, and then git failed (a post-merge hook outlived the timeout): applied, and said.
+    late = replace(applied, error="git merge timed out after 30s after HEAD had moved")
+    note = mapper.map(late)
+    assert note is not None and note.kind == "auto-sync-applied"
+    assert note.message == "git merge timed out after 30s after HEAD had moved"
     timeout = PipelineStateChanged("api", "r", "timeout", step="deploy", error="timed out")
     ok = PipelineStateChanged("api", "r", "ok")
     assert kinds(timeout, ok, PipelineStateChanged("api", "r", "cancelled")) == [

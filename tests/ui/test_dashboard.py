@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import itertools
 import time
+from dataclasses import replace
 from pathlib import Path
 
+from gitwatch_tui.core.config import Config
 from gitwatch_tui.ui.screens.details import DetailScreen
 from gitwatch_tui.ui.screens.help import HelpScreen
 from gitwatch_tui.ui.themes import REPO_VARIABLES
@@ -272,6 +274,12 @@ async def test_theme_from_the_palette_is_remembered(repo_set: RepoSet, tmp_path:
         assert again.theme == "gitwatch-light"
 
 
+def trusting(config: Config, name: str) -> Config:
+    """The config with repo `name` trusted: its own slow filter then runs in the background."""
+    repos = tuple(replace(spec, trust=True) if spec.name == name else spec for spec in config.repos)
+    return replace(config, repos=repos)
+
+
 async def test_a_hung_repo_does_not_stall_the_keys(
     repo_set: RepoSet, tmp_path: Path, silent_server: str
 ) -> None:
@@ -283,7 +291,7 @@ async def test_a_hung_repo_does_not_stall_the_keys(
     (slow / "a.txt").write_text("x\n")
     git(slow, "add", ".gitattributes")
     git(repo_set.clones["web"], "remote", "set-url", "origin", silent_server)
-    app = make_app(repo_set.config, tmp_path)
+    app = make_app(trusting(repo_set.config, "api"), tmp_path)
     async with app.run_test(size=(120, 35)) as pilot:
         await until(pilot, lambda: dashboard(app).started)
         await pilot.press("F")  # the hung fetch starts
@@ -317,7 +325,7 @@ async def test_while_repos_are_unread_updates_are_gathered_and_the_last_one_is_s
     git(slow, "commit", "-qm", "A file behind a filter")
     git(slow, "config", "filter.slow.clean", "sleep 2; cat")
     (slow / "a.txt").write_text("y\n")  # same size: git must filter it to compare: 2 s
-    app = make_app(repo_set.config, tmp_path)
+    app = make_app(trusting(repo_set.config, "api"), tmp_path)
     posted: list[tuple[float, set[str]]] = []
     read_at: dict[str, float] = {}
     post = app._post

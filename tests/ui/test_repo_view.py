@@ -108,6 +108,17 @@ def test_cells_in_narrow_and_wide_layouts() -> None:
     assert str(repo_cells(detached, REPO_VARIABLES, NOW, 0, COLUMNS)[1]) == "(abc1234)"
 
 
+def test_fetched_is_the_last_success_and_a_failure_since_says_so() -> None:
+    def cell(**fields: object) -> str:
+        cells = repo_cells(row("r", **{**SYNCED, **fields}), REPO_VARIABLES, NOW, 0, COLUMNS)
+        return str(cells[[c.key for c in COLUMNS].index("fetched")])
+
+    assert cell() == "never"
+    assert cell(last_fetch=NOW - 3600) == "1h ago"
+    assert cell(last_fetch=NOW - 3600, last_fetch_failed=NOW - 120) == "✗ 2m"
+    assert cell(last_fetch_failed=NOW - 5) == "✗ 5s"
+
+
 def test_column_widths_fill_the_room_and_never_go_below_the_least() -> None:
     for width in (60, 80, 100, 120, 200):
         columns = columns_for(width)

@@ -7,6 +7,7 @@ shown under. Look at `snapshot_report.html` before `--snapshot-update`.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -28,7 +29,7 @@ SIZES = [(80, 24), (120, 35)]
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Config, Path]]:
     root = tmp_path_factory.mktemp("snap")
     config = create_sandbox(root / "demo")
-    age_fetches(config, NOW)
+    age_fetches(config, NOW, root / "fetched")  # each app's state dir starts from this one
     # Nothing polls on its own during a snapshot.
     yield replace(config, defaults=replace(config.defaults, poll_interval=86400)), root
 
@@ -40,7 +41,12 @@ def home(demo: tuple[Config, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TEXTUAL_THEME", raising=False)
 
 
-def app_for(config: Config, tmp_path: Path, theme: str = "gitwatch-dark") -> GitwatchApp:
+def app_for(
+    config: Config, tmp_path: Path, theme: str = "gitwatch-dark", fetched: Path | None = None
+) -> GitwatchApp:
+    """The app, on a state dir of its own holding the fetch record in `fetched`."""
+    if fetched is not None:
+        shutil.copytree(fetched, tmp_path / "state")
     return build_app(
         config,
         state_dir=tmp_path / "state",
@@ -49,6 +55,12 @@ def app_for(config: Config, tmp_path: Path, theme: str = "gitwatch-dark") -> Git
         clock=lambda: NOW,
         where="~/src",
     )
+
+
+def demo_app(
+    demo: tuple[Config, Path], tmp_path: Path, theme: str = "gitwatch-dark"
+) -> GitwatchApp:
+    return app_for(demo[0], tmp_path, theme, demo[1] / "fetched")
 
 
 async def ready(pilot: Pilot[int]) -> None:
@@ -71,7 +83,7 @@ def _select(name: str):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_dashboard(snap_compare, demo, tmp_path, size) -> None:  # type: ignore[no-untyped-def]
-    assert snap_compare(app_for(demo[0], tmp_path), terminal_size=size, run_before=ready)
+    assert snap_compare(demo_app(demo, tmp_path), terminal_size=size, run_before=ready)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -86,32 +98,32 @@ def test_details(snap_compare, demo, tmp_path, size) -> None:  # type: ignore[no
             await pilot.pause(0.05)
         await pilot.pause(0.1)
 
-    app = app_for(demo[0], tmp_path)
+    app = demo_app(demo, tmp_path)
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_help(snap_compare, demo, tmp_path, size) -> None:  # type: ignore[no-untyped-def]
-    app = app_for(demo[0], tmp_path)
+    app = demo_app(demo, tmp_path)
     assert snap_compare(app, press=["question_mark"], terminal_size=size, run_before=ready)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_filter(snap_compare, demo, tmp_path, size) -> None:  # type: ignore[no-untyped-def]
-    app = app_for(demo[0], tmp_path)
+    app = demo_app(demo, tmp_path)
     keys = ["slash", *"behind"]
     assert snap_compare(app, press=keys, terminal_size=size, run_before=ready)
 
 
 def test_sorted_by_state_with_a_group_folded(snap_compare, demo, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    app = app_for(demo[0], tmp_path)
+    app = demo_app(demo, tmp_path)
     keys = [*"ooooo", "z"]  # state is the 6th column at 80 wide; z folds the apps group
     assert snap_compare(app, press=keys, terminal_size=(80, 24), run_before=_select("storefront"))
 
 
 @pytest.mark.parametrize("theme", ["gitwatch-light", "gitwatch-high-contrast"])
 def test_themes(snap_compare, demo, tmp_path, theme) -> None:  # type: ignore[no-untyped-def]
-    app = app_for(demo[0], tmp_path, theme=theme)
+    app = demo_app(demo, tmp_path, theme)
     assert snap_compare(app, terminal_size=(120, 35), run_before=ready)
 
 

@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
 
 from gitwatch_tui.engine.events import SyncState
+from gitwatch_tui.engine.repo_state import fetched
 from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate, FollowsEngine
 from gitwatch_tui.ui.repo_view import (
     GROUP_PREFIX,
@@ -173,8 +174,8 @@ class DashboardScreen(FollowsEngine, Screen[None]):
                 if row.state.phase != "idle"
                 or (
                     row.status is not None
-                    and row.status.last_fetch is not None
-                    and ago(row.status.last_fetch, now) != ago(row.status.last_fetch, before)
+                    and fetched(row.status, now, short=True)
+                    != fetched(row.status, before, short=True)
                 )
             }
             self._update_summary()

@@ -164,7 +164,11 @@ class DetailScreen(FollowsEngine, Screen[None]):
         facts.add_row("Upstream", upstream)
         label, key = state_label(self.row, now)
         facts.add_row("State", Text(label, p[key]))
-        facts.add_row("Last fetch", ago(s.last_fetch, now))
+        last_fetch = Text(ago(s.last_fetch, now))
+        if s.last_fetch_failed is not None:  # the attempts since the last success failed
+            last_fetch = Text(f"failed {ago(s.last_fetch_failed, now)}", p["repo-error"])
+            last_fetch.append(f" (last success: {ago(s.last_fetch, now)})", p["repo-muted"])
+        facts.add_row("Last fetch", last_fetch)
         if s.stash:
             facts.add_row("Stashes", Text(str(s.stash), p["repo-stash"]))
         if s.operation:
@@ -209,7 +213,7 @@ class DetailScreen(FollowsEngine, Screen[None]):
         errors = []
         if s is not None and s.error:
             errors.append(("Status", s.error))
-        if state.last_error and state.phase != "idle":
+        if state.last_error and state.failures:
             errors.append((f"Fetch (failed {state.failures}×)", state.last_error))
         if not errors:
             return Text("")

@@ -158,14 +158,17 @@ class HelpScreen(ModalScreen[None]):
             ("$1", "stashes (own column when wide)"),
             ("(abc1234)", "detached HEAD at that commit"),
             ("origin", "tracks the same-named branch there"),
+            ("✗ 2m", "Fetched: failed 2m ago, none since"),
         ]
         states: list[tuple[str, str]] = [
             ("✓ in sync", "clean, nothing to push or pull"),
             ("⠋ fetching", "a fetch, clone or pull is running"),
-            ("↻ retry in 1m", "last fetch failed; backing off"),
+            ("↻ retry in 1m", "fetches failing; backing off"),
             ("⊘ circuit open", "server keeps failing: polls pause"),
-            ("✗ …", "cannot be read, or upstream gone"),
+            ("✗ …", "cannot be read, upstream gone, pipeline"),
             ("⚠ merge", "merge / rebase / cherry-pick going on"),
+            ("◐ ∅ ▪", "stale submodules, no commits, bare"),
+            ("· …", "detached, no remote, no upstream"),
         ]
         words = ", ".join(STATE_WORDS)
         filters: list[tuple[str, str]] = [

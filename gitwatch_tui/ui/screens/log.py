@@ -1,4 +1,5 @@
-"""`l`: the engine's log as it happens: warnings, errors and pipeline step output.
+"""`l`: the engine's log as it happens: failed fetches, back-off and circuit changes, refusals,
+auto-syncs and pulls (one line per change, see `SyncLog`), warnings, errors and pipeline output.
 
 It opens on the selected repo's lines (or everyone's from a group row) and follows new lines
 while scrolled to the bottom; `a` switches between this repo and all repos.
@@ -83,7 +84,7 @@ class LogScreen(FollowsEngine, Screen[None]):
         whose = "all repos" if self.show_all else self.repo
         title = Text.assemble((" log ", "bold reverse"), f"  {whose} · {len(lines)} lines")
         if not lines:
-            title.append("  (nothing yet: warnings, errors and pipeline output appear here)")
+            title.append("  (nothing yet: sync failures and results, warnings and pipeline output)")
         self.query_one("#log-title", Static).update(title)
 
     def _write(self, lines: Iterable[tuple[float, LogLine]]) -> None:
@@ -92,7 +93,7 @@ class LogScreen(FollowsEngine, Screen[None]):
             view.write(log_text(received, line, palette, with_repo=self.show_all))
 
     def on_engine_update(self, message: EngineUpdate) -> None:
-        new = [line for line in message.logs if self._wanted(line)]
+        new = [line for line in message.log_entries if self._wanted(line)]
         if new:
             now = time.time()
             self._write((now, line) for line in new)
