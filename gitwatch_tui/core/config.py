@@ -50,11 +50,22 @@ class ServerSettings:
     `secret_envs` maps a webhook provider to the environment variable holding its secret (the
     GitLab token); the value itself is read only when the server starts, so it never sits in
     the config. A provider without an entry is disabled.
+
+    `rate` limits each provider's correctly signed deliveries; `unauthenticated_rate` limits,
+    per client, the requests that fail the signature check (stricter). The client is the TCP
+    peer, or the `X-Forwarded-For` address when the peer is in `trusted_proxies` (addresses or
+    CIDRs). The timeouts and `max_connections` hold slow and idle connections to account.
     """
 
     listen: str | None = DEFAULT_LISTEN
     max_body: int = 1_048_576
     rate: RateLimit = RateLimit()
+    unauthenticated_rate: RateLimit = RateLimit(requests=20, per=60.0)
+    trusted_proxies: tuple[str, ...] = ()
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
+    keepalive_timeout: float = 75.0
+    max_connections: int = 256
     shutdown_grace: float = 10.0
     secret_envs: tuple[tuple[str, str], ...] = ()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import gc
+import ipaddress
 import math
 import os
 import re
@@ -671,15 +672,32 @@ def _read_listen(node: Node, ctx: _Context) -> str | None:
 
 
 def _read_env_name(node: Node, ctx: _Context) -> str:
-    # The variable's name only: its value is a secret, read when the server starts.
+    # The variable's name only: its value is a secret, read when the server starts. What is
+    # written here is never quoted back when it is no name: it is often the secret, pasted.
     raw = _read_str(node, ctx)
     if not _VAR_NAME.fullmatch(raw):
-        raise _BadValueError(node, f"'{_quote(raw)}' is not an environment variable name")
+        raise _BadValueError(node, "is not a valid environment variable name")
     return raw
 
 
-def _read_rate(node: Node, ctx: _Context) -> RateLimit:
-    return RateLimit(**_read_fields(node, _RATE_FIELDS, ctx, "server.rate"))
+def _read_proxies(node: Node, ctx: _Context) -> tuple[str, ...]:
+    """Addresses or CIDRs (`10.0.0.0/8`, `::1`), kept in their normal written form."""
+    networks = []
+    for raw in _read_str_list(node, ctx):
+        try:
+            networks.append(str(ipaddress.ip_network(raw.strip(), strict=False)))
+        except ValueError:
+            raise _BadValueError(
+                node, f"'{_quote(raw)}' is not an IP address or CIDR (10.0.0.0/8, ::1)"
+            ) from None
+    return tuple(networks)
+
+
+def _rate_reader(key: str) -> Reader:
+    def read(node: Node, ctx: _Context) -> RateLimit:
+        return RateLimit(**_read_fields(node, _RATE_FIELDS, ctx, f"server.{key}"))
+
+    return read
 
 
 def _hook_reader(provider: str, key: str) -> Reader:
@@ -706,7 +724,13 @@ _RATE_FIELDS: dict[str, Reader] = {
 _SERVER_FIELDS: dict[str, Reader] = {
     "listen": _read_listen,
     "max_body": _read_size,
-    "rate": _read_rate,
+    "rate": _rate_reader("rate"),
+    "unauthenticated_rate": _rate_reader("unauthenticated_rate"),
+    "trusted_proxies": _read_proxies,
+    "header_timeout": _read_duration,
+    "body_timeout": _read_duration,
+    "keepalive_timeout": _read_duration,
+    "max_connections": _int_reader(minimum=1),
     "shutdown_grace": _read_duration,
     "github": _hook_reader("github", "secret_env"),
     "gitlab": _hook_reader("gitlab", "token_env"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,6 +108,28 @@ def _config_file_key(repo: RepoPaths) -> tuple[int, int, int] | None:
     except OSError:
         return None
     return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+_OBJECT_NAME = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def reachable_commits(spec: RepoSpec, shas: Iterable[str], *, timeout: float) -> set[str]:
+    """Those of `shas` (full hex commit names) that the repo has and one of its refs reaches:
+    a fetch has brought them. Empty when git cannot tell. Two git calls, however many shas."""
+    wanted = sorted({sha for sha in shas if _OBJECT_NAME.fullmatch(sha)})  # hex: never an option
+    if not wanted:
+        return set()
+    repo = RepoPaths.of(spec.path, bare=spec.bare, trusted=spec.trust)
+    present = run_git(["rev-list", "--no-walk", "--ignore-missing", *wanted], repo, timeout=timeout)
+    have = set(present.stdout.decode("ascii", "replace").split()) & set(wanted)
+    if not present.ok or not have:
+        return set()
+    # What those commits bring that no ref has: a commit in that list is not reached yet.
+    args = ["rev-list", "--ignore-missing", *sorted(have), "--not", "--all"]
+    unreached = run_git(args, repo, timeout=timeout)
+    if not unreached.ok:
+        return set()
+    return have - set(unreached.stdout.decode("ascii", "replace").split())
 
 
 def fetch(spec: RepoSpec, *, timeout: float) -> FetchOutcome:

@@ -46,7 +46,14 @@ from gitwatch_tui.engine.events import (
     SyncStateChanged,
 )
 from gitwatch_tui.engine.headless import event_record
-from gitwatch_tui.server.app import ServerConfigError, Services, read_secrets, start_services
+from gitwatch_tui.server.app import (
+    ServerConfigError,
+    Services,
+    bind_listener,
+    read_secrets,
+    start_services,
+)
+from gitwatch_tui.server.connections import Listener
 from gitwatch_tui.server.notify import Notifier, start_notifier
 
 EX_OK = 0
@@ -229,6 +236,10 @@ async def _run(
         _log_stopping(log, stop_signal[0], config.server.shutdown_grace)
         log.write("info", "daemon-stopped")
         return EX_OK
+    # The port first: a clash is found before the engine reads (and fetches) every repo.
+    listener = _bind(address, log)
+    if isinstance(listener, int):
+        return listener
     engine = Engine(config, config_path=path)
     engine.subscribe(log.engine_event)
     engine.subscribe(lambda event: _server_reload_notice(event, config, log))
@@ -242,20 +253,19 @@ async def _run(
             # Always on, even with no target: a reload may add one. Before the server, so
             # that what its webhooks start is followed too.
             notifier = start_notifier(engine.events, engine.config.notify)
-            if address is not None:
-                services = await start_services(engine, config, listen=address, env=env)
-    except ServerConfigError as exc:
-        log.write("error", "config-error", message=str(exc))
+            if listener is not None:
+                services = await start_services(engine, config, listener=listener, env=env)
+    except (ServerConfigError, ConfigError) as exc:
+        if listener is not None:
+            listener.close()
+        if isinstance(exc, ConfigError):  # it resolves to no repos: a mistake, or a half file
+            _log_config_error(log, exc)
+        else:
+            log.write("error", "config-error", message=str(exc))
         await _stop_engine(engine, notifier)
         return EX_CONFIG
-    except ConfigError as exc:  # it resolves to no repos: a mistake, or a file half written
-        _log_config_error(log, exc)
-        await _stop_engine(engine, notifier)
-        return EX_CONFIG
-    except OSError as exc:
-        log.write("error", "server-error", message=f"cannot listen on {address}: {exc}")
-        await _stop_engine(engine, notifier)
-        return EX_TEMPFAIL if exc.errno == errno.EADDRINUSE else EX_UNAVAILABLE
+    if services is None and listener is not None:
+        listener.close()  # stopped before the server started: its port goes at once
     if not stop.is_set():
         started = True
         log.write(
@@ -285,6 +295,20 @@ async def _stop_engine(engine: Engine, notifier: Notifier | None, grace: float =
     if notifier is not None:
         await notifier.aclose()
     await engine.stop(grace=grace)
+
+
+def _bind(address: str | None, log: JsonLog) -> Listener | None | int:
+    """The bound listening sockets (None: no server), or the exit code that says why not."""
+    if address is None:
+        return None
+    try:
+        return bind_listener(address)
+    except ServerConfigError as exc:
+        log.write("error", "config-error", message=f"cannot listen on {address}: {exc}")
+        return EX_CONFIG
+    except OSError as exc:
+        log.write("error", "server-error", message=f"cannot listen on {address}: {exc}")
+        return EX_TEMPFAIL if exc.errno == errno.EADDRINUSE else EX_UNAVAILABLE
 
 
 def _notify_targets(config: Config) -> list[str]:

@@ -14,14 +14,14 @@ import fnmatch
 import functools
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from gitwatch_tui.core.git import RepoPaths
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
-from gitwatch_tui.core.ops import read_remote_config
+from gitwatch_tui.core.ops import reachable_commits, read_remote_config
 from gitwatch_tui.engine.engine import Engine
 
 _SPACE = re.compile(r"\s")
@@ -35,6 +35,8 @@ _REBUILD_ON_MISS_AFTER = 10.0
 _REBUILD_WAIT = 1.0
 # Config reads at once during a rebuild: a hung one costs one thread, not the whole rebuild.
 _READERS = 8
+# Heads per repo known to be fetched, so that a redelivery of one costs nothing.
+_HEADS_REMEMBERED = 64
 
 
 @functools.lru_cache(maxsize=8192)  # the same few URLs come with every push
@@ -278,45 +280,97 @@ def _follows(
 
 
 class FetchTrigger:
-    """Fetch repos now, in the background, coalescing a burst of pushes to one repo.
+    """Fetch repos now, in the background, a burst of pushes to one repo costing a few fetches.
 
-    `engine.fetch` joins a fetch that is already running, but that fetch may have started
-    before the push landed and so miss it: in that case one more fetch follows it. However
-    many pushes arrive meanwhile, a repo has at most one fetch running and one queued.
+    A repo has at most one fetch running and one queued. Each push is remembered until a
+    fetch covers it: one that began after the push landed (the forge moved the ref before it
+    sent the hook), or whose result holds the pushed commit (`after`, when the payload names
+    one; a fetch the engine had already started when the push landed is only known to cover
+    it that way). A push not covered leads to one more fetch, at least `spacing` seconds after
+    the last began: however many pushes arrive meanwhile, they share it. A head already
+    fetched is not fetched again (a redelivery), and a failed fetch is left to the engine's
+    own retries and back-off.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        spacing: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._engine = engine
+        self._spacing = spacing
+        self._clock = clock
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._again: set[str] = set()
+        # repo -> pushes not covered yet: head sha ("" for a push without one) -> when it landed
+        self._waiting: dict[str, dict[str, float]] = {}
+        self._fetched: dict[str, dict[str, None]] = {}  # repo -> heads known fetched, newest last
+        self._pausing: set[str] = set()  # repos whose next fetch waits out the spacing
         self._closed = False
         self.started = 0  # fetches asked of the engine (the benchmark reports it)
 
-    def fetch(self, name: str) -> None:
-        if self._closed:
+    def fetch(self, name: str, head: str | None = None) -> None:
+        """A push to `name` landed, moving a ref to `head` (when known)."""
+        if self._closed or (head and head in self._fetched.get(name, ())):
             return
-        if name in self._tasks:
-            # Queued for a network slot, the fetch has not talked to the remote yet and will
-            # see this push too; once it has, one more fetch must follow.
-            if self._in_flight(name):
-                self._again.add(name)
-            return
-        task = asyncio.create_task(self._run(name), name=f"webhook fetch {name}")
-        self._tasks[name] = task
-        task.add_done_callback(lambda _: self._tasks.pop(name, None))
+        waiting = self._waiting.setdefault(name, {})
+        # A sha-less push counts from its own landing; a head from the first delivery of it.
+        if head:
+            waiting.setdefault(head, self._clock())
+        else:
+            waiting[""] = self._clock()
+        if name not in self._tasks:
+            task = asyncio.create_task(self._run(name), name=f"webhook fetch {name}")
+            self._tasks[name] = task
+            task.add_done_callback(lambda _: self._tasks.pop(name, None))
 
     async def _run(self, name: str) -> None:
-        again = True
-        while again:
-            self._again.discard(name)
-            # A fetch already under way may predate the push: join it, then fetch once more.
-            in_flight = self._in_flight(name)
+        last_began = float("-inf")
+        while not self._closed and (waiting := self._waiting.get(name)):
+            if (pause := last_began + self._spacing - self._clock()) > 0:
+                self._pausing.add(name)
+                try:
+                    await asyncio.sleep(pause)  # pushes arriving meanwhile share the next fetch
+                finally:
+                    self._pausing.discard(name)
+                if self._closed:
+                    break
+            # A fetch already under way may predate the pushes: join it, but it covers them
+            # only if its result holds their heads.
+            joined, last_began = self._in_flight(name), self._clock()
             self.started += 1
             try:
-                await self._engine.fetch(name)
+                finished = await self._engine.fetch(name)
             except KeyError:  # no longer watched (config reload)
-                return
-            again = not self._closed and (in_flight or name in self._again)
+                break
+            if not finished.ok:
+                break  # the engine retries on its own schedule, with back-off
+            await self._settle(name, waiting, since=None if joined else last_began)
+        self._waiting.pop(name, None)
+
+    async def _settle(self, name: str, waiting: dict[str, float], since: float | None) -> None:
+        """Forget the pushes a fetch that began at `since` (None: unknown) has covered."""
+        covered = {key for key, landed in waiting.items() if since is not None and landed <= since}
+        heads = [key for key in waiting if key and key not in covered]
+        if heads:
+            covered |= await self._reachable(name, heads)
+        for key in covered:
+            del waiting[key]
+            if key:
+                self._remember(name, key)
+
+    async def _reachable(self, name: str, heads: list[str]) -> set[str]:
+        try:
+            return await self._engine.inspect(name, reachable_commits, heads)
+        except KeyError:  # no longer watched
+            return set()
+
+    def _remember(self, name: str, head: str) -> None:
+        fetched = self._fetched.setdefault(name, {})
+        fetched[head] = None
+        if len(fetched) > _HEADS_REMEMBERED:
+            del fetched[next(iter(fetched))]
 
     def _in_flight(self, name: str) -> bool:
         state = self._engine.states.get(name)
@@ -326,6 +380,8 @@ class FetchTrigger:
         """Start no more fetches. Those running are left to the engine, so that its shutdown
         can let them finish within its grace period (cancelling one here would kill its git)."""
         self._closed = True
+        for name in self._pausing:
+            self._tasks[name].cancel()  # waiting, not fetching: nothing of git's to end
 
     @property
     def running(self) -> int:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -136,6 +136,15 @@ class Metrics:
             ["provider", "result"],
             registry=self.registry,
         )
+        self.connections_closed = Counter(
+            "gitwatch_http_connections_closed",
+            "HTTP connections the server closed itself, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.connections_open = Gauge(
+            "gitwatch_http_connections", "HTTP connections open now.", registry=self.registry
+        )
         self.registry.register(_EngineCollector(engine))
         self._unsubscribe: Callable[[], None] | None = engine.subscribe(self._on_event)
 
@@ -150,6 +159,13 @@ class Metrics:
 
     def count_webhook(self, provider: str, result: str) -> None:
         self.webhook_requests.labels(provider, result).inc()
+
+    def count_connection_closed(self, reason: str) -> None:
+        self.connections_closed.labels(reason).inc()
+
+    def follow_connections(self, count: Callable[[], int]) -> None:
+        """Read the open connection count from `count` at each scrape."""
+        self.connections_open.set_function(count)
 
     def close(self) -> None:
         if self._unsubscribe is not None:

@@ -158,7 +158,7 @@ def test_bad_pipeline_values_are_reported_where_they_are(tmp_path: Path) -> None
         "11:9: step 'c': give either run or configmap",
         "16:15: env: '1BAD' is not an environment variable name",
         "16:30: env: GOOD: expected a string, got a list",
-        "17:26: secrets: 'not a name' is not an environment variable name",
+        "17:26: secrets: is not a valid environment variable name",
         "18:26: memory: invalid size 'lots'; use bytes, KiB, MiB or GiB, or unlimited",
         "18:37: cpu: invalid duration 'forever'; use seconds or a number with a unit: "
         "500ms, 30s, 5m, 1h, 1h30m",
@@ -186,8 +186,10 @@ def test_bad_configmap_values(tmp_path: Path) -> None:
                 configmap: {name: x}
         """,
     )
-    assert found[0] == "8:20: label 'tier': the value '-web' must be empty or letters, digits, " \
+    assert (
+        found[0] == "8:20: label 'tier': the value '-web' must be empty or letters, digits, "
         "'-', '_' or '.', starting and ending with a letter or digit, at most 63"
+    )
     assert found[1] == "10:22: max_bytes: must be at most 1048576 bytes, got '2MiB'"
     assert found[2].startswith("6:11: configmap: name 'App_Config' is not a valid ConfigMap name")
     assert found[3].startswith("6:11: configmap: namespace 'prod.eu' is not a valid namespace")
@@ -265,7 +267,7 @@ def test_bad_notify_values(tmp_path: Path) -> None:
         "6:11: port: must be at most 65535, got 70000",
         "9:11: from: 'not-an-address' is not an e-mail address",
         "10:9: to: at least one address is needed",
-        "11:19: password_env: '$PASS' is not an environment variable name",
+        "11:19: password_env: is not a valid environment variable name",
         "5:5: notify.email: tls (port 465) and starttls are exclusive; set one",
         "12:18: window: must be greater than 0, got '0'",
         "13:3: unknown key 'sms' in notify; valid keys: on, webhook, email, rate",

@@ -41,6 +41,12 @@ def test_full_server_section(tmp_path: Path) -> None:
               listen: "0.0.0.0:9000"
               max_body: 512KiB
               rate: {requests: 20, per: 2s}
+              unauthenticated_rate: {requests: 5, per: 1m}
+              trusted_proxies: [127.0.0.1, "10.0.0.0/8", "::1", 192.168.1.7/24]
+              header_timeout: 5s
+              body_timeout: 20s
+              keepalive_timeout: 30s
+              max_connections: 100
               shutdown_grace: 5s
               github: {secret_env: GH_SECRET}
               gitlab: {token_env: GL_TOKEN}
@@ -54,6 +60,10 @@ def test_full_server_section(tmp_path: Path) -> None:
     assert server.listen == "0.0.0.0:9000"
     assert server.max_body == 512 * 1024
     assert server.rate == RateLimit(requests=20, per=2.0)
+    assert server.unauthenticated_rate == RateLimit(requests=5, per=60.0)
+    assert server.trusted_proxies == ("127.0.0.1/32", "10.0.0.0/8", "::1/128", "192.168.1.0/24")
+    assert (server.header_timeout, server.body_timeout, server.keepalive_timeout) == (5, 20, 30)
+    assert server.max_connections == 100
     assert server.shutdown_grace == 5.0
     assert server.secret_env("github") == "GH_SECRET"
     assert server.secret_env("gitlab") == "GL_TOKEN"
@@ -85,7 +95,7 @@ def test_listen_off_means_no_server(tmp_path: Path) -> None:
         ("server: {rate: {requests: 0}}", "1:27: requests: must be at least 1, got 0"),
         ("server: {rate: {per: -1s}}", "1:22: per: must be greater than 0"),
         ("server: {rate: 5}", "1:16: server.rate: expected a mapping, got '5'"),
-        ("server: {github: {secret_env: 'not a name'}}", "1:31: secret_env: 'not a name' is not"),
+        ("server: {github: {secret_env: 'not a name'}}", "1:31: secret_env: is not a valid env"),
         (
             "server: {gitlab: {secret_env: X}}",
             "1:19: unknown key 'secret_env' in server.gitlab; valid",
@@ -93,6 +103,16 @@ def test_listen_off_means_no_server(tmp_path: Path) -> None:
         ("server: {gitea: {}}", "1:17: missing required key 'secret_env' in server.gitea"),
         ("server: {githb: {secret_env: X}}", "1:10: unknown key 'githb' in server; did you mean"),
         ("server: {shutdown_grace: 0}", "1:26: shutdown_grace: must be greater than 0"),
+        (
+            "server: {trusted_proxies: [proxy.lan]}",
+            "1:27: trusted_proxies: 'proxy.lan' is not an IP",
+        ),
+        ("server: {max_connections: 0}", "1:27: max_connections: must be at least 1, got 0"),
+        ("server: {header_timeout: 0}", "1:26: header_timeout: must be greater than 0"),
+        (
+            "server: {unauthenticated_rate: {per: 0}}",
+            "1:38: per: must be greater than 0",
+        ),
         ("server: [1]", "1:9: server: expected a mapping, got a list"),
     ],
 )
@@ -130,3 +150,30 @@ def test_parse_listen(raw: str, expected: tuple[str, int]) -> None:
 def test_parse_listen_refuses(raw: str) -> None:
     with pytest.raises(ValueError):
         parse_listen(raw)
+
+
+SECRET = "gh-W3bh00k+s3cr3t/v4lue="
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"server: {{github: {{secret_env: '{SECRET}'}}}}\n",
+        f"server: {{gitlab: {{token_env: '{SECRET}'}}}}\n",
+        f"notify: {{email: {{host: h, from: a@b.c, to: [d@e.f], username_env: '{SECRET}'}}}}\n",
+        f"notify: {{email: {{host: h, from: a@b.c, to: [d@e.f], password_env: '{SECRET}'}}}}\n",
+        "repos:\n  - path: app\n    pipeline:\n"
+        f"      - {{name: a, run: [x], secrets: ['{SECRET}']}}\n",
+    ],
+    ids=["secret_env", "token_env", "username_env", "password_env", "step-secrets"],
+)
+def test_a_secret_pasted_where_a_variable_name_goes_is_never_quoted(
+    tmp_path: Path, text: str
+) -> None:
+    (tmp_path / "app").mkdir()
+    found = problems(tmp_path, text)
+    [problem] = found
+    assert problem.endswith("_env: is not a valid environment variable name") or problem.endswith(
+        "secrets: is not a valid environment variable name"
+    )
+    assert not any(SECRET[3:12] in problem for problem in found)

@@ -109,6 +109,7 @@ class World:
         self, provider: str, body: bytes | dict[str, Any], headers: dict[str, str]
     ) -> tuple[int, dict[str, Any]]:
         data = json.dumps(body).encode() if isinstance(body, dict) else body
+        headers = {"Content-Type": "application/json", **headers}  # what the forges send
         async with self.session.post(f"/hooks/{provider}", data=data, headers=headers) as r:
             return r.status, await r.json()
 

@@ -185,14 +185,14 @@ async def test_replayed_delivery_is_refused(world: World) -> None:
 
 
 async def test_bursts_get_429_with_retry_after(tmp_path: Path) -> None:
-    world = await open_world(tmp_path, rate=rate(3, 60.0))
+    world = await open_world(tmp_path, unauthenticated_rate=rate(3, 60.0))
     try:
         statuses = []
         for _ in range(5):
-            async with world.session.post("/hooks/github", data=b"{}") as response:
+            async with world.session.post("/hooks/github", json={}) as response:
                 statuses.append(response.status)
                 retry_after = response.headers.get("Retry-After")
-        assert statuses == [401, 401, 401, 429, 429]  # unsigned requests count too
+        assert statuses == [401, 401, 401, 429, 429]  # unsigned: the per-client limit
         assert retry_after is not None and 1 <= int(retry_after) <= 20
         # /metrics and /api are not rate-limited.
         async with world.session.get("/api/repos") as response:
