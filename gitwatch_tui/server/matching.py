@@ -307,6 +307,9 @@ class FetchTrigger:
         self._waiting: dict[str, dict[str, float]] = {}
         self._fetched: dict[str, dict[str, None]] = {}  # repo -> heads known fetched, newest last
         self._pausing: set[str] = set()  # repos whose next fetch waits out the spacing
+        # When each repo's last fetch began: kept across bursts, so that a push arriving just
+        # after the previous fetch covered everything still waits out the spacing.
+        self._last_began: dict[str, float] = {}
         self._closed = False
         self.started = 0  # fetches asked of the engine (the benchmark reports it)
 
@@ -326,8 +329,8 @@ class FetchTrigger:
             task.add_done_callback(lambda _: self._tasks.pop(name, None))
 
     async def _run(self, name: str) -> None:
-        last_began = float("-inf")
         while not self._closed and (waiting := self._waiting.get(name)):
+            last_began = self._last_began.get(name, float("-inf"))
             if (pause := last_began + self._spacing - self._clock()) > 0:
                 self._pausing.add(name)
                 try:
@@ -339,6 +342,7 @@ class FetchTrigger:
             # A fetch already under way may predate the pushes: join it, but it covers them
             # only if its result holds their heads.
             joined, last_began = self._in_flight(name), self._clock()
+            self._last_began[name] = last_began
             self.started += 1
             try:
                 finished = await self._engine.fetch(name)

@@ -44,6 +44,23 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 ALPHA = "https://github.com/owner/alpha.git"
 
 
+async def test_pushes_further_apart_than_a_fetch_still_cost_a_fetch_a_second(
+    world: World,
+) -> None:
+    """Each push arrives after the last fetch covered everything: the spacing still holds
+    (it used to start again with every burst, so every push had a fetch of its own)."""
+    push(world.remotes["alpha"], world.base)
+    body = json.dumps({"repository": ALPHA}).encode()
+    headers = {"X-Gitwatch-Signature-256": "sha256=" + sign(SECRETS["HOOK_SECRET"], body)}
+    started = time.monotonic()
+    for _ in range(10):  # one every 0.25 s: a local fetch is over well before the next
+        assert (await world.post("generic", body, headers))[0] == 202
+        await asyncio.sleep(0.25)
+    took = time.monotonic() - started
+    await world.settle()
+    assert 1 <= len(world.fetched()) <= took + 2, (len(world.fetched()), took)
+
+
 @contextlib.asynccontextmanager
 async def world_with(tmp_path: Path, **server: Any) -> Any:
     world = await open_world(tmp_path, **server)
