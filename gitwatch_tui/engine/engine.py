@@ -79,6 +79,9 @@ T = TypeVar("T")
 # for this long beyond the git call's own timeout; the engine refreshes the repo itself.
 _SUPPRESS_GRACE = 2.0
 _BUSY_RETRY = 30.0  # another process holds the repo's lock: try again this much later (at most)
+# A change the user asked for waits this long for a poll of the same repo (this process's or
+# another's) to let go of the repo's lock, rather than be refused at once.
+_USER_LOCK_WAIT = 10.0
 # How often the watchdog checks that every repo has a next attempt (the daemon's default).
 WATCHDOG_EVERY = 5.0
 # A cycle that holds its fetch slot longer than its git timeouts add up to, plus this, is stuck.
@@ -399,7 +402,7 @@ class Engine:
             self._watcher.suppress(name, timeout + _SUPPRESS_GRACE)
         try:
             result = await self._in_thread(
-                self._locked, spec, partial(operation, spec, timeout=timeout)
+                self._locked, spec, partial(operation, spec, timeout=timeout), _USER_LOCK_WAIT
             )
         finally:
             self._set_state(name, phase="idle")
@@ -987,10 +990,12 @@ class Engine:
     def _log(self, level: LogLevel, message: str, repo: str | None = None) -> None:
         self.events.publish(LogLine(level, message, repo))
 
-    def _locked(self, spec: RepoSpec, operation: Callable[[], T]) -> T:
-        """Run `operation` holding the repo's cross-process lock (raises RepoBusy); called in a
-        worker thread, so the lock's file work stays off the event loop."""
-        with RepoLock(self._state_dir, spec.path).hold():
+    def _locked(self, spec: RepoSpec, operation: Callable[[], T], wait: float | None = None) -> T:
+        """Run `operation` holding the repo's cross-process lock (raises RepoBusy, after `wait`
+        seconds when given); called in a worker thread, so the lock's file work stays off the
+        event loop."""
+        lock = RepoLock(self._state_dir, spec.path)
+        with lock.hold() if wait is None else lock.hold(wait):
             return operation()
 
     async def _in_thread(

@@ -99,14 +99,16 @@ class RepoLock:
         return f"pid {pid} on {host}" if host else f"pid {pid}"
 
     @contextlib.contextmanager
-    def hold(self) -> Iterator[RepoLock]:
-        """Hold the lock for a `with` block; raises `RepoBusy` when it is taken.
+    def hold(self, wait: float = _SETTLE) -> Iterator[RepoLock]:
+        """Hold the lock for a `with` block; raises `RepoBusy` when it is still taken after
+        `wait` seconds.
 
-        Blocks for up to `_SETTLE` seconds (call it off the event loop): a holder that has just
+        Blocks for up to `wait` seconds (call it off the event loop). Even a short wait is
+        worth it: a holder that has just
         let go may still have its lock's descriptor in a child process that has forked but
         not yet exec'd (O_CLOEXEC closes it only at the exec), which holds the flock for a
         moment after the release."""
-        deadline = time.monotonic() + _SETTLE
+        deadline = time.monotonic() + wait
         while not self.try_acquire():
             if time.monotonic() > deadline:
                 raise RepoBusy(self.repo_path, self.holder)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from gitwatch_tui.core.models import RepoSpec
 from gitwatch_tui.core.pull import PullPreview, preview_pull
 from gitwatch_tui.engine.engine import Engine
 from gitwatch_tui.engine.events import Event, SyncFinished
+from gitwatch_tui.engine.locks import RepoLock
 from tests.conftest import commit_file, git, make_remote_and_clone
 from tests.engine.test_engine_details import config_for
 
@@ -67,3 +69,24 @@ async def test_previewed_pull_goes_to_the_previewed_commit_without_fetching(
         assert engine.statuses["a"].behind == 0
         with pytest.raises(ValueError, match="unknown pull mode"):
             await engine.pull("a", "octopus")  # type: ignore[arg-type]
+
+
+async def test_a_pull_the_user_asked_for_waits_for_a_poll_holding_the_repo(
+    tmp_path: Path,
+) -> None:
+    """A background poll (here, another process's) holds the repo's lock for a moment: the
+    user's pull waits for it instead of being refused at once with "busy"."""
+    remote, clone = make_remote_and_clone(tmp_path, "repo")
+    first = push_change(remote, tmp_path, "a.txt", "1\n")
+    async with Engine(
+        config_for(RepoSpec(clone, "a")), state_dir=tmp_path / "state", watch_files=False
+    ) as engine:
+        assert (await engine.fetch("a")).ok
+        poll = RepoLock(tmp_path / "state", clone)
+        assert poll.try_acquire()
+        pulling = asyncio.ensure_future(engine.pull("a", expected_upstream=first))
+        await asyncio.sleep(0.5)  # the pull is waiting for the lock meanwhile
+        assert not pulling.done()
+        poll.release()
+        finished = await pulling
+        assert finished.ok and finished.new_head == first

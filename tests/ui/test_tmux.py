@@ -164,9 +164,10 @@ def test_a_conflict_made_in_the_demo_is_resolved_with_keys_only(
     terminal.keys("p")
     terminal.wait_for(lambda s: "merging · 0/1 resolved" in s and "hunk 1/1" in s)
     terminal.keys("t")  # take theirs for the hunk
-    terminal.wait_for(lambda s: "0/1 resolved" in s and "REQUEST_TIMEOUT = 15" not in s)
+    # Each key waits for the change before it to end: a key pressed while one runs is refused.
+    terminal.wait_for(lambda s: "took theirs" in s and "REQUEST_TIMEOUT = 15" not in s)
     terminal.keys("a")  # mark resolved
-    terminal.wait_for(lambda s: "1/1 resolved" in s)
+    terminal.wait_for(lambda s: "1/1 resolved" in s and "marked resolved" in s)
     terminal.keys("C")  # continue: the merge commit is made, no editor opens
     terminal.wait_for(lambda s: "merge continued" in s and "↑ ahead" in _row(s, "conflict-me"))
     parents = subprocess.run(
