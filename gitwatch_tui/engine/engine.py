@@ -67,7 +67,7 @@ from gitwatch_tui.engine.history import (
     default_state_dir,
 )
 from gitwatch_tui.engine.limiter import MANUAL, SCHEDULED, PriorityLimiter
-from gitwatch_tui.engine.locks import RepoBusy, RepoLock
+from gitwatch_tui.engine.locks import HOLD_WAIT, RepoBusy, RepoLock
 from gitwatch_tui.engine.pipeline import PipelineRunner
 from gitwatch_tui.engine.watcher import RepoWatcher
 
@@ -555,14 +555,16 @@ class Engine:
     def _cycle_ended(self, name: str, task: asyncio.Task[SyncFinished]) -> None:
         """Whatever ended the cycle (success, refusal, error, cancellation), the repo gets its
         next attempt, unless it is no longer watched or the engine is stopping."""
-        if self._cycles.get(name) is task:
-            del self._cycles[name]
         if not task.cancelled():
             task.exception()  # retrieved: `_cycle` turns every Exception into a result
+        if self._cycles.get(name) is not task:
+            return  # the repo was removed (and maybe added again: its new cycle is not ours)
+        del self._cycles[name]
         delay = self._planned.pop(name, None)
         if delay is None:  # cancelled before it chose: the normal interval
-            delay = self._next_poll(name) if name in self.specs else 0.0
-        if self.states.get(name) is not None and self.states[name].phase in ("fetching", "cloning"):
+            delay = self._next_poll(name)
+        state = self.states.get(name)
+        if state is not None and state.phase in ("fetching", "cloning"):
             self._set_state(name, phase="idle")  # a cancelled fetch is not still fetching
         self._schedule(name, delay)
 
@@ -695,11 +697,12 @@ class Engine:
             own.record_success()
         elif outcome.auth_failed:
             own.record_failure(outcome.error, auth=True)
-        if server is not None and key is not None:
+        if server is not None:
             if outcome.error is None and not outcome.no_remote:
                 server.record_success()
             elif outcome.error is not None and outcome.server_down:
-                server.record_failure(outcome.error, repo=name, sole=self._only_repo_on(key))
+                sole = key is not None and self._only_repo_on(key)
+                server.record_failure(outcome.error, repo=name, sole=sole)
         return own.state == "open" or (server is not None and server.state == "open")
 
     def _after_fetch(self, name: str, outcome: FetchOutcome, action: Action) -> SyncFinished:
@@ -990,12 +993,11 @@ class Engine:
     def _log(self, level: LogLevel, message: str, repo: str | None = None) -> None:
         self.events.publish(LogLine(level, message, repo))
 
-    def _locked(self, spec: RepoSpec, operation: Callable[[], T], wait: float | None = None) -> T:
-        """Run `operation` holding the repo's cross-process lock (raises RepoBusy, after `wait`
-        seconds when given); called in a worker thread, so the lock's file work stays off the
-        event loop."""
-        lock = RepoLock(self._state_dir, spec.path)
-        with lock.hold() if wait is None else lock.hold(wait):
+    def _locked(self, spec: RepoSpec, operation: Callable[[], T], wait: float = HOLD_WAIT) -> T:
+        """Run `operation` holding the repo's cross-process lock (raises RepoBusy when it is
+        still taken after `wait` seconds); called in a worker thread, so the lock's file work
+        stays off the event loop."""
+        with RepoLock(self._state_dir, spec.path).hold(wait):
             return operation()
 
     async def _in_thread(

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-_SETTLE = 0.05  # how long `hold` retries a lock that is taken
+HOLD_WAIT = 0.05  # how long `hold` retries a lock that is taken, unless told otherwise
 
 
 class RepoBusy(Exception):  # noqa: N818 (reads as the state it reports)
@@ -99,7 +99,7 @@ class RepoLock:
         return f"pid {pid} on {host}" if host else f"pid {pid}"
 
     @contextlib.contextmanager
-    def hold(self, wait: float = _SETTLE) -> Iterator[RepoLock]:
+    def hold(self, wait: float = HOLD_WAIT) -> Iterator[RepoLock]:
         """Hold the lock for a `with` block; raises `RepoBusy` when it is still taken after
         `wait` seconds.
 
