@@ -351,6 +351,7 @@ async def run_git_async(
         guard = await asyncio.to_thread(partial(repo_guard, repo, timeout=timeout))
     if isinstance(guard, str):
         return GitResult(tuple(args), -1, b"", guard, time.monotonic() - started)
+    timeout = max(0.1, timeout - (time.monotonic() - started))  # the guard's read counts
     env = env or git_env(background=background)
     proc = await asyncio.create_subprocess_exec(
         *git_argv(args, repo, background=background, guard=guard),

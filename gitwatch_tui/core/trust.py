@@ -23,6 +23,7 @@ import contextlib
 import os
 import re
 import shlex
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,6 +224,7 @@ class GuardCache:
         self._user: tuple[tuple[str, ...], tuple[object, ...], list[ConfigEntry]] | None = None
         # git dir -> (its config files' identities, the user's listing it was made with, guard)
         self._local: dict[Path, tuple[tuple[FileId, ...], list[ConfigEntry], Guard]] = {}
+        self._user_lock = threading.Lock()
 
     def guard(self, git_dir: Path, *, timeout: float) -> Guard | str:
         """The guard for one repo, or why it cannot be had (its config cannot be read)."""
@@ -252,10 +254,22 @@ class GuardCache:
 
     def user_entries(self, *, timeout: float) -> list[ConfigEntry] | str:
         """The user's global and system config, read again when one of its files changes."""
+        fresh = self._fresh_user()
+        if fresh is not None:
+            return fresh
+        # One reader: the status loops' threads all miss at once on the first sweep.
+        with self._user_lock:
+            fresh = self._fresh_user()
+            return fresh if fresh is not None else self._read_user(timeout)
+
+    def _fresh_user(self) -> list[ConfigEntry] | None:
         if self._user is not None:
             origins, key, entries = self._user
             if _user_key(origins) == key:
                 return entries
+        return None
+
+    def _read_user(self, timeout: float) -> list[ConfigEntry] | str:
         listing = self._read(None, timeout)
         if isinstance(listing, str):
             return f"cannot read your git config: {listing}"

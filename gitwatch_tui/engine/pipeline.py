@@ -140,11 +140,16 @@ def take_owed(path: Path) -> dict[str, str | None]:
     except OSError:
         return {}
     try:
-        data = json.loads(taken.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        data = {}
+        return _read_owed(taken)
     finally:
         taken.unlink(missing_ok=True)
+
+
+def _read_owed(path: Path) -> dict[str, str | None]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
     if not isinstance(data, dict):
         return {}
     return {str(repo): ref if isinstance(ref, str) else None for repo, ref in data.items()}
@@ -152,8 +157,8 @@ def take_owed(path: Path) -> dict[str, str | None]:
 
 def add_owed(path: Path, owed: Mapping[str, str | None]) -> None:
     """Write down runs owed to the next start, with any already owed (newest ref wins);
-    raises OSError when it cannot."""
-    merged = {**take_owed(path), **owed}
+    raises OSError when it cannot, leaving those already owed where they were."""
+    merged = {**_read_owed(path), **owed}
     temporary = path.with_name(f"{path.name}.{os.getpid()}.new")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -279,8 +279,9 @@ class GuardedHandler(RequestHandler):
         try:
             return await super().finish_response(request, resp, start_time)
         finally:
-            self._enter("waiting")
-            self._expect("idle", self._guard.keepalive_timeout)
+            if self.transport is not None:  # not for a connection lost meanwhile: no timer
+                self._enter("waiting")
+                self._expect("idle", self._guard.keepalive_timeout)
 
     def request_started(self) -> None:
         self._cancel_deadline()
@@ -445,6 +446,10 @@ class GuardedSite(web.BaseSite):
                     self._guard.out_of_descriptors(exc)
                 else:
                     self._guard.log.warning("accept", f"HTTP: accept failed: {exc}")
+                await asyncio.sleep(pause)
+            except Exception as exc:  # a bug must not end accepting for good, in silence
+                pause = min(max(2 * pause, _FIRST_PAUSE), _LONGEST_PAUSE)
+                self._guard.log.warning("accept", f"HTTP: accepting failed: {exc!r}")
                 await asyncio.sleep(pause)
 
     async def _serve(self, conn: socket.socket, connection: Callable[[], GuardedHandler]) -> None:

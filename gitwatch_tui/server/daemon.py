@@ -211,10 +211,23 @@ async def _run(
         if engine is not None:
             engine.begin_stop()  # at once: nothing starts between the signal and the stop
 
+    reloads: set[asyncio.Task[bool]] = set()  # held: the loop keeps only weak references
+
+    def reload() -> None:
+        assert engine is not None
+        task = asyncio.ensure_future(engine.reload_config())  # refused once stopping
+        reloads.add(task)
+        task.add_done_callback(reloaded)
+
+    def reloaded(task: asyncio.Task[bool]) -> None:
+        reloads.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # a bug: said, not lost
+            log.write("error", "config-error", message=f"reload failed: {task.exception()!r}")
+
     def on_reload() -> None:
         nonlocal reload_wanted
         if engine is not None and started:
-            asyncio.ensure_future(engine.reload_config())  # refused once stopping
+            reload()
         else:
             reload_wanted = True  # during start-up: once started
 
@@ -274,7 +287,7 @@ async def _run(
             repos=len(engine.specs), notify=_notify_targets(engine.config),
         )  # fmt: skip
         if reload_wanted:
-            asyncio.ensure_future(engine.reload_config())
+            reload()
     await stop.wait()
     grace = engine.config.server.shutdown_grace
     _log_stopping(log, stop_signal[0], grace)

@@ -104,6 +104,13 @@ class _Entry:
     remotes: tuple[str, ...]  # the repo's remote names, to split `origin/x` into remote + branch
 
 
+def _retrieved(task: asyncio.Task[None]) -> None:
+    """Read a background rebuild's outcome: one that failed (its readers shut down by
+    `close` while a request was still being answered) is no one's error to report."""
+    if not task.cancelled():
+        task.exception()
+
+
 class RepoIndex:
     """Normalised remote URL -> the tracked repos fetching from it, kept in step with the
     engine's watch list (rebuilt when the list changes, and on a miss now and then)."""
@@ -163,6 +170,7 @@ class RepoIndex:
         returns the rebuild under way."""
         if self._building is None or self._building.done():
             self._building = asyncio.create_task(self._rebuild(), name="webhook index")
+            self._building.add_done_callback(_retrieved)
         return self._building
 
     def close(self) -> None:
@@ -326,32 +334,36 @@ class FetchTrigger:
         if name not in self._tasks:
             task = asyncio.create_task(self._run(name), name=f"webhook fetch {name}")
             self._tasks[name] = task
-            task.add_done_callback(lambda _: self._tasks.pop(name, None))
 
     async def _run(self, name: str) -> None:
-        while not self._closed and (waiting := self._waiting.get(name)):
-            last_began = self._last_began.get(name, float("-inf"))
-            if (pause := last_began + self._spacing - self._clock()) > 0:
-                self._pausing.add(name)
+        try:
+            while not self._closed and (waiting := self._waiting.get(name)):
+                last_began = self._last_began.get(name, float("-inf"))
+                if (pause := last_began + self._spacing - self._clock()) > 0:
+                    self._pausing.add(name)
+                    try:
+                        await asyncio.sleep(pause)  # pushes arriving meanwhile share the next fetch
+                    finally:
+                        self._pausing.discard(name)
+                    if self._closed:
+                        break
+                # A fetch already under way may predate the pushes: join it, but it covers them
+                # only if its result holds their heads.
+                joined, last_began = self._in_flight(name), self._clock()
+                self._last_began[name] = last_began
+                self.started += 1
                 try:
-                    await asyncio.sleep(pause)  # pushes arriving meanwhile share the next fetch
-                finally:
-                    self._pausing.discard(name)
-                if self._closed:
+                    finished = await self._engine.fetch(name)
+                except KeyError:  # no longer watched (config reload)
                     break
-            # A fetch already under way may predate the pushes: join it, but it covers them
-            # only if its result holds their heads.
-            joined, last_began = self._in_flight(name), self._clock()
-            self._last_began[name] = last_began
-            self.started += 1
-            try:
-                finished = await self._engine.fetch(name)
-            except KeyError:  # no longer watched (config reload)
-                break
-            if not finished.ok:
-                break  # the engine retries on its own schedule, with back-off
-            await self._settle(name, waiting, since=None if joined else last_began)
-        self._waiting.pop(name, None)
+                if not finished.ok:
+                    break  # the engine retries on its own schedule, with back-off
+                await self._settle(name, waiting, since=None if joined else last_began)
+        finally:
+            # Both at once: a push handled in between would find a task that is ending
+            # and start none, and wait for the next push.
+            self._waiting.pop(name, None)
+            self._tasks.pop(name, None)
 
     async def _settle(self, name: str, waiting: dict[str, float], since: float | None) -> None:
         """Forget the pushes a fetch that began at `since` (None: unknown) has covered."""

@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -141,7 +140,12 @@ def test_out_of_descriptors_the_server_backs_off_logs_once_and_the_engine_keeps_
             while "cannot accept a connection" not in out["message"]:
                 out = daemon.wait_event("log-line", within=10.0, level="warning")
             push_from_elsewhere(remote, tmp_path)
-            time.sleep(4.0)  # an attack that lasts: the engine must go on polling through it
+            pushed = git(remote, "rev-parse", "main")
+            # An attack that lasts: the engine goes on polling through it, and brings the push.
+            polls = 0
+            while polls < 2 or git(clone, "rev-parse", "origin/main") != pushed:
+                daemon.wait_event("sync-finished", within=20.0, ok=True, action="fetch")
+                polls += 1
             records = daemon.drain()
             # The server still answers (an idle connection makes room for this one).
             with urllib.request.urlopen(base_url + "/healthz", timeout=10) as response:
