@@ -18,8 +18,6 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -31,52 +29,10 @@ from gitwatch_tui.engine.engine import Engine
 from gitwatch_tui.engine.events import Event, SyncFinished
 from gitwatch_tui.engine.history import History
 from tests.conftest import commit_file, git, make_remote_and_clone
+from tests.remotes import slow_remote
 from tests.server.conftest import wait_for
 
 SECRET = "daemon-hook-secret"
-
-
-@contextmanager
-def delaying_proxy(target_port: int, delay: float) -> Iterator[int]:
-    """A TCP proxy on 127.0.0.1 that waits `delay` s after accepting, then relays both ways."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.1)
-    stop = threading.Event()
-
-    def relay(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            with suppress(OSError):
-                sink.shutdown(socket.SHUT_WR)
-
-    def handle(conn: socket.socket) -> None:
-        time.sleep(delay)
-        with conn, socket.create_connection(("127.0.0.1", target_port)) as upstream:
-            back = threading.Thread(target=relay, args=(upstream, conn), daemon=True)
-            back.start()
-            relay(conn, upstream)
-            back.join(10)
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            threading.Thread(target=handle, args=(conn,), daemon=True).start()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join()
-        listener.close()
 
 
 def served_repo(daemon: tuple[str, Path], base: Path, name: str) -> tuple[Path, Path, int]:
@@ -102,8 +58,8 @@ async def test_stop_with_grace_lets_a_fetch_under_way_finish(
     remote, clone, port = served_repo(git_daemon, tmp_path, "late")
     commit_file(tmp_path / "late-seed", "more.txt", "x\n")
     git(tmp_path / "late-seed", "push", "-q", str(remote), "HEAD:main")
-    with delaying_proxy(port, delay=1.0) as proxy:
-        git(clone, "remote", "set-url", "origin", f"git://127.0.0.1:{proxy}/late.git")
+    with slow_remote(port, delay=1.0) as proxy:
+        git(clone, "remote", "set-url", "origin", f"git://127.0.0.1:{proxy.port}/late.git")
         config = Config(defaults=Defaults(poll_interval=3600.0), repos=(RepoSpec(clone, "late"),))
         engine = Engine(config, state_dir=tmp_path / "state", watch_files=False)
         events: list[Event] = []
@@ -284,8 +240,8 @@ def test_daemon_lets_a_fetch_under_way_finish_on_sigint(
     remote, clone, port = served_repo(git_daemon, tmp_path, "slow")
     commit_file(tmp_path / "slow-seed", "more.txt", "x\n")
     git(tmp_path / "slow-seed", "push", "-q", str(remote), "HEAD:main")
-    with delaying_proxy(port, delay=1.5) as proxy:
-        slow_url = f"git://127.0.0.1:{proxy}/slow.git"
+    with slow_remote(port, delay=1.5) as proxy:
+        slow_url = f"git://127.0.0.1:{proxy.port}/slow.git"
         git(clone, "remote", "set-url", "origin", slow_url)
         daemon = Daemon(write_config(tmp_path, {"slow": clone}, grace="20s"), tmp_path)
         try:

@@ -26,6 +26,7 @@ from gitwatch_tui.engine.engine import Engine
 from gitwatch_tui.engine.events import LogLine, SyncFinished
 from gitwatch_tui.server.app import start_services
 from tests.conftest import git
+from tests.remotes import slow_remote
 from tests.server.conftest import (
     SECRETS,
     World,
@@ -38,7 +39,7 @@ from tests.server.conftest import (
     sign,
     wait_for,
 )
-from tests.server.test_daemon import delaying_proxy, served_repo
+from tests.server.test_daemon import served_repo
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 ALPHA = "https://github.com/owner/alpha.git"
@@ -419,8 +420,8 @@ async def slow_remote_world(git_daemon: tuple[str, Path], tmp_path: Path) -> Any
     """An engine and server over one clone whose fetches wait 1 s in a proxy before they
     reach a real `git daemon`: long enough for a push to land while one runs."""
     remote, clone, port = served_repo(git_daemon, tmp_path, f"late-{time.monotonic_ns()}")
-    with delaying_proxy(port, delay=1.0) as proxy:
-        url = f"git://127.0.0.1:{proxy}/{remote.name}"
+    with slow_remote(port, delay=1.0) as proxy:
+        url = f"git://127.0.0.1:{proxy.port}/{remote.name}"
         git(clone, "remote", "set-url", "origin", url)
         spec = RepoSpec(path=clone, name="late")
         config = server_config((spec,), secret_envs=(("generic", "HOOK_SECRET"),))
