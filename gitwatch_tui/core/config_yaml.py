@@ -883,6 +883,17 @@ def _read_pipeline(node: Node, ctx: _Context) -> tuple[PipelineStep, ...]:
     return tuple(steps)
 
 
+_RUN_AS = re.compile(r"[a-z_][-a-z0-9_.]*\$?|\d+", re.IGNORECASE)
+
+
+def _read_run_as(node: Node, ctx: _Context) -> str:
+    raw = _read_str(node, ctx).strip()
+    user, _, group = raw.partition(":")
+    if not _RUN_AS.fullmatch(user) or (group and not _RUN_AS.fullmatch(group)):
+        raise _BadValueError(node, f"'{_quote(raw)}' is not a user or user:group (deploy, 1000)")
+    return raw
+
+
 def _read_tag_pattern(node: Node, ctx: _Context) -> str:
     raw = _read_str(node, ctx)
     if any(char.isspace() for char in raw) or ".." in raw or raw.startswith("-"):
@@ -1002,6 +1013,7 @@ _STEP_FIELDS: dict[str, Reader] = {
     "on_failure": _choice_reader(("stop", "continue")),
     "branches": _read_str_list,
     "limits": _read_limits,
+    "run_as": _read_run_as,
 }
 _WEBHOOK_FIELDS: dict[str, Reader] = {
     "url": _read_webhook_url,

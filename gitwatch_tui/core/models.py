@@ -84,7 +84,8 @@ class PipelineStep:
     """One step run after HEAD changes: a command (`run`) or the built-in `configmap`.
 
     `run` is an argv; a string in the config becomes `("sh", "-c", text)`. `cwd` is relative
-    to the repo. The step sees only PATH, HOME, LANG, `env` and the `secrets` named.
+    to the repo. The step sees only PATH, HOME, LANG, `env` and the `secrets` named. `run_as`
+    (`user` or `user:group`) starts it as another user (the daemon must be root).
     """
 
     name: str
@@ -97,6 +98,7 @@ class PipelineStep:
     on_failure: OnFailure = "stop"
     branches: tuple[str, ...] = ()
     limits: StepLimits = StepLimits()
+    run_as: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

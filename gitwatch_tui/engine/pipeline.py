@@ -9,25 +9,30 @@ Once the engine is stopping, no run starts: a trigger then (a HEAD moved by work
 the grace period), one still queued, and a run the stop cut short are owed. They are written to
 `<state>/pipelines-owed.json` and started at the next start, never dropped.
 
-Each step is a process in its own session (its own process group, no terminal), with a clean
-environment (PATH, HOME, LANG, the step's `env`, and the `secrets` it names, taken from the
-daemon's environment), resource limits set in the child before exec, and a timeout that ends
-the whole group: SIGTERM, then SIGKILL after a grace period. Processes a step leaves behind
-are ended with it. Output, stdout and stderr merged, goes line by line to `LogLine` events and
-to `<state>/runs/<repo>/<run-id>.log`; `PipelineStateChanged` says where the run is.
+Each step runs under a supervisor of its own (`step_supervisor.py`, a small process between
+the daemon and the step): the step gets a clean environment (PATH, HOME, LANG, the step's
+`env`, and the `secrets` it names), resource limits, and the user `run_as` names. The
+supervisor is a child subreaper: every process the step starts, even one that left its session,
+ends with the step, with a timeout (SIGTERM to all of them, SIGKILL after a grace period), and
+with the daemon however it dies. Output, stdout and stderr merged, goes line by line to
+`LogLine` events and to `<state>/runs/<repo>/<run-id>.log` (owner-only), the values of the
+step's secrets masked and every cut marked; `PipelineStateChanged` says where the run is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import grp
 import itertools
 import json
 import os
+import pwd
 import re
 import resource
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -42,7 +47,6 @@ from gitwatch_tui.core.configmap import (
     write_configmap,
 )
 from gitwatch_tui.core.git import RepoPaths, run_git_async
-from gitwatch_tui.core.lifetime import keep_group, release_group
 from gitwatch_tui.core.models import PipelineStep, RepoSpec, StepLimits
 from gitwatch_tui.engine.events import (
     Event,
@@ -64,6 +68,9 @@ MAX_LOG_BYTES = 16 * 1024 * 1024
 KEEP_RUNS = 50  # run logs kept per repo
 OWED_FILE = "pipelines-owed.json"  # in the state dir: {repo: ref or null}
 KUBECTL_APPLY = ("kubectl", "apply", "-f", "-")
+SUPERVISOR = Path(__file__).with_name("step_supervisor.py")  # run as a script of its own
+SUPERVISOR_SLACK = 5.0  # seconds a supervisor gets past the grace to end its step
+MASK = b"***"  # what a secret's value becomes in a step's output
 
 StepState = Literal["ok", "failed", "timeout"]
 
@@ -101,8 +108,8 @@ def step_env(step: PipelineStep, environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def limits_preexec(limits: StepLimits) -> Callable[[], None]:
-    """A `preexec_fn` that sets the step's resource limits in the child, before exec.
+def limit_settings(limits: StepLimits) -> list[tuple[int, int, int]]:
+    """The step's resource limits as (resource, soft, hard), set in the step before its exec.
 
     Soft and hard limits are set together so the step cannot raise them again; a limit never
     goes above the hard limit the daemon itself has. The CPU hard limit is a little higher,
@@ -121,14 +128,51 @@ def limits_preexec(limits: StepLimits) -> Callable[[], None]:
         _, hard = resource.getrlimit(which)
         cap = hard if hard != resource.RLIM_INFINITY else value + slack
         settings.append((which, min(value, cap), min(value + slack, cap)))
+    return settings
 
-    # Computed above, in the parent: the child, forked from a threaded process, does no more
-    # than these system calls before exec.
-    def apply() -> None:
-        for which, soft, hard in settings:
-            resource.setrlimit(which, (soft, hard))
 
-    return apply
+@dataclass(frozen=True, slots=True)
+class StepUser:
+    """Who a step runs as (`run_as`): ids for the supervisor, and the home for HOME."""
+
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+    home: str
+
+    def ids(self) -> dict[str, Any]:
+        return {"user": self.uid, "group": self.gid, "groups": list(self.groups)}
+
+
+class StepUserError(Exception):
+    """A `run_as` that cannot be: no such user, or a daemon that may not become it."""
+
+
+def step_user(run_as: str | None) -> StepUser | None:
+    """The user a step runs as; None for the daemon's own. `run_as` is `user` or `user:group`,
+    each a name or a number (a number needs no entry in /etc/passwd, as in containers)."""
+    if run_as is None:
+        return None
+    name, _, group = run_as.partition(":")
+    try:
+        entry = pwd.getpwuid(int(name)) if name.isdigit() else pwd.getpwnam(name)
+        uid, gid, home, login = entry.pw_uid, entry.pw_gid, entry.pw_dir, entry.pw_name
+    except KeyError:
+        if not name.isdigit():
+            raise StepUserError(f"run_as: there is no user {name}") from None
+        uid = gid = int(name)
+        home, login = "/", None
+    if group:
+        try:
+            gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+        except KeyError:
+            raise StepUserError(f"run_as: there is no group {group}") from None
+    if os.geteuid() != 0:
+        if uid == os.geteuid() and not group:
+            return None  # who we are already
+        raise StepUserError(f"run_as {run_as}: only a daemon running as root can change user")
+    groups = tuple(os.getgrouplist(login, gid)) if login else (gid,)
+    return StepUser(uid, gid, groups, home)
 
 
 def take_owed(path: Path) -> dict[str, str | None]:
@@ -186,6 +230,7 @@ class PipelineRunner:
         concurrency: int = 2,
         kill_grace: float = KILL_GRACE,
         keep_runs: int = KEEP_RUNS,
+        log_cap: int = MAX_LOG_BYTES,
     ) -> None:
         self._host = host
         self.runs_dir = state_dir / "runs"
@@ -193,6 +238,7 @@ class PipelineRunner:
         self._slots = asyncio.Semaphore(concurrency)
         self._kill_grace = kill_grace
         self._keep_runs = keep_runs
+        self._log_cap = log_cap
         self._pending: dict[str, str | None] = {}  # repo -> ref of the newest trigger
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._unsubscribe: Callable[[], None] | None = None
@@ -302,8 +348,10 @@ class PipelineRunner:
             self._log("info", f"pipeline: no step runs on {ref or 'a detached HEAD'}", spec.name)
             return None
         run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{(head or 'unborn')[:8]}-{next(self._seq)}"
-        log = _RunLog.open(self.runs_dir / safe_name(spec.name), run_id, self._keep_runs)
-        log.write(f"# {spec.name} at {head or 'no commit'} ({ref or 'detached'}), run {run_id}")
+        log = _RunLog.open(
+            self.runs_dir / safe_name(spec.name), run_id, self._keep_runs, self._log_cap
+        )
+        log.note(f"# {spec.name} at {head or 'no commit'} ({ref or 'detached'}), run {run_id}")
         base = PipelineStateChanged(
             spec.name, run_id, "running", total=len(steps), head=head, ref=ref,
             log_path=str(log.path) if log.path else None,
@@ -326,7 +374,7 @@ class PipelineRunner:
                     at = (index, step.name)
                     break
         except asyncio.CancelledError:
-            log.write("# cancelled: the engine is stopping")
+            log.note("# cancelled: the engine is stopping")
             log.close()
             duration = time.monotonic() - started
             cancelled = replace(
@@ -335,7 +383,7 @@ class PipelineRunner:
             self._publish(cancelled)
             raise
         duration = time.monotonic() - started
-        log.write(f"# {state}" + (f": {error}" if error else "") + f" in {duration:.1f}s")
+        log.note(f"# {state}" + (f": {error}" if error else "") + f" in {duration:.1f}s")
         log.close()
         final = replace(
             base, state=state, error=error, failed=tuple(failed), duration=duration,
@@ -387,6 +435,7 @@ class PipelineRunner:
             return StepResult(
                 step.name, "failed", 0.0, error=f"secret {missing.args[0]} is not set"
             )
+        sink.hide([env[name] for name in step.secrets])
         if step.configmap is None:
             return await self._process(step, step.run, cwd, env, sink)
         config = step.configmap
@@ -402,7 +451,7 @@ class PipelineRunner:
         )
         if not config.apply:
             return StepResult(step.name, "ok", 0.0, returncode=0)
-        return await self._process(step, KUBECTL_APPLY, cwd, env, sink, rendered.text.encode())
+        return await self._process(step, KUBECTL_APPLY, cwd, env, sink, rendered.text)
 
     async def _process(
         self,
@@ -411,24 +460,33 @@ class PipelineRunner:
         cwd: Path,
         env: dict[str, str],
         sink: _Sink,
-        stdin: bytes | None = None,
+        stdin: str | None = None,
     ) -> StepResult:
-        """Run one sandboxed process; its output goes to `sink` line by line."""
+        """Run one step's process under its supervisor; its output goes to `sink` line by line."""
+        try:
+            user = step_user(step.run_as)
+        except StepUserError as exc:
+            return StepResult(step.name, "failed", 0.0, error=str(exc))
+        if user is not None and "HOME" in env:
+            env = {**env, "HOME": user.home}
+        order = {
+            "argv": list(argv), "env": env, "limits": limit_settings(step.limits),
+            "grace": self._kill_grace, "parent": os.getpid(), "input": stdin,
+            **(user.ids() if user is not None else {}),
+        }  # fmt: skip
         spawning = asyncio.ensure_future(
             _spawn(
-                argv,
-                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                [sys.executable, "-I", "-S", str(SUPERVISOR)],
+                stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
+                stderr=subprocess.PIPE,
                 cwd=cwd,
-                env=env,
+                env={},  # the step's environment goes on stdin, where no one else sees it
                 start_new_session=True,  # its own process group, and no terminal
-                preexec_fn=limits_preexec(step.limits),
             )
         )
         try:
-            # Shielded: cancelled mid-spawn, asyncio would kill the step's first process only
-            # and leave what it started already (`sleep &`) running in the group.
+            # Shielded: cancelled mid-spawn, the supervisor is ended (with whatever it started).
             proc, exited = await asyncio.shield(spawning)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
@@ -438,30 +496,31 @@ class PipelineRunner:
             raise
         except (OSError, subprocess.SubprocessError) as exc:
             return StepResult(step.name, "failed", 0.0, error=f"cannot start {argv[0]}: {exc}")
-        keep_group(proc.pid)  # ended with the daemon, even a killed one
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proc.stderr is not None
         pump = asyncio.create_task(sink.pump(proc.stdout))
-        feed = asyncio.create_task(_feed(proc, stdin)) if stdin is not None else None
+        complaint = asyncio.create_task(proc.stderr.read())
+        feed = asyncio.create_task(_feed(proc, json.dumps(order).encode()))
         timed_out = False
         try:
             try:
                 await asyncio.wait_for(exited.wait(), step.timeout)
             except TimeoutError:
                 timed_out = True
-                await self._end_group(proc, exited)
+                await self._end_step(proc, exited)
         except asyncio.CancelledError:
-            await self._end_group(proc, exited)
+            await self._end_step(proc, exited)
             raise
         finally:
-            # Whatever the step left running in its group goes with it.
-            _signal_group(proc.pid, signal.SIGKILL)
-            release_group(proc.pid)
-            if feed is not None:
-                feed.cancel()
+            feed.cancel()
+            # The supervisor has ended every process of the step: the pipe is at its end.
             try:
                 await asyncio.wait_for(asyncio.shield(pump), self._kill_grace)
-            except TimeoutError:  # a process that left the group still holds the pipe
+            except TimeoutError:
                 pump.cancel()
+            try:
+                said = (await asyncio.wait_for(complaint, 1.0)).decode(errors="replace").strip()
+            except TimeoutError:
+                said = ""
         if timed_out:
             return StepResult(
                 step.name, "timeout", 0.0, proc.returncode, f"timed out after {step.timeout:g}s"
@@ -469,13 +528,17 @@ class PipelineRunner:
         code = proc.returncode
         if code == 0:
             return StepResult(step.name, "ok", 0.0, 0)
-        return StepResult(step.name, "failed", 0.0, code, _exit_text(code))
+        # The supervisor says on stderr what it could not do (start the program, for one).
+        error = said.splitlines()[-1] if said else _exit_text(code)
+        return StepResult(step.name, "failed", 0.0, code, error)
 
-    async def _end_group(self, proc: asyncio.subprocess.Process, exited: asyncio.Event) -> None:
-        """SIGTERM to the step's whole group, SIGKILL if it is still there after the grace."""
-        _signal_group(proc.pid, signal.SIGTERM)
+    async def _end_step(self, proc: asyncio.subprocess.Process, exited: asyncio.Event) -> None:
+        """Ask the supervisor to end the step: SIGTERM to all of it, SIGKILL after the grace.
+        Should the supervisor itself not be gone a little after that, it is killed."""
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
         try:
-            await asyncio.wait_for(exited.wait(), self._kill_grace)
+            await asyncio.wait_for(exited.wait(), self._kill_grace + SUPERVISOR_SLACK)
         except TimeoutError:
             _signal_group(proc.pid, signal.SIGKILL)
             await exited.wait()
@@ -504,32 +567,54 @@ class PipelineRunner:
 
 
 class _RunLog:
-    """The run's log file, capped in size; a log that cannot be written is skipped, not fatal."""
+    """The run's log file, readable by its owner only (a step's output may hold what it must
+    not); the steps' output in it is capped in size, the runner's own lines always written. A
+    log that cannot be written is skipped, not fatal."""
 
-    def __init__(self, path: Path | None, handle: IO[bytes] | None) -> None:
+    def __init__(self, path: Path | None, handle: IO[bytes] | None, cap: int) -> None:
         self.path = path
         self._handle = handle
-        self._written = 0
+        self._cap = cap
+        self._written = 0  # bytes of step output
+        self._dropped = 0  # lines of step output past the cap
 
     @classmethod
-    def open(cls, folder: Path, run_id: str, keep: int) -> _RunLog:
+    def open(cls, folder: Path, run_id: str, keep: int, cap: int) -> _RunLog:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for private in (folder, folder.parent):  # made 0755 by older versions
+                private.chmod(0o700)
             old = sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime)
             for stale in old[: max(0, len(old) - keep + 1)]:
                 stale.unlink(missing_ok=True)
             path = folder / f"{run_id}.log"
-            return cls(path, path.open("wb"))
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            return cls(path, os.fdopen(fd, "wb"), cap)
         except OSError:
-            return cls(None, None)
+            return cls(None, None, cap)
 
-    def write(self, line: str) -> None:
-        if self._handle is None or self._written > MAX_LOG_BYTES:
-            return
+    def output(self, line: str) -> None:
+        """A line of a step's output: written while under the cap, counted after it."""
         data = (line + "\n").encode("utf-8", errors="replace")
+        if self._written + len(data) > self._cap:
+            self._dropped += 1
+            return
         self._written += len(data)
-        if self._written > MAX_LOG_BYTES:
-            data = b"# log truncated here\n"
+        self._put(data)
+
+    def note(self, line: str) -> None:
+        """A line of the runner's own."""
+        self._put((line + "\n").encode("utf-8", errors="replace"))
+
+    def end_output(self) -> None:
+        """A step's output has ended: say how much of it the cap left out."""
+        if self._dropped:
+            self.note(f"# {self._dropped} more lines of output not kept (log cap)")
+            self._dropped = 0
+
+    def _put(self, data: bytes) -> None:
+        if self._handle is None:
+            return
         try:
             self._handle.write(data)
         except OSError:
@@ -543,7 +628,8 @@ class _RunLog:
 
 
 class _Sink:
-    """One step's output: every line to the log file, the first many as LogLine events."""
+    """One step's output: every line to the log file, the first many as LogLine events; the
+    values of the step's secrets masked, and every cut said where it is."""
 
     def __init__(self, events: EventBus, log: _RunLog, repo: str, run_id: str, step: str) -> None:
         self._events = events
@@ -552,15 +638,30 @@ class _Sink:
         self._run_id = run_id
         self._step = step
         self._lines = 0
+        self._secrets: list[bytes] = []
+
+    def hide(self, values: Sequence[str]) -> None:
+        """Mask these values wherever they appear in the output (longest first, so a secret
+        holding another is masked whole); a value of several lines is masked line by line."""
+        parts = {part.encode() for value in values for part in value.splitlines() if part}
+        self._secrets = sorted(parts, key=len, reverse=True)
 
     def note(self, level: LogLevel, message: str) -> None:
         """The runner's own line about the step (not the step's output)."""
-        self._log.write(f"# {message}")
+        self._log.note(f"# {message}")
         self._events.publish(LogLine(level, message, self._repo, self._run_id, self._step))
 
-    def line(self, raw: bytes) -> None:
-        text = raw.decode("utf-8", errors="replace").rstrip("\r")[:MAX_LINE]
-        self._log.write(text)
+    def line(self, raw: bytes, dropped: int = 0) -> None:
+        """One line of output; `dropped` bytes of it were not kept (the pump's cut)."""
+        for secret in self._secrets:
+            raw = raw.replace(secret, MASK)
+        text = raw.decode("utf-8", errors="replace").rstrip("\r")
+        if len(text) > MAX_LINE:
+            dropped += len(text[MAX_LINE:].encode())
+            text = text[:MAX_LINE]
+        if dropped:
+            text += f" [line cut: {dropped} more bytes not kept]"
+        self._log.output(text)
         self._lines += 1
         if self._lines <= MAX_EVENT_LINES:
             self._events.publish(LogLine("info", text, self._repo, self._run_id, self._step))
@@ -569,23 +670,33 @@ class _Sink:
             self.note("warning", f"more output than {MAX_EVENT_LINES} lines{where}")
 
     async def pump(self, stream: asyncio.StreamReader) -> None:
-        """Read the step's output to the end, line by line; an endless line is cut in pieces."""
-        buffer = b""
+        """Read the step's output to the end, line by line. Of an endless line the first bytes
+        are kept (enough to mask a secret at the cut) and the rest counted, not held."""
+        keep = 4 * MAX_LINE + max((len(secret) for secret in self._secrets), default=0)
+        line = bytearray()
+        dropped = 0
         while chunk := await stream.read(65536):
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                self.line(line)
-            if len(buffer) > 4 * MAX_LINE:
-                self.line(buffer)
-                buffer = b""
-        if buffer:
-            self.line(buffer)
+            start = 0
+            while start <= len(chunk):
+                end = chunk.find(b"\n", start)
+                piece = memoryview(chunk)[start : end if end >= 0 else len(chunk)]
+                room = max(0, keep - len(line))
+                line += piece[:room]
+                dropped += max(0, len(piece) - room)
+                if end < 0:
+                    break
+                self.line(bytes(line), dropped)
+                line.clear()
+                dropped = 0
+                start = end + 1
+        if line or dropped:
+            self.line(bytes(line), dropped)
+        self._log.end_output()
 
 
-async def _feed(proc: asyncio.subprocess.Process, data: bytes | None) -> None:
+async def _feed(proc: asyncio.subprocess.Process, data: bytes) -> None:
     """Write `data` to the process's stdin and close it; a process that stops reading is fine."""
-    assert proc.stdin is not None and data is not None
+    assert proc.stdin is not None
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
         proc.stdin.write(data)
         await proc.stdin.drain()

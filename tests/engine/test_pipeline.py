@@ -195,7 +195,7 @@ async def test_a_step_sees_only_its_declared_environment(repo: Path, tmp_path: P
         "HOME": "/nonexistent-home",
         "LANG": "C.UTF-8",
         "APP_MODE": "prod",
-        "API_TOKEN": "s3cret",
+        "API_TOKEN": "***",  # it has the value, and its output shows it masked
     }
     missing = RepoSpec(repo, "app", pipeline=(PipelineStep("x", run=("env",), secrets=("NOPE",)),))
     final = await runner.run(missing)
