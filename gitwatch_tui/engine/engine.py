@@ -14,7 +14,7 @@ import heapq
 import itertools
 import random
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
@@ -104,7 +104,9 @@ class Engine:
         head_start: HeadStart | None = None,
         watchdog_every: float = WATCHDOG_EVERY,
         config_settle: float = DEFAULT_SETTLE,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
+        """`environ`: where the pipeline steps' secrets are read (default: os.environ)."""
         self.config = config
         self._head_start = head_start
         self.events = EventBus()
@@ -161,7 +163,7 @@ class Engine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False  # set by begin_stop: no new work starts after it
         # Runs each repo's pipeline after its HEAD moves (it listens to SyncFinished).
-        self.pipelines = PipelineRunner(self, self._state_dir)
+        self.pipelines = PipelineRunner(self, self._state_dir, environ=environ)
 
     # -- life cycle ---------------------------------------------------------------------------
 

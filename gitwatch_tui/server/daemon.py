@@ -35,6 +35,7 @@ from gitwatch_tui.core.config import (
     resolve_config_path,
 )
 from gitwatch_tui.core.errors import ConfigError
+from gitwatch_tui.core.hardening import make_undumpable, secret_variables, withhold
 from gitwatch_tui.engine.engine import Engine
 from gitwatch_tui.engine.events import ConfigError as ConfigRefused
 from gitwatch_tui.engine.events import (
@@ -186,8 +187,11 @@ def run_daemon(
         log.write("warning", "library-log", logger="unraisable", message=message)
 
     sys.unraisablehook = unraisable
+    make_undumpable()
     try:
-        return asyncio.run(_run(config_path, listen, log, env))
+        # A copy as we started, secrets included: `_run` takes them out of the environment
+        # our children inherit, and reads them from here.
+        return asyncio.run(_run(config_path, listen, log, dict(env)))
     except Exception as exc:  # a bug: say what it was, in the log's own format
         log.write("error", "daemon-crashed", error=repr(exc))
         return EX_SOFTWARE
@@ -245,6 +249,7 @@ async def _run(
     if isinstance(loaded, int):
         return loaded
     config, path, address = loaded
+    withhold(secret_variables(config))  # before the first git starts
     if stop.is_set():  # stopped before anything started
         _log_stopping(log, stop_signal[0], config.server.shutdown_grace)
         log.write("info", "daemon-stopped")
@@ -253,8 +258,9 @@ async def _run(
     listener = _bind(address, log)
     if isinstance(listener, int):
         return listener
-    engine = Engine(config, config_path=path)
+    engine = Engine(config, config_path=path, environ=env)
     engine.subscribe(log.engine_event)
+    engine.subscribe(_withhold_new_secrets)
     engine.subscribe(lambda event: _server_reload_notice(event, config, log))
     services: Services | None = None
     notifier: Notifier | None = None
@@ -265,7 +271,7 @@ async def _run(
             refuse_no_repos(engine.config, engine.specs.values())
             # Always on, even with no target: a reload may add one. Before the server, so
             # that what its webhooks start is followed too.
-            notifier = start_notifier(engine.events, engine.config.notify)
+            notifier = start_notifier(engine.events, engine.config.notify, env=env)
             if listener is not None:
                 services = await start_services(engine, config, listener=listener, env=env)
     except (ServerConfigError, ConfigError) as exc:
@@ -322,6 +328,12 @@ def _bind(address: str | None, log: JsonLog) -> Listener | None | int:
     except OSError as exc:
         log.write("error", "server-error", message=f"cannot listen on {address}: {exc}")
         return EX_TEMPFAIL if exc.errno == errno.EADDRINUSE else EX_UNAVAILABLE
+
+
+def _withhold_new_secrets(event: Event) -> None:
+    """A reloaded config may name more secrets: out of the environment with them too."""
+    if isinstance(event, ConfigReloaded):
+        withhold(secret_variables(event.config))
 
 
 def _notify_targets(config: Config) -> list[str]:

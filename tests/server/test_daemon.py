@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,9 +121,17 @@ def _git_processes_for(needle: str) -> list[int]:
 class Daemon:
     """A running `gitwatch-tui daemon`, its stderr read line by line as JSON."""
 
-    def __init__(self, config: Path, tmp_path: Path, *args: str, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        config: Path,
+        tmp_path: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        wrapper: Sequence[str] = (),  # a program the daemon is started through
+    ):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gitwatch_tui", "daemon", "--config", str(config), *args],
+            [*wrapper, sys.executable, "-m", "gitwatch_tui", "daemon", "--config", str(config),
+             *args],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             text=True, cwd=tmp_path,
             env={**os.environ, "GITWATCH_TUI_CONFIG": "", "HOOK_SECRET": SECRET,
