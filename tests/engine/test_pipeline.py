@@ -86,9 +86,7 @@ def runner_for(
     return runner, host
 
 
-async def test_output_streams_as_log_lines_and_into_the_run_log(
-    repo: Path, tmp_path: Path
-) -> None:
+async def test_output_streams_as_log_lines_and_into_the_run_log(repo: Path, tmp_path: Path) -> None:
     steps = (
         PipelineStep("build", run=sh("echo compiling; echo warning: x >&2; printf 'no newline'")),
         PipelineStep("test", run=("echo", "tests passed")),
@@ -255,9 +253,7 @@ async def test_configmap_step_renders_and_pipes_to_kubectl(repo: Path, tmp_path:
     assert not record.exists()
 
 
-async def test_triggers_during_a_run_coalesce_into_one_more_run(
-    repo: Path, tmp_path: Path
-) -> None:
+async def test_triggers_during_a_run_coalesce_into_one_more_run(repo: Path, tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     runs = tmp_path / "runs.txt"
     script = f"echo run >> {runs}; while [ ! -e {gate} ]; do sleep 0.02; done"

@@ -212,9 +212,7 @@ async def test_help_lists_every_binding(repo_set: RepoSet, tmp_path: Path) -> No
         assert not isinstance(app.screen, HelpScreen)
 
 
-async def test_help_fits_the_terminal_each_time_it_opens(
-    repo_set: RepoSet, tmp_path: Path
-) -> None:
+async def test_help_fits_the_terminal_each_time_it_opens(repo_set: RepoSet, tmp_path: Path) -> None:
     app = make_app(repo_set.config, tmp_path)
     async with app.run_test(size=(120, 35)) as pilot:
         await pilot.press("question_mark")
@@ -337,9 +335,11 @@ async def test_while_repos_are_unread_updates_are_gathered_and_the_last_one_is_s
 
     app._post = recording  # type: ignore[method-assign]
     app.engine.subscribe(
-        lambda e: read_at.setdefault(e.status.name, time.monotonic())
-        if isinstance(e, StatusChanged)
-        else None
+        lambda e: (
+            read_at.setdefault(e.status.name, time.monotonic())
+            if isinstance(e, StatusChanged)
+            else None
+        )
     )
     async with app.run_test(size=(120, 35)) as pilot:
         await until(pilot, lambda: dashboard(app).started)
