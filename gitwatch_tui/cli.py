@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from gitwatch_tui import __version__
 from gitwatch_tui.core.config import (
+    DEFAULT_SCAN_DEPTH,
     Config,
     NotifySettings,
     default_config,
@@ -40,6 +42,7 @@ if TYPE_CHECKING:  # imported by the sub-commands that use them: they cost start
 
 EXIT_OK, EXIT_REPO_ERROR, EXIT_USAGE = 0, 1, 2
 STATUS_FORMATS = ("table", "tsv", "json")
+SHELLS = ("bash", "zsh", "fish")
 TSV_COLUMNS = (
     "name", "group", "path", "branch", "upstream", "ahead", "behind", "staged", "unstaged",
     "untracked", "conflicted", "stash", "last_fetch", "state", "error",
@@ -63,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="open the dashboard on a throw-away sandbox of demo repos (removed on exit)",
     )
+    _add_depth(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     dashboard = commands.add_parser(
         "dashboard",
@@ -70,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Open the dashboard on the config's repos, or on the repos under PATHs.",
     )
     dashboard.add_argument("paths", nargs="*", metavar="PATH", help="repos, or folders to scan")
+    _add_depth(dashboard, default=argparse.SUPPRESS)
     dashboard.add_argument(
         "--config", metavar="PATH", default=argparse.SUPPRESS, help="config file"
     )
@@ -85,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         "last fetch, errors. Exit status 1 when any repo is in error.",
     )
     status.add_argument("paths", nargs="*", metavar="PATH", help="repos, or folders to scan")
+    _add_depth(status, default=argparse.SUPPRESS)
     status.add_argument(
         "--format",
         choices=STATUS_FORMATS,
@@ -102,8 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
         "per event until interrupted.",
     )
     watch.add_argument("paths", nargs="*", metavar="PATH", help="repos, or folders to scan")
+    _add_depth(watch, default=argparse.SUPPRESS)
     watch.add_argument("--json", action="store_true", help="one JSON object per event")
     watch.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
+    completion = commands.add_parser(
+        "completion",
+        help="print the shell code that completes gitwatch-tui's commands and options",
+        description="Print the completion code for SHELL. bash: add "
+        '`eval "$(gitwatch-tui completion bash)"` to ~/.bashrc; zsh: the same with zsh, in '
+        "~/.zshrc; fish: `gitwatch-tui completion fish | source` in config.fish.",
+    )
+    completion.add_argument("shell", choices=SHELLS)
     daemon = commands.add_parser(
         "daemon",
         help="run the engine and its webhook, /metrics and /api server as a service",
@@ -120,10 +135,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_depth(parser: argparse.ArgumentParser, default: object = None) -> None:
+    parser.add_argument(
+        "--depth",
+        type=_depth,
+        metavar="N",
+        default=default,
+        help=f"how many folder levels to search for repos (default {DEFAULT_SCAN_DEPTH})",
+    )
+
+
+def _depth(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 20:
+        raise argparse.ArgumentTypeError(f"expected a number of levels from 1 to 20, got {text!r}")
+    return int(text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions: answer, then exit
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
+    args = parser.parse_args(argv)
     if args.demo:
         return demo_command()
+    if args.command == "completion":
+        import argcomplete
+
+        sys.stdout.write(argcomplete.shellcode(["gitwatch-tui"], shell=args.shell))
+        return EXIT_OK
     if args.command == "daemon":  # it loads its own config: a bad one exits 78, logged as JSON
         from gitwatch_tui.core.early_signals import catch
 
@@ -136,25 +177,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"gitwatch-tui: bad config:\n{error}", file=sys.stderr)
         return EXIT_USAGE
+    paths = getattr(args, "paths", [])
+    config = with_depth(with_paths(config, paths), args.depth)
     if args.command == "status":
         output = "json" if args.json else args.format or "table"
-        return status_command(config, args.paths, output=output, fetch_first=args.fetch)
+        return status_command(config, output=output, fetch_first=args.fetch)
     if args.command == "watch":
         from gitwatch_tui.engine.headless import run_headless
 
-        return run_headless(with_paths(config, args.paths), as_json=args.json)
-    return dashboard_command(config, getattr(args, "paths", []), getattr(args, "listen", None))
+        return run_headless(config, as_json=args.json)
+    return dashboard_command(config, paths, getattr(args, "listen", None))
 
 
 def dashboard_command(config: Config, paths: Sequence[str], listen: str | None = None) -> int:
-    """`gitwatch-tui [dashboard] [PATH...]`: the live dashboard (Textual is imported here)."""
+    """`gitwatch-tui [dashboard] [PATH...]`: the live dashboard (Textual is imported here).
+    `config` has the `paths` in it already (`with_paths`); they are named in the header."""
     if not sys.stdout.isatty():
         # Piped or scripted: no screen to draw on, so print the same repos as a table.
-        return status_command(config, paths)
+        return status_command(config)
     from gitwatch_tui.core.early_signals import catch
     from gitwatch_tui.engine.head_start import HeadStart
 
-    config = with_paths(config, paths)
     # From here git runs: a hang-up or TERM before the app can stop cleanly waits for it.
     catch()
     # git reads every status while Textual is imported and the first frame is drawn.
@@ -237,14 +280,6 @@ def _load_config(cli_path: str | None) -> Config:
     return load_config(path) if path is not None else default_config(Path.cwd())
 
 
-def watch_list(
-    config: Config, paths: Sequence[str]
-) -> tuple[tuple[RepoSpec, ...], tuple[str, ...]]:
-    """The repos to show: the config's, or those named on the command line."""
-    config = with_paths(config, paths)
-    return resolve_repos(config.repos, config.scan)
-
-
 def with_paths(config: Config, paths: Sequence[str]) -> Config:
     """The config, with its watch list replaced by the paths named on the command line (a path
     that is a repo is taken as is, any other folder is scanned); its defaults are kept."""
@@ -257,8 +292,15 @@ def with_paths(config: Config, paths: Sequence[str]) -> Config:
         if resolve_git_dir(path) is not None or looks_bare(path) or not path.is_dir():
             explicit.append(RepoSpec(path=path, name=path.name or str(path)))
         else:
-            roots.append(ScanRoot(path=path))
+            roots.append(ScanRoot(path=path, group_by_folder=True))
     return replace(config, repos=tuple(explicit), scan=tuple(roots), source=None)
+
+
+def with_depth(config: Config, depth: int | None) -> Config:
+    """The config with every scanned folder searched `depth` levels deep (None: as it says)."""
+    if depth is None:
+        return config
+    return replace(config, scan=tuple(replace(root, depth=depth) for root in config.scan))
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,11 +324,9 @@ class StatusRow:
         return {**self.shown.to_json(), **state}
 
 
-def status_command(
-    config: Config, paths: Sequence[str], *, output: str = "table", fetch_first: bool = False
-) -> int:
+def status_command(config: Config, *, output: str = "table", fetch_first: bool = False) -> int:
     """`gitwatch-tui status`: fetch if asked, read every repo, print, exit 1 on any error."""
-    specs, warnings = watch_list(config, paths)
+    specs, warnings = resolve_repos(config.repos, config.scan)
     for warning in warnings:
         print(f"gitwatch-tui: {warning}", file=sys.stderr)
     fetched_now = _fetch_all(specs, config) if fetch_first else {}

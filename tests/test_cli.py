@@ -181,6 +181,59 @@ def test_tsv_has_a_header_and_one_line_per_repo(workspace: Path) -> None:
     assert json_rows(as_json.stdout)["beta"]["ahead"] == 1
 
 
+def test_depth_and_no_config_groups_by_first_folder(workspace: Path) -> None:
+    nested = workspace / "work" / "company" / "api"
+    nested.parent.mkdir()
+    (workspace / "work" / "alpha").rename(nested)
+    shallow = run_cli("status", "--json", "--depth", "1", "work", cwd=workspace)
+    assert sorted(json_rows(shallow.stdout)) == ["beta", "gamma"]
+    rows = json_rows(run_cli("status", "--json", "--depth", "2", "work", cwd=workspace).stdout)
+    assert rows["company/api"]["group"] == "company"
+    assert rows["beta"]["group"] is None  # right under the scanned folder: no group
+    # With no PATH the current folder is scanned, grouped the same way; --depth before the
+    # command works too.
+    here = json_rows(run_cli("--depth", "2", "status", "--json", cwd=workspace / "work").stdout)
+    assert here["company/api"]["group"] == "company"
+    bad = run_cli("status", "--depth", "0", cwd=workspace)
+    assert bad.returncode == 2 and "--depth: expected a number of levels from 1 to 20" in bad.stderr
+
+
+def complete_in_bash(line: str, cwd: Path) -> list[str]:
+    """What bash offers for `line` (completed at its end), with our completion code loaded."""
+    words = line.split() + ([""] if line.endswith(" ") else [])
+    script = (
+        'eval "$(gitwatch-tui completion bash)"; COMP_LINE="$1"; COMP_POINT=${#COMP_LINE}; '
+        'shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); '
+        '_python_argcomplete gitwatch-tui; printf "%s\\n" "${COMPREPLY[@]}"'
+    )
+    bin_dir = str(Path(sys.executable).parent)  # where the package put `gitwatch-tui`
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"]}
+    result = subprocess.run(
+        ["bash", "-c", script, "bash", line, *words],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return sorted(word.strip() for word in result.stdout.splitlines() if word.strip())
+
+
+def test_bash_completes_commands_options_and_choices(workspace: Path) -> None:
+    assert complete_in_bash("gitwatch-tui st", workspace) == ["status"]
+    assert complete_in_bash("gitwatch-tui status --f", workspace) == ["--fetch", "--format"]
+    assert complete_in_bash("gitwatch-tui status --format ", workspace) == ["json", "table", "tsv"]
+    assert "work/" in complete_in_bash("gitwatch-tui status wo", workspace)
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_code_for_each_shell(shell: str, tmp_path: Path) -> None:
+    result = run_cli("completion", shell, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "gitwatch-tui" in result.stdout
+    if shell == "fish":
+        assert "function __fish_gitwatch-tui_complete" in result.stdout
+    else:
+        assert "_python_argcomplete" in result.stdout
+
+
 def test_config_from_env_and_bad_config_exit_status(workspace: Path) -> None:
     config = workspace / "gitwatch.yaml"
     config.write_text(f"repos:\n  - path: {workspace / 'work' / 'alpha'}\n    name: a\n")

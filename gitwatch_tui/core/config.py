@@ -279,7 +279,8 @@ def refuse_no_repos(config: Config, found: Collection[RepoSpec]) -> None:
 
 def default_config(cwd: Path) -> Config:
     """The config used when there is no file: scan `cwd`, no explicit repos."""
-    return Config(scan=(ScanRoot(path=cwd.absolute(), depth=DEFAULT_SCAN_DEPTH),))
+    root = ScanRoot(path=cwd.absolute(), depth=DEFAULT_SCAN_DEPTH, group_by_folder=True)
+    return Config(scan=(root,))
 
 
 def _expand_user(raw: str, env: Mapping[str, str]) -> str:

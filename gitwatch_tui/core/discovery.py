@@ -234,11 +234,14 @@ def resolve_repos(
         base = rel.replace(os.sep, "/") if rel != "." else (os.path.basename(top) or top)
         name = _unique(base, repo.path, taken)
         taken.add(name)
+        group = repo.root.group
+        if group is None and repo.root.group_by_folder and "/" in base:
+            group = base.split("/", 1)[0]
         specs.append(
             RepoSpec(
                 path=repo.path,
                 name=name,
-                group=repo.root.group,
+                group=group,
                 bare=repo.bare,
                 trust=repo.root.trust,
             )

@@ -42,6 +42,9 @@ class ScanRoot:
     group: str | None = None
     exclude: tuple[str, ...] = ()
     trust: bool = False  # the repos found here run their own config's programs (RepoSpec)
+    # No config: a repo in a folder below the root is grouped by that folder (`company/api`
+    # in group `company`, as gita does); those right under the root stay ungrouped.
+    group_by_folder: bool = False
 
 
 @dataclass(frozen=True, slots=True)
