@@ -16,15 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from gitwatch_tui.core.autosync import (
-    SyncRefusal,
-    SyncResult,
-    find_overwritten,
-    read_local_state,
-    rev_parse,
-    shown,
-)
+from gitwatch_tui.core.autosync import SyncRefusal, SyncResult
 from gitwatch_tui.core.git import RepoPaths, git_env, run_git
+from gitwatch_tui.core.local_state import find_overwritten, read_local_state, rev_parse, shown
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
 from gitwatch_tui.core.ops import read_remote_config
 

@@ -8,14 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gitwatch_tui.core.details import (
-    CommitInfo,
-    FileChange,
-    RepoDetails,
-    parse_files,
-    parse_log,
-    read_details,
-)
+from gitwatch_tui.core.changes import CommitInfo, FileChange, parse_files, parse_log
+from gitwatch_tui.core.details import RepoDetails, read_details
 from gitwatch_tui.core.models import RepoSpec
 from tests.conftest import commit_file, git, make_remote_and_clone, push_from_elsewhere
 
