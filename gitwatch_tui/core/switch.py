@@ -28,7 +28,7 @@ from gitwatch_tui.core.local_state import (
     shown,
 )
 from gitwatch_tui.core.models import RepoSpec
-from gitwatch_tui.core.ops import read_remote_config
+from gitwatch_tui.core.remotes import read_remote_config
 from gitwatch_tui.core.stash import apply_stash
 from gitwatch_tui.core.status import locate_work_tree
 
