@@ -26,7 +26,7 @@ def parse_size(text: str) -> int:
 
 
 def format_size(size: int) -> str:
-    """`size` in the largest binary unit that divides it: `1KiB`, `16MiB`, `1 byte`, `1500 bytes`."""
+    """`size` in the largest binary unit that divides it: `1KiB`, `16MiB`, `1500 bytes`."""
     for unit, name in _NAMED:
         if size >= unit and size % unit == 0:
             return f"{size // unit}{name}"
