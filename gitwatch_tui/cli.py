@@ -16,13 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitwatch_tui import __version__
-from gitwatch_tui.core.config import (
-    Config,
-    NotifySettings,
-    default_config,
-    load_config,
-    resolve_config_path,
-)
+from gitwatch_tui.core.config import Config, NotifySettings, default_config
+from gitwatch_tui.core.config_file import load_config, resolve_config_path
 from gitwatch_tui.core.discovery import resolve_repos
 from gitwatch_tui.core.errors import ConfigError
 from gitwatch_tui.core.git import looks_bare, resolve_git_dir

@@ -38,13 +38,12 @@ from gitwatch_tui.core.config import (
     RateLimit,
     ServerSettings,
     WebhookTarget,
-    _expand_user,
-    _file_error,
+    expand_user,
     parse_listen,
 )
 from gitwatch_tui.core.configmap import label_problem, spec_problems
 from gitwatch_tui.core.cron import CronError, CronSchedule
-from gitwatch_tui.core.errors import ConfigError, ConfigProblem
+from gitwatch_tui.core.errors import ConfigError, ConfigProblem, file_error
 from gitwatch_tui.core.models import (
     AUTO_SYNC_POLICIES,
     PULL_MODES,
@@ -94,7 +93,7 @@ def read_config(
         with _collector_paused():
             config = _read_text(text, ctx)  # its node graph is freed before the collector runs
     except RecursionError:  # the depth limits should make this unreachable
-        raise _file_error(filename, "nesting too deep") from None
+        raise file_error(filename, "nesting too deep") from None
     if ctx.problems:
         raise ConfigError(ctx.problems)
     return config
@@ -527,7 +526,7 @@ def _expand_vars(raw: str, node: Node, env: Mapping[str, str]) -> str:
 
 def _read_path(node: Node, ctx: _Context) -> Path:
     raw = _scalar(node, "a path")
-    text = _expand_vars(_expand_user(raw, ctx.env), node, ctx.env)
+    text = _expand_vars(expand_user(raw, ctx.env), node, ctx.env)
     if not text:
         raise _BadValueError(node, f"path '{_quote(raw)}' is empty once variables are expanded")
     return Path(os.path.normpath(os.path.join(ctx.base_dir, text)))  # one Path made, not two

@@ -7,13 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gitwatch_tui.core.config import (
-    NOTIFY_KINDS,
-    EmailTarget,
-    NotifyRate,
-    NotifySettings,
-    load_config,
-)
+from gitwatch_tui.core.config import NOTIFY_KINDS, EmailTarget, NotifyRate, NotifySettings
+from gitwatch_tui.core.config_file import load_config
 from gitwatch_tui.core.errors import ConfigError
 from gitwatch_tui.core.models import ConfigMapSpec, PipelineStep, StepLimits
 

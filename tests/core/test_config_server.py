@@ -7,13 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gitwatch_tui.core.config import (
-    DEFAULT_LISTEN,
-    RateLimit,
-    ServerSettings,
-    load_config,
-    parse_listen,
-)
+from gitwatch_tui.core.config import DEFAULT_LISTEN, RateLimit, ServerSettings, parse_listen
+from gitwatch_tui.core.config_file import load_config
 from gitwatch_tui.core.errors import ConfigError
 
 

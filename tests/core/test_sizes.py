@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gitwatch_tui.core.config import Config, load_config
+from gitwatch_tui.core.config import Config
+from gitwatch_tui.core.config_file import load_config
 from gitwatch_tui.core.errors import ConfigError
 from gitwatch_tui.core.sizes import format_size, parse_size
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from gitwatch_tui.core.autosync import SyncResult, fast_forward, rebase_autostash
-from gitwatch_tui.core.config import load_config
+from gitwatch_tui.core.config_file import load_config
 from gitwatch_tui.core.details import read_details
 from gitwatch_tui.core.discovery import resolve_repos
 from gitwatch_tui.core.errors import ConfigError
