@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from gitwatch_tui.core.config import DEFAULT_LISTEN, RateLimit, ServerSettings, parse_listen
 from gitwatch_tui.core.config_file import load_config
-from gitwatch_tui.core.errors import ConfigError
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "config.yaml"
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
-def problems(tmp_path: Path, text: str) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        load_config(write(tmp_path, text), {})
-    return [
-        f"{p.location.line}:{p.location.column}: {p.message}" if p.location else p.message
-        for p in info.value.problems
-    ]
+from tests.core.configs import problems, write
 
 
 def test_full_server_section(tmp_path: Path) -> None:

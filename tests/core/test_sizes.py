@@ -3,15 +3,14 @@ own range and `unlimited` permission, refused with file:line and what is wrong."
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from gitwatch_tui.core.config import Config
 from gitwatch_tui.core.config_file import load_config
-from gitwatch_tui.core.errors import ConfigError
 from gitwatch_tui.core.sizes import format_size, parse_size
+from tests.core.configs import problems, write
 
 KIB, MIB, GIB = 1024, 1024**2, 1024**3
 
@@ -63,15 +62,7 @@ def test_a_bound_is_written_in_its_largest_whole_unit(size: int, text: str) -> N
 
 
 def config_with(tmp_path: Path, text: str) -> Config:
-    path = tmp_path / "config.yaml"
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return load_config(path, {})
-
-
-def problems(tmp_path: Path, text: str) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        config_with(tmp_path, text)
-    return [str(problem).removeprefix(f"{tmp_path}/") for problem in info.value.problems]
+    return load_config(write(tmp_path, text), {})
 
 
 def step_with(key: str, value: str) -> str:
@@ -141,7 +132,7 @@ def test_max_bytes_keeps_its_maximum_of_kubernetes_one_mebibyte(tmp_path: Path) 
     assert read_size(tmp_path, "max_bytes", "1MiB") == MIB
     assert read_size(tmp_path, "max_bytes", "1048576") == MIB
     [problem] = problems(tmp_path, step_with("max_bytes", "1048577"))
-    assert problem == "config.yaml:6:53: max_bytes: must be at most 1MiB, got '1048577'"
+    assert problem == "6:53: max_bytes: must be at most 1MiB, got '1048577'"
 
 
 @pytest.mark.parametrize("key", ["max_body", "memory", "file_size"])
@@ -179,7 +170,7 @@ def test_a_bad_size_is_reported_with_its_file_line_and_column(tmp_path: Path) ->
     )
     spellings = "use bytes, or a number with K, KB, KiB, M, MB, MiB, G, GB or GiB"
     assert found == [
-        f"config.yaml:2:13: max_body: invalid size '1.5MiB'; {spellings}",
-        f"config.yaml:8:26: memory: invalid size 'lots'; {spellings}, or unlimited",
-        "config.yaml:8:43: file_size: must be at least 1 byte, got '0'",
+        f"2:13: max_body: invalid size '1.5MiB'; {spellings}",
+        f"8:26: memory: invalid size 'lots'; {spellings}, or unlimited",
+        "8:43: file_size: must be at least 1 byte, got '0'",
     ]
