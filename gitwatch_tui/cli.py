@@ -34,6 +34,11 @@ if TYPE_CHECKING:  # imported by the sub-commands that use them: they cost start
     from gitwatch_tui.server.notify import Notifier
 
 EXIT_OK, EXIT_REPO_ERROR, EXIT_USAGE = 0, 1, 2
+STATUS_FORMATS = ("table", "tsv", "json")
+TSV_COLUMNS = (
+    "name", "group", "path", "branch", "upstream", "ahead", "behind", "staged", "unstaged",
+    "untracked", "conflicted", "stash", "last_fetch", "state", "error",
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,7 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         "last fetch, errors. Exit status 1 when any repo is in error.",
     )
     status.add_argument("paths", nargs="*", metavar="PATH", help="repos, or folders to scan")
-    status.add_argument("--json", action="store_true", help="one JSON object per line")
+    status.add_argument(
+        "--format",
+        choices=STATUS_FORMATS,
+        help="table (the default; one unwrapped line per repo when not on a terminal), "
+        "tsv (tab-separated, a header line first) or json (one object per line)",
+    )
+    status.add_argument("--json", action="store_true", help="the same as --format json")
     status.add_argument("--fetch", action="store_true", help="fetch every repo first")
     status.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
     watch = commands.add_parser(
@@ -121,7 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gitwatch-tui: bad config:\n{error}", file=sys.stderr)
         return EXIT_USAGE
     if args.command == "status":
-        return status_command(config, args.paths, as_json=args.json, fetch_first=args.fetch)
+        output = "json" if args.json else args.format or "table"
+        return status_command(config, args.paths, output=output, fetch_first=args.fetch)
     if args.command == "watch":
         from gitwatch_tui.engine.headless import run_headless
 
@@ -133,7 +145,7 @@ def dashboard_command(config: Config, paths: Sequence[str], listen: str | None =
     """`gitwatch-tui [dashboard] [PATH...]`: the live dashboard (Textual is imported here)."""
     if not sys.stdout.isatty():
         # Piped or scripted: no screen to draw on, so print the same repos as a table.
-        return status_command(config, paths, as_json=False, fetch_first=False)
+        return status_command(config, paths)
     from gitwatch_tui.core.early_signals import catch
     from gitwatch_tui.engine.head_start import HeadStart
 
@@ -266,7 +278,7 @@ class StatusRow:
 
 
 def status_command(
-    config: Config, paths: Sequence[str], *, as_json: bool, fetch_first: bool
+    config: Config, paths: Sequence[str], *, output: str = "table", fetch_first: bool = False
 ) -> int:
     """`gitwatch-tui status`: fetch if asked, read every repo, print, exit 1 on any error."""
     specs, warnings = watch_list(config, paths)
@@ -282,10 +294,11 @@ def status_command(
     now = time.time()
     rows = [_status_row(s, record.get(s.path), fetched_now.get(s.name), now) for s in statuses]
     rows.sort(key=lambda row: (row.status.group or "", row.status.name))
-    if as_json:
-        out = sys.stdout
+    if output == "json":
         for row in rows:
-            out.write(json.dumps(row.to_json(), ensure_ascii=False) + "\n")
+            sys.stdout.write(json.dumps(row.to_json(), ensure_ascii=False) + "\n")
+    elif output == "tsv":
+        _print_tsv(rows)
     else:
         _print_table(rows, config, now)
     return EXIT_REPO_ERROR if any(row.shown.error for row in rows) else EXIT_OK
@@ -362,11 +375,30 @@ def _status_row(
     return StatusRow(status, repo_state(status, sync, now), outcome.error)
 
 
+def _print_tsv(rows: list[StatusRow]) -> None:
+    """A header line, then one line per repo: the JSON's values, tabs and newlines as spaces."""
+    sys.stdout.write("\t".join(TSV_COLUMNS) + "\n")
+    for row in rows:
+        data = row.to_json()
+        cells = (_tsv_cell(data.get(column)) for column in TSV_COLUMNS)
+        sys.stdout.write("\t".join(cells) + "\n")
+
+
+def _tsv_cell(value: object) -> str:
+    if value is None:
+        return ""
+    return " ".join(str(value).split()) if isinstance(value, str) else str(value)
+
+
 def _print_table(rows: list[StatusRow], config: Config, now: float) -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
+    if not console.is_terminal:
+        # Piped (`| grep`, `| less -S`): one line per repo, nothing wrapped or cut.
+        console = Console(width=100_000, soft_wrap=True)
+    unwrapped = console.soft_wrap
     if not rows:
         where = "the configured paths" if config.source else str(Path.cwd())
         console.print(
@@ -377,17 +409,23 @@ def _print_table(rows: list[StatusRow], config: Config, now: float) -> None:
         )
         return
     table = Table(box=None, header_style="bold", pad_edge=False, expand=False)
-    table.add_column("Repo", overflow="fold", max_width=28)
-    table.add_column("Branch", overflow="ellipsis", max_width=24)
-    table.add_column("Upstream", overflow="ellipsis", max_width=24)
+    narrow = {"no_wrap": True} if unwrapped else {}
+    table.add_column("Repo", overflow="fold", max_width=None if unwrapped else 28)
+    table.add_column("Branch", overflow="ellipsis", max_width=None if unwrapped else 24)
+    table.add_column("Upstream", overflow="ellipsis", max_width=None if unwrapped else 24)
     table.add_column("↑↓", no_wrap=True)
     table.add_column("Changes", no_wrap=True)
     table.add_column("Stash", justify="right")
     table.add_column("Fetched", no_wrap=True)
-    table.add_column("State", overflow="fold")
+    table.add_column("State", overflow="fold", **narrow)
     for row in rows:
-        table.add_row(*_row(row.status, now, row.state))
-    console.print(table)
+        table.add_row(*_row(row.status, now, row.state, one_line=unwrapped))
+    if unwrapped:  # without the padding that ends each line
+        with console.capture() as captured:
+            console.print(table)
+        sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+    else:
+        console.print(table)
     console.print(_summary([row.shown for row in rows]))
 
 
@@ -397,12 +435,14 @@ _STATE_COLOUR: dict[StateWord, str] = {
 }  # fmt: skip
 
 
-def _row(s: RepoStatus, now: float, state: RepoState) -> tuple[str, ...]:
+def _row(s: RepoStatus, now: float, state: RepoState, *, one_line: bool) -> tuple[str, ...]:
     """A repo's cells; the State cell is `state`, as `repo_state` decided it."""
     name = f"{s.name} [dim]({s.group})[/]" if s.group else s.name
     colour = "red" if state.word in TROUBLE else _STATE_COLOUR.get(state.word, "dim")
     # An error is said in full here: the table folds long cells rather than cutting them.
     label = f"✗ {s.error}" if state.word == "error" and s.error else state.label
+    if one_line:
+        label = " ".join(label.split())
     state_cell = f"[{colour}]{_esc(label)}[/]"
     if s.error and s.head is None and s.branch is None:
         return (f"[bold red]{name}[/]", "", "", "", "", "", "", state_cell)

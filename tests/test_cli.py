@@ -152,6 +152,35 @@ def test_table_output_is_readable(workspace: Path) -> None:
     assert "3 repos · 0 behind · 1 dirty · 0 in error" in result.stdout
 
 
+def test_piped_table_has_one_unwrapped_line_per_repo(workspace: Path) -> None:
+    long_name = "a-repository-name-long-enough-to-be-cut-or-wrapped"
+    (workspace / "work" / "alpha").rename(workspace / "work" / long_name)
+    git(workspace / "work" / "beta", "switch", "-q", "-c", "feature/a-branch-name-as-long-as-this")
+    broken = workspace / "work" / "broken"
+    (broken / ".git").mkdir(parents=True)  # an error message longer than any column
+    result = run_cli("status", "work", cwd=workspace, env={"COLUMNS": "60"})
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 + 4 + 2, result.stdout  # header, a line per repo, the summary
+    assert lines[1].startswith(long_name + " ")
+    assert "feature/a-branch-name-as-long-as-this" in lines[2]
+    assert lines[3].startswith("broken ") and "✗ not a git repository" in lines[3]
+    assert all(line == line.rstrip() for line in lines)
+
+
+def test_tsv_has_a_header_and_one_line_per_repo(workspace: Path) -> None:
+    result = run_cli("status", "--format", "tsv", "work", cwd=workspace)
+    header, *rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert header[:6] == ["name", "group", "path", "branch", "upstream", "ahead"]
+    assert all(len(row) == len(header) for row in rows) and len(rows) == 3
+    beta = dict(zip(header, rows[1], strict=True))
+    assert (beta["name"], beta["branch"], beta["upstream"], beta["ahead"]) == (
+        "beta", "main", "origin/main", "1",
+    )  # fmt: skip
+    assert beta["state"] == "ahead" and beta["error"] == ""
+    as_json = run_cli("status", "--format", "json", "work", cwd=workspace)
+    assert json_rows(as_json.stdout)["beta"]["ahead"] == 1
+
+
 def test_config_from_env_and_bad_config_exit_status(workspace: Path) -> None:
     config = workspace / "gitwatch.yaml"
     config.write_text(f"repos:\n  - path: {workspace / 'work' / 'alpha'}\n    name: a\n")

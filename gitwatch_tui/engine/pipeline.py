@@ -11,7 +11,8 @@ the grace period), one still queued, and a run the stop cut short are owed. They
 
 Each step runs under a supervisor of its own (`step_supervisor.py`, a small process between
 the daemon and the step): the step gets a clean environment (PATH, HOME, LANG, the step's
-`env`, and the `secrets` it names), resource limits, and the user `run_as` names. The
+`env`, and the `secrets` it names, each read from the daemon's environment or its file when
+the step starts), resource limits, and the user `run_as` names. The
 supervisor is a child subreaper: every process the step starts, even one that left its session,
 ends with the step, with a timeout (SIGTERM to all of them, SIGKILL after a grace period), and
 with the daemon however it dies. Output, stdout and stderr merged, goes line by line to
