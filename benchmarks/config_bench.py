@@ -35,7 +35,7 @@ import json, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 from gitwatch_tui.core import config_yaml
-from gitwatch_tui.core.config import load_config
+from gitwatch_tui.core.config_file import load_config
 from gitwatch_tui.core.errors import ConfigError
 
 path, runs, parser = Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]

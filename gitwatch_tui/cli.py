@@ -17,19 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitwatch_tui import __version__
-from gitwatch_tui.core.config import (
-    DEFAULT_SCAN_DEPTH,
-    Config,
-    NotifySettings,
-    default_config,
-    load_config,
-    resolve_config_path,
-)
+from gitwatch_tui.core.config import DEFAULT_SCAN_DEPTH, Config, NotifySettings, default_config
+from gitwatch_tui.core.config_file import load_config, resolve_config_path
 from gitwatch_tui.core.discovery import resolve_repos
 from gitwatch_tui.core.errors import ConfigError
 from gitwatch_tui.core.git import looks_bare, resolve_git_dir
 from gitwatch_tui.core.models import RepoSpec, RepoStatus, ScanRoot
-from gitwatch_tui.core.ops import FetchOutcome, fetch
+from gitwatch_tui.core.remotes import FetchOutcome, fetch
 from gitwatch_tui.core.status import collect_statuses, with_error
 from gitwatch_tui.engine.events import SyncState
 from gitwatch_tui.engine.repo_state import TROUBLE, RepoState, StateWord, fetched, repo_state

@@ -38,14 +38,13 @@ from gitwatch_tui.core.config import (
     RateLimit,
     ServerSettings,
     WebhookTarget,
-    _expand_user,
-    _file_error,
+    expand_user,
     is_http_url,
     parse_listen,
 )
 from gitwatch_tui.core.configmap import label_problem, spec_problems
 from gitwatch_tui.core.cron import CronError, CronSchedule
-from gitwatch_tui.core.errors import ConfigError, ConfigProblem
+from gitwatch_tui.core.errors import ConfigError, ConfigProblem, file_error
 from gitwatch_tui.core.models import (
     AUTO_SYNC_POLICIES,
     PULL_MODES,
@@ -57,6 +56,7 @@ from gitwatch_tui.core.models import (
     SourceLocation,
     StepLimits,
 )
+from gitwatch_tui.core.sizes import SIZE_SPELLINGS, format_size, parse_size
 
 
 class _Position(Protocol):
@@ -94,7 +94,7 @@ def read_config(
         with _collector_paused():
             config = _read_text(text, ctx)  # its node graph is freed before the collector runs
     except RecursionError:  # the depth limits should make this unreachable
-        raise _file_error(filename, "nesting too deep") from None
+        raise file_error(filename, "nesting too deep") from None
     if ctx.problems:
         raise ConfigError(ctx.problems)
     return config
@@ -475,6 +475,34 @@ def _read_duration(node: Node, ctx: _Context) -> float:
     return seconds
 
 
+def _size_reader(*, minimum: int, maximum: int | None = None, unlimited: bool = False) -> Reader:
+    """A size (`sizes.parse_size`: bytes, or K, M, G in any spelling) from `minimum` to
+    `maximum` bytes; with `unlimited`, also the word `unlimited` (None)."""
+    extra = ", or unlimited" if unlimited else ""
+
+    def read(node: Node, ctx: _Context) -> int | None:
+        raw = _scalar(node, "a size such as 1048576, 512K or 1MiB").strip()
+        if unlimited and raw == "unlimited":
+            return None
+        try:
+            size = parse_size(raw)
+        except ValueError:
+            raise _BadValueError(
+                node, f"invalid size '{_quote(raw)}'; use {SIZE_SPELLINGS}{extra}"
+            ) from None
+        if size < minimum:
+            raise _BadValueError(
+                node, f"must be at least {format_size(minimum)}, got '{_quote(raw)}'"
+            )
+        if maximum is not None and size > maximum:
+            raise _BadValueError(
+                node, f"must be at most {format_size(maximum)}, got '{_quote(raw)}'"
+            )
+        return size
+
+    return read
+
+
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VAR_REF = re.compile(r"\$\$|\$\{(?P<name>[^}]*)(?P<close>\}?)")
 
@@ -499,7 +527,7 @@ def _expand_vars(raw: str, node: Node, env: Mapping[str, str]) -> str:
 
 def _read_path(node: Node, ctx: _Context) -> Path:
     raw = _scalar(node, "a path")
-    text = _expand_vars(_expand_user(raw, ctx.env), node, ctx.env)
+    text = _expand_vars(expand_user(raw, ctx.env), node, ctx.env)
     if not text:
         raise _BadValueError(node, f"path '{_quote(raw)}' is empty once variables are expanded")
     return Path(os.path.normpath(os.path.join(ctx.base_dir, text)))  # one Path made, not two
@@ -646,20 +674,6 @@ _TOP_FIELDS: dict[str, Reader] = {
 
 # -- server: the daemon's webhooks, /metrics and /api ------------------------------------------
 
-_SIZE = re.compile(r"(\d+)\s*(|k|kib|m|mib)", re.IGNORECASE)
-_SIZE_UNITS = {"": 1, "k": 1024, "kib": 1024, "m": 1024**2, "mib": 1024**2}
-
-
-def _read_size(node: Node, ctx: _Context) -> int:
-    raw = _scalar(node, "a size such as 1048576, 512KiB or 1MiB").strip()
-    match = _SIZE.fullmatch(raw)
-    if match is None:
-        raise _BadValueError(node, f"invalid size '{_quote(raw)}'; use bytes, KiB or MiB")
-    size = int(match[1]) * _SIZE_UNITS[match[2].lower()]
-    if size < 1024:
-        raise _BadValueError(node, f"must be at least 1KiB, got '{_quote(raw)}'")
-    return size
-
 
 def _read_listen(node: Node, ctx: _Context) -> str | None:
     raw = _scalar(node, 'an address such as "127.0.0.1:8787", or off').strip()
@@ -691,7 +705,7 @@ def _read_secret_file(node: Node, ctx: _Context) -> Path:
     raw = _scalar(node, "a file path")
     if "\0" in raw:
         raise _BadValueError(node, "is not a file path (it holds a NUL character)")
-    path = _expand_user(raw, ctx.env)
+    path = expand_user(raw, ctx.env)
     if os.path.isabs(path):
         return Path(path)
     return Path(ctx.env.get(CREDENTIALS_DIRECTORY) or ctx.base_dir, path)
@@ -762,7 +776,7 @@ _RATE_FIELDS: dict[str, Reader] = {
 }
 _SERVER_FIELDS: dict[str, Reader] = {
     "listen": _read_listen,
-    "max_body": _read_size,
+    "max_body": _size_reader(minimum=1024),
     "rate": _rate_reader("rate"),
     "unauthenticated_rate": _rate_reader("unauthenticated_rate"),
     "trusted_proxies": _read_proxies,
@@ -778,35 +792,9 @@ _SERVER_FIELDS: dict[str, Reader] = {
 }
 
 
-# -- issue 6: pipelines, deploy by tag, pull mode, notifications ------------------------------
+# -- pipelines, deploy by tag, pull mode, notifications --------------------------------------------
 
-_BYTES = re.compile(r"(\d+)\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", re.IGNORECASE)
-_BYTE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 _ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+")
-
-
-def _bytes_reader(*, unlimited: bool, maximum: int | None = None) -> Reader:
-    """A size in bytes, or with a binary unit (`512K`, `1MiB`, `2G`: K, M, G are powers of
-    1024); with `unlimited`, also the word `unlimited` (None)."""
-
-    def read(node: Node, ctx: _Context) -> int | None:
-        raw = _scalar(node, "a size such as 1048576, 512KiB or 1GiB").strip()
-        if unlimited and raw == "unlimited":
-            return None
-        match = _BYTES.fullmatch(raw)
-        if match is None:
-            extra = ", or unlimited" if unlimited else ""
-            raise _BadValueError(
-                node, f"invalid size '{_quote(raw)}'; use bytes, KiB, MiB or GiB{extra}"
-            )
-        size = int(match[1]) * _BYTE_UNITS[match[2][:1].lower()]
-        if size < 1:
-            raise _BadValueError(node, "must be at least 1 byte")
-        if maximum is not None and size > maximum:
-            raise _BadValueError(node, f"must be at most {maximum} bytes, got '{_quote(raw)}'")
-        return size
-
-    return read
 
 
 def _unlimited_int_reader(minimum: int) -> Reader:
@@ -1055,8 +1043,8 @@ _LIMIT_NAMES = {
 }
 _LIMIT_FIELDS: dict[str, Reader] = {
     "cpu": _read_cpu,
-    "memory": _bytes_reader(unlimited=True),
-    "file_size": _bytes_reader(unlimited=True),
+    "memory": _size_reader(minimum=1, unlimited=True),
+    "file_size": _size_reader(minimum=1, unlimited=True),
     "processes": _unlimited_int_reader(minimum=1),
 }
 _CONFIGMAP_FIELDS: dict[str, Reader] = {
@@ -1066,7 +1054,7 @@ _CONFIGMAP_FIELDS: dict[str, Reader] = {
     "files": _read_str_list,
     "output": _read_str,
     # Kubernetes itself refuses a ConfigMap over 1 MiB.
-    "max_bytes": _bytes_reader(unlimited=False, maximum=1024 * 1024),
+    "max_bytes": _size_reader(minimum=1, maximum=1024 * 1024),
     "apply": _read_bool,
 }
 _STEP_FIELDS: dict[str, Reader] = {

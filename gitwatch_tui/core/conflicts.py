@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from gitwatch_tui.core.details import CONFLICT_LABELS
+from gitwatch_tui.core.changes import CONFLICT_LABELS
 from gitwatch_tui.core.git import GitResult, RepoPaths, git_env, run_git
 from gitwatch_tui.core.models import Operation, RepoSpec
 from gitwatch_tui.core.status import locate_work_tree, merge_msg_conflicts, read_git_dir_state

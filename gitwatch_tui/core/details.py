@@ -1,8 +1,9 @@
 """What the detail pane shows for one repository: incoming and outgoing commits, changed files.
 
 One `git status --porcelain=v2 --branch -z` gives the files, the upstream and both totals; then
-one `git log` per direction that has commits. Everything is NUL-separated, so paths and
-subjects may hold any character, and every failure is a field, never an exception.
+one `git log` per direction that has commits. Everything is NUL-separated (parsed in
+`changes`), so paths and subjects may hold any character, and every failure is a field, never
+an exception.
 """
 
 from __future__ import annotations
@@ -10,19 +11,17 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Literal
 
+from gitwatch_tui.core.changes import LOG_ARGS, CommitInfo, FileChange, parse_files, parse_log
 from gitwatch_tui.core.git import RepoPaths, run_git
 from gitwatch_tui.core.models import RepoSpec
 from gitwatch_tui.core.status import locate_repo, parse_porcelain_v2
 
-FileKind = Literal["staged", "unstaged", "untracked", "conflicted"]
 _Tracking = tuple[str | None, int | None, int | None]  # upstream, ahead, behind
 
 # Renames are asked for explicitly: a user's `status.renames=false` would otherwise show a
 # rename as a deletion plus an addition, with no original path.
 DETAILS_STATUS_ARGS = ("status", "--porcelain=v2", "--branch", "-z", "--find-renames")
-_LOG_ARGS = ("log", "-z", "--format=%h%x00%s%x00%aN%x00%at", "--no-show-signature")
 # A bare repo has no status: its branch's upstream and totals come from its ref.
 _BARE_TRACKING_ARGS = (
     "for-each-ref",
@@ -30,38 +29,6 @@ _BARE_TRACKING_ARGS = (
     "--format=%(HEAD)%00%(upstream:short)%00%(upstream:track,nobracket)",
     "refs/heads",
 )
-
-# The XY of an unmerged entry, in the words of `git status`.
-CONFLICT_LABELS = {
-    "DD": "both deleted",
-    "AU": "added by us",
-    "UD": "deleted by them",
-    "UA": "added by them",
-    "DU": "deleted by us",
-    "AA": "added by both",
-    "UU": "both modified",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class CommitInfo:
-    """One commit as the detail pane lists it."""
-
-    sha: str  # abbreviated
-    subject: str
-    author: str
-    time: float  # author time, unix seconds
-
-
-@dataclass(frozen=True, slots=True)
-class FileChange:
-    """One changed path; a path both staged and unstaged appears once for each."""
-
-    path: str
-    kind: FileKind
-    code: str  # M A D R C T U ?
-    orig_path: str | None = None  # the source of a rename or copy
-    conflict: str | None = None  # for conflicted paths: "both modified", "deleted by us", ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,41 +42,6 @@ class RepoDetails:
     outgoing_total: int
     files: tuple[FileChange, ...]
     error: str | None = None
-
-
-def parse_files(data: bytes) -> tuple[FileChange, ...]:
-    """The changed files in NUL-separated porcelain v2 output; header lines are skipped."""
-    files: list[FileChange] = []
-    records = iter(data.split(b"\0"))
-    for record in records:
-        kind = record[:2]
-        if kind in (b"1 ", b"2 "):
-            x, y = chr(record[2]), chr(record[3])
-            # The path is the last field and may itself contain spaces.
-            path = _path(record.split(b" ", 8 if kind == b"1 " else 9)[-1])
-            orig = _path(next(records, b"")) if kind == b"2 " else None
-            if x != ".":
-                files.append(FileChange(path, "staged", x, orig if x in "RC" else None))
-            if y != ".":
-                files.append(FileChange(path, "unstaged", y, orig if y in "RC" else None))
-        elif kind == b"u ":
-            xy = record[2:4].decode("ascii", errors="replace")
-            path = _path(record.split(b" ", 10)[-1])
-            conflict = CONFLICT_LABELS.get(xy, xy)
-            files.append(FileChange(path, "conflicted", "U", conflict=conflict))
-        elif kind == b"? ":
-            files.append(FileChange(_path(record[2:]), "untracked", "?"))
-    return tuple(files)
-
-
-def parse_log(data: bytes) -> tuple[CommitInfo, ...]:
-    """Commits from `git log -z --format=%h%x00%s%x00%aN%x00%at`: four NUL-ended fields each."""
-    fields = [field.decode("utf-8", errors="replace") for field in data.split(b"\0")]
-    commits = []
-    for i in range(0, len(fields) - 3, 4):
-        sha, subject, author, when = fields[i : i + 4]
-        commits.append(CommitInfo(sha, subject, author, _float(when)))
-    return tuple(commits)
 
 
 def read_details(spec: RepoSpec, *, timeout: float, limit: int = 50) -> RepoDetails:
@@ -147,7 +79,7 @@ def read_details(spec: RepoSpec, *, timeout: float, limit: int = 50) -> RepoDeta
         commits: tuple[CommitInfo, ...] = ()
         if total and limit and error is None:
             remaining = max(deadline - time.monotonic(), 0.1)
-            args = (*_LOG_ARGS, f"--max-count={limit}", revisions, "--")
+            args = (*LOG_ARGS, f"--max-count={limit}", revisions, "--")
             log = run_git(args, repo, timeout=remaining)
             if log.ok:
                 commits = parse_log(log.stdout)
@@ -178,15 +110,3 @@ def _bare_tracking(repo: RepoPaths, timeout: float) -> _Tracking | str:
 
 def _failed(error: str) -> RepoDetails:
     return RepoDetails(None, (), (), 0, 0, (), error)
-
-
-def _path(raw: bytes) -> str:
-    # Like os.fsdecode: a path that is not UTF-8 still round-trips to the same bytes.
-    return raw.decode("utf-8", errors="surrogateescape")
-
-
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:  # a commit with a broken date line
-        return 0.0

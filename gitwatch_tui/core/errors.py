@@ -25,3 +25,8 @@ class ConfigError(Exception):
     def __init__(self, problems: Iterable[ConfigProblem]) -> None:
         self.problems: tuple[ConfigProblem, ...] = tuple(problems)
         super().__init__("\n".join(str(problem) for problem in self.problems))
+
+
+def file_error(filename: str, message: str) -> ConfigError:
+    """A ConfigError about the file `filename` as a whole, not a place in it."""
+    return ConfigError([ConfigProblem(None, f"{filename}: {message}")])

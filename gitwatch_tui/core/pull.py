@@ -26,7 +26,9 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
-from gitwatch_tui.core.autosync import (
+from gitwatch_tui.core.changes import CommitInfo, parse_log
+from gitwatch_tui.core.git import GitResult, RepoPaths, run_git
+from gitwatch_tui.core.local_state import (
     LocalState,
     added_stash,
     after_move,
@@ -36,12 +38,10 @@ from gitwatch_tui.core.autosync import (
     head_moved,
     read_local_state,
     rev_parse,
-    run_rebase,
     shown,
 )
-from gitwatch_tui.core.details import CommitInfo, parse_log
-from gitwatch_tui.core.git import GitResult, RepoPaths, run_git
 from gitwatch_tui.core.models import RepoSpec
+from gitwatch_tui.core.rebase import run_rebase
 from gitwatch_tui.core.status import locate_work_tree, read_git_dir_state
 
 PullMode = Literal["ff-only", "rebase", "merge"]
@@ -61,7 +61,7 @@ PullRefusalReason = Literal[
     "stale",
     "error",
 ]
-# The format `details.parse_log` reads.
+# The format `changes.parse_log` reads.
 _LOG_ARGS = ("log", "-z", "--format=%h%x00%s%x00%aN%x00%at", "--no-show-signature")
 
 

@@ -23,8 +23,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitwatch_tui.core.changes import parse_files
 from gitwatch_tui.core.conflicts import StashApplyRecord, record_stash_apply
-from gitwatch_tui.core.details import parse_files
 from gitwatch_tui.core.git import GitResult, RepoPaths, run_git
 from gitwatch_tui.core.models import RepoSpec
 from gitwatch_tui.core.status import locate_work_tree, parse_porcelain_v2, read_git_dir_state

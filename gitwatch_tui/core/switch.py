@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from gitwatch_tui.core.autosync import (
+from gitwatch_tui.core.git import GitResult, RepoPaths, run_git
+from gitwatch_tui.core.local_state import (
     LocalState,
     after_move,
     find_overwritten,
@@ -26,9 +27,8 @@ from gitwatch_tui.core.autosync import (
     rev_parse,
     shown,
 )
-from gitwatch_tui.core.git import GitResult, RepoPaths, run_git
 from gitwatch_tui.core.models import RepoSpec
-from gitwatch_tui.core.ops import read_remote_config
+from gitwatch_tui.core.remotes import read_remote_config
 from gitwatch_tui.core.stash import apply_stash
 from gitwatch_tui.core.status import locate_work_tree
 

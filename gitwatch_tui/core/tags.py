@@ -16,17 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from gitwatch_tui.core.autosync import (
-    SyncRefusal,
-    SyncResult,
-    find_overwritten,
-    read_local_state,
-    rev_parse,
-    shown,
-)
+from gitwatch_tui.core.autosync import SyncRefusal, SyncResult
 from gitwatch_tui.core.git import RepoPaths, git_env, run_git
+from gitwatch_tui.core.local_state import find_overwritten, read_local_state, rev_parse, shown
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
-from gitwatch_tui.core.ops import read_remote_config
+from gitwatch_tui.core.remotes import read_remote_config
 
 _SEMVER = re.compile(
     r"(?:.*?[^0-9A-Za-z.])?[vV]?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"

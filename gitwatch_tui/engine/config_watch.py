@@ -17,7 +17,8 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitwatch_tui.core.config import Config, config_from_bytes, read_config_bytes
+from gitwatch_tui.core.config import Config
+from gitwatch_tui.core.config_file import config_from_bytes, read_config_bytes
 from gitwatch_tui.core.errors import ConfigError
 
 DEFAULT_SETTLE = 0.4  # seconds the file must stay the same before it is read as finished

@@ -33,7 +33,7 @@ from gitwatch_tui.core.discovery import resolve_repos
 from gitwatch_tui.core.errors import ConfigError as ConfigFileError
 from gitwatch_tui.core.git import RepoPaths, terminate_all
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
-from gitwatch_tui.core.ops import FetchOutcome, clone, fetch
+from gitwatch_tui.core.remotes import FetchOutcome, clone, fetch
 from gitwatch_tui.core.status import collect_statuses
 from gitwatch_tui.core.tags import deploy_tag
 from gitwatch_tui.engine.backoff import (

@@ -27,13 +27,8 @@ from typing import Any, TextIO
 
 from gitwatch_tui import __version__
 from gitwatch_tui.core import early_signals
-from gitwatch_tui.core.config import (
-    Config,
-    load_config,
-    parse_listen,
-    refuse_no_repos,
-    resolve_config_path,
-)
+from gitwatch_tui.core.config import Config, parse_listen, refuse_no_repos
+from gitwatch_tui.core.config_file import load_config, resolve_config_path
 from gitwatch_tui.core.errors import ConfigError
 from gitwatch_tui.core.hardening import make_undumpable, secret_variables, withhold
 from gitwatch_tui.engine.engine import Engine

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from gitwatch_tui.core.git import RepoPaths
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
-from gitwatch_tui.core.ops import reachable_commits, read_remote_config
+from gitwatch_tui.core.remotes import reachable_commits, read_remote_config
 from gitwatch_tui.engine.engine import Engine
 
 _SPACE = re.compile(r"\s")
@@ -239,7 +239,7 @@ class RepoIndex:
 
 
 def _fetched_urls(spec: RepoSpec, status: RepoStatus | None, urls: dict[str, str]) -> list[str]:
-    """The URLs a plain `git fetch` of this repo talks to, as `core.ops.fetch` picks the remote:
+    """The URLs a plain `git fetch` of this repo talks to, as `core.remotes.fetch` picks the remote:
     the configured remote; else the branch's upstream remote and origin; else the only one."""
     if spec.remote is not None:
         return [urls[spec.remote]] if spec.remote in urls else []

@@ -24,7 +24,7 @@ from textual.widgets import Input
 from gitwatch_tui.core.config import Config
 from gitwatch_tui.core.git import run_git
 from gitwatch_tui.core.models import PipelineStep
-from gitwatch_tui.core.ops import fetch
+from gitwatch_tui.core.remotes import fetch
 from gitwatch_tui.core.status import locate_repo
 from gitwatch_tui.demo import create_sandbox
 from gitwatch_tui.engine.history import HISTORY_FILENAME, History

@@ -9,14 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from gitwatch_tui.core.config import (
-    Config,
-    Defaults,
-    default_config,
+from gitwatch_tui.core.config import Config, Defaults, default_config, refuse_no_repos
+from gitwatch_tui.core.config_file import (
     default_config_path,
     load_config,
     parse_config,
-    refuse_no_repos,
     resolve_config_path,
 )
 from gitwatch_tui.core.errors import ConfigError

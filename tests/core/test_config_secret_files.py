@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gitwatch_tui.core.config import EmailTarget, WebhookTarget, load_config
+from gitwatch_tui.core.config import EmailTarget, WebhookTarget
+from gitwatch_tui.core.config_file import load_config
 from gitwatch_tui.core.errors import ConfigError
 from gitwatch_tui.core.models import PipelineStep
 from gitwatch_tui.core.secrets import SecretSource

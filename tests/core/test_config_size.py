@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from gitwatch_tui.core import config_yaml
-from gitwatch_tui.core.config import load_config, parse_config
+from gitwatch_tui.core.config_file import load_config, parse_config
 from gitwatch_tui.core.errors import ConfigError
 from gitwatch_tui.core.models import SourceLocation
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gitwatch_tui.core.config import parse_config
+from gitwatch_tui.core.config_file import parse_config
 from gitwatch_tui.core.cron import CronError, CronSchedule
 from gitwatch_tui.core.errors import ConfigError
 

@@ -18,7 +18,7 @@ from gitwatch_tui.core.git import (
     run_many,
 )
 from gitwatch_tui.core.models import RepoSpec
-from gitwatch_tui.core.ops import fetch
+from gitwatch_tui.core.remotes import fetch
 from tests.conftest import git, make_remote_and_clone, push_from_elsewhere
 
 
@@ -208,7 +208,7 @@ def test_run_many_keeps_order_of_odd_paths(tmp_path: Path) -> None:
 
 
 def test_remote_config_cache_follows_config_edits(repo: Path, tmp_path: Path) -> None:
-    from gitwatch_tui.core.ops import read_remote_config
+    from gitwatch_tui.core.remotes import read_remote_config
 
     first = read_remote_config(RepoPaths.of(repo), timeout=10)
     assert not isinstance(first, str) and first.remotes == ("origin",)

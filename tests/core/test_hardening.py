@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gitwatch_tui.core.config import load_config
+from gitwatch_tui.core.config_file import load_config
 from gitwatch_tui.core.hardening import secret_variables, withhold
 
 

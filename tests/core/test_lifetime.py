@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from gitwatch_tui.core.git import RepoPaths, run_git, run_many
 from gitwatch_tui.core.models import RepoSpec
-from gitwatch_tui.core.ops import fetch
+from gitwatch_tui.core.remotes import fetch
 
 blocked, looped, hung = (Path(arg) for arg in sys.argv[1:])
 pool = ThreadPoolExecutor(3)

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 
 from gitwatch_tui.core.autosync import SyncResult, fast_forward, rebase_autostash
-from gitwatch_tui.core.config import load_config
+from gitwatch_tui.core.config_file import load_config
 from gitwatch_tui.core.details import read_details
 from gitwatch_tui.core.discovery import resolve_repos
 from gitwatch_tui.core.errors import ConfigError
 from gitwatch_tui.core.git import RepoPaths, run_git, run_many
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
-from gitwatch_tui.core.ops import fetch
+from gitwatch_tui.core.remotes import fetch
 from gitwatch_tui.core.status import STATUS_ARGS, collect_statuses
 from gitwatch_tui.core.tags import deploy_tag
 from gitwatch_tui.core.trust import MAX_PAIRS, ConfigEntry, guard_from, names_programs

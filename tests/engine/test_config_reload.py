@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gitwatch_tui.core.config import load_config
+from gitwatch_tui.core.config_file import load_config
 from gitwatch_tui.engine.config_watch import DEFAULT_SETTLE
 from gitwatch_tui.engine.engine import Engine
 from gitwatch_tui.engine.events import (

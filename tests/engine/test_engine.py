@@ -216,7 +216,7 @@ async def test_a_local_edit_is_seen_within_a_second(
 async def test_hot_reload_adds_and_removes_repos_and_keeps_the_last_good_config(
     git_daemon: tuple[str, Path], tmp_path: Path
 ) -> None:
-    from gitwatch_tui.core.config import load_config
+    from gitwatch_tui.core.config_file import load_config
 
     _, one = served_clone(git_daemon, tmp_path, "one")
     _, two = served_clone(git_daemon, tmp_path, "two")

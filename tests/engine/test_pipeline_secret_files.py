@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gitwatch_tui.core.config import load_config
+from gitwatch_tui.core.config_file import load_config
 from gitwatch_tui.core.models import RepoSpec
 from tests.conftest import commit_file, git
 from tests.engine.test_pipeline import ENV, runner_for

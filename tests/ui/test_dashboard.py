@@ -358,7 +358,7 @@ async def test_while_repos_are_unread_updates_are_gathered_and_the_last_one_is_s
 async def test_config_hot_reload_adds_rows_applies_the_theme_and_reports_a_bad_edit(
     repo_set: RepoSet, tmp_path: Path
 ) -> None:
-    from gitwatch_tui.core.config import load_config
+    from gitwatch_tui.core.config_file import load_config
 
     path = tmp_path / "config.yaml"
     api, web = repo_set.clones["api"], repo_set.clones["web"]

@@ -2,35 +2,12 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
-import pytest
-
-from gitwatch_tui.core.config import (
-    NOTIFY_KINDS,
-    EmailTarget,
-    NotifyRate,
-    NotifySettings,
-    load_config,
-)
-from gitwatch_tui.core.errors import ConfigError
+from gitwatch_tui.core.config import NOTIFY_KINDS, EmailTarget, NotifyRate, NotifySettings
+from gitwatch_tui.core.config_file import load_config
 from gitwatch_tui.core.models import ConfigMapSpec, PipelineStep, StepLimits
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "config.yaml"
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
-def problems(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        load_config(write(tmp_path, text), env or {})
-    return [
-        f"{p.location.line}:{p.location.column}: {p.message}" if p.location else p.message
-        for p in info.value.problems
-    ]
+from tests.core.configs import problems, write
 
 
 def test_full_pipeline(tmp_path: Path) -> None:
@@ -159,7 +136,8 @@ def test_bad_pipeline_values_are_reported_where_they_are(tmp_path: Path) -> None
         "16:15: env: '1BAD' is not an environment variable name",
         "16:30: env: GOOD: expected a string, got a list",
         "17:26: secrets: is not a valid environment variable name",
-        "18:26: memory: invalid size 'lots'; use bytes, KiB, MiB or GiB, or unlimited",
+        "18:26: memory: invalid size 'lots'; use bytes, or a number with K, KB, KiB, M, MB, MiB, "
+        "G, GB or GiB, or unlimited",
         "18:37: cpu: invalid duration 'forever'; use seconds or a number with a unit: "
         "500ms, 30s, 5m, 1h, 1h30m",
         "18:46: unknown key 'gpus' in limits; valid keys: cpu, memory, file_size, processes",
@@ -190,7 +168,7 @@ def test_bad_configmap_values(tmp_path: Path) -> None:
         found[0] == "8:20: label 'tier': the value '-web' must be empty or letters, digits, "
         "'-', '_' or '.', starting and ending with a letter or digit, at most 63"
     )
-    assert found[1] == "10:22: max_bytes: must be at most 1048576 bytes, got '2MiB'"
+    assert found[1] == "10:22: max_bytes: must be at most 1MiB, got '2MiB'"
     assert found[2].startswith("6:11: configmap: name 'App_Config' is not a valid ConfigMap name")
     assert found[3].startswith("6:11: configmap: namespace 'prod.eu' is not a valid namespace")
     assert found[4] == "6:11: configmap: files: '../secrets/*' must not contain '..'"

@@ -1,4 +1,5 @@
-"""Operations that change a repository, each through the hardened runner."""
+"""A repo's remotes: which it has, fetching from one, cloning a missing repo, and which commits
+a fetch has brought; each git call through the hardened runner, never prompting."""
 
 from __future__ import annotations
 
