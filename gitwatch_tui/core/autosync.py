@@ -21,6 +21,7 @@ from typing import Literal
 from gitwatch_tui.core.details import FileChange, parse_files
 from gitwatch_tui.core.git import GitResult, RepoPaths, run_git
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
+from gitwatch_tui.core.results import Refusal
 from gitwatch_tui.core.status import (
     GitDirState,
     PorcelainStatus,
@@ -59,12 +60,11 @@ LOCAL_STATE_ARGS = (
 
 
 @dataclass(frozen=True, slots=True)
-class SyncRefusal:
-    """Why an automatic sync was not done: a machine `reason`, a human `message`."""
+class SyncRefusal(Refusal):
+    """Why an automatic sync was not done: a machine `reason`, a human `message`, the local
+    files a sync would overwrite."""
 
     reason: RefusalReason
-    message: str
-    paths: tuple[str, ...] = ()  # the local files a sync would overwrite
 
 
 @dataclass(frozen=True, slots=True)

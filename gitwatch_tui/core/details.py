@@ -14,6 +14,9 @@ from typing import Literal
 
 from gitwatch_tui.core.git import RepoPaths, run_git
 from gitwatch_tui.core.models import RepoSpec
+from gitwatch_tui.core.results import (
+    RepoDetails,
+)
 from gitwatch_tui.core.status import locate_repo, parse_porcelain_v2
 
 FileKind = Literal["staged", "unstaged", "untracked", "conflicted"]
@@ -62,19 +65,6 @@ class FileChange:
     code: str  # M A D R C T U ?
     orig_path: str | None = None  # the source of a rename or copy
     conflict: str | None = None  # for conflicted paths: "both modified", "deleted by us", ...
-
-
-@dataclass(frozen=True, slots=True)
-class RepoDetails:
-    """Incoming and outgoing commits (newest first, capped) and changed files of one repo."""
-
-    upstream: str | None
-    incoming: tuple[CommitInfo, ...]
-    outgoing: tuple[CommitInfo, ...]
-    incoming_total: int
-    outgoing_total: int
-    files: tuple[FileChange, ...]
-    error: str | None = None
 
 
 def parse_files(data: bytes) -> tuple[FileChange, ...]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING, Literal
 
 from rich.text import Text
 from textual import on
@@ -16,8 +16,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Input, Static
 
-from gitwatch_tui.core.pull import PullRefusalReason
-from gitwatch_tui.core.switch import SwitchRefusal, SwitchResult, switch_branch
+from gitwatch_tui.core.results import PullRefusal, PullResult, SwitchRefusal, SwitchResult
 from gitwatch_tui.engine.events import SyncFinished
 from gitwatch_tui.engine.locks import RepoBusy
 from gitwatch_tui.ui.repo_view import first_line
@@ -33,7 +32,6 @@ _MARKS: dict[str, tuple[str, str]] = {  # outcome -> symbol, palette key
     "skipped": ("⊘", "repo-behind"),
     "failed": ("✗", "repo-error"),
 }
-_REFUSALS = set(get_args(PullRefusalReason)) - {"error"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +53,7 @@ def fetch_one(engine: Engine) -> Run:
 
 def pull_one(engine: Engine) -> Run:
     async def run(name: str) -> BulkResult:
-        return pulled(await engine.pull(name, "ff-only"))
+        return pulled(name, await engine.pull(name, "ff-only"))
 
     return run
 
@@ -63,7 +61,7 @@ def pull_one(engine: Engine) -> Run:
 def switch_one(engine: Engine, branch: str) -> Run:
     async def run(name: str) -> BulkResult:
         try:
-            result = await engine.change(name, "switch", switch_branch, branch)
+            result = await engine.switch(name, branch)
         except RepoBusy as busy:
             return BulkResult(name, "skipped", str(busy))
         return switched(name, result)
@@ -77,17 +75,19 @@ def fetched(finished: SyncFinished) -> BulkResult:
     return BulkResult(finished.repo, "failed", first_line(finished.error or "fetch failed"))
 
 
-def pulled(finished: SyncFinished) -> BulkResult:
+def pulled(name: str, result: PullResult | PullRefusal | SyncFinished) -> BulkResult:
     """A pull's end in words: moved old..new, skipped for the reason it was refused, or
     failed (the fetch before it, or git itself)."""
-    if finished.ok:
-        old, new = (finished.old_head or "")[:8], (finished.new_head or "")[:8]
-        return BulkResult(finished.repo, "done", f"fast-forwarded {old}..{new}")
-    reason = finished.detail or ""
-    if reason == "not-behind":
-        return BulkResult(finished.repo, "skipped", "already up to date")
-    outcome: Outcome = "skipped" if reason in _REFUSALS else "failed"
-    return BulkResult(finished.repo, outcome, first_line(finished.error or reason or "failed"))
+    if isinstance(result, SyncFinished):  # the fetch before it
+        return BulkResult(name, "failed", first_line(result.error or "failed"))
+    if isinstance(result, PullRefusal):
+        if result.reason == "not-behind":
+            return BulkResult(name, "skipped", "already up to date")
+        outcome: Outcome = "failed" if result.reason == "error" else "skipped"
+        return BulkResult(name, outcome, first_line(result.message or result.reason))
+    if not result.ok:
+        return BulkResult(name, "failed", first_line(result.message or "failed"))
+    return BulkResult(name, "done", f"fast-forwarded {result.old_head[:8]}..{result.new_head[:8]}")
 
 
 def switched(name: str, result: SwitchResult | SwitchRefusal) -> BulkResult:

@@ -12,6 +12,7 @@ from textual import work
 from textual.screen import Screen
 from textual.widgets import Static
 
+from gitwatch_tui.engine.engine import UnknownRepo
 from gitwatch_tui.engine.locks import RepoBusy
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ class ChangePanel(Screen[None]):
         except RepoBusy as busy:
             self.say(f"Nothing changed: {busy}. Try again in a moment.", "error")
             return
-        except KeyError:
+        except UnknownRepo:
             self.say(f"Nothing changed: {self.repo} is no longer watched.", "error")
             return
         finally:

@@ -19,7 +19,8 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Static
 
-from gitwatch_tui.core.details import CommitInfo, RepoDetails
+from gitwatch_tui.core.details import CommitInfo
+from gitwatch_tui.core.results import RepoDetails
 from gitwatch_tui.engine.history import HistoryEntry
 from gitwatch_tui.ui.messages import EngineUpdate, FollowsEngine
 from gitwatch_tui.ui.repo_view import RepoRow, ago, state_label

@@ -20,15 +20,8 @@ from textual.screen import Screen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from gitwatch_tui.core.stash import StashOutcome, apply_stash
-from gitwatch_tui.core.switch import (
-    BranchList,
-    SwitchRefusal,
-    SwitchResult,
-    list_branches,
-    stash_and_switch,
-    switch_branch,
-)
+from gitwatch_tui.core.results import BranchList, StashOutcome, SwitchRefusal, SwitchResult
+from gitwatch_tui.engine.engine import UnknownRepo
 from gitwatch_tui.engine.locks import RepoBusy
 from gitwatch_tui.ui.fuzzy import Match, highlight_spans, rank
 from gitwatch_tui.ui.repo_view import ago
@@ -183,8 +176,8 @@ class SwitchScreen(Screen[None]):
 
     async def _load(self, keep_message: bool = False) -> None:
         try:
-            listing = await self.gw_app.engine.inspect(self.repo, list_branches)
-        except (KeyError, OSError) as error:
+            listing = await self.gw_app.engine.list_branches(self.repo)
+        except (UnknownRepo, OSError) as error:
             self._say(Text(f"✗ Cannot read the branches: {error}"), error=True)
             return
         self.listing = listing
@@ -327,12 +320,12 @@ class SwitchScreen(Screen[None]):
         app = self.gw_app
         try:
             if stash:
-                change = app.engine.change(self.repo, "stash-switch", stash_and_switch, entry.name)
+                change = app.engine.stash_and_switch(self.repo, entry.name)
             else:
-                change = app.engine.change(self.repo, "switch", switch_branch, entry.name)
+                change = app.engine.switch(self.repo, entry.name)
             # Shielded: the engine still logs the change to history if the panel goes away.
             result = await asyncio.shield(change)
-        except (RepoBusy, KeyError, OSError) as error:
+        except (RepoBusy, UnknownRepo, OSError) as error:
             self._idle()
             self._say(Text(f"✗ Not switched: {error}"), error=True)
             return
@@ -393,9 +386,9 @@ class SwitchScreen(Screen[None]):
         self._draw_title()
         try:
             outcome: StashOutcome = await asyncio.shield(
-                app.engine.change(self.repo, "stash-pop", apply_stash, stash.sha, pop=True)
+                app.engine.apply_stash(self.repo, stash.sha, pop=True)
             )
-        except (RepoBusy, KeyError, OSError) as error:
+        except (RepoBusy, UnknownRepo, OSError) as error:
             outcome = StashOutcome(False, message=str(error))
         self._idle()
         if outcome.ok:
