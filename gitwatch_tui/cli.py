@@ -352,8 +352,9 @@ def _status_row(
     """The repo's row: its fetch times from the record, its state with this run's fetch (the
     record may be missing: then this run's fetch is all that is known)."""
     if known is not None:
-        times = {"last_fetch": known.last_success, "last_fetch_failed": known.last_failure}
-        status = replace(status, **times)
+        status = replace(
+            status, last_fetch=known.last_success, last_fetch_failed=known.last_failure
+        )
     if fetched_now is None:
         return StatusRow(status, repo_state(status, None, now))
     outcome, when = fetched_now

@@ -18,10 +18,10 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Literal
 
-from gitwatch_tui.core.details import FileChange, parse_files
+from gitwatch_tui.core.details import parse_files
 from gitwatch_tui.core.git import GitResult, RepoPaths, run_git
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
-from gitwatch_tui.core.results import Refusal
+from gitwatch_tui.core.results import FileChange, Refusal
 from gitwatch_tui.core.status import (
     GitDirState,
     PorcelainStatus,

@@ -9,17 +9,12 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
-from typing import Literal
 
 from gitwatch_tui.core.git import RepoPaths, run_git
 from gitwatch_tui.core.models import RepoSpec
-from gitwatch_tui.core.results import (
-    RepoDetails,
-)
+from gitwatch_tui.core.results import CommitInfo, FileChange, RepoDetails
 from gitwatch_tui.core.status import locate_repo, parse_porcelain_v2
 
-FileKind = Literal["staged", "unstaged", "untracked", "conflicted"]
 _Tracking = tuple[str | None, int | None, int | None]  # upstream, ahead, behind
 
 # Renames are asked for explicitly: a user's `status.renames=false` would otherwise show a
@@ -44,27 +39,6 @@ CONFLICT_LABELS = {
     "AA": "added by both",
     "UU": "both modified",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class CommitInfo:
-    """One commit as the detail pane lists it."""
-
-    sha: str  # abbreviated
-    subject: str
-    author: str
-    time: float  # author time, unix seconds
-
-
-@dataclass(frozen=True, slots=True)
-class FileChange:
-    """One changed path; a path both staged and unstaged appears once for each."""
-
-    path: str
-    kind: FileKind
-    code: str  # M A D R C T U ?
-    orig_path: str | None = None  # the source of a rename or copy
-    conflict: str | None = None  # for conflicted paths: "both modified", "deleted by us", ...
 
 
 def parse_files(data: bytes) -> tuple[FileChange, ...]:

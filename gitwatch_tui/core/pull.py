@@ -39,10 +39,11 @@ from gitwatch_tui.core.autosync import (
     run_rebase,
     shown,
 )
-from gitwatch_tui.core.details import CommitInfo, parse_log
+from gitwatch_tui.core.details import parse_log
 from gitwatch_tui.core.git import GitResult, RepoPaths, run_git
 from gitwatch_tui.core.models import RepoSpec
 from gitwatch_tui.core.results import (
+    CommitInfo,
     IncomingFile,
     PullMode,
     PullPreview,

@@ -13,12 +13,32 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Literal, Protocol
 
 from gitwatch_tui.core.models import Operation
 
-if TYPE_CHECKING:
-    from gitwatch_tui.core.details import CommitInfo, FileChange
+FileKind = Literal["staged", "unstaged", "untracked", "conflicted"]
+
+
+@dataclass(frozen=True, slots=True)
+class CommitInfo:
+    """One commit as the detail pane lists it."""
+
+    sha: str  # abbreviated
+    subject: str
+    author: str
+    time: float  # author time, unix seconds
+
+
+@dataclass(frozen=True, slots=True)
+class FileChange:
+    """One changed path; a path both staged and unstaged appears once for each."""
+
+    path: str
+    kind: FileKind
+    code: str  # M A D R C T U ?
+    orig_path: str | None = None  # the source of a rename or copy
+    conflict: str | None = None  # for conflicted paths: "both modified", "deleted by us", ...
 
 
 @dataclass(frozen=True, slots=True)

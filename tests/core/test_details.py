@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from gitwatch_tui.core.details import CommitInfo, FileChange, parse_files, parse_log, read_details
+from gitwatch_tui.core.details import parse_files, parse_log, read_details
 from gitwatch_tui.core.models import RepoSpec
-from gitwatch_tui.core.results import RepoDetails
+from gitwatch_tui.core.results import CommitInfo, FileChange, RepoDetails
 from tests.conftest import commit_file, git, make_remote_and_clone, push_from_elsewhere
 
 OID = "1" * 40

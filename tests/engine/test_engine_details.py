@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from gitwatch_tui.core.config import Config, Defaults
-from gitwatch_tui.core.details import FileChange
 from gitwatch_tui.core.models import RepoSpec
+from gitwatch_tui.core.results import FileChange
 from gitwatch_tui.engine.engine import Engine, UnknownRepo
 from tests.conftest import commit_file, make_remote_and_clone, push_from_elsewhere
 

@@ -13,12 +13,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
 from gitwatch_tui.core.results import PullRefusal, PullResult, SwitchRefusal, SwitchResult
 from gitwatch_tui.engine.events import SyncFinished
 from gitwatch_tui.engine.locks import RepoBusy
+from gitwatch_tui.ui.host import HostedScreen
 from gitwatch_tui.ui.repo_view import first_line
 from gitwatch_tui.ui.widgets.footer import Footer
 
@@ -98,7 +99,7 @@ def switched(name: str, result: SwitchResult | SwitchRefusal) -> BulkResult:
     return BulkResult(name, "done", f"on {result.branch} at {result.head[:8]}")
 
 
-class BulkScreen(Screen[None]):
+class BulkScreen(HostedScreen):
     """Results of one action over many repos, filled in as each repo's action ends."""
 
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back")]
@@ -123,7 +124,7 @@ class BulkScreen(Screen[None]):
         table = self.query_one(DataTable)
         table.add_column("repo", key="repo")
         table.add_column("result", key="result")
-        palette = self.app.palette()  # type: ignore[attr-defined]
+        palette = self.gw_app.palette()
         for name in self.names:
             table.add_row(Text(name), self._cell("running", "…", palette), key=name)
         self._update_title()
@@ -136,7 +137,7 @@ class BulkScreen(Screen[None]):
         except Exception as exc:  # one repo's surprise must not hide the others' results
             result = BulkResult(name, "failed", first_line(str(exc)) or type(exc).__name__)
         self.results[name] = result
-        palette = self.app.palette()  # type: ignore[attr-defined]
+        palette = self.gw_app.palette()
         cell = self._cell(result.outcome, result.text, palette)
         self.query_one(DataTable).update_cell(name, "result", cell, update_width=True)
         self._update_title()

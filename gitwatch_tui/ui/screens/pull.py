@@ -9,7 +9,6 @@ panel shows the new preview.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -17,18 +16,15 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Static
 
 from gitwatch_tui.core.results import PULL_MODES, PullMode, PullPreview, PullRefusal, PullResult
 from gitwatch_tui.engine.engine import UnknownRepo
 from gitwatch_tui.engine.events import SyncFinished
 from gitwatch_tui.engine.locks import RepoBusy
+from gitwatch_tui.ui.host import HostedScreen
 from gitwatch_tui.ui.repo_view import ago
 from gitwatch_tui.ui.widgets.footer import Footer
-
-if TYPE_CHECKING:
-    from gitwatch_tui.ui.app import GitwatchApp
 
 # Past this many the list ends with "… and N more" (the preview holds at most 50 commits).
 _MAX_FILES = 200
@@ -39,7 +35,7 @@ _MODE_WORDS: dict[PullMode, str] = {
 }
 
 
-class PullScreen(Screen[None]):
+class PullScreen(HostedScreen):
     """Preview and pull the current branch of repo `name` from its upstream."""
 
     DEFAULT_CSS = """
@@ -81,10 +77,6 @@ class PullScreen(Screen[None]):
         self.outcome: Text | None = None  # the last pull's refusal or failure, in words
         self._asked = 0  # preview requests made; the newest one answered wins
         self._shown = 0
-
-    @property
-    def gw_app(self) -> GitwatchApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Static(id="pull-title")
@@ -166,7 +158,7 @@ class PullScreen(Screen[None]):
     def action_mode(self, mode: str) -> None:
         if mode not in PULL_MODES or mode == self.mode:
             return
-        self.mode = mode  # type: ignore[assignment]
+        self.mode = mode
         self.outcome = None
         self._draw()
         self.run_worker(self._preview(), group="pull-preview")
@@ -196,7 +188,7 @@ class PullScreen(Screen[None]):
         if status is not None and status.operation in ("merge", "rebase"):
             # Stopped on conflicts: the merge or rebase is left for the conflict panel.
             self.dismiss()
-            app.notify(
+            self.app.notify(
                 "" if result.ok else _error(result).strip(),
                 title=f"{self.repo}: pull stopped on conflicts", severity="warning", timeout=10,
             )  # fmt: skip
@@ -204,7 +196,7 @@ class PullScreen(Screen[None]):
             return
         if isinstance(result, PullResult) and result.ok:
             self.dismiss()
-            app.notify(_done_words(result), title=f"{self.repo}: pulled", timeout=8)
+            self.app.notify(_done_words(result), title=f"{self.repo}: pulled", timeout=8)
             return
         self._refused(_not_pulled_words(result))
         await self._preview()  # a stale preview is replaced by the current one
