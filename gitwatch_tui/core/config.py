@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitwatch_tui.core.errors import ConfigError, ConfigProblem
 from gitwatch_tui.core.models import RepoSpec, ScanRoot, SourceLocation
+from gitwatch_tui.core.secrets import SecretSource
 
 CONFIG_ENV_VAR = "GITWATCH_TUI_CONFIG"
 DEFAULT_SCAN_DEPTH = 3
@@ -48,8 +50,8 @@ class ServerSettings:
     """The daemon's HTTP server (webhooks, /metrics, /api). `listen` None: no server.
 
     `secret_envs` maps a webhook provider to the environment variable holding its secret (the
-    GitLab token); the value itself is read only when the server starts, so it never sits in
-    the config. A provider without an entry is disabled.
+    GitLab token), `secret_files` to the file holding it; the value itself is read only when
+    the server starts, so it never sits in the config. A provider without an entry is disabled.
 
     `rate` limits each provider's correctly signed deliveries; `unauthenticated_rate` limits,
     per client, the requests that fail the signature check (stricter). The client is the TCP
@@ -68,9 +70,15 @@ class ServerSettings:
     max_connections: int = 256
     shutdown_grace: float = 10.0
     secret_envs: tuple[tuple[str, str], ...] = ()
+    secret_files: tuple[tuple[str, Path], ...] = ()
 
     def secret_env(self, provider: str) -> str | None:
         return dict(self.secret_envs).get(provider)
+
+    def secret_sources(self) -> tuple[tuple[str, SecretSource], ...]:
+        """Each enabled provider and where its secret comes from."""
+        envs = [(p, SecretSource(env=name)) for p, name in self.secret_envs]
+        return (*envs, *((p, SecretSource(file=path)) for p, path in self.secret_files))
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -103,18 +111,29 @@ NOTIFY_KINDS: tuple[str, ...] = (
 )
 
 
+_HTTP_URL = re.compile(r"https?://[^/\s]+")
+
+
+def is_http_url(text: str) -> bool:
+    """Whether `text` is an http:// or https:// URL with a host."""
+    return _HTTP_URL.match(text) is not None
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookTarget:
-    """An outgoing JSON webhook. The URL often holds a token (Slack): kept out of repr."""
+    """An outgoing JSON webhook at `url`, or at the URL read from `url_file` at send time.
+    The URL often holds a token (Slack): kept out of repr."""
 
-    url: str = field(repr=False)
+    url: str = field(default="", repr=False)
     timeout: float = 10.0
     retries: int = 3
+    url_file: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class EmailTarget:
-    """SMTP delivery; the login comes from the environment variables named, read at send time."""
+    """SMTP delivery; the login comes from the environment variables or files named, read at
+    send time (a rotated file is picked up)."""
 
     host: str
     sender: str  # `from:` in the config
@@ -125,6 +144,15 @@ class EmailTarget:
     username_env: str | None = None
     password_env: str | None = None
     timeout: float = 30.0
+    username_file: Path | None = None
+    password_file: Path | None = None
+
+    def login_sources(self) -> tuple[SecretSource | None, SecretSource | None]:
+        """Where the user name and the password come from; None: not configured."""
+        return (
+            _source(self.username_env, self.username_file),
+            _source(self.password_env, self.password_file),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +286,12 @@ def _expand_user(raw: str, env: Mapping[str, str]) -> str:
     if raw == "~" or raw.startswith("~/"):
         return (env.get("HOME") or str(Path.home())) + raw[1:]
     return os.path.expanduser(raw)  # `~user/...`
+
+
+def _source(env: str | None, file: Path | None) -> SecretSource | None:
+    if env is None and file is None:
+        return None
+    return SecretSource(env=env) if env is not None else SecretSource(file=file)
 
 
 def _file_error(filename: str, message: str) -> ConfigError:

@@ -40,6 +40,7 @@ from gitwatch_tui.core.config import (
     WebhookTarget,
     _expand_user,
     _file_error,
+    is_http_url,
     parse_listen,
 )
 from gitwatch_tui.core.configmap import label_problem, spec_problems
@@ -680,6 +681,36 @@ def _read_env_name(node: Node, ctx: _Context) -> str:
     return raw
 
 
+CREDENTIALS_DIRECTORY = "CREDENTIALS_DIRECTORY"  # set by systemd for LoadCredential=
+
+
+def _read_secret_file(node: Node, ctx: _Context) -> Path:
+    """A secret file's path: `~` expanded; a relative one is in `$CREDENTIALS_DIRECTORY` when
+    that is set, else next to the config file. Read when the secret is used, never here."""
+    # Never quoted back: a secret pasted in place of the path would be shown.
+    raw = _scalar(node, "a file path")
+    if "\0" in raw:
+        raise _BadValueError(node, "is not a file path (it holds a NUL character)")
+    path = _expand_user(raw, ctx.env)
+    if os.path.isabs(path):
+        return Path(path)
+    return Path(ctx.env.get(CREDENTIALS_DIRECTORY) or ctx.base_dir, path)
+
+
+def _check_one_of(
+    node: Node, keys: tuple[str, str], where: str, ctx: _Context, *, required: bool
+) -> bool:
+    """Whether at most one of two alternative keys (`secret_env`, `secret_file`) is given, and
+    one if `required`; each problem is recorded."""
+    present = _pairs(node, ctx) if isinstance(node, MappingNode) else {}
+    given = [key for key in keys if key in present]
+    if len(given) > 1:
+        ctx.error(node, f"{where}: give either {keys[0]} or {keys[1]}, not both")
+    elif required and not given:
+        ctx.error(node, f"missing required key '{keys[0]}' in {where} (or '{keys[1]}')")
+    return len(given) == 1 or (not required and not given)
+
+
 def _read_proxies(node: Node, ctx: _Context) -> tuple[str, ...]:
     """Addresses or CIDRs (`10.0.0.0/8`, `::1`), kept in their normal written form."""
     networks = []
@@ -700,10 +731,16 @@ def _rate_reader(key: str) -> Reader:
     return read
 
 
-def _hook_reader(provider: str, key: str) -> Reader:
-    def read(node: Node, ctx: _Context) -> str | None:
-        fields = {key: _read_env_name}
-        return _read_fields(node, fields, ctx, f"server.{provider}", required=(key,)).get(key)
+def _hook_reader(provider: str, env_key: str, file_key: str) -> Reader:
+    """A provider's secret: `{env_key: NAME}` or `{file_key: PATH}` -> (key, value) or None."""
+
+    def read(node: Node, ctx: _Context) -> tuple[str, Any] | None:
+        where = f"server.{provider}"
+        fields = {env_key: _read_env_name, file_key: _read_secret_file}
+        values = _read_fields(node, fields, ctx, where)
+        if not _check_one_of(node, (env_key, file_key), where, ctx, required=True):
+            return None
+        return next(iter(values.items()), None)  # None: its value was bad (reported)
 
     return read
 
@@ -713,8 +750,10 @@ def _read_server(node: Node, ctx: _Context) -> ServerSettings:
         return ServerSettings()
     values = _read_fields(node, _SERVER_FIELDS, ctx, "server")
     named = {provider: values.pop(provider, None) for provider in WEBHOOK_PROVIDERS}
-    secrets = tuple((provider, env) for provider, env in named.items() if env is not None)
-    return ServerSettings(**values, secret_envs=secrets)
+    given = {provider: secret for provider, secret in named.items() if secret is not None}
+    envs = tuple((p, value) for p, (key, value) in given.items() if key.endswith("_env"))
+    files = tuple((p, value) for p, (key, value) in given.items() if key.endswith("_file"))
+    return ServerSettings(**values, secret_envs=envs, secret_files=files)
 
 
 _RATE_FIELDS: dict[str, Reader] = {
@@ -732,10 +771,10 @@ _SERVER_FIELDS: dict[str, Reader] = {
     "keepalive_timeout": _read_duration,
     "max_connections": _int_reader(minimum=1),
     "shutdown_grace": _read_duration,
-    "github": _hook_reader("github", "secret_env"),
-    "gitlab": _hook_reader("gitlab", "token_env"),
-    "gitea": _hook_reader("gitea", "secret_env"),
-    "generic": _hook_reader("generic", "secret_env"),
+    "github": _hook_reader("github", "secret_env", "secret_file"),
+    "gitlab": _hook_reader("gitlab", "token_env", "token_file"),
+    "gitea": _hook_reader("gitea", "secret_env", "secret_file"),
+    "generic": _hook_reader("generic", "secret_env", "secret_file"),
 }
 
 
@@ -824,9 +863,30 @@ def _read_env_map(node: Node, ctx: _Context) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _read_env_names(node: Node, ctx: _Context) -> tuple[str, ...]:
+def _read_step_secrets(node: Node, ctx: _Context) -> tuple[tuple[str, Path | None], ...]:
+    """`[NAME, {name: NAME, file: PATH}]`: (name, None) for the daemon's variable of that
+    name, (name, path) for a file's content delivered as that variable."""
     nodes = node.value if isinstance(node, SequenceNode) else [node]
-    return tuple(_read_env_name(item, ctx) for item in nodes)
+    secrets = [_read_step_secret(item, ctx) for item in nodes]
+    return tuple(secret for secret in secrets if secret is not None)
+
+
+def _read_step_secret(node: Node, ctx: _Context) -> tuple[str, Path | None] | None:
+    if not isinstance(node, MappingNode):
+        return _read_env_name(node, ctx), None
+    values = _read_fields(node, _STEP_SECRET_FIELDS, ctx, "a step secret", ("name", "file"))
+    return (values["name"], values["file"]) if len(values) == 2 else None
+
+
+def _step_secrets(values: dict[str, Any], item: Node, name: str, ctx: _Context) -> None:
+    """`secrets` read as (name, file) pairs to the step's `secrets` and `secret_files`."""
+    declared: tuple[tuple[str, Path | None], ...] = values.pop("secrets", ())
+    names = [secret for secret, _ in declared]
+    twice = sorted({secret for secret in names if names.count(secret) > 1})
+    if twice:
+        ctx.error(item, f"step '{_quote(name)}': {', '.join(twice)} named twice in secrets")
+    values["secrets"] = tuple(dict.fromkeys(names))
+    values["secret_files"] = tuple((secret, path) for secret, path in declared if path)
 
 
 def _read_labels(node: Node, ctx: _Context) -> tuple[tuple[str, str], ...]:
@@ -871,7 +931,8 @@ def _read_pipeline(node: Node, ctx: _Context) -> tuple[PipelineStep, ...]:
             continue
         if values.get(given[0]) is None:  # a bad value, already reported
             continue
-        shared = set(dict(values.get("env", ()))) & set(values.get("secrets", ()))
+        _step_secrets(values, item, name, ctx)
+        shared = set(dict(values.get("env", ()))) & set(values["secrets"])
         if shared:
             both = ", ".join(sorted(shared))
             ctx.error(item, f"step '{_quote(name)}': {both} both in env and in secrets")
@@ -925,7 +986,7 @@ def _read_kinds(node: Node, ctx: _Context) -> tuple[str, ...]:
 
 def _read_webhook_url(node: Node, ctx: _Context) -> str:
     url = _read_expanded_str(node, ctx)
-    if not re.match(r"https?://[^/\s]+", url):
+    if not is_http_url(url):
         # The raw text only: once expanded the URL may hold a token.
         raise _BadValueError(node, f"'{_quote(node.value)}' is not an http:// or https:// URL")
     return url
@@ -953,8 +1014,11 @@ def _read_port(node: Node, ctx: _Context) -> int:
 
 
 def _read_webhook(node: Node, ctx: _Context) -> WebhookTarget | None:
-    values = _read_fields(node, _WEBHOOK_FIELDS, ctx, "notify.webhook", required=("url",))
-    return WebhookTarget(**values) if "url" in values else None
+    values = _read_fields(node, _WEBHOOK_FIELDS, ctx, "notify.webhook")
+    keys = ("url", "url_file")
+    if not _check_one_of(node, keys, "notify.webhook", ctx, required=True):
+        return None
+    return WebhookTarget(**values) if any(key in values for key in keys) else None
 
 
 def _read_email(node: Node, ctx: _Context) -> EmailTarget | None:
@@ -964,6 +1028,9 @@ def _read_email(node: Node, ctx: _Context) -> EmailTarget | None:
         ctx.error(node, "notify.email: tls (port 465) and starttls are exclusive; set one")
     elif values.get("tls"):
         values["starttls"] = False  # the default, STARTTLS, is for a plain connection
+    for login in ("username", "password"):
+        keys = (f"{login}_env", f"{login}_file")
+        _check_one_of(node, keys, "notify.email", ctx, required=False)
     if any(key not in values for key in required):
         return None
     values["sender"] = values.pop("from")
@@ -1008,15 +1075,20 @@ _STEP_FIELDS: dict[str, Reader] = {
     "configmap": _read_configmap,
     "cwd": _read_relative,
     "env": _read_env_map,
-    "secrets": _read_env_names,
+    "secrets": _read_step_secrets,
     "timeout": _read_duration,
     "on_failure": _choice_reader(("stop", "continue")),
     "branches": _read_str_list,
     "limits": _read_limits,
     "run_as": _read_run_as,
 }
+_STEP_SECRET_FIELDS: dict[str, Reader] = {
+    "name": _read_env_name,
+    "file": _read_secret_file,
+}
 _WEBHOOK_FIELDS: dict[str, Reader] = {
     "url": _read_webhook_url,
+    "url_file": _read_secret_file,
     "timeout": _read_duration,
     "retries": _int_reader(minimum=0),
 }
@@ -1027,6 +1099,8 @@ _EMAIL_FIELDS: dict[str, Reader] = {
     "tls": _read_bool,
     "username_env": _read_env_name,
     "password_env": _read_env_name,
+    "username_file": _read_secret_file,
+    "password_file": _read_secret_file,
     "from": _read_address,
     "to": _read_addresses,
     "timeout": _read_duration,

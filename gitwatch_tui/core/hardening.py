@@ -30,15 +30,14 @@ def make_undumpable() -> bool:
 
 def secret_variables(config: Config) -> set[str]:
     """The environment variables the config names as secrets: webhook secrets, the SMTP login,
-    the secrets of every pipeline step."""
-    names = {variable for _, variable in config.server.secret_envs}
-    email = config.notify.email
-    if email is not None:
-        names.update(name for name in (email.username_env, email.password_env) if name)
+    the secrets of every pipeline step (those read from files are not in the environment)."""
+    sources = [source for _, source in config.server.secret_sources()]
+    if config.notify.email is not None:
+        sources += [source for source in config.notify.email.login_sources() if source]
     for spec in config.repos:
         for step in spec.pipeline:
-            names.update(step.secrets)
-    return names
+            sources += [source for _, source in step.secret_sources()]
+    return {source.env for source in sources if source.env is not None}
 
 
 def withhold(names: set[str], environ: MutableMapping[str, str] = os.environ) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gitwatch_tui.core.cron import CronSchedule
+from gitwatch_tui.core.secrets import SecretSource
 
 AutoSync = Literal["off", "ff-only", "rebase-autostash"]
 AUTO_SYNC_POLICIES: tuple[str, ...] = ("off", "ff-only", "rebase-autostash")
@@ -86,6 +87,9 @@ class PipelineStep:
     `run` is an argv; a string in the config becomes `("sh", "-c", text)`. `cwd` is relative
     to the repo. The step sees only PATH, HOME, LANG, `env` and the `secrets` named. `run_as`
     (`user` or `user:group`) starts it as another user (the daemon must be root).
+
+    `secrets` names, in config order, every variable the step gets as a secret; each comes
+    from the daemon's variable of that name unless `secret_files` gives a file for it.
     """
 
     name: str
@@ -99,6 +103,24 @@ class PipelineStep:
     branches: tuple[str, ...] = ()
     limits: StepLimits = StepLimits()
     run_as: str | None = None
+    secret_files: tuple[tuple[str, Path], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not {name for name, _ in self.secret_files} <= set(self.secrets):
+            raise ValueError("each name in secret_files must be in secrets too")
+
+    @property
+    def secret_names(self) -> tuple[str, ...]:
+        """Every variable the step receives as a secret (from the environment or a file)."""
+        return self.secrets
+
+    def secret_sources(self) -> tuple[tuple[str, SecretSource], ...]:
+        """Each secret's variable name and where its value comes from, in config order."""
+        files = dict(self.secret_files)
+        return tuple(
+            (name, SecretSource(file=files[name]) if name in files else SecretSource(env=name))
+            for name in self.secrets
+        )
 
 
 @dataclass(frozen=True, slots=True)

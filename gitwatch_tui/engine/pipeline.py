@@ -48,6 +48,7 @@ from gitwatch_tui.core.configmap import (
 )
 from gitwatch_tui.core.git import RepoPaths, run_git_async
 from gitwatch_tui.core.models import PipelineStep, RepoSpec, StepLimits
+from gitwatch_tui.core.secrets import SecretUnavailable
 from gitwatch_tui.engine.events import (
     Event,
     EventBus,
@@ -97,14 +98,18 @@ class PipelineHost(Protocol):
 
 
 def step_env(step: PipelineStep, environ: Mapping[str, str]) -> dict[str, str]:
-    """The step's whole environment; KeyError names a secret that is not set."""
+    """The step's whole environment, its secret files read now (each run picks up a rotated
+    one); SecretUnavailable says which secret cannot be had and why, never its value."""
     env = {name: environ[name] for name in BASE_ENV if name in environ}
     env.setdefault("PATH", FALLBACK_PATH)
     env.update(step.env)
-    for name in step.secrets:
-        if name not in environ:
-            raise KeyError(name)
-        env[name] = environ[name]
+    for name, source in step.secret_sources():
+        try:
+            env[name] = source.read(environ)
+        except SecretUnavailable as exc:
+            if source.file is None:  # the daemon's variable of the same name
+                raise SecretUnavailable(f"secret {name}", exc.reason) from None
+            raise SecretUnavailable(f"secret {name}:", str(exc)) from None
     return env
 
 
@@ -431,11 +436,9 @@ class PipelineRunner:
             return StepResult(step.name, "failed", 0.0, error=f"cwd {step.cwd} is not a folder")
         try:
             env = step_env(step, self._environ)
-        except KeyError as missing:
-            return StepResult(
-                step.name, "failed", 0.0, error=f"secret {missing.args[0]} is not set"
-            )
-        sink.hide([env[name] for name in step.secrets])
+        except SecretUnavailable as exc:
+            return StepResult(step.name, "failed", 0.0, error=str(exc))
+        sink.hide([env[name] for name in step.secret_names])
         if step.configmap is None:
             return await self._process(step, step.run, cwd, env, sink)
         config = step.configmap

@@ -10,7 +10,6 @@ starts, and passes the bound `listener=`. The connections are held to the limits
 from __future__ import annotations
 
 import os
-import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from gitwatch_tui.core.config import Config, ServerSettings
+from gitwatch_tui.core.secrets import SecretUnavailable
 from gitwatch_tui.engine.engine import Engine
 from gitwatch_tui.engine.events import LogLevel, LogLine
 from gitwatch_tui.server.api import Api
@@ -41,31 +41,19 @@ _SHUTDOWN_TIMEOUT = 2.0
 
 
 class ServerConfigError(Exception):
-    """The server cannot start as configured: a bad address or a secret that is not set."""
+    """The server cannot start as configured: a bad address or a secret that cannot be read."""
 
 
 def read_secrets(settings: ServerSettings, env: Mapping[str, str] = os.environ) -> dict[str, bytes]:
-    """Each configured provider's secret from the environment variable the config names."""
+    """Each configured provider's secret, from the environment variable or the file the config
+    names; ServerConfigError names the one that cannot be read and why, never a value."""
     secrets: dict[str, bytes] = {}
-    for provider, variable in settings.secret_envs:
-        value = env.get(variable, "")
-        if not value:
-            state = "is empty" if variable in env else "is not set"
-            # The variable's name only: its value is never written anywhere.
-            raise ServerConfigError(f"server.{provider}: {_variable(variable)} {state}")
-        secrets[provider] = value.encode()
+    for provider, source in settings.secret_sources():
+        try:
+            secrets[provider] = source.read(env).encode()
+        except SecretUnavailable as exc:
+            raise ServerConfigError(f"server.{provider}: {exc}") from None
     return secrets
-
-
-_CONVENTIONAL_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
-
-
-def _variable(name: str) -> str:
-    """The variable by its name, unless the name may be the secret itself pasted in its place:
-    names are upper case by convention, and a random token can be a valid name too."""
-    if _CONVENTIONAL_NAME.fullmatch(name):
-        return f"environment variable {name}"
-    return "the environment variable named there (not in upper case: may be a secret, not shown)"
 
 
 @dataclass

@@ -14,7 +14,8 @@ A flapping remote must not spam: one message per repo and kind per window, the r
 counted and reported in one summary when the window ends, and a cap on messages per hour in
 all. Delivery runs in tasks beside the engine; a webhook is retried with back-off on network
 errors, 429 and 5xx. Secrets stay out of the log: a webhook is named by its host only, and the
-SMTP login is read from the environment when a mail is sent.
+SMTP login (and a webhook URL kept in a file) is read from the environment or its file when a
+message is sent, so a rotated file is picked up.
 
 It lives in `server/` because it needs the aiohttp client, which the engine may not import.
 """
@@ -34,7 +35,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from gitwatch_tui.core.config import NotifySettings
+from gitwatch_tui.core.config import EmailTarget, NotifySettings, WebhookTarget, is_http_url
+from gitwatch_tui.core.secrets import SecretSource, SecretUnavailable
 from gitwatch_tui.engine.events import (
     ConfigReloaded,
     Event,
@@ -325,16 +327,19 @@ class Notifier:
     async def _post(self, note: Notification) -> None:
         target = self.settings.webhook
         assert target is not None
+        url = self._webhook_url(target)
+        if url is None:
+            return
         if self._session is None:
             self._session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
-        host = urlsplit(target.url).hostname or "?"  # never the path: it may hold a token
+        host = urlsplit(url).hostname or "?"  # never the path: it may hold a token
         problem = ""
         for attempt in range(target.retries + 1):
             if attempt:
                 await asyncio.sleep(self._retry_base * 2 ** (attempt - 1))
             try:
                 async with self._session.post(
-                    target.url,
+                    url,
                     json=note.payload(),
                     timeout=aiohttp.ClientTimeout(total=target.timeout),
                     allow_redirects=False,
@@ -352,17 +357,32 @@ class Notifier:
                 problem = type(exc).__name__  # its text may quote the URL
         self._log("warning", f"notification to webhook at {host} not delivered: {problem}")
 
+    def _webhook_url(self, target: WebhookTarget) -> str | None:
+        """The configured URL, or the one in `url_file` read now (None, logged: unusable)."""
+        if target.url_file is None:
+            return target.url
+        try:
+            url = SecretSource(file=target.url_file).read(self._env)
+        except SecretUnavailable as exc:
+            self._log("warning", f"notification to webhook not sent: {exc}")
+            return None
+        if not is_http_url(url):  # what it holds is never quoted: it may be any secret
+            self._log(
+                "warning",
+                f"notification to webhook not sent: file {target.url_file} does not hold "
+                "an http:// or https:// URL",
+            )
+            return None
+        return url
+
     async def _mail(self, note: Notification) -> None:
         import aiosmtplib  # here: only a configured e-mail target needs it
 
         target = self.settings.email
         assert target is not None
-        login: list[str | None] = []
-        for name in (target.username_env, target.password_env):
-            if name is not None and name not in self._env:
-                self._log("warning", f"notification e-mail not sent: ${name} is not set")
-                return
-            login.append(self._env.get(name) if name else None)
+        login = self._login(target)
+        if login is None:
+            return
         message = EmailMessage()
         message["From"] = target.sender
         message["To"] = ", ".join(target.to)
@@ -389,6 +409,19 @@ class Notifier:
                     break
                 await asyncio.sleep(self._retry_base)
         self._log("warning", f"notification e-mail via {target.host} not sent: {problem}")
+
+    def _login(self, target: EmailTarget) -> tuple[str | None, str | None] | None:
+        """The SMTP user name and password, read now (None, logged: one cannot be read)."""
+        login: list[str | None] = []
+        for source in target.login_sources():
+            try:
+                login.append(source.read(self._env) if source is not None else None)
+            except SecretUnavailable as exc:
+                # A variable as the log has always named it: `$SMTP_PASSWORD is not set`.
+                problem = f"${source.env} {exc.reason}" if source.env else str(exc)
+                self._log("warning", f"notification e-mail not sent: {problem}")
+                return None
+        return login[0], login[1]
 
     def _log(self, level: LogLevel, message: str) -> None:
         if self._on_log is not None:

@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import yaml
 
 from gitwatch_tui.core.config import Config, Defaults
@@ -55,15 +54,6 @@ class Host:
 
     def states(self) -> list[PipelineStateChanged]:
         return [e for e in self.seen if isinstance(e, PipelineStateChanged)]
-
-
-@pytest.fixture()
-def repo(tmp_path: Path) -> Path:
-    path = tmp_path / "app"
-    path.mkdir()
-    git(path, "init", "-q")
-    commit_file(path, "README.md", "hello\n")
-    return path
 
 
 async def until(predicate: Callable[[], object], within: float = 5.0) -> None:

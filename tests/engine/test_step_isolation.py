@@ -16,20 +16,11 @@ from pathlib import Path
 import pytest
 
 from gitwatch_tui.core.models import PipelineStep, RepoSpec
-from tests.conftest import commit_file, git, process_ends
+from tests.conftest import process_ends
 from tests.engine.test_pipeline import ENV, runner_for, sh
 from tests.processes import kill_marked, marked, new_marker, wait_until
 
 ROOT = os.geteuid() == 0
-
-
-@pytest.fixture()
-def repo(tmp_path: Path) -> Path:
-    path = tmp_path / "app"
-    path.mkdir()
-    git(path, "init", "-q")
-    commit_file(path, "README.md", "hello\n")
-    return path
 
 
 def pids_in(path: Path) -> list[int]:

@@ -7,6 +7,7 @@ import email
 from collections.abc import Iterator
 from dataclasses import replace
 from email.message import Message
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,7 +35,7 @@ from gitwatch_tui.engine.events import (
     SyncStateChanged,
 )
 from gitwatch_tui.server.notify import EventMapper, Notifier, Throttle, start_notifier
-from tests.conftest import Receiver, free_port
+from tests.conftest import RECEIVER_TOKEN, Receiver, free_port
 
 
 class Mailbox:
@@ -281,3 +282,65 @@ async def test_follows_the_bus_the_kinds_chosen_and_config_reloads(receiver: Rec
     bus.publish(failed_fetch("after-close"))  # no longer followed
     assert notifier.sent[-1].repo == "db"
     assert everything.on == NOTIFY_KINDS  # `on` left out: every kind
+
+
+async def test_mail_login_from_files_is_read_at_each_send(
+    smtp: tuple[Mailbox, int], tmp_path: Path
+) -> None:
+    mailbox, port = smtp
+    user, password = tmp_path / "smtp-user", tmp_path / "smtp-password"
+    user.write_text("notifier\n")
+    password.write_text("old-pa55\n")
+    target = EmailTarget(
+        host="127.0.0.1", port=port, starttls=False, sender="gitwatch@example.com",
+        to=("ops@example.com",), username_file=user, password_file=password, timeout=5.0,
+    )  # fmt: skip
+    notifier, logged = notifier_for(NotifySettings(email=target), env={})
+    notifier.handle(failed_fetch())
+    await notifier.flush()
+    assert len(logged) == 1 and "SMTPAuthenticationError" in logged[0]
+    assert "old-pa55" not in logged[0]
+    password.write_text("smtp-pa55\n")  # rotated: the next mail logs in with the new one
+    notifier.handle(failed_fetch("web"))
+    await notifier.flush()
+    assert len(mailbox.messages) == 1 and len(logged) == 1
+    assert mailbox.logins[-1] == (b"notifier", b"smtp-pa55")
+    assert set(mailbox.logins) == {(b"notifier", b"old-pa55"), mailbox.logins[-1]}
+    tried = len(mailbox.logins)
+    password.unlink()
+    notifier.handle(failed_fetch("db"))
+    await notifier.flush()
+    assert logged[-1] == (
+        f"notification e-mail not sent: file {password} cannot be read: No such file or directory"
+    )
+    assert len(mailbox.logins) == tried  # nothing was tried without the password
+    await notifier.aclose()
+
+
+async def test_webhook_url_from_a_file_is_read_at_each_send_and_never_quoted(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    url_file = tmp_path / "slack-url"
+    url_file.write_text(receiver.url + "\n")
+    settings = NotifySettings(webhook=WebhookTarget(url_file=url_file, timeout=5.0, retries=0))
+    notifier, logged = notifier_for(settings)
+    notifier.handle(failed_fetch())
+    await notifier.flush()
+    assert len(receiver.bodies) == 1 and logged == []
+    url_file.write_text(f"xoxb-{RECEIVER_TOKEN}\n")  # a token pasted alone: no URL
+    notifier.handle(failed_fetch("web"))
+    await notifier.flush()
+    assert logged == [
+        f"notification to webhook not sent: file {url_file} does not hold an http:// or "
+        "https:// URL"
+    ]
+    url_file.unlink()
+    notifier.handle(failed_fetch("db"))
+    await notifier.flush()
+    assert logged[-1] == (
+        f"notification to webhook not sent: file {url_file} cannot be read: "
+        "No such file or directory"
+    )
+    assert len(receiver.bodies) == 1
+    assert not any(RECEIVER_TOKEN in line for line in logged)
+    await notifier.aclose()
