@@ -155,9 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.demo:
         return demo_command()
     if args.command == "completion":
-        import argcomplete
+        from argcomplete.shell_integration import shellcode
 
-        sys.stdout.write(argcomplete.shellcode(["gitwatch-tui"], shell=args.shell))
+        sys.stdout.write(shellcode(["gitwatch-tui"], shell=args.shell))
         return EXIT_OK
     if args.command == "daemon":  # it loads its own config: a bad one exits 78, logged as JSON
         from gitwatch_tui.core.early_signals import catch
@@ -399,8 +399,9 @@ def _status_row(
     """The repo's row: its fetch times from the record, its state with this run's fetch (the
     record may be missing: then this run's fetch is all that is known)."""
     if known is not None:
-        times = {"last_fetch": known.last_success, "last_fetch_failed": known.last_failure}
-        status = replace(status, **times)
+        status = replace(
+            status, last_fetch=known.last_success, last_fetch_failed=known.last_failure
+        )
     if fetched_now is None:
         return StatusRow(status, repo_state(status, None, now))
     outcome, when = fetched_now
@@ -448,7 +449,6 @@ def _print_table(rows: list[StatusRow], config: Config, now: float) -> None:
         )
         return
     table = Table(box=None, header_style="bold", pad_edge=False, expand=False)
-    narrow = {"no_wrap": True} if unwrapped else {}
     table.add_column("Repo", overflow="fold", max_width=None if unwrapped else 28)
     table.add_column("Branch", overflow="ellipsis", max_width=None if unwrapped else 24)
     table.add_column("Upstream", overflow="ellipsis", max_width=None if unwrapped else 24)
@@ -456,7 +456,7 @@ def _print_table(rows: list[StatusRow], config: Config, now: float) -> None:
     table.add_column("Changes", no_wrap=True)
     table.add_column("Stash", justify="right")
     table.add_column("Fetched", no_wrap=True)
-    table.add_column("State", overflow="fold", **narrow)
+    table.add_column("State", overflow="fold", no_wrap=unwrapped)
     for row in rows:
         table.add_row(*_row(row.status, now, row.state, one_line=unwrapped))
     if unwrapped:  # without the padding that ends each line

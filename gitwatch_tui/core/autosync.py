@@ -28,6 +28,7 @@ from gitwatch_tui.core.local_state import (
 )
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
 from gitwatch_tui.core.rebase import run_rebase
+from gitwatch_tui.core.results import Refusal
 from gitwatch_tui.core.status import error_status, status_from
 
 RefusalReason = Literal[
@@ -47,12 +48,11 @@ SyncMode = Literal["ff-only", "rebase-autostash"]
 
 
 @dataclass(frozen=True, slots=True)
-class SyncRefusal:
-    """Why an automatic sync was not done: a machine `reason`, a human `message`."""
+class SyncRefusal(Refusal):
+    """Why an automatic sync was not done: a machine `reason`, a human `message`, the local
+    files a sync would overwrite."""
 
     reason: RefusalReason
-    message: str
-    paths: tuple[str, ...] = ()  # the local files a sync would overwrite
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Changed files and commits as git lists them, parsed from bytes into FileChange and CommitInfo.
+"""Changed files and commits as git lists them, parsed from bytes into FileChange and CommitInfo
+(data types of `results`).
 
 Pure functions on NUL-separated output (`status --porcelain=v2 -z`, `log -z`), so paths and
 subjects may hold any character. Shared by the detail pane, the local state read before a
@@ -7,10 +8,7 @@ move of HEAD, pull, stash and conflicts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
-FileKind = Literal["staged", "unstaged", "untracked", "conflicted"]
+from gitwatch_tui.core.results import CommitInfo, FileChange
 
 # The `git log` that `parse_log` reads: hash, subject, author, author time.
 LOG_ARGS = ("log", "-z", "--format=%h%x00%s%x00%aN%x00%at", "--no-show-signature")
@@ -25,27 +23,6 @@ CONFLICT_LABELS = {
     "AA": "added by both",
     "UU": "both modified",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class CommitInfo:
-    """One commit as the detail pane lists it."""
-
-    sha: str  # abbreviated
-    subject: str
-    author: str
-    time: float  # author time, unix seconds
-
-
-@dataclass(frozen=True, slots=True)
-class FileChange:
-    """One changed path; a path both staged and unstaged appears once for each."""
-
-    path: str
-    kind: FileKind
-    code: str  # M A D R C T U ?
-    orig_path: str | None = None  # the source of a rename or copy
-    conflict: str | None = None  # for conflicted paths: "both modified", "deleted by us", ...
 
 
 def parse_files(data: bytes) -> tuple[FileChange, ...]:

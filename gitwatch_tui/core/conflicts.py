@@ -32,14 +32,23 @@ import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from gitwatch_tui.core.changes import CONFLICT_LABELS
 from gitwatch_tui.core.git import GitResult, RepoPaths, git_env, run_git
 from gitwatch_tui.core.models import Operation, RepoSpec
+from gitwatch_tui.core.results import (
+    ConflictEntry,
+    ConflictFile,
+    ConflictHunk,
+    ConflictState,
+    OperationOutcome,
+    ResolveOutcome,
+    Segment,
+    Side,
+    TextSegment,
+)
 from gitwatch_tui.core.status import locate_work_tree, merge_msg_conflicts, read_git_dir_state
-
-Side = Literal["ours", "theirs", "both"]
 
 RECORD_NAME = "gitwatch-conflict.json"
 DEFAULT_MARKER_SIZE = 7
@@ -54,14 +63,6 @@ _CODES = {
     (2,): "AU",
     (3,): "UA",
     (1,): "DD",
-}
-_VERBS = {
-    "merge": "merging",
-    "rebase": "rebasing",
-    "am": "applying patches",
-    "cherry-pick": "cherry-picking",
-    "revert": "reverting",
-    "bisect": "bisecting",
 }
 # The operations that have `--continue` and `--abort`.
 _RESUMABLE: frozenset[str] = frozenset({"merge", "rebase", "am", "cherry-pick", "revert"})
@@ -80,128 +81,6 @@ _KEY_FILES = {
     ),
     "am": ("rebase-apply/next", "rebase-apply/last"),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class ConflictEntry:
-    """One unmerged path."""
-
-    path: str
-    code: str  # porcelain XY: UU AA DU UD AU UA DD
-    kind: str  # the words of `git status`: "both modified", "deleted by us", ...
-    stages: tuple[int, ...]  # which of 1 (base), 2 (ours), 3 (theirs) the index holds
-    # No line-by-line merge: binary content or a merge=binary/-merge attribute, a symlink or
-    # a submodule. Such a file is resolved whole, by taking one side's stage.
-    binary: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ConflictState:
-    """The conflict in progress in one repo, if any."""
-
-    operation: Operation | None = None
-    files: tuple[ConflictEntry, ...] = ()  # unmerged now, sorted by path
-    resolved_paths: tuple[str, ...] = ()  # conflicted earlier in this conflict, resolved since
-    stash: str | None = None  # the stash gitwatch applied, when that made the conflict
-    error: str | None = None
-
-    @property
-    def resolved(self) -> int:
-        return len(self.resolved_paths)
-
-    @property
-    def total(self) -> int:
-        return len(self.files) + len(self.resolved_paths)
-
-    @property
-    def active(self) -> bool:
-        """An operation is in progress or some file is unmerged."""
-        return self.operation is not None or bool(self.files)
-
-    @property
-    def label(self) -> str:
-        """For the repo row: "merging 2/5", "applying stash 0/1", "" when there is nothing."""
-        if self.operation is not None:
-            verb = _VERBS.get(self.operation, self.operation)
-        elif self.stash is not None and self.files:
-            verb = "applying stash"
-        elif self.files:
-            verb = "conflicts"
-        else:
-            return ""
-        return f"{verb} {self.resolved}/{self.total}" if self.total else verb
-
-
-@dataclass(frozen=True, slots=True)
-class TextSegment:
-    """Lines outside any conflict; each line keeps its own line ending."""
-
-    lines: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ConflictHunk:
-    """One `<<<<<<< ... >>>>>>>` region; each line keeps its own line ending."""
-
-    index: int  # the key for `resolve_hunks`
-    line: int  # 1-based line number of its `<<<<<<<` marker
-    ours: tuple[str, ...]
-    base: tuple[str, ...] | None  # None when unknown (no common ancestor, or not matched)
-    theirs: tuple[str, ...]
-    ours_label: str
-    theirs_label: str
-    base_label: str | None = None
-
-
-Segment = TextSegment | ConflictHunk
-
-
-@dataclass(frozen=True, slots=True)
-class ConflictFile:
-    """A conflicted file as the panel shows it. Text is decoded so that it encodes back to the
-    very same bytes (UTF-8, undecodable bytes as surrogate escapes)."""
-
-    path: str
-    entry: ConflictEntry | None  # None when the path is not (or no longer) unmerged
-    segments: tuple[Segment, ...] = ()
-    binary: bool = False
-    ours_label: str = "ours"
-    theirs_label: str = "theirs"
-    # sha256 of the bytes read: pass it to `resolve_hunks` so that it refuses a file changed
-    # since (hunk numbers would no longer mean the same hunks).
-    fingerprint: str = ""
-    base_computed: bool = False  # some base lines come from `git merge-file`, not the file
-    error: str | None = None
-
-    @property
-    def hunks(self) -> tuple[ConflictHunk, ...]:
-        return tuple(s for s in self.segments if isinstance(s, ConflictHunk))
-
-
-@dataclass(frozen=True, slots=True)
-class ResolveOutcome:
-    """What a resolution did. `paths` were changed or staged; `refused` were left alone."""
-
-    ok: bool
-    message: str
-    paths: tuple[str, ...] = ()
-    refused: tuple[str, ...] = ()
-    remaining_hunks: int = 0  # conflict hunks still in the file (resolve_hunks)
-    # The command that brings the conflict of `paths` back, markers and all; None where git
-    # cannot (one side deleted the file).
-    undo: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OperationOutcome:
-    """What continue or abort did. `old_head` is where to go back to (`git reset --keep`)."""
-
-    ok: bool
-    operation: Operation | None
-    message: str
-    old_head: str | None = None
-    new_head: str | None = None
-    conflicts: tuple[str, ...] = ()  # unmerged after it: a rebase that stopped again
 
 
 @dataclass(frozen=True, slots=True)

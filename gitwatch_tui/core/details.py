@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
 
-from gitwatch_tui.core.changes import LOG_ARGS, CommitInfo, FileChange, parse_files, parse_log
+from gitwatch_tui.core.changes import LOG_ARGS, parse_files, parse_log
 from gitwatch_tui.core.git import RepoPaths, run_git
 from gitwatch_tui.core.models import RepoSpec
+from gitwatch_tui.core.results import CommitInfo, FileChange, RepoDetails
 from gitwatch_tui.core.status import locate_repo, parse_porcelain_v2
 
 _Tracking = tuple[str | None, int | None, int | None]  # upstream, ahead, behind
@@ -29,19 +29,6 @@ _BARE_TRACKING_ARGS = (
     "--format=%(HEAD)%00%(upstream:short)%00%(upstream:track,nobracket)",
     "refs/heads",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class RepoDetails:
-    """Incoming and outgoing commits (newest first, capped) and changed files of one repo."""
-
-    upstream: str | None
-    incoming: tuple[CommitInfo, ...]
-    outgoing: tuple[CommitInfo, ...]
-    incoming_total: int
-    outgoing_total: int
-    files: tuple[FileChange, ...]
-    error: str | None = None
 
 
 def read_details(spec: RepoSpec, *, timeout: float, limit: int = 50) -> RepoDetails:

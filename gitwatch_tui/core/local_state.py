@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitwatch_tui.core.changes import FileChange, parse_files
+from gitwatch_tui.core.changes import parse_files
 from gitwatch_tui.core.git import GitResult, RepoPaths, run_git
+from gitwatch_tui.core.results import FileChange
 from gitwatch_tui.core.status import (
     GitDirState,
     PorcelainStatus,

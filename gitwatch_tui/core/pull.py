@@ -26,7 +26,7 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
-from gitwatch_tui.core.changes import CommitInfo, parse_log
+from gitwatch_tui.core.changes import parse_log
 from gitwatch_tui.core.git import GitResult, RepoPaths, run_git
 from gitwatch_tui.core.local_state import (
     LocalState,
@@ -42,78 +42,18 @@ from gitwatch_tui.core.local_state import (
 )
 from gitwatch_tui.core.models import RepoSpec
 from gitwatch_tui.core.rebase import run_rebase
+from gitwatch_tui.core.results import (
+    CommitInfo,
+    IncomingFile,
+    PullMode,
+    PullPreview,
+    PullRefusal,
+    PullResult,
+)
 from gitwatch_tui.core.status import locate_work_tree, read_git_dir_state
 
-PullMode = Literal["ff-only", "rebase", "merge"]
-PULL_MODES: tuple[PullMode, ...] = ("ff-only", "rebase", "merge")
-PullRefusalReason = Literal[
-    "dirty",  # local changes to files the pull changes, or partly staged files
-    "would-overwrite",  # untracked or ignored files where incoming files go
-    "conflicts",
-    "operation",
-    "detached",
-    "no-upstream",
-    "upstream-gone",
-    "force-pushed",
-    "diverged",
-    "local-merges",
-    "not-behind",
-    "stale",
-    "error",
-]
 # The format `changes.parse_log` reads.
 _LOG_ARGS = ("log", "-z", "--format=%h%x00%s%x00%aN%x00%at", "--no-show-signature")
-
-
-@dataclass(frozen=True, slots=True)
-class PullRefusal:
-    """Why a pull is not done: a machine `reason`, a human `message`, the files concerned."""
-
-    reason: PullRefusalReason
-    message: str
-    paths: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class IncomingFile:
-    """A file the incoming commits change: `status` is git's letter (A M D R C T)."""
-
-    path: str
-    status: str
-    orig_path: str | None = None  # the source of a rename or copy
-
-
-@dataclass(frozen=True, slots=True)
-class PullPreview:
-    """What a pull in `mode` would do now; `refusal` says why it would not be done."""
-
-    mode: PullMode
-    branch: str | None
-    upstream: str | None  # short name, e.g. origin/main
-    head: str | None  # full sha
-    upstream_sha: str | None  # full sha: pass it to `pull` as `expected_upstream`
-    incoming: tuple[CommitInfo, ...]  # newest first, capped
-    incoming_total: int
-    outgoing_total: int
-    files: tuple[IncomingFile, ...]  # from the merge base to the upstream
-    effects: tuple[str, ...]  # what happens, in plain words (history, local changes)
-    refusal: PullRefusal | None
-
-
-@dataclass(frozen=True, slots=True)
-class PullResult:
-    """A pull that ran. With `operation` set it stopped on conflicts and is left in progress."""
-
-    mode: PullMode
-    branch: str
-    upstream: str
-    old_head: str
-    new_head: str
-    conflicts: tuple[str, ...] = ()
-    operation: Literal["merge", "rebase"] | None = None
-    stash_kept: str | None = None  # an autostash that did not re-apply cleanly
-    undo: str = ""  # the git command that goes back, for the history log
-    message: str = ""
 
 
 @dataclass(frozen=True, slots=True)

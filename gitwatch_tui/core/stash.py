@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import stat
 import time
 from collections.abc import Iterable, Sequence
@@ -27,6 +26,14 @@ from gitwatch_tui.core.changes import parse_files
 from gitwatch_tui.core.conflicts import StashApplyRecord, record_stash_apply
 from gitwatch_tui.core.git import GitResult, RepoPaths, run_git
 from gitwatch_tui.core.models import RepoSpec
+from gitwatch_tui.core.results import (
+    StashDropped,
+    StashEntry,
+    StashError,
+    StashFile,
+    StashList,
+    StashOutcome,
+)
 from gitwatch_tui.core.status import locate_work_tree, parse_porcelain_v2, read_git_dir_state
 
 STASH_REF = "refs/stash"
@@ -48,83 +55,6 @@ _SHA = re.compile(r"[0-9a-fA-F]{7,64}")
 
 
 @dataclass(frozen=True, slots=True)
-class StashFile:
-    """A file a stash changes: status letter M A D T, `untracked` for its third parent's files."""
-
-    path: str
-    status: str
-    untracked: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class StashEntry:
-    """One stash, as `git stash list` shows it plus its files."""
-
-    index: int
-    ref: str  # "stash@{N}": shifts when stashes are added or dropped; `sha` does not
-    sha: str
-    message: str  # "WIP on main: 1a2b3c4 subject", "On main: my message"
-    branch: str | None  # the branch it was made on, when the message says
-    time: float  # when it was made, unix seconds
-    files: tuple[StashFile, ...]
-    base: str  # the commit it was made on
-    untracked_sha: str | None = None  # the commit holding its untracked files
-
-
-@dataclass(frozen=True, slots=True)
-class StashList:
-    """The stash list, newest first, or why it could not be read."""
-
-    entries: tuple[StashEntry, ...] = ()
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StashError:
-    """A stash command that was refused or failed; nothing was changed unless it says so."""
-
-    message: str
-
-    @property
-    def ok(self) -> bool:
-        # Results share field names: the engine's history reads `ok` (without it, a refused
-        # drop was logged as done).
-        return False
-
-
-@dataclass(frozen=True, slots=True)
-class StashDropped:
-    """A dropped stash; it lives on only as a commit, `undo` puts it back in the list."""
-
-    ref: str
-    sha: str
-    message: str
-
-    @property
-    def undo(self) -> str:
-        return undo_drop_command(self.sha, self.message)
-
-
-@dataclass(frozen=True, slots=True)
-class StashOutcome:
-    """What an apply or pop did.
-
-    `ok`: applied without conflicts. `kept`: the stash is still in the list (always after a
-    conflict, a refusal or an apply). `blocked`: local files that made it refuse.
-    """
-
-    ok: bool
-    conflicts: tuple[str, ...] = ()
-    kept: bool = True
-    message: str = ""
-    ref: str = ""
-    sha: str = ""
-    index_restored: bool = False  # the staged state came back too (`--index`)
-    blocked: tuple[str, ...] = ()
-    undo: str | None = None  # for a pop: the command that puts the dropped stash back
-
-
-@dataclass(frozen=True, slots=True)
 class _Plan:
     head: str
     paths: tuple[str, ...]  # tracked paths the stash changes
@@ -141,11 +71,6 @@ def stash_branch(message: str) -> str | None:
             if colon and name and name != "(no branch)":
                 return name
     return None
-
-
-def undo_drop_command(sha: str, message: str) -> str:
-    """The shell command that puts a dropped stash back at stash@{0}."""
-    return f"git stash store -m {shlex.quote(message)} {sha}"
 
 
 def parse_log_changes(data: bytes, fields: int) -> list[tuple[list[str], list[tuple[str, str]]]]:

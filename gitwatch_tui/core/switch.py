@@ -16,7 +16,6 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from gitwatch_tui.core.git import GitResult, RepoPaths, run_git
 from gitwatch_tui.core.local_state import (
@@ -29,20 +28,16 @@ from gitwatch_tui.core.local_state import (
 )
 from gitwatch_tui.core.models import RepoSpec
 from gitwatch_tui.core.remotes import read_remote_config
+from gitwatch_tui.core.results import (
+    BranchList,
+    LocalBranch,
+    RemoteBranch,
+    StashRef,
+    SwitchRefusal,
+    SwitchResult,
+)
 from gitwatch_tui.core.stash import apply_stash
 from gitwatch_tui.core.status import locate_work_tree
-
-SwitchRefusalReason = Literal[
-    "would-overwrite",  # local changes or untracked files in the way: stash-and-switch helps
-    "ignored-in-the-way",  # ignored files in the way: a stash does not take them
-    "operation",
-    "conflicts",
-    "not-found",
-    "ambiguous",  # a bare name that several remotes have
-    "name-taken",  # a local branch of that name tracks something else
-    "already-on",
-    "error",
-]
 
 # One call for every local and remote branch, newest commit first. %(upstream:track) counts
 # ahead/behind in the same walk; subjects have their line breaks folded, so lines are records.
@@ -75,92 +70,6 @@ _STASH_PATTERN = re.compile(
     r"gitwatch: on (?:detached HEAD [0-9a-f]+|(?P<source>[^ ]+)) "
     r"before switching to (?P<target>[^ ]+)$"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class LocalBranch:
-    """A local branch; `ahead`/`behind` are None without a (living) upstream."""
-
-    name: str
-    sha: str
-    upstream: str | None  # short name, e.g. origin/main
-    upstream_gone: bool
-    ahead: int | None
-    behind: int | None
-    time: float  # last commit, unix seconds
-    subject: str
-    current: bool
-    worktree: str | None = None  # checked out in another worktree there: git will refuse
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteBranch:
-    """A remote-tracking branch, e.g. `origin/feature`."""
-
-    name: str
-    remote: str
-    branch: str
-    sha: str
-    time: float
-    subject: str
-
-
-@dataclass(frozen=True, slots=True)
-class BranchList:
-    """Local branches and remote branches that no local branch tracks, newest first."""
-
-    current: str | None  # the branch HEAD is on (maybe without commits yet)
-    detached: bool
-    head: str | None  # the commit when detached
-    local: tuple[LocalBranch, ...] = ()
-    remote_only: tuple[RemoteBranch, ...] = ()
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StashRef:
-    """A stash made by stash-and-switch. `ref` shifts as stashes come and go; `sha` does not."""
-
-    ref: str  # stash@{N} when read
-    sha: str
-    source: str | None  # the branch it was made on leaving; None when HEAD was detached
-    target: str
-    message: str
-    time: float
-
-
-@dataclass(frozen=True, slots=True)
-class SwitchRefusal:
-    """Why a switch was not done (nothing changed, unless `message` says otherwise)."""
-
-    reason: SwitchRefusalReason
-    message: str
-    paths: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class SwitchResult:
-    """A switch that happened, with what it takes to go back."""
-
-    branch: str
-    head: str
-    previous_branch: str | None  # None when HEAD was detached
-    previous_head: str | None
-    created_from: str | None = None  # the remote branch a new tracking branch was made from
-    carried: tuple[str, ...] = ()  # local changes to tracked files that came along
-    stash: StashRef | None = None  # made by stash-and-switch
-    offer_stash: StashRef | None = None  # left on the branch switched to: offer to re-apply
-    undo: str = ""
-    message: str = ""
-
-    # The names every change result uses for the history log.
-    @property
-    def old_head(self) -> str | None:
-        return self.previous_head
-
-    @property
-    def new_head(self) -> str:
-        return self.head
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from gitwatch_tui.core.autosync import (
     SyncRefusal,
@@ -28,12 +28,34 @@ from gitwatch_tui.core.autosync import (
     auto_sync,
 )
 from gitwatch_tui.core.config import Config, refuse_no_repos
-from gitwatch_tui.core.details import RepoDetails, read_details
+from gitwatch_tui.core.details import read_details
 from gitwatch_tui.core.discovery import resolve_repos
 from gitwatch_tui.core.errors import ConfigError as ConfigFileError
 from gitwatch_tui.core.git import RepoPaths, terminate_all
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
-from gitwatch_tui.core.remotes import FetchOutcome, clone, fetch
+from gitwatch_tui.core.remotes import FetchOutcome, clone, fetch, reachable_commits
+from gitwatch_tui.core.results import (
+    PULL_MODES,
+    BranchList,
+    ChangeResult,
+    ConflictFile,
+    ConflictState,
+    OperationOutcome,
+    PullMode,
+    PullPreview,
+    PullRefusal,
+    PullResult,
+    Refusal,
+    RepoDetails,
+    ResolveOutcome,
+    Side,
+    StashDropped,
+    StashError,
+    StashList,
+    StashOutcome,
+    SwitchRefusal,
+    SwitchResult,
+)
 from gitwatch_tui.core.status import collect_statuses
 from gitwatch_tui.core.tags import deploy_tag
 from gitwatch_tui.engine.backoff import (
@@ -71,10 +93,8 @@ from gitwatch_tui.engine.locks import HOLD_WAIT, RepoBusy, RepoLock
 from gitwatch_tui.engine.pipeline import PipelineRunner
 from gitwatch_tui.engine.watcher import RepoWatcher
 
-if TYPE_CHECKING:
-    from gitwatch_tui.core.pull import PullMode
-
 T = TypeVar("T")
+C = TypeVar("C", bound=ChangeResult | Refusal)  # what a change the user asks for returns
 # After one of our own writes (fetch, pull) the repo's watcher events are ours: ignore them
 # for this long beyond the git call's own timeout; the engine refreshes the repo itself.
 _SUPPRESS_GRACE = 2.0
@@ -86,6 +106,14 @@ _USER_LOCK_WAIT = 10.0
 WATCHDOG_EVERY = 5.0
 # A cycle that holds its fetch slot longer than its git timeouts add up to, plus this, is stuck.
 _STUCK_SLACK = 10.0
+
+
+class UnknownRepo(LookupError):  # noqa: N818 (reads as the state it reports, like RepoBusy)
+    """A command named a repo that is not watched (never was, or left the config)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no such repo: {name}")
+        self.name = name
 
 
 class Engine:
@@ -352,15 +380,16 @@ class Engine:
 
     async def pull(
         self, name: str, mode: PullMode = "ff-only", *, expected_upstream: str | None = None
-    ) -> SyncFinished:
+    ) -> PullResult | PullRefusal | SyncFinished:
         """Bring the branch up to its upstream: `ff-only` (default), `rebase` or `merge`.
 
         With `expected_upstream` (the sha a preview showed) the pull goes to exactly that commit
-        and does not fetch; without it (bulk pulls, scripts) it fetches first. Whatever could
-        lose work is refused with the reason; a merge or rebase that stops on conflicts stays
-        in progress for the conflict panel.
+        and does not fetch; without it (bulk pulls, scripts) it fetches first, and a fetch that
+        does not succeed is the answer (a SyncFinished). Whatever could lose work is refused
+        with the reason; a merge or rebase that stops on conflicts stays in progress for the
+        conflict panel.
         """
-        from gitwatch_tui.core.pull import PULL_MODES, pull  # with its kin, only when used
+        from gitwatch_tui.core.pull import pull  # with its kin, only when used
 
         if mode not in PULL_MODES:
             raise ValueError(f"unknown pull mode {mode!r}: one of {', '.join(PULL_MODES)}")
@@ -368,34 +397,131 @@ class Engine:
             fetched = await self.fetch(name)
             if not fetched.ok:
                 return replace(fetched, action="pull")
-        _, finished = await self._change(
+        return await self._change(
             name, "pull", partial(pull, mode=mode, expected_upstream=expected_upstream)
         )
-        return finished
 
-    async def inspect(self, name: str, read: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a read-only core call on the repo off the loop: `read(spec, *args, timeout=..)`
-        (a pull preview, the branch or stash list, a conflict's hunks)."""
+    # -- reads for the panels: off the loop, no lock (errors are fields of the result) ------
+
+    async def preview_pull(self, name: str, mode: PullMode) -> PullPreview:
+        """What a pull in `mode` would bring in and do now, or why it would be refused."""
+        from gitwatch_tui.core.pull import preview_pull
+
+        return await self._read(name, partial(preview_pull, mode=mode))
+
+    async def list_branches(self, name: str) -> BranchList:
+        """The local and remote-only branches, for the switch panel."""
+        from gitwatch_tui.core.switch import list_branches
+
+        return await self._read(name, list_branches)
+
+    async def read_stashes(self, name: str) -> StashList:
+        """The stash list with each stash's files, newest first."""
+        from gitwatch_tui.core.stash import read_stashes
+
+        return await self._read(name, read_stashes)
+
+    async def stash_diff(self, name: str, ref: str) -> str | StashError:
+        """The patch of stash `ref` (a sha or stash@{N})."""
+        from gitwatch_tui.core.stash import stash_diff
+
+        return await self._read(name, partial(stash_diff, ref=ref))
+
+    async def read_conflicts(self, name: str) -> ConflictState:
+        """The operation in progress and the unmerged files, with a resolved/total count."""
+        from gitwatch_tui.core.conflicts import read_conflicts
+
+        return await self._read(name, read_conflicts)
+
+    async def conflict_hunks(self, name: str, path: str) -> ConflictFile:
+        """A conflicted file as plain segments and hunks with ours / base / theirs lines."""
+        from gitwatch_tui.core.conflicts import conflict_hunks
+
+        return await self._read(name, partial(conflict_hunks, path=path))
+
+    async def reachable_commits(self, name: str, heads: Sequence[str]) -> set[str]:
+        """Which of the commits `heads` the repo's remote-tracking refs now reach."""
+        return await self._read(name, partial(reachable_commits, shas=heads))
+
+    async def _read(self, name: str, read: Callable[..., T]) -> T:
+        """Run `read(spec, timeout=..)` on the repo in the local pool."""
         spec = self._spec(name)
         timeout = self.config.defaults.status_timeout
-        return await self._in_thread(read, spec, *args, timeout=timeout, **kwargs)
+        return await self._in_thread(read, spec, timeout=timeout)
 
-    async def change(
-        self, name: str, action: Action, operation: Callable[..., T], *args: Any, **kwargs: Any
-    ) -> T:
-        """Run a core call that changes the repo for the user: `operation(spec, *args,
-        timeout=..)` under the repo's lock, logged to history with its undo hint, then the
-        status is read again. Raises RepoBusy when another gitwatch process holds the repo."""
+    # -- changes the user asks for: under the repo's lock, logged with how to undo them --------
+    # Each raises UnknownRepo for a repo not watched, and RepoBusy when another gitwatch
+    # process still holds the repo after a wait.
 
-        def call(spec: RepoSpec, *, timeout: float) -> T:
-            return operation(spec, *args, timeout=timeout, **kwargs)
+    async def switch(self, name: str, branch: str) -> SwitchResult | SwitchRefusal:
+        """Switch to `branch` (local, or remote through a new tracking branch); local changes
+        that do not meet the switch come along."""
+        from gitwatch_tui.core.switch import switch_branch
 
-        result, _ = await self._change(name, action, call)
-        return result
+        return await self._change(name, "switch", partial(switch_branch, name=branch))
 
-    async def _change(
-        self, name: str, action: Action, operation: Callable[..., T]
-    ) -> tuple[T, SyncFinished]:
+    async def stash_and_switch(self, name: str, branch: str) -> SwitchResult | SwitchRefusal:
+        """Stash every local change (untracked files too), then switch to `branch`."""
+        from gitwatch_tui.core.switch import stash_and_switch
+
+        return await self._change(name, "stash-switch", partial(stash_and_switch, target=branch))
+
+    async def apply_stash(self, name: str, ref: str, *, pop: bool = False) -> StashOutcome:
+        """Apply stash `ref` (better its sha: stash@{N} shifts); `pop` drops it once applied
+        cleanly. Refused, with nothing changed, where it would meet local changes."""
+        from gitwatch_tui.core.stash import apply_stash
+
+        action: Action = "stash-pop" if pop else "stash-apply"
+        return await self._change(name, action, partial(apply_stash, ref=ref, pop=pop))
+
+    async def drop_stash(
+        self, name: str, ref: str, *, expected_sha: str
+    ) -> StashDropped | StashError:
+        """Drop stash@{N} if it still is the stash `expected_sha`."""
+        from gitwatch_tui.core.stash import drop_stash
+
+        drop = partial(drop_stash, ref=ref, expected_sha=expected_sha)
+        return await self._change(name, "stash-drop", drop)
+
+    async def resolve(self, name: str, path: str, side: Side) -> ResolveOutcome:
+        """Resolve the whole conflicted file `path` by taking `side`, and stage it."""
+        from gitwatch_tui.core.conflicts import resolve_file
+
+        return await self._change(name, "resolve", partial(resolve_file, path=path, side=side))
+
+    async def resolve_hunks(
+        self, name: str, path: str, sides: Mapping[int, Side], *, expected_fingerprint: str
+    ) -> ResolveOutcome:
+        """Resolve the hunks of `path` numbered in `sides`, if the file is still the one read
+        (`expected_fingerprint`); every other byte is kept."""
+        from gitwatch_tui.core.conflicts import resolve_hunks
+
+        resolve = partial(
+            resolve_hunks, path=path, choices=sides, expected_fingerprint=expected_fingerprint
+        )
+        return await self._change(name, "resolve", resolve)
+
+    async def mark_resolved(self, name: str, paths: Sequence[str]) -> ResolveOutcome:
+        """Stage `paths` as resolved (refused for a file that still has conflict markers)."""
+        from gitwatch_tui.core.conflicts import mark_resolved
+
+        return await self._change(name, "resolve", partial(mark_resolved, paths=paths))
+
+    async def continue_operation(self, name: str) -> OperationOutcome:
+        """Go on with the merge, rebase, cherry-pick, revert or am once nothing is unmerged."""
+        from gitwatch_tui.core.conflicts import continue_operation
+
+        return await self._change(name, "continue", continue_operation)
+
+    async def abort_operation(self, name: str) -> OperationOutcome:
+        """Abort the operation in progress, or the stash apply that conflicted."""
+        from gitwatch_tui.core.conflicts import abort_operation
+
+        return await self._change(name, "abort", abort_operation)
+
+    async def _change(self, name: str, action: Action, operation: Callable[..., C]) -> C:
+        """Run `operation(spec, timeout=..)` under the repo's lock, log it to history with its
+        undo hint, then read the status again."""
         spec = self._spec(name)
         timeout = self.config.defaults.fetch_timeout
         started = time.monotonic()
@@ -403,15 +529,14 @@ class Engine:
         if self._watcher is not None:
             self._watcher.suppress(name, timeout + _SUPPRESS_GRACE)
         try:
-            result = await self._in_thread(
+            result: C = await self._in_thread(
                 self._locked, spec, partial(operation, spec, timeout=timeout), _USER_LOCK_WAIT
             )
         finally:
             self._set_state(name, phase="idle")
-        finished = change_finished(name, action, result, time.monotonic() - started)
-        self._remember(finished)
+        self._remember(change_finished(name, action, result, time.monotonic() - started))
         await self.refresh(name)
-        return result, finished
+        return result
 
     async def details(self, name: str, limit: int = 50) -> RepoDetails:
         """Incoming and outgoing commits and changed files, read off the loop in the local pool."""
@@ -930,10 +1055,10 @@ class Engine:
     # -- helpers ------------------------------------------------------------------------------
 
     def _spec(self, name: str) -> RepoSpec:
-        try:
-            return self.specs[name]
-        except KeyError:
-            raise KeyError(f"no such repo: {name}") from None
+        spec = self.specs.get(name)
+        if spec is None:
+            raise UnknownRepo(name)
+        return spec
 
     def _set_state(self, name: str, **changes: Any) -> None:
         if name in self.states:
@@ -1014,23 +1139,22 @@ class Engine:
         return self._history
 
 
-def change_finished(name: str, action: Action, result: object, duration: float) -> SyncFinished:
-    """The history entry of a user's change. Core results share field names: a refusal has
-    `reason` and `message`; a done change has `old_head`, `new_head`, `message`, `undo` (the
-    git command or ref that goes back), and either `ok` or `conflicts` (a change that stopped
-    on conflicts is not done yet)."""
-    undo = getattr(result, "undo", "") or None
-    message = getattr(result, "message", "") or None
-    if hasattr(result, "reason"):
+def change_finished(
+    name: str, action: Action, result: ChangeResult | Refusal, duration: float
+) -> SyncFinished:
+    """The history entry of a user's change: a refusal with its reason, or a change that ran
+    with its heads, its message and how to undo it (one that stopped on conflicts is not
+    done yet)."""
+    message = result.message or None
+    if isinstance(result, Refusal):
         return SyncFinished(
-            name, action, ok=False, duration=duration, error=message,
-            detail=str(getattr(result, "reason", "refused")),
-        )  # fmt: skip
-    ok = bool(getattr(result, "ok", not getattr(result, "conflicts", ())))
-    parts = (message if ok else None, f"undo: {undo}" if undo else None)
+            name, action, ok=False, duration=duration, error=message, detail=result.reason
+        )
+    undo = result.undo or None
+    parts = (message if result.ok else None, f"undo: {undo}" if undo else None)
     return SyncFinished(
-        name, action, ok=ok, duration=duration, error=None if ok else message,
-        old_head=getattr(result, "old_head", None), new_head=getattr(result, "new_head", None),
+        name, action, ok=result.ok, duration=duration, error=None if result.ok else message,
+        old_head=result.old_head, new_head=result.new_head,
         detail=" · ".join(part for part in parts if part) or None,
     )  # fmt: skip
 

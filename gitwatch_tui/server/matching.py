@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 from gitwatch_tui.core.git import RepoPaths
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
-from gitwatch_tui.core.remotes import reachable_commits, read_remote_config
-from gitwatch_tui.engine.engine import Engine
+from gitwatch_tui.core.remotes import read_remote_config
+from gitwatch_tui.engine.engine import Engine, UnknownRepo
 
 _SPACE = re.compile(r"\s")
 _SCP_LIKE = re.compile(r"(?:[^@/:]*@)?(?P<host>\[[^\]/]*\]|[^:/\[]+):(?P<path>.*)")
@@ -354,7 +354,7 @@ class FetchTrigger:
                 self.started += 1
                 try:
                     finished = await self._engine.fetch(name)
-                except KeyError:  # no longer watched (config reload)
+                except UnknownRepo:  # no longer watched (config reload)
                     break
                 if not finished.ok:
                     break  # the engine retries on its own schedule, with back-off
@@ -378,8 +378,8 @@ class FetchTrigger:
 
     async def _reachable(self, name: str, heads: list[str]) -> set[str]:
         try:
-            return await self._engine.inspect(name, reachable_commits, heads)
-        except KeyError:  # no longer watched
+            return await self._engine.reachable_commits(name, heads)
+        except UnknownRepo:  # no longer watched
             return set()
 
     def _remember(self, name: str, head: str) -> None:

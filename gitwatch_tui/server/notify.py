@@ -414,8 +414,11 @@ class Notifier:
         """The SMTP user name and password, read now (None, logged: one cannot be read)."""
         login: list[str | None] = []
         for source in target.login_sources():
+            if source is None:
+                login.append(None)
+                continue
             try:
-                login.append(source.read(self._env) if source is not None else None)
+                login.append(source.read(self._env))
             except SecretUnavailable as exc:
                 # A variable as the log has always named it: `$SMTP_PASSWORD is not set`.
                 problem = f"${source.env} {exc.reason}" if source.env else str(exc)

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -36,6 +36,7 @@ from gitwatch_tui.engine.events import (
 from gitwatch_tui.engine.head_start import HeadStart
 from gitwatch_tui.engine.history import default_state_dir
 from gitwatch_tui.engine.sync_log import SyncLog
+from gitwatch_tui.ui.host import Host
 from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate, FollowsEngine
 from gitwatch_tui.ui.screens.dashboard import COLUMN_NAMES, DashboardScreen
 from gitwatch_tui.ui.themes import (
@@ -290,7 +291,7 @@ class GitwatchApp(App[int]):
             yield SystemCommand(
                 f"Sort by {words}",
                 f"Order the rows by {words} (o cycles, O reverses)",
-                lambda column=column: screen.action_sort(column),  # type: ignore[misc]
+                lambda column=column: screen.action_sort(column),
                 discover=False,
             )
         for name in sorted(self.available_themes):
@@ -298,11 +299,16 @@ class GitwatchApp(App[int]):
                 yield SystemCommand(
                     f"Theme: {name.removeprefix('gitwatch-')}",
                     "Switch to this theme (remembered)",
-                    lambda name=name: setattr(self, "theme", name),  # type: ignore[misc]
+                    lambda name=name: setattr(self, "theme", name),
                     discover=False,
                 )
 
 
-def build_app(config: Config, **options: object) -> GitwatchApp:
+if TYPE_CHECKING:
+    # The screens take the running app for a Host (ui/host.py): mypy checks here that it is one.
+    _checked: type[Host] = GitwatchApp
+
+
+def build_app(config: Config, **options: Any) -> GitwatchApp:
     """The dashboard app for `config` (the CLI, the tests and the screenshots all use this)."""
-    return GitwatchApp(config, **options)  # type: ignore[arg-type]
+    return GitwatchApp(config, **options)

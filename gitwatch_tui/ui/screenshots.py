@@ -111,7 +111,8 @@ def _until(what: str, ready: Callable[[GitwatchApp], object], within: float = 20
     """Wait until `ready(app)` holds (content read, workers done), then one more paint."""
 
     async def run(pilot: Pilot[int]) -> None:
-        app: GitwatchApp = pilot.app  # type: ignore[assignment]
+        app = pilot.app
+        assert isinstance(app, GitwatchApp)
         deadline = time.monotonic() + within
         while not ready(app):
             if time.monotonic() > deadline:

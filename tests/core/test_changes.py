@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gitwatch_tui.core.changes import CommitInfo, FileChange, parse_files, parse_log
+from gitwatch_tui.core.changes import parse_files, parse_log
+from gitwatch_tui.core.results import CommitInfo, FileChange
 
 OID = "1" * 40
 OID2 = "2" * 40

@@ -11,9 +11,6 @@ import pytest
 
 from gitwatch_tui.core.conflicts import (
     RECORD_NAME,
-    ConflictEntry,
-    ConflictHunk,
-    TextSegment,
     abort_operation,
     conflict_hunks,
     continue_operation,
@@ -25,6 +22,7 @@ from gitwatch_tui.core.conflicts import (
     split_lines,
 )
 from gitwatch_tui.core.models import RepoSpec
+from gitwatch_tui.core.results import ConflictEntry, ConflictHunk, TextSegment
 from tests.conftest import commit_file, git
 
 TIMEOUT = 20.0

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from gitwatch_tui.core.changes import FileChange
-from gitwatch_tui.core.details import RepoDetails, read_details
+from gitwatch_tui.core.details import read_details
 from gitwatch_tui.core.models import RepoSpec
+from gitwatch_tui.core.results import FileChange, RepoDetails
 from tests.conftest import commit_file, git, make_remote_and_clone, push_from_elsewhere
 
 

@@ -10,9 +10,10 @@ import pytest
 
 from gitwatch_tui.core.autosync import SyncResult, fast_forward, rebase_autostash
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
-from gitwatch_tui.core.pull import PullMode, PullResult, pull
+from gitwatch_tui.core.pull import pull
+from gitwatch_tui.core.results import PullMode, PullResult, SwitchResult
 from gitwatch_tui.core.status import collect_statuses
-from gitwatch_tui.core.switch import SwitchResult, stash_and_switch, switch_branch
+from gitwatch_tui.core.switch import stash_and_switch, switch_branch
 from tests.conftest import commit_file, git, make_remote_and_clone, push_from_elsewhere
 
 TIMEOUT = 2.0  # each git call's; the hooks sleep far longer

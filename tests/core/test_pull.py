@@ -9,15 +9,8 @@ from pathlib import Path
 import pytest
 
 from gitwatch_tui.core.models import RepoSpec
-from gitwatch_tui.core.pull import (
-    PULL_MODES,
-    IncomingFile,
-    PullMode,
-    PullRefusal,
-    PullResult,
-    preview_pull,
-    pull,
-)
+from gitwatch_tui.core.pull import preview_pull, pull
+from gitwatch_tui.core.results import PULL_MODES, IncomingFile, PullMode, PullRefusal, PullResult
 from tests.conftest import commit_file, git, make_remote_and_clone
 
 TIMEOUT = 20.0

@@ -12,10 +12,8 @@ import pytest
 
 from gitwatch_tui.core.conflicts import read_conflicts
 from gitwatch_tui.core.models import RepoSpec
+from gitwatch_tui.core.results import StashDropped, StashError, StashFile
 from gitwatch_tui.core.stash import (
-    StashDropped,
-    StashError,
-    StashFile,
     apply_stash,
     drop_stash,
     list_stashes,

@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 
 from gitwatch_tui.core.models import RepoSpec
+from gitwatch_tui.core.results import SwitchRefusal, SwitchResult
 from gitwatch_tui.core.stash import apply_stash
 from gitwatch_tui.core.switch import (
-    SwitchRefusal,
-    SwitchResult,
     list_branches,
     stash_and_switch,
     stash_for_branch,

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from gitwatch_tui.core.changes import FileChange
 from gitwatch_tui.core.config import Config, Defaults
 from gitwatch_tui.core.models import RepoSpec
-from gitwatch_tui.engine.engine import Engine
+from gitwatch_tui.core.results import FileChange
+from gitwatch_tui.engine.engine import Engine, UnknownRepo
 from tests.conftest import commit_file, make_remote_and_clone, push_from_elsewhere
 
 
@@ -39,7 +39,7 @@ async def test_details_after_a_fetch(tmp_path: Path) -> None:
         ]
         assert [c.subject for c in result.outgoing] == ["my | work"]
         assert result.files == (FileChange("new file.txt", "untracked", "?"),)
-        with pytest.raises(KeyError, match="no such repo"):
+        with pytest.raises(UnknownRepo, match="no such repo: nope"):
             await engine.details("nope")
 
 

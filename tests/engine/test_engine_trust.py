@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gitwatch_tui.core.models import RepoSpec, ScanRoot
-from gitwatch_tui.core.switch import SwitchResult, switch_branch
+from gitwatch_tui.core.results import SwitchResult
 from gitwatch_tui.engine.engine import Engine
 from gitwatch_tui.engine.events import Event, SyncFinished
 from gitwatch_tui.engine.head_start import HeadStart
@@ -77,7 +77,7 @@ async def test_dashboard_pull_and_switch_run_the_repos_own_hooks(
         assert pulled.ok
         assert "post-merge" in traps.ran()
         traps.reset()
-        switched = await engine.change("a", "switch", switch_branch, "feature")
+        switched = await engine.switch("a", "feature")
         assert isinstance(switched, SwitchResult)
         assert "post-checkout" in traps.ran()
 

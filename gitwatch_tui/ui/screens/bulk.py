@@ -6,20 +6,20 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING, Literal
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
-from gitwatch_tui.core.pull import PullRefusalReason
-from gitwatch_tui.core.switch import SwitchRefusal, SwitchResult, switch_branch
+from gitwatch_tui.core.results import PullRefusal, PullResult, SwitchRefusal, SwitchResult
 from gitwatch_tui.engine.events import SyncFinished
 from gitwatch_tui.engine.locks import RepoBusy
+from gitwatch_tui.ui.host import HostedScreen
 from gitwatch_tui.ui.repo_view import first_line
 from gitwatch_tui.ui.widgets.footer import Footer
 
@@ -33,7 +33,6 @@ _MARKS: dict[str, tuple[str, str]] = {  # outcome -> symbol, palette key
     "skipped": ("⊘", "repo-behind"),
     "failed": ("✗", "repo-error"),
 }
-_REFUSALS = set(get_args(PullRefusalReason)) - {"error"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +54,7 @@ def fetch_one(engine: Engine) -> Run:
 
 def pull_one(engine: Engine) -> Run:
     async def run(name: str) -> BulkResult:
-        return pulled(await engine.pull(name, "ff-only"))
+        return pulled(name, await engine.pull(name, "ff-only"))
 
     return run
 
@@ -63,7 +62,7 @@ def pull_one(engine: Engine) -> Run:
 def switch_one(engine: Engine, branch: str) -> Run:
     async def run(name: str) -> BulkResult:
         try:
-            result = await engine.change(name, "switch", switch_branch, branch)
+            result = await engine.switch(name, branch)
         except RepoBusy as busy:
             return BulkResult(name, "skipped", str(busy))
         return switched(name, result)
@@ -77,17 +76,19 @@ def fetched(finished: SyncFinished) -> BulkResult:
     return BulkResult(finished.repo, "failed", first_line(finished.error or "fetch failed"))
 
 
-def pulled(finished: SyncFinished) -> BulkResult:
+def pulled(name: str, result: PullResult | PullRefusal | SyncFinished) -> BulkResult:
     """A pull's end in words: moved old..new, skipped for the reason it was refused, or
     failed (the fetch before it, or git itself)."""
-    if finished.ok:
-        old, new = (finished.old_head or "")[:8], (finished.new_head or "")[:8]
-        return BulkResult(finished.repo, "done", f"fast-forwarded {old}..{new}")
-    reason = finished.detail or ""
-    if reason == "not-behind":
-        return BulkResult(finished.repo, "skipped", "already up to date")
-    outcome: Outcome = "skipped" if reason in _REFUSALS else "failed"
-    return BulkResult(finished.repo, outcome, first_line(finished.error or reason or "failed"))
+    if isinstance(result, SyncFinished):  # the fetch before it
+        return BulkResult(name, "failed", first_line(result.error or "failed"))
+    if isinstance(result, PullRefusal):
+        if result.reason == "not-behind":
+            return BulkResult(name, "skipped", "already up to date")
+        outcome: Outcome = "failed" if result.reason == "error" else "skipped"
+        return BulkResult(name, outcome, first_line(result.message or result.reason))
+    if not result.ok:
+        return BulkResult(name, "failed", first_line(result.message or "failed"))
+    return BulkResult(name, "done", f"fast-forwarded {result.old_head[:8]}..{result.new_head[:8]}")
 
 
 def switched(name: str, result: SwitchResult | SwitchRefusal) -> BulkResult:
@@ -98,7 +99,7 @@ def switched(name: str, result: SwitchResult | SwitchRefusal) -> BulkResult:
     return BulkResult(name, "done", f"on {result.branch} at {result.head[:8]}")
 
 
-class BulkScreen(Screen[None]):
+class BulkScreen(HostedScreen):
     """Results of one action over many repos, filled in as each repo's action ends."""
 
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back")]
@@ -123,7 +124,7 @@ class BulkScreen(Screen[None]):
         table = self.query_one(DataTable)
         table.add_column("repo", key="repo")
         table.add_column("result", key="result")
-        palette = self.app.palette()  # type: ignore[attr-defined]
+        palette = self.gw_app.palette()
         for name in self.names:
             table.add_row(Text(name), self._cell("running", "…", palette), key=name)
         self._update_title()
@@ -136,7 +137,7 @@ class BulkScreen(Screen[None]):
         except Exception as exc:  # one repo's surprise must not hide the others' results
             result = BulkResult(name, "failed", first_line(str(exc)) or type(exc).__name__)
         self.results[name] = result
-        palette = self.app.palette()  # type: ignore[attr-defined]
+        palette = self.gw_app.palette()
         cell = self._cell(result.outcome, result.text, palette)
         self.query_one(DataTable).update_cell(name, "result", cell, update_width=True)
         self._update_title()

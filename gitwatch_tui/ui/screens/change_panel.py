@@ -5,22 +5,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import work
-from textual.screen import Screen
 from textual.widgets import Static
 
+from gitwatch_tui.engine.engine import UnknownRepo
 from gitwatch_tui.engine.locks import RepoBusy
-
-if TYPE_CHECKING:
-    from gitwatch_tui.ui.app import GitwatchApp
+from gitwatch_tui.ui.host import HostedScreen
 
 WIDE = 100  # from this width a panel's list sits beside what it shows, else above it
 
 
-class ChangePanel(Screen[None]):
+class ChangePanel(HostedScreen):
     """A panel over repo `repo` whose changes go through `engine.change`. Subclasses draw
     their title (showing `busy`) and name the Static that `say` writes to."""
 
@@ -30,10 +28,6 @@ class ChangePanel(Screen[None]):
         super().__init__()
         self.repo = name
         self.busy: str | None = None  # what is running, while a change runs
-
-    @property
-    def gw_app(self) -> GitwatchApp:
-        return self.app  # type: ignore[return-value]
 
     def _draw_title(self) -> None:
         raise NotImplementedError
@@ -80,7 +74,7 @@ class ChangePanel(Screen[None]):
         except RepoBusy as busy:
             self.say(f"Nothing changed: {busy}. Try again in a moment.", "error")
             return
-        except KeyError:
+        except UnknownRepo:
             self.say(f"Nothing changed: {self.repo} is no longer watched.", "error")
             return
         finally:

@@ -26,7 +26,7 @@ from textual.containers import Container, Vertical, VerticalScroll
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from gitwatch_tui.core.conflicts import (
+from gitwatch_tui.core.results import (
     ConflictEntry,
     ConflictFile,
     ConflictHunk,
@@ -34,13 +34,6 @@ from gitwatch_tui.core.conflicts import (
     OperationOutcome,
     ResolveOutcome,
     Side,
-    abort_operation,
-    conflict_hunks,
-    continue_operation,
-    mark_resolved,
-    read_conflicts,
-    resolve_file,
-    resolve_hunks,
 )
 from gitwatch_tui.ui.screens.change_panel import ChangePanel
 from gitwatch_tui.ui.screens.confirm import ConfirmScreen
@@ -229,13 +222,13 @@ class ConflictScreen(ChangePanel):
         if self.repo not in engine.specs:
             state = ConflictState(error=f"{self.repo} is no longer watched")
         else:
-            state = await engine.inspect(self.repo, read_conflicts)
+            state = await engine.read_conflicts(self.repo)
         unresolved = [e.path for e in state.files]
         if path is None or (path not in unresolved and path not in state.resolved_paths):
             path = next(iter(unresolved or state.resolved_paths), None)
         file = None
         if path in unresolved:
-            file = await engine.inspect(self.repo, conflict_hunks, path)
+            file = await engine.conflict_hunks(self.repo, path)
         self.state, self.path, self.file = state, path, file
         count = len(file.hunks) if file is not None else 0
         self.hunk = min(max(hunk, 0), max(count - 1, 0))
@@ -510,13 +503,8 @@ class ConflictScreen(ChangePanel):
         engine = self.gw_app.engine
         self._run(
             f"taking {side} for hunk {number}",
-            lambda: engine.change(
-                self.repo,
-                "resolve",
-                resolve_hunks,
-                path,
-                {hunk.index: side},
-                expected_fingerprint=file.fingerprint,
+            lambda: engine.resolve_hunks(
+                self.repo, path, {hunk.index: side}, expected_fingerprint=file.fingerprint
             ),
             lambda outcome: self._resolved(outcome, f"hunk {number}: took {side}", path, position),
         )
@@ -529,7 +517,7 @@ class ConflictScreen(ChangePanel):
         engine = self.gw_app.engine
         self._run(
             f"taking {side} for {path}",
-            lambda: engine.change(self.repo, "resolve", resolve_file, path, side),
+            lambda: engine.resolve(self.repo, path, side),
             lambda outcome: self._resolved(outcome, f"{path}: took {side}", None, 0),
         )
 
@@ -572,7 +560,7 @@ class ConflictScreen(ChangePanel):
         engine = self.gw_app.engine
         self._run(
             f"marking {path} resolved",
-            lambda: engine.change(self.repo, "resolve", mark_resolved, [path]),
+            lambda: engine.mark_resolved(self.repo, [path]),
             partial(self._marked, path),
         )
 
@@ -640,7 +628,7 @@ class ConflictScreen(ChangePanel):
         what = state.operation or "stash apply"
         self._run(
             f"continuing the {what}",
-            lambda: engine.change(self.repo, "continue", continue_operation),
+            lambda: engine.continue_operation(self.repo),
             partial(self._finished, "continued"),
         )
 
@@ -674,7 +662,7 @@ class ConflictScreen(ChangePanel):
             engine = self.gw_app.engine
             self._run(
                 f"aborting the {what}",
-                lambda: engine.change(self.repo, "abort", abort_operation),
+                lambda: engine.abort_operation(self.repo),
                 partial(self._finished, "aborted"),
             )
 

@@ -12,11 +12,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Middle
-from textual.screen import Screen
+from textual.notifications import SeverityLevel
 from textual.widgets import DataTable, Input, Static
 
 from gitwatch_tui.engine.events import SyncState
 from gitwatch_tui.engine.repo_state import fetched
+from gitwatch_tui.ui.host import HostedScreen
 from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate, FollowsEngine
 from gitwatch_tui.ui.repo_view import (
     GROUP_PREFIX,
@@ -34,7 +35,6 @@ from gitwatch_tui.ui.widgets.footer import Footer
 from gitwatch_tui.ui.widgets.repo_table import RepoTable
 
 if TYPE_CHECKING:
-    from gitwatch_tui.ui.app import GitwatchApp
     from gitwatch_tui.ui.screens.bulk import Run
 
 COLUMN_NAMES = {
@@ -51,7 +51,7 @@ _BUSY = ("fetching", "cloning", "syncing")
 _TICK = 0.25  # spinner frame; the clock columns are re-read every fourth tick
 
 
-class DashboardScreen(FollowsEngine, Screen[None]):
+class DashboardScreen(FollowsEngine, HostedScreen):
     """Every watched repo at a glance. Attributes down (rows to the table), messages up
     (a selected row), commands out (engine methods run as workers)."""
 
@@ -95,10 +95,6 @@ class DashboardScreen(FollowsEngine, Screen[None]):
         self._last_tick = clock()
         self._summary_shown = Text()
         self._filter = RepoFilter()
-
-    @property
-    def gw_app(self) -> GitwatchApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Static(id="summary")
@@ -146,7 +142,7 @@ class DashboardScreen(FollowsEngine, Screen[None]):
         # a burst of them is summed up rather than stacked over the table.
         notable = [log for log in message.logs if log.level != "info"]
         for log in notable[:3]:
-            severity = "error" if log.level == "error" else "warning"
+            severity: SeverityLevel = "error" if log.level == "error" else "warning"
             self.notify(log.message, title=log.repo or "", severity=severity, timeout=8)
         if len(notable) > 3:
             self.notify(f"… and {len(notable) - 3} more warnings", severity="warning")
@@ -208,9 +204,9 @@ class DashboardScreen(FollowsEngine, Screen[None]):
         if changed is not None:
             # A group's header sums its members: it changes with them.
             changed = changed | {
-                GROUP_PREFIX + self.rows[n].group  # type: ignore[operator]
+                GROUP_PREFIX + group
                 for n in changed
-                if n in self.rows and self.rows[n].group
+                if n in self.rows and (group := self.rows[n].group)
             }
         if structure or changed is None or not changed <= set(table.order):
             table.sync(self._order(), changed)

@@ -8,26 +8,21 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Static
 
-from gitwatch_tui.core.changes import CommitInfo
-from gitwatch_tui.core.details import RepoDetails
+from gitwatch_tui.core.results import CommitInfo, RepoDetails
 from gitwatch_tui.engine.history import HistoryEntry
+from gitwatch_tui.ui.host import HostedScreen
 from gitwatch_tui.ui.messages import EngineUpdate, FollowsEngine
 from gitwatch_tui.ui.repo_view import RepoRow, ago, state_label
 from gitwatch_tui.ui.widgets.footer import Footer
-
-if TYPE_CHECKING:
-    from gitwatch_tui.ui.app import GitwatchApp
 
 _KIND_LABELS = {
     "conflicted": "Conflicted",
@@ -43,7 +38,7 @@ _KIND_COLOURS = {
 }
 
 
-class DetailScreen(FollowsEngine, Screen[None]):
+class DetailScreen(FollowsEngine, HostedScreen):
     """The selected repo's details; kept current while events for it arrive."""
 
     BINDINGS = [
@@ -62,10 +57,6 @@ class DetailScreen(FollowsEngine, Screen[None]):
         self.details: RepoDetails | None = None
         self.history: list[HistoryEntry] = []
         self._clock = clock
-
-    @property
-    def gw_app(self) -> GitwatchApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")
@@ -174,7 +165,7 @@ class DetailScreen(FollowsEngine, Screen[None]):
             facts.add_row("Stashes", Text(str(s.stash), p["repo-stash"]))
         if s.operation:
             facts.add_row("In progress", Text(s.operation, p["repo-conflict"]))
-        parts: list[Text | Table] = [facts]
+        parts: list[RenderableType] = [facts]
         if d is not None and d.upstream:
             parts.append(_commits("Incoming", d.incoming, d.incoming_total, p["repo-behind"], p))
             parts.append(_commits("Outgoing", d.outgoing, d.outgoing_total, p["repo-ahead"], p))

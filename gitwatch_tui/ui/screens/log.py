@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import RichLog, Static
 
 from gitwatch_tui.engine.events import LogLine
+from gitwatch_tui.ui.host import HostedScreen
 from gitwatch_tui.ui.messages import EngineUpdate, FollowsEngine
 from gitwatch_tui.ui.widgets.footer import Footer
-
-if TYPE_CHECKING:
-    from gitwatch_tui.ui.app import GitwatchApp
 
 _LEVEL_STYLE = {"info": "repo-muted", "warning": "repo-behind", "error": "repo-error"}
 _LEVEL_MARK = {"info": " ", "warning": "!", "error": "✗"}
@@ -43,7 +39,7 @@ def log_text(received: float, line: LogLine, palette: dict[str, str], *, with_re
     return text
 
 
-class LogScreen(FollowsEngine, Screen[None]):
+class LogScreen(FollowsEngine, HostedScreen):
     """The engine's log lines, live; one repo's or every repo's."""
 
     BINDINGS = [
@@ -60,10 +56,6 @@ class LogScreen(FollowsEngine, Screen[None]):
         super().__init__()
         self.repo = repo
         self.show_all = repo is None
-
-    @property
-    def gw_app(self) -> GitwatchApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Static(id="log-title")

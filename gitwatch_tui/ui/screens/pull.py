@@ -9,7 +9,6 @@ panel shows the new preview.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -17,17 +16,15 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Static
 
-from gitwatch_tui.core.pull import PULL_MODES, PullMode, PullPreview, preview_pull
+from gitwatch_tui.core.results import PULL_MODES, PullMode, PullPreview, PullRefusal, PullResult
+from gitwatch_tui.engine.engine import UnknownRepo
 from gitwatch_tui.engine.events import SyncFinished
 from gitwatch_tui.engine.locks import RepoBusy
+from gitwatch_tui.ui.host import HostedScreen
 from gitwatch_tui.ui.repo_view import ago
 from gitwatch_tui.ui.widgets.footer import Footer
-
-if TYPE_CHECKING:
-    from gitwatch_tui.ui.app import GitwatchApp
 
 # Past this many the list ends with "… and N more" (the preview holds at most 50 commits).
 _MAX_FILES = 200
@@ -38,7 +35,7 @@ _MODE_WORDS: dict[PullMode, str] = {
 }
 
 
-class PullScreen(Screen[None]):
+class PullScreen(HostedScreen):
     """Preview and pull the current branch of repo `name` from its upstream."""
 
     DEFAULT_CSS = """
@@ -81,10 +78,6 @@ class PullScreen(Screen[None]):
         self._asked = 0  # preview requests made; the newest one answered wins
         self._shown = 0
 
-    @property
-    def gw_app(self) -> GitwatchApp:
-        return self.app  # type: ignore[return-value]
-
     def compose(self) -> ComposeResult:
         yield Static(id="pull-title")
         with VerticalScroll(id="pull-body"):
@@ -120,14 +113,14 @@ class PullScreen(Screen[None]):
                 self.fetching = False
             self.fetch_error = None if fetched.ok else (fetched.error or "fetch failed").strip()
             await self._preview()
-        except (KeyError, OSError) as error:  # the repo left the config, a thread failed
+        except (UnknownRepo, OSError) as error:  # the repo left the config, a thread failed
             self._refused(f"Cannot read {self.repo}: {error}")
         self.loaded = True
 
     async def _preview(self) -> None:
         self._asked += 1
         asked, mode = self._asked, self.mode
-        preview = await self.gw_app.engine.inspect(self.repo, preview_pull, mode)
+        preview = await self.gw_app.engine.preview_pull(self.repo, mode)
         # Previews may finish out of order (a mode change during the fetch): the newest wins.
         if asked > self._shown and mode == self.mode:
             self._shown = asked
@@ -165,7 +158,7 @@ class PullScreen(Screen[None]):
     def action_mode(self, mode: str) -> None:
         if mode not in PULL_MODES or mode == self.mode:
             return
-        self.mode = mode  # type: ignore[assignment]
+        self.mode = mode
         self.outcome = None
         self._draw()
         self.run_worker(self._preview(), group="pull-preview")
@@ -183,10 +176,10 @@ class PullScreen(Screen[None]):
         app = self.gw_app
         try:
             # Shielded: the engine still logs the pull to history if the panel goes away.
-            finished = await asyncio.shield(
+            result = await asyncio.shield(
                 app.engine.pull(self.repo, preview.mode, expected_upstream=preview.upstream_sha)
             )
-        except (RepoBusy, KeyError, OSError) as error:
+        except (RepoBusy, UnknownRepo, OSError) as error:
             self._refused(f"Not pulled: {error}")
             return
         finally:
@@ -195,18 +188,17 @@ class PullScreen(Screen[None]):
         if status is not None and status.operation in ("merge", "rebase"):
             # Stopped on conflicts: the merge or rebase is left for the conflict panel.
             self.dismiss()
-            app.notify(
-                (finished.error or "").strip(), title=f"{self.repo}: pull stopped on conflicts",
-                severity="warning", timeout=10,
+            self.app.notify(
+                "" if result.ok else _error(result).strip(),
+                title=f"{self.repo}: pull stopped on conflicts", severity="warning", timeout=10,
             )  # fmt: skip
             app.open_conflicts(self.repo)
             return
-        if finished.ok:
+        if isinstance(result, PullResult) and result.ok:
             self.dismiss()
-            app.notify(_done_words(finished), title=f"{self.repo}: pulled", timeout=8)
+            self.app.notify(_done_words(result), title=f"{self.repo}: pulled", timeout=8)
             return
-        reason = f" ({finished.detail})" if finished.detail else ""
-        self._refused(f"Not pulled{reason}: {(finished.error or 'failed').strip()}")
+        self._refused(_not_pulled_words(result))
         await self._preview()  # a stale preview is replaced by the current one
 
     def _refused(self, words: str) -> None:
@@ -344,10 +336,31 @@ class PullScreen(Screen[None]):
         return text
 
 
-def _done_words(finished: SyncFinished) -> str:
-    """old..new and the undo hint, from the history entry the engine made of the pull."""
-    if finished.detail:  # "main: 1a2b3c4..5d6e7f8 (ff-only from origin/main) · undo: git …"
-        return finished.detail
-    if finished.old_head and finished.new_head:
-        return f"{finished.old_head[:7]}..{finished.new_head[:7]}"
+def _done_words(result: PullResult) -> str:
+    """What the pull did and how to undo it ("main: 1a2b3c4..5d6e7f8 (ff-only from
+    origin/main) · undo: git …"), else old..new."""
+    undo = f"undo: {result.undo}" if result.undo else ""
+    if said := " · ".join(part for part in (result.message, undo) if part):
+        return said
+    if result.old_head and result.new_head:
+        return f"{result.old_head[:7]}..{result.new_head[:7]}"
     return "done"
+
+
+def _not_pulled_words(result: PullResult | PullRefusal | SyncFinished) -> str:
+    """Why the pull was not done: its refusal's reason and message, or what failed."""
+    if isinstance(result, PullRefusal):
+        reason: str | None = result.reason
+    elif isinstance(result, PullResult):  # stopped on conflicts, yet nothing is in progress
+        reason = f"undo: {result.undo}" if result.undo else None
+    else:  # the fetch before it
+        reason = result.detail
+    said = f" ({reason})" if reason else ""
+    return f"Not pulled{said}: {(_error(result) or 'failed').strip()}"
+
+
+def _error(result: PullResult | PullRefusal | SyncFinished) -> str:
+    """What a pull that was not done says of it."""
+    if isinstance(result, SyncFinished):
+        return result.error or ""
+    return result.message

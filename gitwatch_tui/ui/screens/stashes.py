@@ -12,19 +12,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Static
 
-from gitwatch_tui.core.stash import (
+from gitwatch_tui.core.results import (
     StashDropped,
     StashEntry,
     StashError,
     StashList,
     StashOutcome,
-    apply_stash,
-    drop_stash,
-    read_stashes,
-    stash_diff,
     undo_drop_command,
 )
-from gitwatch_tui.engine.events import Action
 from gitwatch_tui.ui.repo_view import ago
 from gitwatch_tui.ui.screens.change_panel import ChangePanel
 from gitwatch_tui.ui.screens.confirm import ConfirmScreen
@@ -161,7 +156,7 @@ class StashScreen(ChangePanel):
         if self.repo not in self.gw_app.engine.specs:
             listing = StashList(error="it is no longer watched")
         else:
-            listing = await self.gw_app.engine.inspect(self.repo, read_stashes)
+            listing = await self.gw_app.engine.read_stashes(self.repo)
         self.entries, self.error, self.loaded = listing.entries, listing.error, True
         table = self.query_one("#stash-list", DataTable)
         at = table.cursor_row
@@ -236,7 +231,7 @@ class StashScreen(ChangePanel):
     async def _read_diff(self, entry: StashEntry) -> None:
         if self.repo not in self.gw_app.engine.specs:
             return
-        self.diffs[entry.sha] = await self.gw_app.engine.inspect(self.repo, stash_diff, entry.sha)
+        self.diffs[entry.sha] = await self.gw_app.engine.stash_diff(self.repo, entry.sha)
         selected = self._selected()
         if selected is not None and selected.sha == entry.sha:
             self._draw_diff(entry)
@@ -351,12 +346,11 @@ class StashScreen(ChangePanel):
         if entry is None:
             return
         verb = "popping" if pop else "applying"
-        action: Action = "stash-pop" if pop else "stash-apply"
         # The sha, not stash@{N}: an index shifts when a stash is added meanwhile.
         engine = self.gw_app.engine
         self._run(
             f"{verb} {entry.ref}",
-            lambda: engine.change(self.repo, action, apply_stash, entry.sha, pop=pop),
+            lambda: engine.apply_stash(self.repo, entry.sha, pop=pop),
             lambda outcome: self._applied(entry, outcome),
         )
 
@@ -397,9 +391,7 @@ class StashScreen(ChangePanel):
                 engine = self.gw_app.engine
                 self._run(
                     f"dropping {entry.ref}",
-                    lambda: engine.change(
-                        self.repo, "stash-drop", drop_stash, entry.ref, expected_sha=entry.sha
-                    ),
+                    lambda: engine.drop_stash(self.repo, entry.ref, expected_sha=entry.sha),
                     self._dropped,
                 )
             else:

@@ -10,33 +10,22 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from gitwatch_tui.core.stash import StashOutcome, apply_stash
-from gitwatch_tui.core.switch import (
-    BranchList,
-    SwitchRefusal,
-    SwitchResult,
-    list_branches,
-    stash_and_switch,
-    switch_branch,
-)
+from gitwatch_tui.core.results import BranchList, StashOutcome, SwitchRefusal, SwitchResult
+from gitwatch_tui.engine.engine import UnknownRepo
 from gitwatch_tui.engine.locks import RepoBusy
 from gitwatch_tui.ui.fuzzy import Match, highlight_spans, rank
+from gitwatch_tui.ui.host import HostedScreen
 from gitwatch_tui.ui.repo_view import ago
 from gitwatch_tui.ui.screens.confirm import ConfirmScreen
 from gitwatch_tui.ui.widgets.footer import Footer
-
-if TYPE_CHECKING:
-    from gitwatch_tui.ui.app import GitwatchApp
 
 _MAX_PATHS = 12  # files listed under a refusal; the rest are counted
 _NAME_SHARE = 0.4  # of the list's width, at most, for the branch name column
@@ -94,7 +83,7 @@ class _FilterInput(Input):
         return super().check_consume_key(key, character)
 
 
-class SwitchScreen(Screen[None]):
+class SwitchScreen(HostedScreen):
     """Pick a branch of repo `name` and switch to it (`stash`: stash everything first)."""
 
     DEFAULT_CSS = """
@@ -154,10 +143,6 @@ class SwitchScreen(Screen[None]):
         # The branch a switch was refused for because of local changes: `s` stashes and goes.
         self.offer: BranchEntry | None = None
 
-    @property
-    def gw_app(self) -> GitwatchApp:
-        return self.app  # type: ignore[return-value]
-
     def compose(self) -> ComposeResult:
         yield Static(id="switch-title")
         yield Static(id="switch-head")
@@ -183,8 +168,8 @@ class SwitchScreen(Screen[None]):
 
     async def _load(self, keep_message: bool = False) -> None:
         try:
-            listing = await self.gw_app.engine.inspect(self.repo, list_branches)
-        except (KeyError, OSError) as error:
+            listing = await self.gw_app.engine.list_branches(self.repo)
+        except (UnknownRepo, OSError) as error:
             self._say(Text(f"✗ Cannot read the branches: {error}"), error=True)
             return
         self.listing = listing
@@ -294,10 +279,8 @@ class SwitchScreen(Screen[None]):
 
     def action_page(self, step: int) -> None:
         branches = self.query_one("#switch-list", OptionList)
-        if step > 0:
-            branches.action_page_down()
-        else:
-            branches.action_page_up()
+        page = branches.action_page_down if step > 0 else branches.action_page_up
+        page()  # type: ignore[no-untyped-call]  # textual leaves OptionList's page actions untyped
 
     @on(OptionList.OptionSelected, "#switch-list")
     def _clicked(self, event: OptionList.OptionSelected) -> None:
@@ -327,12 +310,12 @@ class SwitchScreen(Screen[None]):
         app = self.gw_app
         try:
             if stash:
-                change = app.engine.change(self.repo, "stash-switch", stash_and_switch, entry.name)
+                change = app.engine.stash_and_switch(self.repo, entry.name)
             else:
-                change = app.engine.change(self.repo, "switch", switch_branch, entry.name)
+                change = app.engine.switch(self.repo, entry.name)
             # Shielded: the engine still logs the change to history if the panel goes away.
             result = await asyncio.shield(change)
-        except (RepoBusy, KeyError, OSError) as error:
+        except (RepoBusy, UnknownRepo, OSError) as error:
             self._idle()
             self._say(Text(f"✗ Not switched: {error}"), error=True)
             return
@@ -344,7 +327,7 @@ class SwitchScreen(Screen[None]):
             await self._offer_stash(result)
             return
         self.dismiss()
-        app.notify(result.message, title=f"{self.repo}: switched", timeout=8)
+        self.app.notify(result.message, title=f"{self.repo}: switched", timeout=8)
 
     def _idle(self) -> None:
         self.busy = None
@@ -383,9 +366,9 @@ class SwitchScreen(Screen[None]):
             "they are back; if they conflict it is kept and the conflict panel opens."
         )
         title = f"Re-apply your changes on {result.branch}?"
-        if not await app.push_screen_wait(ConfirmScreen(title, body, yes="Re-apply")):
+        if not await self.app.push_screen_wait(ConfirmScreen(title, body, yes="Re-apply")):
             self.dismiss()
-            app.notify(
+            self.app.notify(
                 f"{result.message}; the stash stays: S lists it", title=f"{self.repo}: switched"
             )
             return
@@ -393,17 +376,17 @@ class SwitchScreen(Screen[None]):
         self._draw_title()
         try:
             outcome: StashOutcome = await asyncio.shield(
-                app.engine.change(self.repo, "stash-pop", apply_stash, stash.sha, pop=True)
+                app.engine.apply_stash(self.repo, stash.sha, pop=True)
             )
-        except (RepoBusy, KeyError, OSError) as error:
+        except (RepoBusy, UnknownRepo, OSError) as error:
             outcome = StashOutcome(False, message=str(error))
         self._idle()
         if outcome.ok:
             self.dismiss()
-            app.notify(f"{result.message}; {outcome.message}", title=f"{self.repo}: switched")
+            self.app.notify(f"{result.message}; {outcome.message}", title=f"{self.repo}: switched")
         elif outcome.conflicts:
             self.dismiss()
-            app.notify(outcome.message, title=f"{self.repo}: re-apply conflicts", timeout=10,
+            self.app.notify(outcome.message, title=f"{self.repo}: re-apply conflicts", timeout=10,
                        severity="warning")  # fmt: skip
             app.open_conflicts(self.repo)
         else:  # refused, nothing changed: the stash is still there; say why and stay

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 from rich.text import Text
 from textual._two_way_dict import TwoWayDict
 from textual.binding import Binding
+from textual.cache import LRUCache
 from textual.events import Resize
 from textual.geometry import Size
 from textual.widgets import DataTable
@@ -16,6 +18,8 @@ from textual.widgets.data_table import ColumnKey, RowKey
 from gitwatch_tui.ui.repo_view import Column, column_widths, columns_for
 
 CellsFor = Callable[[str, Sequence[Column]], list[Text]]
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class RepoTable(DataTable[Text]):
@@ -143,7 +147,9 @@ class RepoTable(DataTable[Text]):
 
     def get_row(self, row_key: RowKey | str) -> list[Text]:
         """The row's cells (made now if it was not drawn yet)."""
-        self._cells(row_key.value if isinstance(row_key, RowKey) else row_key)  # type: ignore[arg-type]
+        key = row_key.value if isinstance(row_key, RowKey) else row_key
+        if key is not None:
+            self._cells(key)
         return super().get_row(row_key)
 
     def _update_row(self, key: str) -> bool:
@@ -170,17 +176,13 @@ class RepoTable(DataTable[Text]):
         if not keys:
             return
         rows = {RowKey(key) for key in keys}
-        indexes = {self._row_locations.get(row) for row in rows}
+        indexes = {i for row in rows if (i := self._row_locations.get(row)) is not None}
         first_line = self.header_height if self.show_header else 0
         lines = {first_line + y for y, (row, _) in enumerate(self._y_offsets) if row in rows}
-        for cache, dirty in (
-            (self._row_render_cache, lambda k: k[0] in rows),
-            (self._cell_render_cache, lambda k: k[0] in rows),
-            (self._row_renderable_cache, lambda k: k[1] in indexes),
-            (self._line_cache, lambda k: k[0] in lines),
-        ):
-            for cache_key in [k for k in cache.keys() if dirty(k)]:  # noqa: SIM118 (an LRUCache)
-                cache.discard(cache_key)
+        _discard(self._row_render_cache, lambda k: k[0] in rows)
+        _discard(self._cell_render_cache, lambda k: k[0] in rows)
+        _discard(self._row_renderable_cache, lambda k: k[1] in indexes)
+        _discard(self._line_cache, lambda k: k[0] in lines)
         # Only rows on screen need painting (all rows are one line high); `refresh_row` sums
         # the heights of every row above its own, so calling it for a thousand off-screen rows
         # of the first sweep cost more than the rows' own drawing.
@@ -212,3 +214,9 @@ class RepoTable(DataTable[Text]):
             row = min(self.cursor_row, len(self._order) - 1)
         if row != self.cursor_row:
             self.move_cursor(row=row, animate=False, scroll=False)
+
+
+def _discard(cache: LRUCache[K, V], dirty: Callable[[K], bool]) -> None:
+    """Drop the entries whose keys are `dirty` from one of DataTable's render caches."""
+    for key in [k for k in cache.keys() if dirty(k)]:  # noqa: SIM118 (an LRUCache)
+        cache.discard(key)
