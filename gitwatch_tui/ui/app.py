@@ -77,6 +77,29 @@ def screen_bindings(screen: Screen[object]) -> list[Binding]:
     return list(found.values())
 
 
+PREPARE_AFTER = 0.5  # seconds after the engine started: the first sweep's rows come first
+PREPARE_GAP = 0.05  # between two pieces of preparation: a key pressed meanwhile goes first
+
+
+def preparation_steps(app: App[Any]) -> list[Callable[[], object]]:
+    """What the first `?`, `p`, `b`, `enter`, `S`, `c` and `l` would pay for: their screens'
+    modules, and the help laid out at the widths its box will have here."""
+    import importlib
+
+    steps: list[Callable[[], object]] = [
+        partial(importlib.import_module, f"gitwatch_tui.ui.screens.{name}")
+        for name in ("help", "pull", "switch", "details", "stashes", "conflicts", "log", "bulk")
+    ]
+
+    def lay_out_help() -> None:
+        from gitwatch_tui.ui.screens.help import prepare_help
+
+        prepare_help(app.size.width)
+
+    steps.append(lay_out_help)
+    return steps
+
+
 # What a key does, said longer than its footer label, in the command palette.
 PALETTE_HELP = {
     "refresh": "Re-read every repo's status",
@@ -134,6 +157,7 @@ class GitwatchApp(App[int]):
         self._sync_log = SyncLog()  # what went wrong (or right) with syncing, for that log
         self._unsubscribe: Callable[[], None] | None = None
         self._stopped = False
+        self._preparation: list[Callable[[], object]] | None = preparation_steps(self)
         themes, self.theme_problems = load_themes()
         for loaded in themes:
             self.register_theme(loaded)
@@ -191,6 +215,7 @@ class GitwatchApp(App[int]):
         await self.engine.start()
         names = {name: spec.group for name, spec in self.engine.specs.items()}
         self._post(EngineStarted(names))
+        self.set_timer(PREPARE_AFTER, self._prepare_next)
         if self._start_services is not None:
             try:
                 self._services = await self._start_services(self.engine)
@@ -200,6 +225,18 @@ class GitwatchApp(App[int]):
                 url = self._services.url
                 if url is not None:
                     self.notify(f"webhooks {url}/hooks/…, metrics {url}/metrics", title="Serving")
+
+    def _prepare_next(self) -> None:
+        """Do one piece of what the first press of a key would otherwise pay for (a panel's
+        module, the help's layout), then schedule the next: one piece at a time, so a key
+        pressed meanwhile waits for one piece at most."""
+        if self._stopped:
+            return
+        steps = self._preparation or []
+        if steps:
+            steps.pop(0)()
+        if steps:
+            self.set_timer(PREPARE_GAP, self._prepare_next)
 
     def _take_stop_signals(self) -> None:
         """A hang-up (the terminal closed), TERM or INT: the same clean way out as `q`, also

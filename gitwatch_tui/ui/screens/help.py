@@ -16,6 +16,9 @@ from textual.widget import Widget
 
 from gitwatch_tui.ui.repo_view import STATE_WORDS
 
+WIDE_FROM = 114  # terminal columns from which the help is two columns wide
+WIDE_BOX, NARROW_BOX = 112, 66  # the help box's width, two columns or one
+
 
 def _keys(bindings: list[BindingType]) -> list[tuple[str, str]]:
     rows = []
@@ -65,13 +68,13 @@ class HelpScreen(ModalScreen[None]):
         body.border_subtitle = "esc closes"
         # Textual cannot size a box to a Rich table's width ("auto" measures 0 inside an
         # "auto" box), so the box is as wide as the layout needs.
-        body.styles.width = 112 if self._wide else 66
+        body.styles.width = WIDE_BOX if self._wide else NARROW_BOX
         with body:
             yield HelpText(self._wide, id="help-text")
 
     @property
     def _wide(self) -> bool:
-        return self.app.size.width >= 114
+        return self.app.size.width >= WIDE_FROM
 
     def on_screen_resume(self) -> None:
         self._fit_layout()  # built once and kept: the terminal may have changed size since
@@ -102,6 +105,15 @@ class HelpText(Widget):
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return len(help_lines(self._wide, width).split())
+
+
+def prepare_help(app_width: int) -> None:
+    """Lay the help out now for the widths its box gives it at this terminal width, with a
+    scroll bar and without (the first `?` then finds it done)."""
+    wide = app_width >= WIDE_FROM
+    inner = (WIDE_BOX if wide else NARROW_BOX) - 4  # the border and padding
+    for width in (inner, inner - 2):
+        help_lines(wide, width)
 
 
 @lru_cache(maxsize=8)
