@@ -1,5 +1,6 @@
 """`python -m gitwatch_tui.ui.screenshots [FOLDER] [SCENE...]`: the README's screenshots, taken
-by the app itself from the demo sandbox, one SVG per scene (all of them, or the ones named).
+by the app itself from the demo sandbox, one SVG per scene (all of them, or the ones named);
+with `--cast`, `FOLDER/demo.cast` instead, a recording of the real program (ui/cast.py).
 
 Every scene starts from a new sandbox at the same place, so a scene that pulls or fetches
 changes nothing another scene shows, and any one scene can be taken alone."""
@@ -29,6 +30,7 @@ from gitwatch_tui.core.status import locate_repo
 from gitwatch_tui.demo import create_sandbox
 from gitwatch_tui.engine.history import HISTORY_FILENAME, History
 from gitwatch_tui.ui.app import GitwatchApp, build_app
+from gitwatch_tui.ui.cast import Step, record
 from gitwatch_tui.ui.screens.bulk import BulkScreen
 from gitwatch_tui.ui.screens.conflicts import ConflictScreen
 from gitwatch_tui.ui.screens.dashboard import DashboardScreen
@@ -323,7 +325,27 @@ async def take(folder: Path, sandbox: Path, only: set[str] | None = None) -> lis
     return written
 
 
+def _filled(text: str) -> bool:
+    return " 13 repos" in text and "scanning" not in text
+
+
+# The cast: a bulk pull of every repo, then the diverged one pulled by merge, its conflict
+# resolved with keys, and the merge concluded.
+CAST_STEPS = (
+    Step((), _filled, "the dashboard, filled", pause=2.0),
+    Step(("a", "p"), lambda text: "1 done" in text, "the bulk pull's results", pause=3.0),
+    Step(("Escape",), lambda text: " gitwatch " in text, "the dashboard again", pause=1.5),
+)
+
+
 def main(argv: list[str]) -> int:
+    if "--cast" in argv:
+        folder = Path(next((a for a in argv if a != "--cast"), "screenshots")).absolute()
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="gitwatch-shots-") as temp:
+            record(folder / "demo.cast", CAST_STEPS, home=Path(temp))
+        print(folder / "demo.cast")
+        return 0
     folder = Path(argv[0] if argv else "screenshots").absolute()
     only = set(argv[1:]) or None
     unknown = sorted((only or set()) - SCENES.keys())
