@@ -34,6 +34,7 @@ from gitwatch_tui.core.results import (
     OperationOutcome,
     ResolveOutcome,
     Side,
+    plural,
 )
 from gitwatch_tui.ui.screens.change_panel import ChangePanel
 from gitwatch_tui.ui.screens.confirm import ConfirmScreen
@@ -653,7 +654,9 @@ class ConflictScreen(ChangePanel):
             )
             return
         if state.resolved:
-            body += f"\n\nThe {state.resolved} file(s) resolved so far lose their resolution."
+            body += (
+                f"\n\nThe {plural(state.resolved, 'file')} resolved so far lose their resolution."
+            )
 
         def answered(yes: bool | None) -> None:
             if not yes:
