@@ -468,7 +468,7 @@ def one_run(corpus: Path, args: argparse.Namespace, log: Callable[[str], None]) 
         )
         command = (
             f"exec env -u GITWATCH_TUI_CONFIG {exports} "
-            f"{shlex.join([*app_argv(), 'dashboard', str(corpus)])}"
+            f"{shlex.join([*app_argv(), 'dashboard', str(work)])}"
         )
         # Each capture costs the tmux server and this script CPU that the app and its git
         # would otherwise get: every 2 ms, that was 0.15 of a core, and the fill took 0.1-0.3 s
