@@ -22,7 +22,7 @@ PANELS = {
     "conflicts": ["merging", "REQUEST_TIMEOUT =", "theirs · origin/main"],
     "log": ["step 3/3 version", "2 files changed, 8 insertions(+)"],
     # Taken after the log scene pulled admin-panel: still behind here, its own new sandbox.
-    "bulk": ["1 done · 10 skipped · 1 failed", "fast-forwarded"],
+    "bulk": ["1 done · 11 skipped · 0 failed", "fast-forwarded"],  # no remote: skipped
 }
 
 
