@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.driver import Driver
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from gitwatch_tui.core import early_signals
@@ -27,6 +28,7 @@ from gitwatch_tui.engine.engine import Engine
 from gitwatch_tui.engine.events import (
     ConfigReloaded,
     Event,
+    LogLevel,
     LogLine,
     PipelineStateChanged,
     StatusChanged,
@@ -77,6 +79,7 @@ def screen_bindings(screen: Screen[object]) -> list[Binding]:
     return list(found.values())
 
 
+TOAST_CHARS = 140  # a toast's three lines, about; a longer message goes to the log screen
 PREPARE_AFTER = 0.5  # seconds after the engine started: the first sweep's rows come first
 PREPARE_GAP = 0.05  # between two pieces of preparation: a key pressed meanwhile goes first
 
@@ -237,6 +240,26 @@ class GitwatchApp(App[int]):
             steps.pop(0)()
         if steps:
             self.set_timer(PREPARE_GAP, self._prepare_next)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """A toast of a few lines at most: a longer message (a command to undo with, git's
+        words) goes to the log screen whole, and the toast says where."""
+        if len(message) > TOAST_CHARS or message.count("\n") > 1:
+            levels: dict[str, LogLevel] = {"error": "error", "warning": "warning"}
+            level = levels.get(severity, "info")
+            repo = title.split(":", 1)[0] if ":" in title else None
+            self.log_lines.append((time.time(), LogLine(level, message, repo)))
+            first = message.splitlines()[0] if message.strip() else message
+            message = f"{first[: TOAST_CHARS - 30].rstrip()}… (all of it in the log: l)"
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def _take_stop_signals(self) -> None:
         """A hang-up (the terminal closed), TERM or INT: the same clean way out as `q`, also

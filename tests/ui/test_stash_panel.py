@@ -295,3 +295,36 @@ async def _open_and_settle(pilot: Pilot[int]) -> None:
 def test_snapshot(snap_compare, snap_repo, tmp_path, size) -> None:  # type: ignore[no-untyped-def]
     app = make_app(snap_repo, tmp_path, clock=lambda: NOW)
     assert snap_compare(app, terminal_size=size, run_before=_open_and_settle)
+
+
+async def test_toasts_never_cover_the_panels_message_and_long_ones_go_to_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from textual.widgets._toast import Toast
+
+    repo = stashed_repo(tmp_path, monkeypatch)
+    app = make_app(config_for(repo), tmp_path)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        screen = await open_panel(pilot)
+        await pilot.press("d", "escape")  # a message in the panel: "Drop cancelled"
+        await until(pilot, lambda: "Drop cancelled" in message(screen))
+        command = "git stash store -m 'On main: half-done refactor' " + "0123456789abcdef" * 3
+        app.notify(f"Popped stash@{{0}}.\nTo undo:\n{command}", title="api: popped")
+        app.notify("A short one", title="api")
+        await until(pilot, lambda: len(screen.query(Toast)) == 2)
+        said = screen.query_one("#stash-message").region
+        footer = screen.query_one("Footer").region
+        for toast in screen.query(Toast):
+            assert not toast.region.overlaps(said) and not toast.region.overlaps(footer)
+        texts = [plain_toast(toast) for toast in screen.query(Toast)]
+        assert any("(all of it in the log: l)" in text for text in texts)
+        assert not any(command in text.replace("\n", "") for text in texts)
+        logged = [line.message for _, line in app.log_lines]
+        assert any(command in text for text in logged)  # whole, in the log
+
+
+def plain_toast(toast: object) -> str:
+    from textual.widgets._toast import Toast
+
+    assert isinstance(toast, Toast)
+    return str(toast.render())
