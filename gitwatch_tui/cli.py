@@ -198,7 +198,7 @@ def dashboard_command(config: Config, paths: Sequence[str], listen: str | None =
     catch()
     # git reads every status while Textual is imported and the first frame is drawn.
     head_start = HeadStart.begin(config)
-    from gitwatch_tui.ui.app import build_app
+    from gitwatch_tui.ui.app import OPEN_DEMO, build_app
 
     where = ", ".join(paths) if paths else None
     notify = config.notify != NotifySettings()  # a `notify:` section
@@ -206,7 +206,10 @@ def dashboard_command(config: Config, paths: Sequence[str], listen: str | None =
     app = build_app(
         config, where=where, head_start=head_start, services=services, stop_on_signals=True
     )
-    return app.run() or EXIT_OK
+    result = app.run()
+    if result == OPEN_DEMO:  # asked for from the empty dashboard
+        return demo_command()
+    return result or EXIT_OK
 
 
 @dataclass(frozen=True, slots=True)

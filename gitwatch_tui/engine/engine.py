@@ -32,7 +32,7 @@ from gitwatch_tui.core.details import read_details
 from gitwatch_tui.core.discovery import resolve_repos
 from gitwatch_tui.core.errors import ConfigError as ConfigFileError
 from gitwatch_tui.core.git import RepoPaths, terminate_all
-from gitwatch_tui.core.models import RepoSpec, RepoStatus
+from gitwatch_tui.core.models import RepoSpec, RepoStatus, ScanRoot
 from gitwatch_tui.core.remotes import FetchOutcome, clone, fetch, reachable_commits
 from gitwatch_tui.core.results import (
     PULL_MODES,
@@ -1028,6 +1028,19 @@ class Engine:
         if self._config_watch is None or not self._may_start():
             return False
         return await self._config_watch.reload()
+
+    async def scan_folders(self, folders: Sequence[Path]) -> tuple[str, ...]:
+        """Watch the repos under these folders instead (the dashboard's folder picker, when
+        nothing named any repos), grouped by their first folder; the warnings of the search."""
+        roots = tuple(ScanRoot(path=folder, group_by_folder=True) for folder in folders)
+        config = replace(self.config, repos=(), scan=roots)
+        specs, warnings = await self._in_thread(resolve_repos, config.repos, config.scan)
+        self.config = config
+        added, removed, changed = self._apply_specs(specs)
+        for name in (*added, *changed):
+            self._request_refresh(name)
+        self.events.publish(ConfigReloaded(config, tuple(added), tuple(removed), tuple(changed)))
+        return tuple(warnings)
 
     @property
     def following_config(self) -> bool:

@@ -79,6 +79,7 @@ def screen_bindings(screen: Screen[object]) -> list[Binding]:
     return list(found.values())
 
 
+OPEN_DEMO = -1  # what the app returns when the user asked for the demo sandbox (no exit status)
 TOAST_CHARS = 140  # a toast's three lines, about; a longer message goes to the log screen
 PREPARE_AFTER = 0.5  # seconds after the engine started: the first sweep's rows come first
 PREPARE_GAP = 0.05  # between two pieces of preparation: a key pressed meanwhile goes first
@@ -290,6 +291,15 @@ class GitwatchApp(App[int]):
             if self._services is not None:
                 await self._services.stop()
             await self.engine.stop()
+
+    def open_demo(self) -> None:
+        """Stop, and have the command line open the demo sandbox (`--demo`) instead."""
+
+        async def leave() -> None:
+            await self._stop_engine()
+            self.exit(OPEN_DEMO)
+
+        self.run_worker(leave(), name="to-the-demo", group="shut-down")
 
     def show_help(self) -> None:
         """Push the help screen, built once (it is static) and kept for the next `?`."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol, cast
 
 from textual.screen import Screen
@@ -27,6 +28,13 @@ class Host(Protocol):
     @property
     def log_lines(self) -> deque[tuple[float, LogLine]]:
         """What the log screen shows: the latest lines, each with the time it came."""
+
+    @property
+    def state_dir(self) -> Path:
+        """Where the engine and the UI keep their state (history, remembered folders)."""
+
+    def open_demo(self) -> None:
+        """Leave the dashboard for the demo sandbox."""
 
     def palette(self) -> dict[str, str]:
         """The current theme's repo-* colours, for cells drawn as Rich text."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Middle
@@ -76,6 +77,8 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
         Binding("escape", "clear_filter", "Clear selection / filter", show=False),
+        # Before the folder box's own ctrl+d (delete right); only where nothing is shown.
+        Binding("ctrl+d", "demo", "", show=False, priority=True),  # said in the empty state
     ]
 
     def __init__(self, *, where: str, clock: Callable[[], float] = time.time) -> None:
@@ -101,6 +104,7 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         yield RepoTable(self._cells_for, id="repos")
         with Middle(id="empty"), Center():
             yield Static(id="empty-text")
+            yield Input(placeholder="a folder to scan, e.g. ~/src", id="pick-folder")
         yield Input(placeholder="filter: name, branch, or behind / dirty / error …", id="filter")
         yield Footer()
 
@@ -256,11 +260,11 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         elif not self.rows:
             message = (
                 f"No git repositories found under {self._where}.\n\n"
-                "  • start gitwatch-tui in a folder that holds repositories\n"
-                "  • or name folders:   gitwatch-tui dashboard ~/src ~/work\n"
-                "  • or list repos in a config file (see the README, Configuration)\n"
-                "  • or take the tour:  gitwatch-tui --demo\n\n"
-                "Press q to quit, ? for help."
+                "  • type a folder that holds repositories below, then enter\n"
+                "    (it is remembered: the next start opens it, from anywhere)\n"
+                "  • or press ctrl+d for the demo: 13 repos in every state, in a sandbox\n"
+                "  • or list repos in a config file (see the README, Configuration)\n\n"
+                "Press ctrl+c or escape then q to quit, ? for help."
             )
         elif not table.order:
             message = f"No repo matches “{self.query_text}”.\n\nPress escape to clear the filter."
@@ -268,6 +272,37 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         table.display = message is None
         if message is not None:
             self.query_one("#empty-text", Static).update(message)
+        picker = self.query_one("#pick-folder", Input)
+        picking = self.started and not self.rows
+        if picking and not picker.display:
+            picker.focus()
+        picker.display = picking
+
+    @on(Input.Submitted, "#pick-folder")
+    def _folder_picked(self, submitted: Input.Submitted) -> None:
+        folder = Path(submitted.value.strip() or ".").expanduser().absolute()
+        if not folder.is_dir():
+            self.notify(f"{folder} is not a folder", severity="error", timeout=4)
+            return
+        self._scan(folder)
+
+    @work(exclusive=True, group="pick-folder")
+    async def _scan(self, folder: Path) -> None:
+        from gitwatch_tui.core.starting_folders import remember_folders
+
+        self._where = str(folder)
+        for warning in await self.gw_app.engine.scan_folders([folder]):
+            self.notify(warning, severity="warning")
+        remember_folders(self.gw_app.state_dir, [folder])
+        self._redraw()
+
+    def action_demo(self) -> None:
+        self.gw_app.open_demo()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "demo":
+            return self.started and not self.rows  # offered where there is nothing to show
+        return True
 
     # -- actions ------------------------------------------------------------------------------
 
