@@ -78,11 +78,11 @@ def test_state_label_says_the_most_pressing_thing(
 def test_backoff_and_circuit_labels_count_down() -> None:
     base = row("r", **SYNCED)
     backoff = RepoRow("r", None, base.status, SyncState("r", "backoff", 3, NOW + 90, "boom"))
-    assert state_label(backoff, NOW)[0] == "↻ retry in 1m30s · 3×"
+    assert state_label(backoff, NOW)[0] == "↻ retry in 2m · 3×"
     circuit = RepoRow(
         "r", None, base.status, SyncState("r", "circuit-open", 5, NOW + 30, "x", True, True)
     )
-    assert state_label(circuit, NOW) == ("⊘ auth failed · retry 30s", "repo-error")
+    assert state_label(circuit, NOW) == ("⊘ auth failed · retry in 30s", "repo-error")
 
 
 def test_first_line_picks_gits_fatal_line() -> None:
