@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from gitwatch_tui.core.models import RepoStatus
@@ -9,6 +11,7 @@ from gitwatch_tui.engine.events import SyncState
 from gitwatch_tui.ui.repo_view import (
     COLUMNS,
     STATE_WORDS,
+    Column,
     RepoFilter,
     RepoRow,
     Totals,
@@ -21,6 +24,7 @@ from gitwatch_tui.ui.repo_view import (
     short_upstream,
     state_label,
     until,
+    wanted_widths,
 )
 from gitwatch_tui.ui.themes import REPO_VARIABLES
 
@@ -129,6 +133,46 @@ def test_column_widths_fill_the_room_and_never_go_below_the_least() -> None:
             assert sum(widths) == room
 
 
+def laid_out(width: int, names: list[str]) -> tuple[Column, ...]:
+    """The columns as the table lays them out at `width` (1 cell of padding each side)."""
+    columns = columns_for(width)
+    room = width - 2 * len(columns) - 1
+    widths = column_widths(columns, room, wanted_widths(columns, names))
+    return tuple(replace(c, width=w) for c, w in zip(columns, widths, strict=True))
+
+
+DEMO_NAMES = ["group:apps", "admin-panel", "offsite-backup", "deploy-scripts", "ui-kit"]
+
+
+def test_state_and_branch_get_room_before_repo_padding() -> None:
+    wide = {c.key: c.width for c in laid_out(120, DEMO_NAMES)}
+    assert (wide["state"], wide["branch"], wide["repo"]) == (28, 26, 14)
+    narrow = {c.key: c.width for c in laid_out(80, DEMO_NAMES)}
+    assert (narrow["state"], narrow["repo"]) == (15, 14) and narrow["branch"] >= 12
+    # Room beyond what every column wants is shared; names never get more than the longest.
+    roomy = {c.key: c.width for c in laid_out(200, ["a-very-long-repository-name-indeed"])}
+    assert roomy["repo"] >= 34 and roomy["state"] > 28 and roomy["branch"] > 26
+    # A long name is whole before the branch column grows past its least.
+    long_name = {c.key: c.width for c in laid_out(130, ["platform-infrastructure-terraform"])}
+    assert (long_name["state"], long_name["repo"], long_name["branch"]) == (28, 33, 17)
+
+
+def test_the_state_column_shows_the_longest_form_that_fits() -> None:
+    circuit = SyncState("r", "circuit-open", 5, NOW + 235, "x", False, True)
+    states = {
+        "open": RepoRow("open", None, row("open", **SYNCED).status, circuit),
+        "broken": row("broken", error="not a git repository (no .git here)"),
+    }
+
+    def state_cells(width: int) -> list[str]:
+        columns = laid_out(width, list(states))
+        return [str(repo_cells(r, REPO_VARIABLES, NOW, 0, columns)[-1]) for r in states.values()]
+
+    assert state_cells(120) == ["⊘ circuit open · retry in 4m", "✗ not a git repository"]
+    assert state_cells(80) == ["⊘ open 4m", "✗ not a repo"]
+    assert state_label(states["broken"], NOW)[0] == "✗ not a git repository (no .git here)"
+
+
 FLEET = {
     r.name: r
     for r in (
@@ -204,3 +248,4 @@ def test_totals() -> None:
     assert (totals.repos, totals.behind, totals.dirty, totals.errors) == (7, 2, 1, 1)
     unread = RepoRow("x", None, None, SyncState("x"))
     assert Totals.of([unread]).read == 0
+
