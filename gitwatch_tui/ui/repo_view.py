@@ -249,21 +249,34 @@ def group_cells(
     folded: bool,
     palette: Mapping[str, str],
     columns: Iterable[Column],
+    query: RepoFilter | None = None,
 ) -> list[Text]:
-    """A group's header row: its name, size and what needs attention inside it."""
+    """A group's header row: its name, how many of its repos are shown (`1 of 4 repos` under
+    a filter), and how many of those need attention, in words (`2 behind`): arrows with a
+    number are commits, in repo rows only."""
     p = palette
     keys = [c.key for c in columns]
-    name = Text(f"{'▸' if folded else '▾'} {group} ({len(rows)})", no_wrap=True, end="")
-    name.stylize(f"bold {p['repo-group']}")
-    totals = Totals.of(rows)
+    shown = [row for row in rows if not query or query.matches(row)]
     cells = {key: _cell() for key in keys}
-    cells["repo"] = name
-    if totals.behind:
-        cells["sync"] = _cell(f"{totals.behind} ↓", p["repo-behind"])
-    if totals.dirty:
-        cells["changes"] = _cell(f"{totals.dirty} dirty", p["repo-unstaged"])
-    if totals.errors:
-        cells["state"] = _cell(f"{totals.errors} in error", p["repo-error"])
+    cells["repo"] = _cell(f"{'▸' if folded else '▾'} {group}", f"bold {p['repo-group']}")
+    noun = "repo" if len(rows) == 1 else "repos"
+    size = f"{len(shown)} of {len(rows)}" if len(shown) != len(rows) else f"{len(rows)}"
+    cells["branch"] = _cell(f"{size} {noun}", p["repo-muted"])
+    totals = Totals.of(shown)
+    counts = [
+        (f"{count} {word}", p[key])
+        for count, word, key in (
+            (totals.errors, "in error", "repo-error"),
+            (totals.behind, "behind", "repo-behind"),
+            (totals.dirty, "dirty", "repo-unstaged"),
+        )
+        if count
+    ]
+    state = _cell()
+    for i, (text, style) in enumerate(counts):
+        state.append(" · " if i else "")
+        state.append(text, style)
+    cells["state"] = state
     return [cells[key] for key in keys]
 
 

@@ -19,6 +19,7 @@ from gitwatch_tui.ui.repo_view import (
     column_widths,
     columns_for,
     first_line,
+    group_cells,
     ordered_keys,
     repo_cells,
     short_upstream,
@@ -249,3 +250,18 @@ def test_totals() -> None:
     unread = RepoRow("x", None, None, SyncState("x"))
     assert Totals.of([unread]).read == 0
 
+
+def test_a_group_row_counts_repos_in_words_and_follows_the_filter() -> None:
+    frontend = [r for r in FLEET.values() if r.group == "frontend"]  # web dirty, docs diverged
+
+    def cells(query: str) -> list[str]:
+        found = group_cells(
+            "frontend", frontend, False, REPO_VARIABLES, COLUMNS, RepoFilter.parse(query)
+        )
+        return [str(cell) for cell in found]
+
+    everything = cells("")
+    assert everything[:2] == ["▾ frontend", "2 repos"]
+    assert everything[-1] == "1 behind · 1 dirty"
+    assert not any("↓" in cell or "↑" in cell for cell in everything)  # arrows are commits
+    assert cells("dirty")[1] == "1 of 2 repos" and cells("dirty")[-1] == "1 dirty"

@@ -194,7 +194,8 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         if key.startswith(GROUP_PREFIX):
             group = key.removeprefix(GROUP_PREFIX)
             members = [r for r in self.rows.values() if r.group == group]
-            return group_cells(group, members, group in self.folded, self.palette, columns)
+            folded = group in self.folded
+            return group_cells(group, members, folded, self.palette, columns, self._filter)
         return repo_cells(self.rows[key], self.palette, self._clock(), self._frame, columns)
 
     def _redraw(self, changed: set[str] | None = None, *, structure: bool = True) -> None:
