@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
+import pytest
+from rich.color import ColorSystem
+from rich.style import Style
 from rich.text import Text
 from textual.app import App, ComposeResult
 
+import gitwatch_tui.ui
 from gitwatch_tui.ui.repo_view import Column
+from gitwatch_tui.ui.themes import load_themes
 from gitwatch_tui.ui.widgets.repo_table import RepoTable
 
 
@@ -82,3 +88,66 @@ async def test_cells_are_made_for_rows_on_screen_and_when_scrolled_into_view() -
         table.move_cursor(row=0)
         await pilot.pause()
         assert "again" in rendered(table, "repo-1")
+
+
+class ThemedTableApp(TableApp):
+    """The table with the app's style sheet and themes."""
+
+    CSS_PATH = Path(gitwatch_tui.ui.__file__).parent / "app.tcss"
+
+    def __init__(self) -> None:
+        super().__init__(rows=5)
+        for theme in load_themes()[0]:
+            self.register_theme(theme)
+
+
+def line_style(table: RepoTable, y: int) -> Style:
+    """The style of a rendered line's first cell (its padding: the row's own colours)."""
+    return table.render_line(y)._segments[0].style or Style()
+
+
+def background(style: Style, system: ColorSystem) -> str:
+    colour = style.bgcolor
+    assert colour is not None
+    shown = colour.downgrade(system)
+    return str(shown.number) if system == ColorSystem.EIGHT_BIT else shown.name
+
+
+# Ours, and a few of Textual's (the config may name any of them).
+THEMES = ["gitwatch-dark", "gitwatch-light", "gitwatch-high-contrast", "textual-dark",
+          "textual-light", "nord", "gruvbox"]  # fmt: skip
+
+
+@pytest.mark.parametrize("theme", THEMES)
+async def test_the_cursor_row_stands_out_from_the_header_and_the_rows(theme: str) -> None:
+    app = ThemedTableApp()
+    async with app.run_test(size=(80, 10)) as pilot:
+        app.theme = theme
+        table = app.query_one(RepoTable)
+        table.sync(list(app.values))
+        table.move_cursor(row=1)
+        await pilot.pause()
+        header, above, cursor, below = (line_style(table, y) for y in range(4))
+        # In true colour and in a 256-colour terminal (tmux's default), where near colours
+        # become one: the dark theme's cursor and header did.
+        for system in (ColorSystem.TRUECOLOR, ColorSystem.EIGHT_BIT):
+            others = {background(style, system) for style in (header, above, below)}
+            assert background(cursor, system) not in others, (theme, system)
+
+
+async def test_without_colour_the_cursor_row_is_in_reverse_video(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = ThemedTableApp()
+    async with app.run_test(size=(80, 10)) as pilot:
+        app.theme = "gitwatch-dark"
+        table = app.query_one(RepoTable)
+        table.sync(list(app.values))
+        table.move_cursor(row=1)
+        await pilot.pause()
+        header, above, cursor, below = (line_style(table, y) for y in range(4))
+        assert cursor.reverse and not (header.reverse or above.reverse or below.reverse)
+        table.blur()  # the cursor of a table without focus (the filter is typed) as well
+        await pilot.pause()
+        assert line_style(table, 2).reverse
