@@ -177,6 +177,15 @@ def _activity(row: RepoRow, frame: int) -> tuple[tuple[str, ...], str] | None:
     return None
 
 
+def rebase_label(status: RepoStatus) -> str | None:
+    """`(rebasing 1/3)` after the branch a rebase is rebasing (HEAD is detached meanwhile, but
+    the repo is not on a detached HEAD); None when no rebase of a branch is under way."""
+    if status.operation != "rebase" or status.rebase_branch is None:
+        return None
+    step = f" {status.rebase_step[0]}/{status.rebase_step[1]}" if status.rebase_step else ""
+    return f"(rebasing{step})"
+
+
 def short_upstream(status: RepoStatus) -> str:
     """`origin` when the upstream is the same-named branch on that remote, else in full."""
     upstream = status.upstream or ""
@@ -206,7 +215,9 @@ def repo_cells(
         for key in keys:
             cells.setdefault(key, _cell())
         return [cells[key] for key in keys]
-    if s.detached:
+    if (rebasing := rebase_label(s)) is not None:
+        cells["branch"] = _join([(s.rebase_branch or "", ""), (rebasing, p["repo-conflict"])])
+    elif s.detached:
         cells["branch"] = _cell(f"({s.branch or 'detached'})", f"italic {p['repo-behind']}")
     else:
         cells["branch"] = _cell(s.branch or "")
@@ -374,8 +385,9 @@ class RepoFilter:
             return test(row)
         if word.startswith("group:"):
             return (row.group or "").lower() == word.removeprefix("group:")
-        branch = row.status.branch if row.status is not None else None
-        return any(word in (text or "").lower() for text in (row.name, row.group, branch))
+        s = row.status
+        branches = (s.branch, s.rebase_branch) if s is not None else ()
+        return any(word in (text or "").lower() for text in (row.name, row.group, *branches))
 
 
 # -- order ------------------------------------------------------------------------------------
@@ -386,7 +398,7 @@ def _sort_value(column: str, row: RepoRow) -> Any:
     if column == "repo" or s is None:
         return ()
     if column == "branch":
-        return (s.branch or "").lower()
+        return (s.rebase_branch or s.branch or "").lower()
     if column == "upstream":
         return (s.upstream or "").lower()
     if column == "sync":

@@ -113,6 +113,16 @@ def test_cells_in_narrow_and_wide_layouts() -> None:
     assert str(repo_cells(detached, REPO_VARIABLES, NOW, 0, COLUMNS)[1]) == "(abc1234)"
 
 
+def test_a_rebase_shows_its_branch_and_step_not_a_detached_head() -> None:
+    fields = {"branch": "80e2862", "detached": True, "head": "80e2862", "operation": "rebase"}
+    rebasing = row("r", **fields, rebase_branch="main", rebase_step=(1, 3))
+    assert str(repo_cells(rebasing, REPO_VARIABLES, NOW, 0, COLUMNS)[1]) == "main (rebasing 1/3)"
+    assert RepoFilter.parse("main").matches(rebasing)
+    # A rebase of a detached HEAD has no branch to show.
+    detached = row("r", **fields)
+    assert str(repo_cells(detached, REPO_VARIABLES, NOW, 0, COLUMNS)[1]) == "(80e2862)"
+
+
 def test_fetched_is_the_last_success_and_a_failure_since_says_so() -> None:
     def cell(**fields: object) -> str:
         cells = repo_cells(row("r", **{**SYNCED, **fields}), REPO_VARIABLES, NOW, 0, COLUMNS)

@@ -21,7 +21,7 @@ from gitwatch_tui.core.results import CommitInfo, RepoDetails
 from gitwatch_tui.engine.history import HistoryEntry
 from gitwatch_tui.ui.host import HostedScreen
 from gitwatch_tui.ui.messages import EngineUpdate, FollowsEngine
-from gitwatch_tui.ui.repo_view import RepoRow, ago, state_label
+from gitwatch_tui.ui.repo_view import RepoRow, ago, rebase_label, state_label
 from gitwatch_tui.ui.widgets.footer import Footer
 
 _KIND_LABELS = {
@@ -149,6 +149,8 @@ class DetailScreen(FollowsEngine, HostedScreen):
             facts.add_row("Status", Text("… reading", p["repo-muted"]))
             return Group(facts)
         branch = f"({s.branch}) detached HEAD" if s.detached else (s.branch or "—")
+        if (rebasing := rebase_label(s)) is not None:  # not a detached HEAD: on its way back
+            branch = f"{s.rebase_branch} {rebasing}"
         facts.add_row("Branch", branch)
         upstream = Text(s.upstream or "none", "" if s.upstream else p["repo-muted"])
         if s.upstream_gone:
