@@ -162,6 +162,8 @@ class GitwatchApp(App[int]):
         await self.engine.start()
         names = {name: spec.group for name, spec in self.engine.specs.items()}
         self._post(EngineStarted(names))
+        for state in list(self.engine.states.values()):  # the first polls' times, set quietly
+            self._on_event(SyncStateChanged(state))
         if self._start_services is not None:
             try:
                 self._services = await self._start_services(self.engine)

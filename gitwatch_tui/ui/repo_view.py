@@ -15,11 +15,13 @@ from rich.text import Text
 from gitwatch_tui.core.models import RepoStatus
 from gitwatch_tui.engine.events import PipelineStateChanged, SyncState
 from gitwatch_tui.engine.repo_state import (
+    TROUBLE,
     StateWord,
     ago,
     fetched,
     first_line,
     repo_state,
+    soon,
     until,
 )
 
@@ -157,7 +159,39 @@ def state_label(row: RepoRow, now: float, frame: int = 0, width: int = 0) -> tup
     labels, style_key = doing or (state.labels, STATE_STYLE[state.word])
     if not width:
         return labels[0], style_key
+    calm = doing is None and state.word not in (*TROUBLE, "conflict", "unknown")
+    if calm and (when := next_poll(row, now)) is not None:
+        labels = (f"{labels[0]} · next poll in {soon(when, now)}", *labels)
     return next((label for label in labels if len(label) <= width), labels[-1]), style_key
+
+
+def next_poll(row: RepoRow, now: float) -> float | None:
+    """When the engine polls the repo next (Unix time), while it waits for that; else None
+    (a poll under way, or a retry, which the state says)."""
+    when = row.state.next_attempt
+    if row.state.phase != "idle" or when is None or when <= now:
+        return None
+    return when
+
+
+def next_poll_text(row: RepoRow, now: float) -> str:
+    """The details pane's "Next poll": `in 3m`, or what the repo is doing instead."""
+    if (when := next_poll(row, now)) is not None:
+        return f"in {soon(when, now)}"
+    phase, when = row.state.phase, row.state.next_attempt
+    if phase in ("backoff", "circuit-open") and when is not None and when > now:
+        return f"retry in {soon(when, now)}"
+    if phase != "idle":
+        return phase  # fetching, syncing: the poll is under way
+    return "due now" if when is not None else "not planned yet"
+
+
+def clock_words(row: RepoRow, now: float) -> tuple[str, str]:
+    """What a repo row says that changes with the clock alone ("3m ago", "next poll in 2m"):
+    the row is drawn again when these read differently."""
+    when = next_poll(row, now)
+    fetch = fetched(row.status, now, short=True) if row.status is not None else ""
+    return fetch, soon(when, now) if when is not None else ""
 
 
 def _activity(row: RepoRow, frame: int) -> tuple[tuple[str, ...], str] | None:

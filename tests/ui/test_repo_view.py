@@ -16,10 +16,12 @@ from gitwatch_tui.ui.repo_view import (
     RepoRow,
     Totals,
     ago,
+    clock_words,
     column_widths,
     columns_for,
     first_line,
     group_cells,
+    next_poll_text,
     ordered_keys,
     repo_cells,
     short_upstream,
@@ -275,3 +277,21 @@ def test_a_group_row_counts_repos_in_words_and_follows_the_filter() -> None:
     assert everything[-1] == "1 behind · 1 dirty"
     assert not any("↓" in cell or "↑" in cell for cell in everything)  # arrows are commits
     assert cells("dirty")[1] == "1 of 2 repos" and cells("dirty")[-1] == "1 dirty"
+
+
+def test_an_idle_repo_says_its_next_poll_when_the_column_has_room() -> None:
+    status = row("r", **SYNCED).status
+    idle = RepoRow("r", None, status, SyncState("r", next_attempt=NOW + 150))
+    assert state_label(idle, NOW, width=28)[0] == "✓ in sync · next poll in 3m"
+    assert state_label(idle, NOW, width=15)[0] == "✓ in sync"
+    assert state_label(idle, NOW)[0] == "✓ in sync"  # the details say it in a line of their own
+    assert next_poll_text(idle, NOW) == "in 3m"
+    fetching = replace(idle, state=replace(idle.state, phase="fetching"))
+    assert state_label(fetching, NOW, width=28)[0] == "⠋ fetching"
+    assert next_poll_text(fetching, NOW) == "fetching"
+    backoff = replace(idle, state=SyncState("r", "backoff", 2, NOW + 30, "boom"))
+    assert state_label(backoff, NOW, width=28)[0] == "↻ retry in 30s · 2×"  # said once
+    assert next_poll_text(backoff, NOW) == "retry in 30s"
+    # The row is drawn again when the countdown reads differently, not every second.
+    assert clock_words(idle, NOW) == clock_words(idle, NOW + 20)
+    assert clock_words(idle, NOW) != clock_words(idle, NOW + 40)

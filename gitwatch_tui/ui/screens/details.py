@@ -21,7 +21,7 @@ from gitwatch_tui.core.results import CommitInfo, RepoDetails
 from gitwatch_tui.engine.history import HistoryEntry
 from gitwatch_tui.ui.host import HostedScreen
 from gitwatch_tui.ui.messages import EngineUpdate, FollowsEngine
-from gitwatch_tui.ui.repo_view import RepoRow, ago, rebase_label, state_label
+from gitwatch_tui.ui.repo_view import RepoRow, ago, next_poll_text, rebase_label, state_label
 from gitwatch_tui.ui.widgets.footer import Footer
 
 _KIND_LABELS = {
@@ -163,6 +163,7 @@ class DetailScreen(FollowsEngine, HostedScreen):
             last_fetch = Text(f"failed {ago(s.last_fetch_failed, now)}", p["repo-error"])
             last_fetch.append(f" (last success: {ago(s.last_fetch, now)})", p["repo-muted"])
         facts.add_row("Last fetch", last_fetch)
+        facts.add_row("Next poll", next_poll_text(self.row, now))
         if s.stash:
             facts.add_row("Stashes", Text(str(s.stash), p["repo-stash"]))
         if s.operation:
