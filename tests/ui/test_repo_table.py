@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -9,7 +10,12 @@ import pytest
 from rich.color import ColorSystem
 from rich.style import Style
 from rich.text import Text
+from textual._two_way_dict import TwoWayDict
 from textual.app import App, ComposeResult
+from textual.cache import LRUCache
+from textual.widgets import DataTable
+from textual.widgets._data_table import RowRenderables
+from textual.widgets.data_table import ColumnKey, RowKey
 
 import gitwatch_tui.ui
 from gitwatch_tui.ui.repo_view import Column
@@ -151,3 +157,70 @@ async def test_without_colour_the_cursor_row_is_in_reverse_video(
         table.blur()  # the cursor of a table without focus (the filter is typed) as well
         await pilot.pause()
         assert line_style(table, 2).reverse
+
+
+# -- the DataTable internals RepoTable relies on ----------------------------------------------
+# RepoTable makes cells lazily, sets the row order without sorting, and drops only the changed
+# rows from DataTable's render caches (see `RepoTable._redraw`). Each private part of DataTable
+# it touches is checked here, so that a Textual upgrade that changes one fails a test rather
+# than leaving rows stale on screen.
+
+
+async def test_datatable_render_caches_are_keyed_as_repo_table_expects() -> None:
+    app = TableApp(rows=8)
+    async with app.run_test(size=(80, 12)) as pilot:
+        table = app.query_one(RepoTable)
+        table.sync(list(app.values))
+        await pilot.pause()
+        for y in range(table.size.height):
+            table.render_line(y)
+        keys = {RowKey(key) for key in app.values}
+        rows = keys | {table._header_row_key}  # the header is a row too (index -1)
+        caches = {
+            "_row_render_cache": lambda k: k[0] in rows,  # (row key, line, …)
+            "_cell_render_cache": lambda k: k[0] in rows,  # (row key, column key, …)
+            "_row_renderable_cache": lambda k: k[1] in range(-1, len(keys)),  # (count, index)
+            "_line_cache": lambda k: k[0] in range(table.size.height),  # (y, …)
+        }
+        for name, shaped in caches.items():
+            cache = getattr(table, name)
+            assert isinstance(cache, LRUCache), name
+            assert len(cache) and all(shaped(k) for k in cache.keys()), name  # noqa: SIM118
+        assert all(isinstance(row, RowKey) for row, _ in table._y_offsets)
+
+
+async def test_datatable_row_locations_data_and_update_count_are_as_repo_table_expects() -> None:
+    app = TableApp(rows=4)
+    async with app.run_test(size=(80, 12)) as pilot:
+        table = app.query_one(RepoTable)
+        table.sync(list(app.values))
+        await pilot.pause()
+        assert isinstance(table._row_locations, TwoWayDict)
+        count = table._update_count
+        order = list(reversed(app.values))
+        table.sync(order)  # the same rows in another order: set in place, no sort
+        assert [table._row_locations.get_key(i) for i in range(4)] == [RowKey(k) for k in order]
+        assert table._update_count == count + 1
+        # A cell put in `_data` is what DataTable's public API reads back.
+        assert table.get_cell(RowKey("repo-2"), ColumnKey("branch")).plain == "v2"
+        assert table._data[RowKey("repo-2")][ColumnKey("branch")].plain == "v2"
+
+
+async def test_datatable_calls_the_hooks_repo_table_overrides() -> None:
+    for hook, parameters in (
+        ("_compute_row_renderables", ["self", "row_index"]),
+        ("_update_dimensions", ["self", "new_rows"]),
+    ):
+        assert list(inspect.signature(getattr(DataTable, hook)).parameters) == parameters, hook
+    assert RowRenderables._fields == ("label", "cells")
+    app = TableApp(rows=4)
+    calls: list[str] = []
+    async with app.run_test(size=(80, 12)) as pilot:
+        table = app.query_one(RepoTable)
+        for hook in ("_compute_row_renderables", "_update_dimensions"):
+            original = getattr(table, hook)
+            setattr(table, hook, lambda *a, _f=original, _h=hook: calls.append(_h) or _f(*a))
+        table.sync(list(app.values))
+        await pilot.pause()
+        assert {"_compute_row_renderables", "_update_dimensions"} <= set(calls)
+        assert table.virtual_size.height == 4 + table.header_height

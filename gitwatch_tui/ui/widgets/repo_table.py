@@ -183,8 +183,8 @@ class RepoTable(DataTable[Text]):
         changed cell re-renders every visible row (about 50 ms at 120x35): with polls changing
         a few rows a second that was most of the idle CPU. Instead only the changed rows'
         entries leave the caches (the widths are fixed, so nothing else moves). Tied to
-        Textual's DataTable internals: textual is pinned.
-        """
+        Textual's DataTable internals: textual is pinned, and tests/ui/test_repo_table.py
+        checks each internal this class touches (cache keys, row locations, hooks)."""
         if not keys:
             return
         rows = {RowKey(key) for key in keys}
