@@ -12,6 +12,8 @@ reads the screen back with `capture-pane`:
    lower bound of compare_status.py (`xargs -P<cores> git status`), run just before and just
    after the dashboard; the ratio uses their mean;
 3. idle CPU over `--idle-seconds` once the app has settled (the watcher child is up and quiet);
+   then the first press of `?`, `p`, `b` and Enter (each screen never shown before), each
+   until its screen shows, then Escape until the dashboard is back;
 4. key latency during full refreshes: `r` is pressed every `--refresh-every` seconds (and before
    a sample when none of the app's status reads is running), and meanwhile `?` is sent and the
    screen polled until the help screen's "Moving" shows, then Escape until it is gone;
@@ -235,6 +237,21 @@ def poll(
             time.sleep(every)
 
 
+def panel_shown(screen: str) -> bool:
+    return not summary_line(screen)  # a panel covers the whole screen, the summary included
+
+
+def panel_gone(screen: str) -> bool:
+    return bool(summary_line(screen)) and not help_shown(screen)
+
+
+# The keys whose first press is timed (the app has never shown their screens before), with
+# what shows that they answered.
+FIRST_KEYS = {"?": (lambda s: help_shown(s), lambda s: help_gone(s))} | {
+    key: (panel_shown, panel_gone) for key in ("p", "b", "Enter")
+}
+
+
 def help_shown(screen: str) -> bool:
     return "Moving" in screen  # a heading of the help screen
 
@@ -358,6 +375,8 @@ class Run:
     idle_machine_pct: float = 0.0  # whole machine, % of one core (noise from elsewhere)
     capture_control_ms: float = 0.0  # median cost of one capture-pane, control client
     capture_spawn_ms: float = 0.0  # median cost of one capture-pane, a tmux process each
+    # The first press of each FIRST_KEYS key (and the Escape after it): key -> (open, close) ms.
+    first_touch_ms: dict[str, tuple[float, float]] = field(default_factory=dict)
     key_open_ms: list[float] = field(default_factory=list)
     key_close_ms: list[float] = field(default_factory=list)
     key_resolution_ms: list[float] = field(default_factory=list)  # poll step at each answer
@@ -449,7 +468,7 @@ def one_run(corpus: Path, args: argparse.Namespace, log: Callable[[str], None]) 
         )
         command = (
             f"exec env -u GITWATCH_TUI_CONFIG {exports} "
-            f"{shlex.join([*app_argv(), 'dashboard', str(corpus)])}"
+            f"{shlex.join([*app_argv(), 'dashboard', str(work)])}"
         )
         # Each capture costs the tmux server and this script CPU that the app and its git
         # would otherwise get: every 2 ms, that was 0.15 of a core, and the fill took 0.1-0.3 s
@@ -527,6 +546,19 @@ def one_run(corpus: Path, args: argparse.Namespace, log: Callable[[str], None]) 
         run.idle_watcher_pct = (watch1 - watch0) / span
         run.idle_machine_pct = (busy1 - busy0) / max(1, total1 - total0) * CORES * 100
         run.capture_control_ms, run.capture_spawn_ms = measure_capture(term)
+
+        # 3b. the first press of each key, once the app has settled: what a user meets first.
+        for key, (shown, gone) in FIRST_KEYS.items():
+            times = []
+            for send, check in ((key, shown), ("Escape", gone)):
+                sent = time.perf_counter()
+                term.keys(send)
+                match, _ = poll(term, check, since=sent, phase="key", every=every)
+                times.append((match.back - sent) * 1000)
+            run.first_touch_ms[key] = (times[0], times[1])
+        log("  first touch: " + ", ".join(
+            f"{key} {o:.0f}/{c:.0f} ms" for key, (o, c) in run.first_touch_ms.items()
+        ))  # fmt: skip
 
         # 4. key latency while full refreshes run. What the polling costs (tmux rendering
         # captures, this script reading them) is CPU the app does not get: reported.
@@ -615,6 +647,13 @@ def summarize(runs: list[Run]) -> dict[str, Any]:
         "fill_git_cpu_s": med(r.fill_git_cpu_s for r in runs),
         "fill_idle_cpu_s": med(r.fill_idle_cpu_s for r in runs),
         "fill_ratio": med(r.fill_ratio for r in runs),
+        "first_touch_ms": {
+            key: (
+                med(r.first_touch_ms[key][0] for r in runs),
+                med(r.first_touch_ms[key][1] for r in runs),
+            )
+            for key in FIRST_KEYS
+        },  # fmt: skip
         "key_open_ms": med(opens),
         "key_open_p90_ms": pct(opens, 0.9),
         "key_open_max_ms": max(opens),
@@ -679,6 +718,11 @@ def table(corpus: str, runs: list[Run], s: dict[str, Any]) -> str:
         f"{s['fill_app_cpu_s']:.2f} / {s['fill_git_cpu_s']:.2f} / {s['fill_idle_cpu_s']:.2f} s "
         f"| | |"
     )
+    for key, (opened, closed) in s["first_touch_ms"].items():
+        add(
+            f"| first press of `{key}` → its screen / Escape → back | {opened:.0f} / "
+            f"{closed:.0f} ms | < 100 ms | {'PASS' if max(opened, closed) < 100 else 'FAIL'} |"
+        )
     for key, label in (("open", "`?` → help shown"), ("close", "Escape → help gone")):
         add(
             f"| key during refresh: {label}, median / p90 / max | "

@@ -172,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gitwatch-tui: bad config:\n{error}", file=sys.stderr)
         return EXIT_USAGE
     paths = getattr(args, "paths", [])
+    if args.command in (None, "dashboard"):
+        paths = dashboard_folders(config, paths)
     config = with_depth(with_paths(config, paths), args.depth)
     if args.command == "status":
         output = "json" if args.json else args.format or "table"
@@ -270,8 +272,39 @@ def demo_command() -> int:
 
 
 def _load_config(cli_path: str | None) -> Config:
+    """The config file's settings; the repos under the current folder when it names none (a
+    file with only `defaults:` or a theme is read as no config at all, for the repos)."""
     path = resolve_config_path(cli_path)
-    return load_config(path) if path is not None else default_config(Path.cwd())
+    if path is None:
+        return default_config(Path.cwd())
+    config = load_config(path)
+    if not config.repos and not config.scan:
+        return replace(config, scan=default_config(Path.cwd()).scan)
+    return config
+
+
+def names_repos(config: Config) -> bool:
+    """The config file lists repos or folders itself (it is not the no-config default)."""
+    return config.source is not None and config.scan != default_config(Path.cwd()).scan
+
+
+def dashboard_folders(config: Config, paths: Sequence[str]) -> list[str]:
+    """What the dashboard opens on: the PATHs named (their folders remembered for next time);
+    else the config's repos; else the remembered folders, the current one, or the folder
+    that holds the repo we are in (`starting_folders`)."""
+    from gitwatch_tui.core.starting_folders import remember_folders, starting_folders
+    from gitwatch_tui.engine.history import default_state_dir
+
+    state_dir = default_state_dir()
+    if paths:
+        named = [Path(raw).expanduser().absolute() for raw in paths]
+        folders = [p for p in named if p.is_dir() and not resolve_git_dir(p) and not looks_bare(p)]
+        if folders:
+            remember_folders(state_dir, folders)
+        return list(paths)
+    if names_repos(config):
+        return []
+    return [str(folder) for folder in starting_folders(Path.cwd(), state_dir)]
 
 
 def with_paths(config: Config, paths: Sequence[str]) -> Config:

@@ -234,6 +234,44 @@ def test_completion_code_for_each_shell(shell: str, tmp_path: Path) -> None:
         assert "_python_argcomplete" in result.stdout
 
 
+def dashboard_rows(cwd: Path, *args: str, state: Path) -> list[str]:
+    """The repos the dashboard opens on (piped, it prints them as the table does)."""
+    result = run_cli(*args, cwd=cwd, env={"XDG_STATE_HOME": str(state)})
+    assert result.returncode == 0, result.stderr
+    if result.stdout.startswith("No git repositories found"):
+        return []
+    return [line.split()[0] for line in result.stdout.splitlines()[1:-2]]
+
+
+def test_the_dashboard_opens_on_the_repos_beside_the_one_it_is_started_in(
+    workspace: Path,
+) -> None:
+    state = workspace / "state"
+    assert dashboard_rows(workspace / "work" / "alpha", state=state) == ["alpha", "beta", "gamma"]
+
+
+def test_a_folder_named_once_is_where_the_dashboard_opens_from_anywhere(
+    workspace: Path, tmp_path: Path
+) -> None:
+    state, elsewhere = workspace / "state", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert dashboard_rows(elsewhere, state=state) == []  # nothing there, nothing named yet
+    assert dashboard_rows(workspace, "dashboard", "work", state=state) == ["alpha", "beta", "gamma"]
+    assert dashboard_rows(elsewhere, state=state) == ["alpha", "beta", "gamma"]
+    # A remembered folder that is gone is forgotten: the current folder again.
+    (workspace / "work").rename(workspace / "moved")
+    assert dashboard_rows(workspace / "moved", state=state) == ["alpha", "beta", "gamma"]
+    assert dashboard_rows(elsewhere, state=state) == []
+
+
+def test_a_config_naming_no_repos_is_read_as_no_config_for_the_repos(workspace: Path) -> None:
+    config = workspace / "settings.yaml"
+    config.write_text("defaults: {poll_interval: 10m}\n")
+    env = {"GITWATCH_TUI_CONFIG": str(config)}
+    rows = json_rows(run_cli("status", "--json", cwd=workspace / "work", env=env).stdout)
+    assert sorted(rows) == ["alpha", "beta", "gamma"]
+
+
 def test_config_from_env_and_bad_config_exit_status(workspace: Path) -> None:
     config = workspace / "gitwatch.yaml"
     config.write_text(f"repos:\n  - path: {workspace / 'work' / 'alpha'}\n    name: a\n")

@@ -428,7 +428,7 @@ def _read_bool(node: Node, ctx: _Context) -> bool:
     return value[raw.lower()]
 
 
-def _int_reader(minimum: int) -> Reader:
+def _int_reader(minimum: int, maximum: int | None = None) -> Reader:
     def read(node: Node, ctx: _Context) -> int:
         raw = _scalar(node, "an integer")
         # Decimal only: YAML 1.1 would read `010` as 8 and `1:30` as 90.
@@ -436,6 +436,8 @@ def _int_reader(minimum: int) -> Reader:
             raise _BadValueError(node, f"expected an integer, got '{_quote(raw)}'")
         if int(raw) < minimum:
             raise _BadValueError(node, f"must be at least {minimum}, got {int(raw)}")
+        if maximum is not None and int(raw) > maximum:
+            raise _BadValueError(node, f"must be at most {maximum}, got {int(raw)}")
         return int(raw)
 
     return read
@@ -797,8 +799,12 @@ _SERVER_FIELDS: dict[str, Reader] = {
 _ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+")
 
 
-def _unlimited_int_reader(minimum: int) -> Reader:
-    plain = _int_reader(minimum)
+MAX_RLIMIT_BYTES = 1024**5  # 1 PiB
+MAX_PROCESSES = 4_194_304  # Linux's highest pid_max
+
+
+def _unlimited_int_reader(minimum: int, maximum: int) -> Reader:
+    plain = _int_reader(minimum, maximum)
 
     def read(node: Node, ctx: _Context) -> int | None:
         if isinstance(node, ScalarNode) and node.value == "unlimited":
@@ -1043,9 +1049,10 @@ _LIMIT_NAMES = {
 }
 _LIMIT_FIELDS: dict[str, Reader] = {
     "cpu": _read_cpu,
-    "memory": _size_reader(minimum=1, unlimited=True),
-    "file_size": _size_reader(minimum=1, unlimited=True),
-    "processes": _unlimited_int_reader(minimum=1),
+    # A limit past these is no limit, and past 2**63 setrlimit cannot take it: the step failed.
+    "memory": _size_reader(minimum=1, maximum=MAX_RLIMIT_BYTES, unlimited=True),
+    "file_size": _size_reader(minimum=1, maximum=MAX_RLIMIT_BYTES, unlimited=True),
+    "processes": _unlimited_int_reader(minimum=1, maximum=MAX_PROCESSES),
 }
 _CONFIGMAP_FIELDS: dict[str, Reader] = {
     "name": _read_str,

@@ -26,7 +26,7 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
-from gitwatch_tui.core.changes import parse_log
+from gitwatch_tui.core.changes import LOG_ARGS, parse_log
 from gitwatch_tui.core.git import GitResult, RepoPaths, run_git
 from gitwatch_tui.core.local_state import (
     LocalState,
@@ -51,9 +51,6 @@ from gitwatch_tui.core.results import (
     PullResult,
 )
 from gitwatch_tui.core.status import locate_work_tree, read_git_dir_state
-
-# The format `changes.parse_log` reads.
-_LOG_ARGS = ("log", "-z", "--format=%h%x00%s%x00%aN%x00%at", "--no-show-signature")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +89,7 @@ def preview_pull(spec: RepoSpec, mode: PullMode, *, timeout: float, limit: int =
     refusal = _refusal(plan, mode, timeout)
     incoming: tuple[CommitInfo, ...] = ()
     if plan.behind and limit > 0:
-        args = (*_LOG_ARGS, f"--max-count={limit}", f"{plan.head}..{plan.target}", "--")
+        args = (*LOG_ARGS, f"--max-count={limit}", f"{plan.head}..{plan.target}", "--")
         log = run_git(args, plan.repo, timeout=timeout)
         if not log.ok and refusal is None:
             refusal = PullRefusal("error", log.error_text)

@@ -12,6 +12,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -66,6 +67,57 @@ _FLUSH_DELAY = 1 / 30  # events are gathered for at most one frame before the UI
 _SCAN_FLUSH_DELAY = 0.2
 
 
+def screen_bindings(screen: Screen[object]) -> list[Binding]:
+    """The keys a screen class declares (its own and its bases'), the first of each action:
+    the actions it offers, whichever widget has the focus (a table's cursor keys are not)."""
+    found: dict[str, Binding] = {}
+    for cls in type(screen).__mro__:
+        for binding in Binding.make_bindings(cls.__dict__.get("BINDINGS", ())):
+            found.setdefault(binding.action, binding)
+    return list(found.values())
+
+
+PREPARE_AFTER = 0.5  # seconds after the engine started: the first sweep's rows come first
+PREPARE_GAP = 0.05  # between two pieces of preparation: a key pressed meanwhile goes first
+
+
+def preparation_steps(app: App[Any]) -> list[Callable[[], object]]:
+    """What the first `?`, `p`, `b`, `enter`, `S`, `c` and `l` would pay for: their screens'
+    modules, and the help laid out at the widths its box will have here."""
+    import importlib
+
+    steps: list[Callable[[], object]] = [
+        partial(importlib.import_module, f"gitwatch_tui.ui.screens.{name}")
+        for name in ("help", "pull", "switch", "details", "stashes", "conflicts", "log", "bulk")
+    ]
+
+    def lay_out_help() -> None:
+        from gitwatch_tui.ui.screens.help import prepare_help
+
+        prepare_help(app.size.width)
+
+    steps.append(lay_out_help)
+    return steps
+
+
+# What a key does, said longer than its footer label, in the command palette.
+PALETTE_HELP = {
+    "refresh": "Re-read every repo's status",
+    "fetch": "Fetch the selected repo, or every repo of the selected group",
+    "fetch_all": "Fetch every repo",
+    "details": "Open the selected repo's details",
+    "pull": "Pull the selected repo, or the picked repos",
+    "switch": "Switch the selected repo to another branch",
+    "stash_switch": "Stash the changes and switch branch",
+    "stashes": "List, apply, pop or drop the stashes",
+    "log": "Every engine event and git error",
+    "conflicts": "Resolve the conflicts of a merge, rebase or stash",
+    "filter": "Filter by name, branch, group or state",
+    "help": "Every key and symbol",
+    "fold_all": "Fold or unfold every group",
+}
+
+
 class GitwatchApp(App[int]):
     """The dashboard. `build_app` makes one for the CLI, the tests and the screenshots."""
 
@@ -105,6 +157,7 @@ class GitwatchApp(App[int]):
         self._sync_log = SyncLog()  # what went wrong (or right) with syncing, for that log
         self._unsubscribe: Callable[[], None] | None = None
         self._stopped = False
+        self._preparation: list[Callable[[], object]] | None = preparation_steps(self)
         themes, self.theme_problems = load_themes()
         for loaded in themes:
             self.register_theme(loaded)
@@ -164,6 +217,7 @@ class GitwatchApp(App[int]):
         self._post(EngineStarted(names))
         for state in list(self.engine.states.values()):  # the first polls' times, set quietly
             self._on_event(SyncStateChanged(state))
+        self.set_timer(PREPARE_AFTER, self._prepare_next)
         if self._start_services is not None:
             try:
                 self._services = await self._start_services(self.engine)
@@ -173,6 +227,18 @@ class GitwatchApp(App[int]):
                 url = self._services.url
                 if url is not None:
                     self.notify(f"webhooks {url}/hooks/…, metrics {url}/metrics", title="Serving")
+
+    def _prepare_next(self) -> None:
+        """Do one piece of what the first press of a key would otherwise pay for (a panel's
+        module, the help's layout), then schedule the next: one piece at a time, so a key
+        pressed meanwhile waits for one piece at most."""
+        if self._stopped:
+            return
+        steps = self._preparation or []
+        if steps:
+            steps.pop(0)()
+        if steps:
+            self.set_timer(PREPARE_GAP, self._prepare_next)
 
     def _take_stop_signals(self) -> None:
         """A hang-up (the terminal closed), TERM or INT: the same clean way out as `q`, also
@@ -277,33 +343,52 @@ class GitwatchApp(App[int]):
     # -- command palette ----------------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        if not isinstance(screen, DashboardScreen):
-            return
-        yield SystemCommand("Refresh", "Re-read every repo's status (r)", screen.action_refresh)
-        yield SystemCommand("Fetch", "Fetch the selected repo or group (f)", screen.action_fetch)
-        yield SystemCommand("Fetch all", "Fetch every repo (F)", screen.action_fetch_all)
-        yield SystemCommand(
-            "Details", "Open the selected repo's details (enter)", screen.action_details
-        )
-        yield SystemCommand("Filter", "Filter by name, branch or state (/)", screen.action_filter)
-        yield SystemCommand("Help", "Every key and symbol (?)", screen.action_help)
-        yield SystemCommand("Fold groups", "Fold or unfold every group (Z)", screen.action_fold_all)
-        for column, words in COLUMN_NAMES.items():
+        """Every action the screen's keys do, by the key's own name (so a new key is in the
+        palette by itself), one theme picker, Quit; none of Textual's own (Keys, Maximize,
+        Screenshot), which do nothing useful here."""
+        yield SystemCommand("Theme", "Pick a theme: ours first, then Textual's", self.pick_theme)
+        yield SystemCommand("Quit", "Quit gitwatch-tui (q)", self.action_quit)
+        listed = {"quit", "command_palette"}
+        for binding in screen_bindings(screen):
+            if not binding.description or binding.action in listed:
+                continue
+            if screen.check_action(binding.action, ()) is False:  # not possible here, now
+                continue
+            listed.add(binding.action)
+            help_text = PALETTE_HELP.get(binding.action, binding.description)
             yield SystemCommand(
-                f"Sort by {words}",
-                f"Order the rows by {words} (o cycles, O reverses)",
-                lambda column=column: screen.action_sort(column),
-                discover=False,
+                binding.description,
+                f"{help_text} ({self.get_key_display(binding)})",
+                partial(self.call_later, screen.run_action, binding.action),
             )
-        for name in sorted(self.available_themes):
-            if name.startswith("gitwatch"):
+        if isinstance(screen, DashboardScreen):
+            for column, words in COLUMN_NAMES.items():
                 yield SystemCommand(
-                    f"Theme: {name.removeprefix('gitwatch-')}",
-                    "Switch to this theme (remembered)",
-                    lambda name=name: setattr(self, "theme", name),
+                    f"Sort by {words}",
+                    f"Order the rows by {words} (o cycles, O reverses)",
+                    lambda column=column: screen.action_sort(column),
                     discover=False,
                 )
+        for name in self.theme_names():
+            yield SystemCommand(
+                f"Theme: {name.removeprefix('gitwatch-')}",
+                "Switch to this theme (remembered)",
+                partial(setattr, self, "theme", name),
+                discover=False,
+            )
+
+    def theme_names(self) -> list[str]:
+        """Our themes first, then Textual's built-in ones, each part in name order."""
+        ours = sorted(name for name in self.available_themes if name.startswith("gitwatch"))
+        theirs = sorted(name for name in self.available_themes if name not in ours)
+        return ours + theirs
+
+    def pick_theme(self) -> None:
+        """The theme list, ours first; the choice is remembered (watch_theme)."""
+        self.search_commands(
+            [(name, partial(setattr, self, "theme", name)) for name in self.theme_names()],
+            placeholder="Search for themes…",
+        )
 
 
 if TYPE_CHECKING:

@@ -1,5 +1,6 @@
 """`python -m gitwatch_tui.ui.screenshots [FOLDER] [SCENE...]`: the README's screenshots, taken
-by the app itself from the demo sandbox, one SVG per scene (all of them, or the ones named).
+by the app itself from the demo sandbox, one SVG per scene (all of them, or the ones named);
+with `--cast`, `FOLDER/demo.cast` instead, a recording of the real program (ui/cast.py).
 
 Every scene starts from a new sandbox at the same place, so a scene that pulls or fetches
 changes nothing another scene shows, and any one scene can be taken alone."""
@@ -22,13 +23,14 @@ from textual.screen import Screen
 from textual.widgets import Input
 
 from gitwatch_tui.core.config import Config
-from gitwatch_tui.core.git import run_git
-from gitwatch_tui.core.models import PipelineStep
+from gitwatch_tui.core.git import RepoPaths, run_git
+from gitwatch_tui.core.models import PipelineStep, RepoSpec
 from gitwatch_tui.core.remotes import fetch
 from gitwatch_tui.core.status import locate_repo
 from gitwatch_tui.demo import create_sandbox
 from gitwatch_tui.engine.history import HISTORY_FILENAME, History
 from gitwatch_tui.ui.app import GitwatchApp, build_app
+from gitwatch_tui.ui.cast import Step, record
 from gitwatch_tui.ui.screens.bulk import BulkScreen
 from gitwatch_tui.ui.screens.conflicts import ConflictScreen
 from gitwatch_tui.ui.screens.dashboard import DashboardScreen
@@ -168,6 +170,39 @@ def _with_pipeline(repo: str) -> Callable[[Config], Config]:
     return change
 
 
+def _slow_fetches(*repos: str, seconds: int = 60) -> Callable[[Config], Config]:
+    """These repos' fetches take `seconds`: each is trusted to run its own upload-pack, which
+    first sleeps (so the fetching scene catches them under way)."""
+
+    def change(config: Config) -> Config:
+        specs = []
+        for spec in config.repos:
+            if spec.name in repos:
+                run_git(
+                    ["config", "remote.origin.uploadpack", f"sleep {seconds}; git-upload-pack"],
+                    locate_or_fail(spec),
+                    timeout=10,
+                )
+                spec = replace(spec, trust=True)
+            specs.append(spec)
+        return replace(config, repos=tuple(specs))
+
+    return change
+
+
+def locate_or_fail(spec: RepoSpec) -> RepoPaths:
+    repo = locate_repo(spec)
+    if isinstance(repo, str):
+        raise SceneError(f"{spec.name}: {repo}")
+    return repo
+
+
+def _fetching(app: GitwatchApp) -> bool:
+    """Some rows are fetching and the others are done."""
+    phases = [state.phase for state in app.engine.states.values()]
+    return "fetching" in phases and phases.count("fetching") < len(phases) - 2
+
+
 def _edit(repo: str, path: str, old: str, new: str) -> Callable[[Config], Config]:
     """An uncommitted change in `repo`: `old` becomes `new` in the file at `path`."""
 
@@ -185,12 +220,16 @@ def _edit(repo: str, path: str, old: str, new: str) -> Callable[[Config], Config
 
 # name → (terminal size, steps after the rows are read)
 SCENES: dict[str, tuple[tuple[int, int], list[Scene]]] = {
+    # The README's first picture, at 100x30: the table fills it (a panel, full screen, fills
+    # half of it at most; the cast shows the panels at work).
+    "hero": ((100, 30), []),
     "dashboard": ((120, 35), []),
     "dashboard-80x24": ((80, 24), []),
     "details": ((120, 35), [_select("conflict-me"), _keys("enter", wait=1.0)]),
     "help": ((120, 35), [_keys("question_mark")]),
     "filter": ((120, 35), [_keys("slash", *"behind")]),
-    "fetching": ((120, 35), [_keys("F", wait=0.4)]),
+    # Three repos' fetches are slow: caught under way, while the unreachable one backs off.
+    "fetching": ((120, 35), [_keys("F", wait=0), _until("fetching", _fetching)]),
     "palette": ((120, 35), [_keys("ctrl+p", *"theme", wait=0.6)]),
     "theme-light": ((120, 35), [_theme("gitwatch-light")]),
     "theme-high-contrast": ((120, 35), [_theme("gitwatch-high-contrast")]),
@@ -239,9 +278,13 @@ SCENES: dict[str, tuple[tuple[int, int], list[Scene]]] = {
 }  # fmt: skip
 # What a scene changes in its new sandbox before the app starts; each returns the config to use.
 SETUPS: dict[str, Callable[[Config], Config]] = {
+    "fetching": _slow_fetches("storefront", "mobile-api", "data-models"),
     "switch": _edit("dns-manager", "src/dns_manager/records.py", '"TXT")', '"TXT", "MX")'),
     "log": _with_pipeline("admin-panel"),
 }
+
+
+REAL_CLOCK = {"fetching"}
 
 
 async def take(folder: Path, sandbox: Path, only: set[str] | None = None) -> list[Path]:
@@ -255,7 +298,8 @@ async def take(folder: Path, sandbox: Path, only: set[str] | None = None) -> lis
         config = create_sandbox(demo)
         # Nothing polls on its own while a scene is set up: what is shown is what the scene did.
         config = replace(config, defaults=replace(config.defaults, poll_interval=86400))
-        now = after_history(config)
+        # The engine's back-off runs on the real clock: a scene that shows it does too.
+        now = time.time() if name in REAL_CLOCK else after_history(config)
         age_fetches(config, now, sandbox / f"state-{name}")
         if name in SETUPS:
             config = SETUPS[name](config)
@@ -281,7 +325,27 @@ async def take(folder: Path, sandbox: Path, only: set[str] | None = None) -> lis
     return written
 
 
+def _filled(text: str) -> bool:
+    return " 13 repos" in text and "scanning" not in text
+
+
+# The cast: a bulk pull of every repo, then the diverged one pulled by merge, its conflict
+# resolved with keys, and the merge concluded.
+CAST_STEPS = (
+    Step((), _filled, "the dashboard, filled", pause=2.0),
+    Step(("a", "p"), lambda text: "1 done" in text, "the bulk pull's results", pause=3.0),
+    Step(("Escape",), lambda text: " gitwatch " in text, "the dashboard again", pause=1.5),
+)
+
+
 def main(argv: list[str]) -> int:
+    if "--cast" in argv:
+        folder = Path(next((a for a in argv if a != "--cast"), "screenshots")).absolute()
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="gitwatch-shots-") as temp:
+            record(folder / "demo.cast", CAST_STEPS, home=Path(temp))
+        print(folder / "demo.cast")
+        return 0
     folder = Path(argv[0] if argv else "screenshots").absolute()
     only = set(argv[1:]) or None
     unknown = sorted((only or set()) - SCENES.keys())

@@ -723,7 +723,7 @@ def test_resolve_config_path_explicit_file_must_exist(
 
 def test_default_config(tmp_path: Path) -> None:
     config = default_config(tmp_path)
-    assert config.scan == (ScanRoot(path=tmp_path, depth=3),)
+    assert config.scan == (ScanRoot(path=tmp_path, depth=3, group_by_folder=True),)
     assert (config.repos, config.source) == ((), None)
     assert config.defaults == Defaults()
     assert config.defaults.status_concurrency == (os.cpu_count() or 2)

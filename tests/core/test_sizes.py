@@ -141,6 +141,19 @@ def test_keys_without_a_maximum_take_gibibytes(tmp_path: Path, key: str) -> None
 
 
 @pytest.mark.parametrize("key", ["memory", "file_size"])
+def test_rlimit_keys_stop_at_a_pebibyte(tmp_path: Path, key: str) -> None:
+    # 99999999999G passed once and the step failed at its start (setrlimit's OverflowError).
+    assert read_size(tmp_path, key, "1048576G") == 1024**5
+    [problem] = problems(tmp_path, step_with(key, "99999999999G"))
+    assert problem.endswith(f": {key}: must be at most 1048576GiB, got '99999999999G'")
+
+
+def test_processes_stop_at_the_highest_pid_max(tmp_path: Path) -> None:
+    [problem] = problems(tmp_path, step_with("processes", "99999999999999999999"))
+    assert problem.endswith(": processes: must be at most 4194304, got 99999999999999999999")
+
+
+@pytest.mark.parametrize("key", ["memory", "file_size"])
 def test_rlimit_keys_may_be_unlimited(tmp_path: Path, key: str) -> None:
     assert read_size(tmp_path, key, "unlimited") is None
 

@@ -100,12 +100,15 @@ async def settle(pilot: Pilot[object]) -> None:
 
 
 def plain(widget: object) -> str:
-    """What a Static shows, as plain text (its content may be any Rich renderable)."""
+    """What a Static (or a widget that renders itself) shows, as plain text (its content may
+    be any Rich renderable)."""
     from rich.console import Console
+    from textual.widget import Widget
     from textual.widgets import Static
 
-    assert isinstance(widget, Static)
+    assert isinstance(widget, Widget)
+    content = widget.content if isinstance(widget, Static) else widget.render()
     console = Console(width=120, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
     with console.file:
-        console.print(widget.content)
+        console.print(content)
     return console.export_text()
