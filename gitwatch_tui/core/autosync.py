@@ -28,7 +28,7 @@ from gitwatch_tui.core.local_state import (
 )
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
 from gitwatch_tui.core.rebase import run_rebase
-from gitwatch_tui.core.results import Refusal
+from gitwatch_tui.core.results import Refusal, plural
 from gitwatch_tui.core.status import error_status, status_from
 
 RefusalReason = Literal[
@@ -177,7 +177,7 @@ def _prepare(
         # The autostash is re-applied without its index: the staged version would be lost.
         return SyncRefusal(
             "dirty",
-            f"{len(partly_staged)} file(s) partly staged; a rebase would unstage them",
+            f"{plural(len(partly_staged), 'file')} partly staged; a rebase would unstage them",
             partly_staged,
         )
     refs = run_git(["rev-parse", "HEAD", "@{upstream}"], repo, timeout=timeout)
@@ -199,12 +199,12 @@ def _state_refusal(spec: RepoSpec, status: RepoStatus, mode: SyncMode) -> SyncRe
     if status.error:
         return SyncRefusal("error", status.error)
     if status.conflicted:
-        return SyncRefusal("conflicts", f"{status.conflicted} conflicted file(s)")
+        return SyncRefusal("conflicts", plural(status.conflicted, "conflicted file"))
     if status.operation:
         return SyncRefusal("operation", f"a {status.operation} is in progress")
     if mode == "ff-only" and (status.staged or status.unstaged):
         return SyncRefusal(
-            "dirty", f"{status.staged} staged and {status.unstaged} unstaged change(s)"
+            "dirty", f"{status.staged} staged and {plural(status.unstaged, 'unstaged change')}"
         )
     if status.detached:
         return SyncRefusal("detached", "HEAD is detached")
@@ -219,7 +219,8 @@ def _state_refusal(spec: RepoSpec, status: RepoStatus, mode: SyncMode) -> SyncRe
         return SyncRefusal("not-behind", f"nothing new on {status.upstream}")
     if mode == "ff-only" and ahead > 0:
         return SyncRefusal(
-            "diverged", f"{ahead} local commit(s) not on {status.upstream}, {behind} incoming"
+            "diverged",
+            f"{plural(ahead, 'local commit')} not on {status.upstream}, {behind} incoming",
         )
     return None
 

@@ -47,6 +47,7 @@ from gitwatch_tui.core.results import (
     Segment,
     Side,
     TextSegment,
+    plural,
 )
 from gitwatch_tui.core.status import locate_work_tree, merge_msg_conflicts, read_git_dir_state
 
@@ -384,7 +385,7 @@ def resolve_hunks(
     bad = sorted(i for i in choices if not 0 <= i < len(raw))
     if bad:
         return ResolveOutcome(
-            False, f"{path} has {len(raw)} hunk(s), not hunk {bad[0]}", refused=(path,)
+            False, f"{path} has {plural(len(raw), 'hunk')}, not hunk {bad[0]}", refused=(path,)
         )
     wrong = sorted({side for side in choices.values() if side not in ("ours", "theirs", "both")})
     if wrong:
@@ -394,7 +395,7 @@ def resolve_hunks(
     if written is not None:
         return ResolveOutcome(False, written, refused=(path,))
     left = len(raw) - len(choices)
-    message = f"{path}: {len(choices)} hunk(s) resolved, {left} left"
+    message = f"{path}: {plural(len(choices), 'hunk')} resolved, {left} left"
     undo = _undo(entries) if isinstance(entries, list) else None
     return ResolveOutcome(True, message, paths=(path,), remaining_hunks=left, undo=undo)
 
@@ -484,7 +485,9 @@ def _resolve_all_hunks(
     added = _git_write(["add", "--", _literal(path)], repo, deadline)
     if not added.ok:
         return ResolveOutcome(False, added.error_text, refused=(path,))
-    return ResolveOutcome(True, f"{path}: {count} hunk(s) took {side}, staged", paths=(path,))
+    return ResolveOutcome(
+        True, f"{path}: {plural(count, 'hunk')} took {side}, staged", paths=(path,)
+    )
 
 
 def _take_stage(repo: RepoPaths, path: str, side: Side, deadline: float) -> ResolveOutcome:
@@ -532,7 +535,7 @@ def mark_resolved(
             if not done.ok:
                 return ResolveOutcome(False, done.error_text, refused=tuple(paths))
     staged = tuple(to_add + to_remove)
-    message = f"{len(staged)} file(s) marked resolved"
+    message = f"{plural(len(staged), 'file')} marked resolved"
     if refused:
         message += f"; left: {', '.join(refused)} (conflict markers left or not conflicted)"
     undo = _undo([by_path[p] for p in staged])
@@ -566,7 +569,7 @@ def continue_operation(spec: RepoSpec, *, timeout: float) -> OperationOutcome:
     if entries:
         names = ", ".join(e.path for e in entries[:3]) + (" ..." if len(entries) > 3 else "")
         return OperationOutcome(
-            False, operation, f"{len(entries)} file(s) still unmerged: {names}",
+            False, operation, f"{plural(len(entries), 'file')} still unmerged: {names}",
             conflicts=tuple(e.path for e in entries),
         )  # fmt: skip
     if operation is None:
@@ -623,7 +626,7 @@ def _run_operation(
         return OperationOutcome(True, operation, message, old_head, new_head, conflicts)
     message = done.error_text
     if conflicts:
-        message = f"{operation} stopped: {len(conflicts)} file(s) conflicted"
+        message = f"{operation} stopped: {plural(len(conflicts), 'file')} conflicted"
     return OperationOutcome(False, operation, message, old_head, new_head, conflicts)
 
 
@@ -658,7 +661,9 @@ def _abort_stash_apply(repo: RepoPaths, deadline: float) -> OperationOutcome:
     _drop_record(repo.git_dir)
     message = f"stash apply undone; the stash is kept ({stash['sha'][:10]})"
     if kept:
-        message += f"; {len(kept)} untracked file(s) changed since and kept: {', '.join(kept)}"
+        message += (
+            f"; {plural(len(kept), 'untracked file')} changed since and kept: {', '.join(kept)}"
+        )
     return OperationOutcome(True, None, message, head, head)
 
 

@@ -49,6 +49,7 @@ from gitwatch_tui.core.results import (
     PullPreview,
     PullRefusal,
     PullResult,
+    plural,
 )
 from gitwatch_tui.core.status import locate_work_tree, read_git_dir_state
 
@@ -125,10 +126,8 @@ def pull(
     if isinstance(plan, PullRefusal):
         return plan
     if expected_upstream is not None and expected_upstream != plan.target:
-        return PullRefusal(
-            "stale",
-            f"{plan.upstream} moved since the preview ({expected_upstream[:7]} is now "
-            f"{plan.target[:7]}); look at the preview again",
+        return PullRefusal.of(
+            "stale", upstream=plan.upstream, old=expected_upstream[:7], new=plan.target[:7]
         )
     refusal = _refusal(plan, mode, timeout)
     if refusal is not None:
@@ -156,13 +155,13 @@ def _read_plan(spec: RepoSpec, timeout: float) -> _Plan | PullRefusal:
         return refusal
     status = local.porcelain
     if status.detached:
-        return PullRefusal("detached", "HEAD is detached: switch to a branch to pull")
+        return PullRefusal.of("detached")
     if status.head is None or status.branch is None:
-        return PullRefusal("error", f"branch {status.branch} has no commits yet")
+        return PullRefusal.of("error/no-commits", branch=status.branch)
     if status.upstream is None:
-        return PullRefusal("no-upstream", f"branch {status.branch} has no upstream")
+        return PullRefusal.of("no-upstream", branch=status.branch)
     if status.upstream_gone:
-        return PullRefusal("upstream-gone", f"upstream {status.upstream} no longer exists")
+        return PullRefusal.of("upstream-gone", upstream=status.upstream)
     refs = run_git(
         ["rev-parse", "HEAD", "@{upstream}", "--symbolic-full-name", "@{upstream}"],
         repo,
@@ -173,8 +172,9 @@ def _read_plan(spec: RepoSpec, timeout: float) -> _Plan | PullRefusal:
     head, target, upstream_ref = refs.stdout.decode("utf-8", "surrogateescape").split("\n")[:3]
     base = run_git(["merge-base", head, target], repo, timeout=timeout)
     if not base.ok:
-        message = "no common history with the upstream" if base.returncode == 1 else None
-        return PullRefusal("diverged" if message else "error", message or base.error_text)
+        if base.returncode == 1:
+            return PullRefusal.of("diverged/unrelated", upstream=status.upstream)
+        return PullRefusal("error", base.error_text)
     merge_base = base.stdout.decode("ascii").strip()
     files = _incoming_files(repo, merge_base, target, timeout)
     if isinstance(files, str):
@@ -222,9 +222,7 @@ def _incoming_files(
 def _refusal(plan: _Plan, mode: PullMode, timeout: float) -> PullRefusal | None:
     """The first reason the pull must not happen, cheapest checks first; None when safe."""
     if plan.behind == 0:
-        return PullRefusal(
-            "not-behind", f"nothing to pull: {plan.branch} has all of {plan.upstream}"
-        )
+        return PullRefusal.of("not-behind", branch=plan.branch, upstream=plan.upstream)
     return (
         _history_refusal(plan, mode, timeout)
         or _changes_refusal(plan, mode)
@@ -237,11 +235,11 @@ def _state_refusal(local: LocalState) -> PullRefusal | None:
     # Before anything else: a rebase in progress also detaches HEAD.
     operation = local.git_dir.operation
     if operation is not None:
-        return PullRefusal("operation", f"a {operation} is in progress: finish or abort it first")
+        return PullRefusal.of("operation", operation=operation)
     conflicted = local.conflicted
     if conflicted:
-        return PullRefusal(
-            "conflicts", f"{len(conflicted)} conflicted file(s): {shown(conflicted)}", conflicted
+        return PullRefusal.of(
+            "conflicts", conflicted, files=plural(len(conflicted), "file"), shown=shown(conflicted)
         )
     return None
 
@@ -252,17 +250,13 @@ def _history_refusal(plan: _Plan, mode: PullMode, timeout: float) -> PullRefusal
         return None  # HEAD is all upstream's: nothing of it can be resurrected or replayed
     dropped = _dropped_by_upstream(plan, timeout)
     if dropped is not None:
-        return PullRefusal(
-            "force-pushed",
-            f"{plan.upstream} was force-pushed: your commit {dropped[:7]} was on it and no "
-            f"longer is, and a pull would bring it back. Look at {plan.upstream}'s history; "
-            f"`git rebase --onto {plan.upstream} {dropped[:7]}` keeps only your own commits",
-        )
+        return PullRefusal.of("force-pushed", upstream=plan.upstream, dropped=dropped[:7])
     if mode == "ff-only":
-        return PullRefusal(
+        return PullRefusal.of(
             "diverged",
-            f"diverged: {plan.ahead} local commit(s) not on {plan.upstream} and {plan.behind} "
-            "incoming; pick rebase or merge",
+            ahead=plural(plan.ahead, "local commit"),
+            upstream=plan.upstream,
+            behind=plan.behind,
         )
     if mode == "rebase":
         # A rebase flattens local merges, silently dropping any change made in the merge itself.
@@ -270,10 +264,7 @@ def _history_refusal(plan: _Plan, mode: PullMode, timeout: float) -> PullRefusal
         if isinstance(merges, str):
             return PullRefusal("error", merges)
         if merges:
-            return PullRefusal(
-                "local-merges",
-                f"{merges} local merge commit(s) would be flattened by a rebase; pick merge",
-            )
+            return PullRefusal.of("local-merges", merges=plural(merges, "local merge commit"))
     return None
 
 
@@ -300,19 +291,17 @@ def _changes_refusal(plan: _Plan, mode: PullMode) -> PullRefusal | None:
     """Refuse when uncommitted changes meet the pull (see the module docstring)."""
     touched = sorted(set(plan.local.changed) & plan.touched)
     if touched:
-        return PullRefusal(
-            "dirty",
-            f"{len(touched)} file(s) with local changes would be changed by the pull: "
-            f"{shown(touched)}; commit or stash them first",
-            tuple(touched),
+        return PullRefusal.of(
+            "dirty", touched, files=plural(len(touched), "file"), shown=shown(touched)
         )
     partly = plan.local.partly_staged
     if mode != "ff-only" and partly:
-        return PullRefusal(
-            "dirty",
-            f"{len(partly)} file(s) partly staged; a {mode} stashes and re-applies local "
-            f"changes, which would unstage them: {shown(partly)}",
+        return PullRefusal.of(
+            "dirty/partly-staged",
             partly,
+            files=plural(len(partly), "file"),
+            mode=mode,
+            shown=shown(partly),
         )
     return None
 
@@ -323,36 +312,35 @@ def _overwrite_refusal(plan: _Plan, timeout: float) -> PullRefusal | None:
         return PullRefusal("error", blockers)
     if not blockers:
         return None
-    return PullRefusal(
-        "would-overwrite",
-        f"incoming files would replace {len(blockers)} untracked or ignored file(s): "
-        f"{shown(blockers)}; move them away first",
-        blockers,
+    return PullRefusal.of(
+        "would-overwrite", blockers, files=plural(len(blockers), "file"), shown=shown(blockers)
     )
 
 
 def _effects(plan: _Plan, mode: PullMode) -> tuple[str, ...]:
     """What the pull does to the branch and to local changes, one plain sentence each."""
-    incoming = f"{plan.behind} incoming commit(s)"
+    incoming = plural(plan.behind, "incoming commit")
     if plan.ahead == 0:
         history = f"fast-forward {plan.branch} by {incoming} to {plan.upstream}"
         if mode == "merge":
             history += " (a merge commit instead if merge.ff is false)"
     elif mode == "rebase":
-        history = f"rebase: your {plan.ahead} outgoing commit(s) are replayed on top of {incoming}"
+        outgoing = plural(plan.ahead, "outgoing commit")
+        history = f"rebase: {outgoing} replayed on top of {incoming}"
     elif mode == "merge":
-        history = f"merge: a merge commit joins your {plan.ahead} outgoing commit(s) and {incoming}"
+        outgoing = plural(plan.ahead, "outgoing commit")
+        history = f"merge: a merge commit joins {outgoing} and {incoming}"
     else:
-        history = f"cannot fast-forward: {plan.ahead} outgoing commit(s)"
+        history = f"cannot fast-forward: {plural(plan.ahead, 'outgoing commit')}"
     changed = len(plan.local.changed)
     if changed == 0:
         local = "no uncommitted changes to tracked files"
     elif mode == "ff-only":
-        local = f"{changed} local change(s) are not touched by the pull and stay as they are"
+        local = f"{plural(changed, 'local change')}: not touched by the pull, kept as is"
     else:
         local = (
-            f"{changed} local change(s) are stashed during the {mode} and re-applied after it "
-            "(staged edits come back unstaged)"
+            f"{plural(changed, 'local change')}: stashed during the {mode} and re-applied "
+            "after it (staged edits come back unstaged)"
         )
     return history, local, "untracked and ignored files are not touched"
 
@@ -448,7 +436,8 @@ def _stopped(
     local = read_local_state(plan.repo, timeout=timeout)
     conflicts = local.conflicted if isinstance(local, LocalState) else ()
     if conflicts:
-        message = f"{operation} stopped on {len(conflicts)} conflicted file(s): {shown(conflicts)}"
+        files = plural(len(conflicts), "conflicted file")
+        message = f"{operation} stopped on {files}: {shown(conflicts)}"
     else:
         message = f"{operation} stopped: {result.error_text}"
     autostash = "MERGE_AUTOSTASH" if operation == "merge" else "rebase-merge/autostash"

@@ -12,8 +12,9 @@ goes back included.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import ClassVar, Literal, Protocol, Self
 
 from gitwatch_tui.core.models import Operation
 
@@ -49,10 +50,25 @@ class Refusal:
     reason: str
     message: str
     paths: tuple[str, ...] = ()
+    # Each kind's words, by key ("reason", or "reason/variant" where one reason is said in
+    # more ways than one): what is wrong, then the next step the user can take.
+    WORDS: ClassVar[Mapping[str, tuple[str, str]]] = {}
 
     @property
     def ok(self) -> bool:
         return False
+
+    @classmethod
+    def of(cls, key: str, paths: Sequence[str] = (), **facts: object) -> Self:
+        """The refusal said by `WORDS[key]`, its `{fields}` filled in from `facts`."""
+        what, step = cls.WORDS[key]
+        message = f"{what.format(**facts)}; {step.format(**facts)}"
+        return cls(key.split("/")[0], message, tuple(paths))
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """ "1 file", "2 files" (`many` for a plural not made with an s: "2 stashes")."""
+    return f"{count} {noun if count == 1 else many or noun + 's'}"
 
 
 class ChangeResult(Protocol):
@@ -113,11 +129,57 @@ PullRefusalReason = Literal[
 ]
 
 
+PULL_WORDS: dict[str, tuple[str, str]] = {
+    "dirty": (
+        "{files} with local changes would be changed by the pull: {shown}",
+        "commit or stash them first",
+    ),
+    "dirty/partly-staged": (
+        "{files} partly staged, and a {mode} would unstage them: {shown}",
+        "stage or unstage each one whole first, or pull fast-forward only",
+    ),
+    "would-overwrite": (
+        "incoming files would replace {files} that git does not track here: {shown}",
+        "move them away first",
+    ),
+    "conflicts": ("{files} conflicted: {shown}", "resolve them first"),
+    "operation": ("a {operation} is in progress", "finish or abort it first"),
+    "detached": ("HEAD is on no branch", "switch to a branch first"),
+    "no-upstream": (
+        "branch {branch} tracks no remote branch",
+        "push it with `git push -u`, or set one with `git branch -u`",
+    ),
+    "upstream-gone": (
+        "{upstream} is gone from the remote",
+        "switch to another branch, or set a new upstream with `git branch -u`",
+    ),
+    "force-pushed": (
+        "{upstream} was force-pushed: your commit {dropped} was on it and no longer is, and a "
+        "pull would bring it back",
+        "look at its history; `git rebase --onto {upstream} {dropped}` keeps only your own commits",
+    ),
+    "diverged": ("{ahead} not on {upstream} and {behind} incoming", "rebase or merge instead"),
+    "diverged/unrelated": (
+        "this branch and {upstream} share no history",
+        "look at both in a shell before joining them",
+    ),
+    "local-merges": ("{merges} would be flattened by a rebase", "merge instead"),
+    "not-behind": ("{branch} has every commit of {upstream}", "nothing to pull"),
+    "stale": (
+        "{upstream} moved since the preview ({old} is now {new})",
+        "look at the new preview, then pull again",
+    ),
+    "error": ("{error}", "fix that and try again"),
+    "error/no-commits": ("branch {branch} has no commits yet", "commit something first"),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class PullRefusal(Refusal):
     """Why a pull is not done: a machine `reason`, a human `message`, the files concerned."""
 
     reason: PullRefusalReason
+    WORDS: ClassVar[Mapping[str, tuple[str, str]]] = PULL_WORDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,11 +296,42 @@ class StashRef:
     time: float
 
 
+SWITCH_WORDS: dict[str, tuple[str, str]] = {
+    "would-overwrite": (
+        "switching to {branch} would overwrite {files} with local changes: {shown}",
+        "stash and switch takes your changes along in a stash",
+    ),
+    "ignored-in-the-way": (
+        "switching to {branch} would replace {files} that git ignores: {shown}",
+        "move them away first (a stash does not take ignored files)",
+    ),
+    "operation": ("a {operation} is in progress", "finish or abort it first"),
+    "conflicts": ("{files} conflicted: {shown}", "resolve them first"),
+    "not-found": ("no branch {branch} here or on a remote", "pick one from the list"),
+    "ambiguous": (
+        "{branch} is on {remotes}: {shown}",
+        "pick the one you mean by its remote name",
+    ),
+    "name-taken": (
+        "a local branch {branch} exists and does not track {remote}",
+        "switch to {branch} itself, or rename it with `git branch -m` first",
+    ),
+    "already-on": ("you are on {branch} already", "pick another branch"),
+    "error": ("{error}", "fix that and try again"),
+    "error/restored": ("{error}", "your changes are back as they were"),
+    "error/stash-kept": (
+        "{error}; re-applying your changes failed too ({why})",
+        "they are safe in {stash}, in the stash list",
+    ),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class SwitchRefusal(Refusal):
     """Why a switch was not done (nothing changed, unless `message` says otherwise)."""
 
     reason: SwitchRefusalReason
+    WORDS: ClassVar[Mapping[str, tuple[str, str]]] = SWITCH_WORDS
 
 
 @dataclass(frozen=True, slots=True)

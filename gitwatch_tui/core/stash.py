@@ -33,6 +33,7 @@ from gitwatch_tui.core.results import (
     StashFile,
     StashList,
     StashOutcome,
+    plural,
 )
 from gitwatch_tui.core.status import locate_work_tree, parse_porcelain_v2, read_git_dir_state
 
@@ -219,7 +220,7 @@ def _failed_apply(
     record = StashApplyRecord(entry.sha, plan.head, plan.paths, plan.untracked, plan.created_dirs)
     record_stash_apply(repo.git_dir, record, conflicts)
     message = (
-        f"applying {entry.ref} conflicts in {len(conflicts)} file(s); the stash is kept "
+        f"applying {entry.ref} conflicts in {plural(len(conflicts), 'file')}; the stash is kept "
         f"({entry.sha[:10]})"
     )
     return StashOutcome(False, conflicts, True, message, entry.ref, entry.sha)
@@ -380,7 +381,7 @@ def _bad_ref(ref: str) -> str | None:
 
 def _listing(before: str, paths: Sequence[str], after: str) -> str:
     shown = ", ".join(paths[:3]) + (" ..." if len(paths) > 3 else "")
-    return f"{before} {len(paths)} file(s) {after}: {shown}; nothing changed"
+    return f"{before} {plural(len(paths), 'file')} {after}: {shown}; nothing changed"
 
 
 def _git_write(args: Sequence[str], repo: RepoPaths, deadline: float) -> GitResult:

@@ -35,6 +35,7 @@ from gitwatch_tui.core.results import (
     StashRef,
     SwitchRefusal,
     SwitchResult,
+    plural,
 )
 from gitwatch_tui.core.stash import apply_stash
 from gitwatch_tui.core.status import locate_work_tree
@@ -250,8 +251,9 @@ def _resolve(refs: _Refs, name: str) -> _Target | SwitchRefusal:
         return _tracking_target(refs, candidates[0], local)
     if candidates:
         names = [branch.name for branch in candidates]
-        return SwitchRefusal("ambiguous", f"{name} is on {len(names)} remotes: {shown(names)}")
-    return SwitchRefusal("not-found", f"no branch {name}")
+        remotes = plural(len(names), "remote")
+        return SwitchRefusal.of("ambiguous", branch=name, remotes=remotes, shown=shown(names))
+    return SwitchRefusal.of("not-found", branch=name)
 
 
 def _tracking_target(
@@ -261,9 +263,7 @@ def _tracking_target(
     if tracking is not None:  # a local branch follows it already: go there
         return _Target(tracking, local[tracking].sha, None)
     if remote.branch in local:
-        return SwitchRefusal(
-            "name-taken", f"a local branch {remote.branch} exists and does not track {remote.name}"
-        )
+        return SwitchRefusal.of("name-taken", branch=remote.branch, remote=remote.name)
     return _Target(remote.branch, remote.sha, _ref_of(remote))
 
 
@@ -301,12 +301,11 @@ def _prepare(spec: RepoSpec, name: str, timeout: float) -> _Context | SwitchRefu
         return SwitchRefusal("error", local)
     operation = local.git_dir.operation
     if operation is not None:
-        return SwitchRefusal("operation", f"a {operation} is in progress: finish or abort it first")
+        return SwitchRefusal.of("operation", operation=operation)
     if local.conflicted:
         conflicted = local.conflicted
-        return SwitchRefusal(
-            "conflicts", f"{len(conflicted)} conflicted file(s): {shown(conflicted)}", conflicted
-        )
+        files = plural(len(conflicted), "file")
+        return SwitchRefusal.of("conflicts", conflicted, files=files, shown=shown(conflicted))
     refs = _read_refs(repo, timeout)
     if isinstance(refs, str):
         return SwitchRefusal("error", refs)
@@ -316,7 +315,7 @@ def _prepare(spec: RepoSpec, name: str, timeout: float) -> _Context | SwitchRefu
     status = local.porcelain
     branch = None if status.detached else status.branch
     if target.start is None and target.branch == branch:
-        return SwitchRefusal("already-on", f"already on {branch}")
+        return SwitchRefusal.of("already-on", branch=branch)
     return _Context(repo, local, branch, status.head, target)
 
 
@@ -334,20 +333,22 @@ def _in_the_way_refusal(context: _Context, timeout: float) -> SwitchRefusal | No
     blocked = sorted((set(context.local.changed) & changed) | set(untracked))
     if not blocked:
         return None
-    return SwitchRefusal(
+    return SwitchRefusal.of(
         "would-overwrite",
-        f"switching to {context.target.branch} would overwrite {len(blocked)} local file(s): "
-        f"{shown(blocked)}; stash-and-switch takes your changes along in a stash",
-        tuple(blocked),
+        blocked,
+        branch=context.target.branch,
+        files=plural(len(blocked), "file"),
+        shown=shown(blocked),
     )
 
 
 def _ignored_refusal(context: _Context, ignored: tuple[str, ...]) -> SwitchRefusal:
-    return SwitchRefusal(
+    return SwitchRefusal.of(
         "ignored-in-the-way",
-        f"switching to {context.target.branch} would replace {len(ignored)} ignored file(s): "
-        f"{shown(ignored)}; move them away first (a stash does not take ignored files)",
         ignored,
+        branch=context.target.branch,
+        files=plural(len(ignored), "file"),
+        shown=shown(ignored),
     )
 
 
@@ -434,12 +435,13 @@ def _restore_after_failure(
         return SwitchRefusal("error", failed)
     outcome = apply_stash(spec, stash.sha, pop=True, timeout=timeout)
     if outcome.ok:
-        return SwitchRefusal("error", f"{failed}; your changes are back as they were")
-    return SwitchRefusal(
-        "error",
-        f"{failed}; re-applying your changes failed too ({outcome.message}); they are safe in "
-        f"{stash.ref} ({stash.sha[:10]})",
+        return SwitchRefusal.of("error/restored", error=failed)
+    return SwitchRefusal.of(
+        "error/stash-kept",
         outcome.conflicts,
+        error=failed,
+        why=outcome.message,
+        stash=f"{stash.ref} ({stash.sha[:10]})",
     )
 
 
@@ -465,7 +467,7 @@ def _switched(
     if failed is not None and not failed.ok:
         message += f"; {after_move(failed)}"
     if carried:
-        message += f"; {len(carried)} local change(s) came along"
+        message += f"; {plural(len(carried), 'local change')} came along"
     if stash is not None:
         message += f"; your changes are in {stash.ref} ({stash.sha[:10]})"
         undo += f"; git stash apply --index {stash.sha}"

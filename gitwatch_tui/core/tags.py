@@ -21,6 +21,7 @@ from gitwatch_tui.core.git import RepoPaths, git_env, run_git
 from gitwatch_tui.core.local_state import find_overwritten, read_local_state, rev_parse, shown
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
 from gitwatch_tui.core.remotes import read_remote_config
+from gitwatch_tui.core.results import plural
 
 _SEMVER = re.compile(
     r"(?:.*?[^0-9A-Za-z.])?[vV]?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
@@ -162,13 +163,13 @@ def _local_refusal(
     if isinstance(local, str):
         return SyncRefusal("error", local)
     if local.conflicted:
-        return SyncRefusal("conflicts", f"{len(local.conflicted)} conflicted file(s)")
+        return SyncRefusal("conflicts", plural(len(local.conflicted), "conflicted file"))
     if local.git_dir.operation:
         return SyncRefusal("operation", f"a {local.git_dir.operation} is in progress")
     if local.changed:
         changed = local.changed
         return SyncRefusal(
-            "dirty", f"{len(changed)} file(s) with local changes: {shown(changed)}", changed
+            "dirty", f"{plural(len(changed), 'file')} with local changes: {shown(changed)}", changed
         )
     if head is not None:
         # Commits made on a detached HEAD belong to no branch: moving HEAD would orphan them.
@@ -183,7 +184,7 @@ def _local_refusal(
         if count:
             return SyncRefusal(
                 "detached",
-                f"HEAD has {count} commit(s) on no branch or tag; keep them with "
+                f"HEAD has {plural(count, 'commit')} on no branch or tag; keep them with "
                 "`git branch <name>` first",
             )
     blockers = find_overwritten(repo, head or EMPTY_TREE, target, timeout=timeout)

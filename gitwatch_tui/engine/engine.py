@@ -67,6 +67,7 @@ from gitwatch_tui.engine.backoff import (
 )
 from gitwatch_tui.engine.config_watch import DEFAULT_SETTLE, ConfigRead, ConfigWatch
 from gitwatch_tui.engine.events import (
+    NO_REMOTE,
     Action,
     ConfigError,
     ConfigReloaded,
@@ -866,8 +867,9 @@ class Engine:
             self._publish_state(new_state)
             self._record_fetch(name, new_state, outcome)
         finished = SyncFinished(
-            name, action, ok=outcome.error is None, duration=outcome.duration, error=outcome.error
-        )
+            name, action, ok=outcome.error is None, duration=outcome.duration, error=outcome.error,
+            detail=NO_REMOTE if outcome.no_remote else None,
+        )  # fmt: skip
         self._remember(finished)
         return finished
 

@@ -68,6 +68,9 @@ class SyncStateChanged:
     state: SyncState
 
 
+NO_REMOTE = "no-remote"  # a SyncFinished's `detail` for a repo with no remote to fetch from
+
+
 @dataclass(frozen=True, slots=True)
 class SyncFinished:
     """A fetch, pull, clone or automatic sync ended; `ok` False carries git's words in `error`

@@ -13,6 +13,7 @@ from dataclasses import fields, is_dataclass
 from typing import Any, TextIO
 
 from gitwatch_tui.core.config import Config
+from gitwatch_tui.core.results import plural
 from gitwatch_tui.engine.engine import Engine
 from gitwatch_tui.engine.events import (
     ConfigError,
@@ -124,7 +125,7 @@ def _describe_pipeline(run: PipelineStateChanged) -> str:
     took = f" in {run.duration:.1f}s"
     if run.state == "ok":
         tolerated = f" (failed, tolerated: {', '.join(run.failed)})" if run.failed else ""
-        return f"{run.repo}: pipeline ok{took}, {run.total} step(s){tolerated}"
+        return f"{run.repo}: pipeline ok{took}, {plural(run.total, 'step')}{tolerated}"
     if run.state == "cancelled":
         return f"{run.repo}: pipeline cancelled{took}"
     verb = "timed out" if run.state == "timeout" else "failed"

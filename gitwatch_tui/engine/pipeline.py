@@ -49,6 +49,7 @@ from gitwatch_tui.core.configmap import (
 )
 from gitwatch_tui.core.git import RepoPaths, run_git_async
 from gitwatch_tui.core.models import PipelineStep, RepoSpec, StepLimits
+from gitwatch_tui.core.results import plural
 from gitwatch_tui.core.secrets import SecretUnavailable
 from gitwatch_tui.engine.events import (
     Event,
@@ -450,8 +451,8 @@ class PipelineRunner:
             return StepResult(step.name, "failed", 0.0, error=str(exc))
         sink.note(
             "info",
-            f"ConfigMap {rendered.name}: {len(rendered.files)} file(s), {rendered.size} bytes, "
-            f"written to {target}",
+            f"ConfigMap {rendered.name}: {plural(len(rendered.files), 'file')}, "
+            f"{rendered.size} bytes, written to {target}",
         )
         if not config.apply:
             return StepResult(step.name, "ok", 0.0, returncode=0)

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from gitwatch_tui.core.config import EmailTarget, NotifySettings, WebhookTarget, is_http_url
+from gitwatch_tui.core.results import plural
 from gitwatch_tui.core.secrets import SecretSource, SecretUnavailable
 from gitwatch_tui.engine.events import (
     ConfigReloaded,
@@ -78,7 +79,9 @@ class Notification:
         if self.suppressed:
             lines.append(f"(and {self.suppressed} more like it since the last message)")
         if self.dropped:
-            lines.append(f"({self.dropped} other notification(s) dropped by the rate limit)")
+            lines.append(
+                f"({plural(self.dropped, 'other notification')} dropped by the rate limit)"
+            )
         return "\n".join(lines)
 
     def payload(self) -> dict[str, Any]:
@@ -124,7 +127,7 @@ class EventMapper:
                 was = self._conflicted.get(status.name, False)
                 self._conflicted[status.name] = conflicted
                 if conflicted and not was:
-                    what = f"{status.conflicted} conflicted file(s)" if status.conflicted else ""
+                    what = plural(status.conflicted, "conflicted file") if status.conflicted else ""
                     doing = f"a {status.operation} is in progress" if status.operation else ""
                     return Notification(
                         "conflict-appeared",

@@ -123,8 +123,8 @@ def test_preview_lists_incoming_commits_and_files(tmp_path: Path) -> None:
         IncomingFile("README.md", "D"),
     }
     assert preview.effects == (
-        "fast-forward main by 2 incoming commit(s) to origin/main",
-        "1 local change(s) are not touched by the pull and stay as they are",
+        "fast-forward main by 2 incoming commits to origin/main",
+        "1 local change: not touched by the pull, kept as is",
         "untracked and ignored files are not touched",
     )
     assert snapshot(clone) == before
@@ -137,11 +137,9 @@ def test_preview_of_a_rebase_says_outgoing_commits_are_replayed(tmp_path: Path) 
     commit_file(clone, "mine.txt", "m\n")
     preview = preview_pull(spec_of(clone), "rebase", timeout=TIMEOUT)
     assert preview.refusal is None and preview.outgoing_total == 1
-    assert preview.effects[0] == (
-        "rebase: your 1 outgoing commit(s) are replayed on top of 1 incoming commit(s)"
-    )
+    assert preview.effects[0] == ("rebase: 1 outgoing commit replayed on top of 1 incoming commit")
     merge = preview_pull(spec_of(clone), "merge", timeout=TIMEOUT)
-    assert merge.effects[0].startswith("merge: a merge commit joins your 1 outgoing commit(s)")
+    assert merge.effects[0].startswith("merge: a merge commit joins 1 outgoing commit")
 
 
 # --- refusals ----------------------------------------------------------------------------------
@@ -268,7 +266,7 @@ def test_ff_only_refused_when_diverged(tmp_path: Path) -> None:
     _, clone = behind_clone(tmp_path, "diverged", {"theirs.txt": "t\n"})
     commit_file(clone, "mine.txt", "m\n")
     outcome = refused(clone, "ff-only")
-    assert outcome.reason == "diverged" and "pick rebase or merge" in outcome.message
+    assert outcome.reason == "diverged" and "rebase or merge instead" in outcome.message
 
 
 @pytest.mark.parametrize("mode", ["rebase", "merge"])

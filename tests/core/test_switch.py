@@ -212,7 +212,7 @@ def test_dirty_switch_that_conflicts_is_refused_with_the_files_and_nothing_chang
 
     assert outcome.reason == "would-overwrite"
     assert outcome.paths == ("-rf", "n", "with space ü.txt")
-    assert "stash-and-switch" in outcome.message
+    assert "stash and switch takes your changes along" in outcome.message
     assert git(clone, "branch", "--list", "feature") == ""  # no tracking branch left behind
 
 

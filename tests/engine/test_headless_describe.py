@@ -19,13 +19,13 @@ LOG = "/state/pipelines/api/run-1.log"
         ),
         (
             PipelineStateChanged("api", "run-1", "ok", index=3, total=3, duration=4.3),
-            "api: pipeline ok in 4.3s, 3 step(s)",
+            "api: pipeline ok in 4.3s, 3 steps",
         ),
         (
             PipelineStateChanged(
                 "api", "run-1", "ok", index=2, total=2, failed=("lint",), duration=1.0
             ),
-            "api: pipeline ok in 1.0s, 2 step(s) (failed, tolerated: lint)",
+            "api: pipeline ok in 1.0s, 2 steps (failed, tolerated: lint)",
         ),
         (
             PipelineStateChanged(

@@ -57,9 +57,9 @@ def test_syncs_refusals_and_unreadable_repos() -> None:
         SyncFinished("r", "fetch", ok=False, error="x"),  # said by its sync state
         SyncFinished("r", "auto-sync", ok=True, old_head="a" * 40, new_head="b" * 40,
                      automatic=True, detail="ff-only"),
-        SyncFinished("r", "auto-sync", ok=False, error="2 staged and 0 unstaged change(s)",
+        SyncFinished("r", "auto-sync", ok=False, error="2 staged and 0 unstaged changes",
                      automatic=True, detail="dirty"),
-        SyncFinished("r", "pull", ok=False, error="merge stopped on 1 conflicted file(s): a",
+        SyncFinished("r", "pull", ok=False, error="merge stopped on 1 conflicted file: a",
                      detail="undo: git merge --abort"),
         SyncFinished("r", "pull", ok=False, error="git merge timed out after 60s"),
         SyncFinished("r", "auto-sync", ok=True, old_head="b" * 40, new_head="c" * 40,
@@ -70,8 +70,8 @@ def test_syncs_refusals_and_unreadable_repos() -> None:
     ])  # fmt: skip
     assert lines == [
         "info r: auto-sync: aaaaaaa..bbbbbbb",
-        "warning r: auto-sync refused: 2 staged and 0 unstaged change(s)",
-        "warning r: pull: merge stopped on 1 conflicted file(s): a",
+        "warning r: auto-sync refused: 2 staged and 0 unstaged changes",
+        "warning r: pull: merge stopped on 1 conflicted file: a",
         "error r: pull failed: git merge timed out after 60s",
         "warning r: auto-sync: bbbbbbb..ccccccc; "
         "git merge timed out after 60s after HEAD had moved",

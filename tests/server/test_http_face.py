@@ -41,7 +41,7 @@ from tests.server.conftest import (
 )
 from tests.server.test_daemon import served_repo
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+DAEMON_DOC = Path(__file__).resolve().parents[2] / "docs" / "daemon.md"
 ALPHA = "https://github.com/owner/alpha.git"
 
 
@@ -351,8 +351,8 @@ async def test_forges_content_types_and_event_headers(world: World) -> None:
 
 
 def readme_generic_example() -> str:
-    """The generic webhook's shell example, as the README shows it."""
-    text = README.read_text()
+    """The generic webhook's shell example, as the daemon's page shows it."""
+    text = DAEMON_DOC.read_text()
     start = text.index("- **Generic**")
     block = re.search(r"```sh\n(.*?)```", text[start:], re.DOTALL)
     assert block is not None

@@ -204,7 +204,7 @@ def test_the_hourly_cap_drops_and_counts() -> None:
     assert throttle.dropped == 2
     now[0] += 3600.0
     later = throttle.admit(notes[0])  # type: ignore[arg-type]
-    assert later is not None and later.dropped == 2 and "2 other notification(s)" in later.text
+    assert later is not None and later.dropped == 2 and "2 other notifications" in later.text
 
 
 def test_events_map_to_kinds_on_transitions_only() -> None:

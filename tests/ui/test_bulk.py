@@ -9,6 +9,7 @@ from textual.widgets import DataTable
 
 from gitwatch_tui.ui.app import GitwatchApp
 from gitwatch_tui.ui.screens.bulk import BulkScreen
+from gitwatch_tui.ui.screens.pull import PullScreen
 from tests.conftest import git
 from tests.ui.conftest import RepoSet, all_read, dashboard, make_app, row_text, table, until
 
@@ -87,3 +88,28 @@ async def test_bulk_fetch_reports_each_repo(repo_set: RepoSet, tmp_path: Path) -
         await until(pilot, lambda: finished(app))
         assert set(results(app)) == {"web", "docs"}
         assert all(line.startswith("✓ fetched") for line in results(app).values())
+
+
+async def test_p_on_a_group_row_pulls_its_repos_and_enter_opens_a_skipped_ones_panel(
+    repo_set: RepoSet, tmp_path: Path
+) -> None:
+    web_before = git(repo_set.clones["web"], "rev-parse", "HEAD")
+    app = make_app(repo_set.config, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: all_read(app))
+        table(app).move_cursor(row=table(app).order.index("group:frontend"))
+        await pilot.press("p")  # no pick: the group row stands for its repos
+        await until(pilot, lambda: finished(app))
+        screen = app.screen
+        assert isinstance(screen, BulkScreen)
+        assert screen.names == ["docs", "web"] and "frontend" in screen.title_text
+        lines = results(app)
+        assert lines["web"].startswith("✓ fast-forwarded")
+        assert lines["docs"].startswith("⊘") and "enter opens its panel" in lines["docs"]
+        screen.query_one(DataTable).move_cursor(row=screen.names.index("docs"))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, PullScreen))
+        assert isinstance(app.screen, PullScreen) and app.screen.repo == "docs"
+        assert dashboard(app).selection == set()  # nothing was picked for it
+
+    assert git(repo_set.clones["web"], "rev-parse", "HEAD") != web_before

@@ -21,7 +21,7 @@ from gitwatch_tui.ui.screens.conflicts import ConflictScreen
 from gitwatch_tui.ui.screens.dashboard import DashboardScreen
 from gitwatch_tui.ui.screenshots import wait_until_read
 from tests.conftest import git
-from tests.ui.conftest import all_read, make_app, plain, until
+from tests.ui.conftest import all_read, dashboard, make_app, plain, until
 
 BASE = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(8))
 OURS = BASE.replace("x + 1\n", "x + 1000  # ours\n").replace("x + 6\n", "abs(x) + 6  # ours\n")
@@ -149,9 +149,8 @@ async def test_hunk_by_hunk_then_whole_files_then_continue(tmp_path: Path) -> No
         await pilot.press("t")  # hunk 2: theirs
         await idle(pilot, screen)
         assert (repo / "app.py").read_bytes() == MIXED.encode()
-        assert "a marks it resolved" in message(screen)
-        await pilot.press("a")
-        await idle(pilot, screen)
+        # Its last hunk taken, the file is marked resolved without an `a` of its own.
+        assert "app.py marked resolved" in message(screen)
         assert "app.py" not in unmerged(repo)
         assert "1/3 resolved" in plain(screen.query_one("#conflict-title"))
 
@@ -283,7 +282,14 @@ async def test_no_conflict_in_progress(tmp_path: Path) -> None:
     commit(repo, {"a.txt": "a\n"}, "base")
     app = make_app(config_for(repo), tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_panel(pilot)
+        await until(pilot, lambda: all_read(app))
+        await pilot.press("c")  # from the dashboard: one line, no empty panel
+        await pilot.pause()
+        assert app.screen is dashboard(app)
+        assert any("docs has no conflict in progress" in n.message for n in app._notifications)
+        app.open_conflicts("docs")  # the panel itself, as after a conflict ended
+        await until(pilot, lambda: isinstance(app.screen, ConflictScreen) and app.screen.state)
+        screen = panel(app)
         assert "no conflict in progress" in plain(screen.query_one("#conflict-title"))
         assert "No conflict in progress in docs" in plain(screen.query_one("#conflict-head"))
         await pilot.press("A")

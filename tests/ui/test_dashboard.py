@@ -9,10 +9,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from gitwatch_tui.core.config import Config
+from gitwatch_tui.core.models import RepoSpec
+from gitwatch_tui.ui.app import GitwatchApp
 from gitwatch_tui.ui.screens.details import DetailScreen
 from gitwatch_tui.ui.screens.help import HelpScreen
 from gitwatch_tui.ui.themes import REPO_VARIABLES
-from tests.conftest import git, push_from_elsewhere
+from tests.conftest import commit_file, git, push_from_elsewhere
 from tests.ui.conftest import (
     RepoSet,
     all_read,
@@ -418,3 +420,48 @@ async def test_a_filtered_view_follows_live_changes(repo_set: RepoSet, tmp_path:
         (repo_set.clones["docs"] / "notes.txt").unlink()
         await app.engine.refresh("docs")
         await until(pilot, lambda: "docs" not in table(app).order)
+
+
+def fetches_ended(app: GitwatchApp) -> bool:
+    return not [w for w in app.workers if w.group.startswith("fetch ") and w.is_running]
+
+
+async def test_fetch_all_skips_repos_without_a_remote_quietly(
+    repo_set: RepoSet, tmp_path: Path
+) -> None:
+    local = repo_set.base / "scratch"
+    local.mkdir()
+    git(local, "init", "-q", "-b", "main")
+    commit_file(local, "notes.txt", "mine\n")
+    config = replace(
+        repo_set.config, repos=(*repo_set.config.repos, RepoSpec(path=local, name="scratch"))
+    )
+    app = make_app(config, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: all_read(app))
+        await pilot.press("F")
+        await until(pilot, lambda: fetches_ended(app))
+        said = [f"{n.title} {n.message}" for n in app._notifications]
+        table(app).move_cursor(row=table(app).order.index("scratch"))
+        await pilot.press("f")  # asked for this one repo: it says why nothing happens
+        await until(pilot, lambda: any("scratch has no remote" in n.message
+                                       for n in app._notifications))  # fmt: skip
+
+    assert not [line for line in said if "scratch" in line or "broken" in line], said
+    assert not [line for line in said if "fetch failed" in line], said
+
+
+async def test_c_without_a_conflict_and_s_without_stashes_say_so_in_one_line(
+    repo_set: RepoSet, tmp_path: Path
+) -> None:
+    app = make_app(repo_set.config, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: all_read(app))
+        table(app).move_cursor(row=table(app).order.index("api"))
+        await pilot.press("c", "S")
+        await pilot.pause()
+        said = [n.message for n in app._notifications]
+        assert app.screen is dashboard(app)
+
+    assert "api has no conflict in progress" in said
+    assert "api has no stashes" in said

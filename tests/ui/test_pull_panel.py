@@ -110,7 +110,7 @@ async def test_preview_fetches_then_shows_incoming_commits_files_and_effects(
         assert "Explain the parser" in text and "Grace" in text and "2h ago" in text
         assert "Add the parser" in text and "Ada" in text
         assert "A src/parser.py" in text and "M README.md" in text
-        assert "fast-forward main by 2 incoming commit(s)" in text
+        assert "fast-forward main by 2 incoming commits" in text
         assert "[ff-only]" in text  # the default mode
         assert screen.check_action("pull", ()) is True
         assert head(clone) != tip  # a preview changes nothing
@@ -138,7 +138,7 @@ async def test_refused_when_a_local_edit_touches_an_incoming_file(tmp_path: Path
     async with app.run_test(size=(120, 35)) as pilot:
         screen = await open_pull(pilot, app, "service")
         text = panel_text(app)
-        assert "✗ Will not pull (dirty)" in text
+        assert "✗ Will not pull: 1 file with local changes" in text
         assert "would be changed by the pull" in text and "    README.md" in text
         assert screen.check_action("pull", ()) is None  # greyed out in the footer
         await pilot.press("enter", "p")
@@ -179,7 +179,7 @@ async def test_upstream_moved_after_the_preview_is_refused_as_stale_and_re_previ
         await until(pilot, lambda: screen.outcome is not None and screen.preview is not None
                     and screen.preview.upstream_sha == newer)  # fmt: skip
         text = panel_text(app)
-        assert "✗ Not pulled (stale)" in text and "moved since the preview" in text
+        assert "✗ Not pulled: origin/main moved" in text and "moved since the preview" in text
         assert "Late commit" in text and "Incoming commits (3)" in text
         assert head(clone) == old  # not even to the commit previewed first
         await pilot.press("p")
@@ -200,10 +200,11 @@ async def test_mode_keys_re_preview_and_the_default_comes_from_the_config(
     async with app.run_test(size=(120, 35)) as pilot:
         screen = await open_pull(pilot, app, "site")
         assert screen.mode == "rebase" and "[rebase]" in panel_text(app)
-        assert "rebase: your 1 outgoing commit(s) are replayed" in panel_text(app)
+        assert "rebase: 1 outgoing commit replayed" in panel_text(app)
         await pilot.press("1")
         await until(pilot, lambda: screen.preview is not None and screen.preview.mode == "ff-only")
-        assert "Will not pull (diverged)" in panel_text(app)
+        assert "Will not pull: 1 local commit not on" in panel_text(app)
+        assert "Press 2 to rebase or 3 to merge." in panel_text(app)
         assert screen.check_action("pull", ()) is None
         await pilot.press("m", "m")
         await until(pilot, lambda: screen.preview is not None and screen.preview.mode == "merge")

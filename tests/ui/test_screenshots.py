@@ -17,12 +17,12 @@ from gitwatch_tui.ui.screenshots import SCENES, SceneError, _until, main, take
 # splits a line where the style changes).
 PANELS = {
     "pull": ["rebase your commits on top", "Rotate signing keys every 24 hours"],
-    "switch": ["Not switched (would-overwrite):", "src/dns_manager/records.py"],
+    "switch": ["Not switched: ", "src/dns_manager/records.py"],
     "stashes": ["WIP: focus ring on buttons", "+Buttons: focus ring."],
     "conflicts": ["merging", "REQUEST_TIMEOUT =", "theirs · origin/main"],
     "log": ["step 3/3 version", "2 files changed, 8 insertions(+)"],
     # Taken after the log scene pulled admin-panel: still behind here, its own new sandbox.
-    "bulk": ["1 done · 10 skipped · 1 failed", "fast-forwarded"],
+    "bulk": ["1 done · 11 skipped · 0 failed", "fast-forwarded"],  # no remote: skipped
 }
 
 

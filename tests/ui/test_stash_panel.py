@@ -20,7 +20,7 @@ from gitwatch_tui.ui.screens.dashboard import DashboardScreen
 from gitwatch_tui.ui.screens.stashes import StashScreen
 from gitwatch_tui.ui.screenshots import wait_until_read
 from tests.conftest import commit_file, git
-from tests.ui.conftest import all_read, make_app, plain, until
+from tests.ui.conftest import all_read, dashboard, make_app, plain, until
 
 NOW = 1_700_000_000.0
 OLDER, NEWER = "1699700000 +0000", "1699900000 +0000"  # 3 days and 1 day before NOW
@@ -256,7 +256,15 @@ async def test_no_stashes(tmp_path: Path) -> None:
     commit_file(repo, "README.md", "hello\n")
     app = make_app(config_for(repo), tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_panel(pilot)
+        await until(pilot, lambda: all_read(app))
+        await pilot.press("S")  # from the dashboard: one line, no empty panel
+        await pilot.pause()
+        assert app.screen is dashboard(app)
+        assert any("api has no stashes" in n.message for n in app._notifications)
+        app.push_screen(StashScreen("api"))  # the panel itself, as after the last drop
+        await until(pilot, lambda: isinstance(app.screen, StashScreen) and app.screen.loaded)
+        screen = app.screen
+        assert isinstance(screen, StashScreen)
         assert screen.query_one("#stash-empty").display
         assert "No stashes in api" in plain(screen.query_one("#stash-empty"))
         await pilot.press("d")  # nothing to drop: no dialog

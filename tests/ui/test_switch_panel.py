@@ -165,8 +165,10 @@ async def test_dirty_switch_is_refused_with_files_then_s_stashes_and_back_reappl
         await pilot.press(*"typo", "enter")
         await until(pilot, lambda: screen.offer is not None)
         text = panel_text(app)
-        assert "✗ Not switched (would-overwrite)" in text
-        assert "1 local file(s): README.md;" in text and "    README.md" not in text  # once
+        assert "✗ Not switched: switching to fix/typo would overwrite" in text
+        assert (
+            "1 file with local changes: README.md;" in text and "    README.md" not in text
+        )  # once
         assert "press s to stash your changes" in text
         assert current(clone) == "main" and (clone / "README.md").read_bytes() == work["README.md"]
         await pilot.press("s")

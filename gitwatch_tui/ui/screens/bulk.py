@@ -1,6 +1,7 @@
 """One action on many repos (the selected ones): fetch, pull (ff-only) or switch, with a line
 of result per repo as each one ends. A repo where the action is unsafe is skipped with the
-reason its own refusal gives; nothing is forced."""
+reason its own refusal gives; nothing is forced. Enter on a repo opens its own panel, where the
+other ways (rebase, merge, stash and switch) are."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Input, Static
 
 from gitwatch_tui.core.results import PullRefusal, PullResult, SwitchRefusal, SwitchResult
-from gitwatch_tui.engine.events import SyncFinished
+from gitwatch_tui.engine.events import NO_REMOTE, SyncFinished
 from gitwatch_tui.engine.locks import RepoBusy
 from gitwatch_tui.ui.host import HostedScreen
 from gitwatch_tui.ui.repo_view import first_line
@@ -43,6 +44,7 @@ class BulkResult:
 
 
 Run = Callable[[str], Awaitable[BulkResult]]
+OpenPanel = Callable[[str], Screen[None]]  # the one-repo panel of the action, for enter
 
 
 def fetch_one(engine: Engine) -> Run:
@@ -71,6 +73,8 @@ def switch_one(engine: Engine, branch: str) -> Run:
 
 
 def fetched(finished: SyncFinished) -> BulkResult:
+    if finished.detail == NO_REMOTE:
+        return BulkResult(finished.repo, "skipped", "no remote: nothing to fetch")
     if finished.ok:
         return BulkResult(finished.repo, "done", "fetched")
     return BulkResult(finished.repo, "failed", first_line(finished.error or "fetch failed"))
@@ -79,6 +83,8 @@ def fetched(finished: SyncFinished) -> BulkResult:
 def pulled(name: str, result: PullResult | PullRefusal | SyncFinished) -> BulkResult:
     """A pull's end in words: moved old..new, skipped for the reason it was refused, or
     failed (the fetch before it, or git itself)."""
+    if isinstance(result, SyncFinished) and result.detail == NO_REMOTE:
+        return BulkResult(name, "skipped", "no remote: nothing to pull")
     if isinstance(result, SyncFinished):  # the fetch before it
         return BulkResult(name, "failed", first_line(result.error or "failed"))
     if isinstance(result, PullRefusal):
@@ -102,18 +108,24 @@ def switched(name: str, result: SwitchResult | SwitchRefusal) -> BulkResult:
 class BulkScreen(HostedScreen):
     """Results of one action over many repos, filled in as each repo's action ends."""
 
-    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back")]
+    BINDINGS = [
+        Binding("escape,q", "app.pop_screen", "Back"),
+        Binding("enter", "open_panel", "Open panel"),
+    ]
     DEFAULT_CSS = """
     BulkScreen #bulk-title { height: 1; padding: 0 1; background: $panel; }
     BulkScreen #bulk-results { height: 1fr; }
     """
 
-    def __init__(self, title: str, names: Sequence[str], run: Run) -> None:
+    def __init__(
+        self, title: str, names: Sequence[str], run: Run, panel: OpenPanel | None = None
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.names = list(names)
         self.results: dict[str, BulkResult] = {}
         self._run = run
+        self._panel = panel
 
     def compose(self) -> ComposeResult:
         yield Static(id="bulk-title")
@@ -138,9 +150,30 @@ class BulkScreen(HostedScreen):
             result = BulkResult(name, "failed", first_line(str(exc)) or type(exc).__name__)
         self.results[name] = result
         palette = self.gw_app.palette()
-        cell = self._cell(result.outcome, result.text, palette)
+        text = result.text
+        if result.outcome == "skipped" and self._panel is not None:
+            text += " · enter opens its panel"
+        cell = self._cell(result.outcome, text, palette)
         self.query_one(DataTable).update_cell(name, "result", cell, update_width=True)
         self._update_title()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "open_panel":
+            return self._panel is not None
+        return True
+
+    def action_open_panel(self) -> None:
+        """Enter: the repo under the cursor in the action's own panel."""
+        table = self.query_one(DataTable)
+        if self._panel is None or not self.names:
+            return
+        name = self.names[table.cursor_row]
+        self.app.push_screen(self._panel(name))
+
+    @on(DataTable.RowSelected)
+    def _row_chosen(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_panel()
 
     @staticmethod
     def _cell(outcome: str, text: str, palette: dict[str, str]) -> Text:

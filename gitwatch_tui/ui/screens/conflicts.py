@@ -34,8 +34,9 @@ from gitwatch_tui.core.results import (
     OperationOutcome,
     ResolveOutcome,
     Side,
+    plural,
 )
-from gitwatch_tui.ui.screens.change_panel import ChangePanel
+from gitwatch_tui.ui.screens.change_panel import ChangePanel, in_turn
 from gitwatch_tui.ui.screens.confirm import ConfirmScreen
 from gitwatch_tui.ui.widgets.footer import Footer
 
@@ -214,6 +215,7 @@ class ConflictScreen(ChangePanel):
 
     def _load(self, path: str | None = None, hunk: int = 0) -> None:
         """Read the conflict and the file `path` (None: the first one still conflicted)."""
+        self.reading = True
         self._read(path, hunk)
 
     @work(group="conflict-read", exclusive=True)
@@ -235,6 +237,7 @@ class ConflictScreen(ChangePanel):
         self._draw_title()
         self._fill_files()
         await self._draw_file()
+        self._read_done()
 
     def _entry(self, path: str | None) -> ConflictEntry | None:
         if self.state is None:
@@ -451,6 +454,7 @@ class ConflictScreen(ChangePanel):
         if event.option.id is not None and event.option.id != self.path:
             self._load(event.option.id, 0)
 
+    @in_turn
     def action_hunk(self, step: int) -> None:
         """Next / previous hunk; past the file's last (first) hunk, the next (previous) file
         still conflicted."""
@@ -469,6 +473,7 @@ class ConflictScreen(ChangePanel):
             if 0 <= at < len(paths):
                 self._load(paths[at], 0 if step > 0 else _LAST)
 
+    @in_turn
     def action_reload(self) -> None:
         self._load(self.path, self.hunk)
 
@@ -486,6 +491,7 @@ class ConflictScreen(ChangePanel):
             return None
         return self.path, self.file
 
+    @in_turn
     def action_take(self, side: Side) -> None:
         picked = self._conflicted_file()
         if picked is None:
@@ -509,6 +515,7 @@ class ConflictScreen(ChangePanel):
             lambda outcome: self._resolved(outcome, f"hunk {number}: took {side}", path, position),
         )
 
+    @in_turn
     def action_take_file(self, side: Side) -> None:
         picked = self._conflicted_file()
         if picked is None:
@@ -529,13 +536,19 @@ class ConflictScreen(ChangePanel):
             self._load(self.path, self.hunk)
             return
         message = done
-        if path is not None:
-            left = outcome.remaining_hunks
-            message += (
-                f"; {left} hunk{'s' if left != 1 else ''} left"
-                if left
-                else f"; no conflict left in {path}: a marks it resolved"
+        if path is not None and not outcome.remaining_hunks:
+            # The file's last hunk: it is marked resolved with no `a` of its own (marking
+            # refuses a file with markers left, so nothing unresolved is staged).
+            self.say(f"{message}; no conflict left in {path}", "ok")
+            engine = self.gw_app.engine
+            self._run(
+                f"marking {path} resolved",
+                lambda: engine.mark_resolved(self.repo, [path]),
+                partial(self._marked, path),
             )
+            return
+        if path is not None:
+            message += f"; {plural(outcome.remaining_hunks, 'hunk')} left"
         else:
             message += ", staged"
         if outcome.undo:
@@ -544,6 +557,7 @@ class ConflictScreen(ChangePanel):
         # The hunks after the resolved one move up: the same position is the next hunk.
         self._load(path, position)
 
+    @in_turn
     def action_mark_resolved(self) -> None:
         picked = self._conflicted_file()
         if picked is None:
@@ -573,6 +587,7 @@ class ConflictScreen(ChangePanel):
             self.say(f"Not marked: {outcome.message}", "error")
             self._load(path, self.hunk)
 
+    @in_turn
     def action_edit(self) -> None:
         picked = self._conflicted_file()
         if picked is None:
@@ -609,6 +624,7 @@ class ConflictScreen(ChangePanel):
 
     # -- continue and abort -------------------------------------------------------------------
 
+    @in_turn
     def action_continue(self) -> None:
         if not self._idle():
             return
@@ -632,6 +648,7 @@ class ConflictScreen(ChangePanel):
             partial(self._finished, "continued"),
         )
 
+    @in_turn
     def action_abort(self) -> None:
         if not self._idle():
             return
@@ -653,7 +670,9 @@ class ConflictScreen(ChangePanel):
             )
             return
         if state.resolved:
-            body += f"\n\nThe {state.resolved} file(s) resolved so far lose their resolution."
+            body += (
+                f"\n\nThe {plural(state.resolved, 'file')} resolved so far lose their resolution."
+            )
 
         def answered(yes: bool | None) -> None:
             if not yes:

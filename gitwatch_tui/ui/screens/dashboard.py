@@ -15,7 +15,7 @@ from textual.containers import Center, Middle
 from textual.notifications import SeverityLevel
 from textual.widgets import DataTable, Input, Static
 
-from gitwatch_tui.engine.events import SyncState
+from gitwatch_tui.engine.events import NO_REMOTE, SyncState
 from gitwatch_tui.ui.host import HostedScreen
 from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate, FollowsEngine
 from gitwatch_tui.ui.repo_view import (
@@ -35,7 +35,7 @@ from gitwatch_tui.ui.widgets.footer import Footer
 from gitwatch_tui.ui.widgets.repo_table import RepoTable
 
 if TYPE_CHECKING:
-    from gitwatch_tui.ui.screens.bulk import Run
+    from gitwatch_tui.ui.screens.bulk import OpenPanel, Run
 
 COLUMN_NAMES = {
     "repo": "name",
@@ -301,12 +301,18 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         names = sorted(n for n in self.rows if n in self.gw_app.engine.specs)
         self.notify(f"Fetching {len(names)} repos …", timeout=2)
         for name in names:
-            self.run_worker(self._fetch(name), group=f"fetch {name}")
+            self.run_worker(self._fetch(name, quiet_without_remote=True), group=f"fetch {name}")
 
-    async def _fetch(self, name: str) -> None:
+    async def _fetch(self, name: str, *, quiet_without_remote: bool = False) -> None:
         result = await self.gw_app.engine.fetch(name)
-        if not result.ok and result.error:
-            self.notify(result.error.strip(), title=f"{name}: fetch failed", severity="error")
+        if result.ok or not result.error:
+            return
+        if result.detail == NO_REMOTE:
+            # A local-only repo has nothing to fetch: `F` skips it; `f` on it says so.
+            if not quiet_without_remote:
+                self.notify(f"{name} has no remote: nothing to fetch", timeout=4)
+            return
+        self.notify(result.error.strip(), title=f"{name}: fetch failed", severity="error")
 
     def action_details(self) -> None:
         key = self.query_one(RepoTable).selected_key
@@ -329,13 +335,19 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         return key
 
     def action_pull(self) -> None:
+        from gitwatch_tui.ui.screens.bulk import pull_one
+        from gitwatch_tui.ui.screens.pull import PullScreen
+
+        key = self.query_one(RepoTable).selected_key
         if self.selection:
-            from gitwatch_tui.ui.screens.bulk import pull_one
-
-            self._bulk("Pull (ff-only)", pull_one(self.gw_app.engine))
+            self._bulk("Pull (ff-only)", pull_one(self.gw_app.engine), PullScreen)
+        elif key is not None and key.startswith(GROUP_PREFIX):
+            # A group row: its repos, as if picked and bulk pulled.
+            group = key.removeprefix(GROUP_PREFIX)
+            names = self._selected_repos()
+            title = f"Pull (ff-only) · {group}"
+            self._bulk(title, pull_one(self.gw_app.engine), PullScreen, names)
         elif (name := self._selected_repo()) is not None:
-            from gitwatch_tui.ui.screens.pull import PullScreen
-
             self.app.push_screen(PullScreen(name))
 
     def action_switch(self, stash: bool = False) -> None:
@@ -351,16 +363,23 @@ class DashboardScreen(FollowsEngine, HostedScreen):
     def _bulk_switch(self, branch: str | None) -> None:
         if branch:
             from gitwatch_tui.ui.screens.bulk import switch_one
+            from gitwatch_tui.ui.screens.switch import SwitchScreen
 
-            self._bulk(f"Switch to {branch}", switch_one(self.gw_app.engine, branch))
+            self._bulk(f"Switch to {branch}", switch_one(self.gw_app.engine, branch), SwitchScreen)
 
-    def _bulk(self, title: str, run: Run) -> None:
+    def _bulk(
+        self,
+        title: str,
+        run: Run,
+        panel: OpenPanel | None = None,
+        names: Sequence[str] | None = None,
+    ) -> None:
         # The bulk and panel screens are imported when first used: with the git operations
         # behind them they are a tenth of the start-up imports.
         from gitwatch_tui.ui.screens.bulk import BulkScreen
 
-        names = sorted(self.selection)
-        self.app.push_screen(BulkScreen(f"{title} · {len(names)} repos", names, run))
+        names = sorted(self.selection) if names is None else list(names)
+        self.app.push_screen(BulkScreen(f"{title} · {len(names)} repos", names, run, panel))
 
     @property
     def selection(self) -> set[str]:
@@ -387,10 +406,15 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         self.action_switch(stash=True)
 
     def action_stashes(self) -> None:
-        if (name := self._selected_repo()) is not None:
-            from gitwatch_tui.ui.screens.stashes import StashScreen
+        if (name := self._selected_repo()) is None:
+            return
+        status = self.rows[name].status
+        if status is not None and not status.error and not status.stash:
+            self.notify(f"{name} has no stashes", timeout=3)
+            return
+        from gitwatch_tui.ui.screens.stashes import StashScreen
 
-            self.app.push_screen(StashScreen(name))
+        self.app.push_screen(StashScreen(name))
 
     def action_log(self) -> None:
         """The log: the repo under the cursor's lines, or every repo's from a group row."""
@@ -400,8 +424,13 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         self.app.push_screen(LogScreen(key if key in self.rows else None))
 
     def action_conflicts(self) -> None:
-        if (name := self._selected_repo()) is not None:
-            self.gw_app.open_conflicts(name)
+        if (name := self._selected_repo()) is None:
+            return
+        status = self.rows[name].status
+        if status is not None and not status.error and not (status.conflicted or status.operation):
+            self.notify(f"{name} has no conflict in progress", timeout=3)
+            return
+        self.gw_app.open_conflicts(name)
 
     @on(DataTable.RowSelected)
     def _row_clicked(self, event: DataTable.RowSelected) -> None:

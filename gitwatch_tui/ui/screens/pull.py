@@ -28,6 +28,18 @@ from gitwatch_tui.ui.widgets.footer import Footer
 
 # Past this many the list ends with "… and N more" (the preview holds at most 50 commits).
 _MAX_FILES = 200
+# The key for a refusal's next step, by its reason (the message says the step in words).
+NEXT_KEYS: dict[str, str] = {
+    "diverged": "Press 2 to rebase or 3 to merge.",
+    "local-merges": "Press 3 to merge.",
+    "conflicts": "Press esc, then c for the conflict panel.",
+    "operation": "Press esc, then c for the conflict panel.",
+    "detached": "Press esc, then b to pick a branch.",
+    "no-upstream": "Press esc, then b to pick another branch.",
+    "upstream-gone": "Press esc, then b to pick another branch.",
+    "stale": "Press p to pull what is shown now.",
+    "not-behind": "Press esc to go back.",
+}
 _MODE_WORDS: dict[PullMode, str] = {
     "ff-only": "fast-forward only",
     "rebase": "rebase your commits on top",
@@ -257,10 +269,10 @@ class PullScreen(HostedScreen):
             branch.append(preview.upstream, p["repo-group"])
         facts.add_row("Branch", branch)
         incoming = Text(f"↓{preview.incoming_total}", p["repo-behind"])
-        incoming.append(" incoming commit(s)", "")
+        incoming.append(f" incoming {_commits(preview.incoming_total)}", "")
         facts.add_row("Incoming", incoming)
         outgoing = Text(f"↑{preview.outgoing_total}", p["repo-ahead"])
-        outgoing.append(" outgoing commit(s), not on the upstream", "")
+        outgoing.append(f" outgoing {_commits(preview.outgoing_total)}, not on the upstream", "")
         facts.add_row("Outgoing", outgoing)
         if self.fetch_error:
             note = Text(f"✗ fetch failed, preview from the last fetch: {self.fetch_error}")
@@ -284,7 +296,7 @@ class PullScreen(HostedScreen):
         if preview is None or preview.refusal is None:
             return ""
         refusal = preview.refusal
-        text = Text.assemble((f"✗ Will not pull ({refusal.reason}): ", "bold"), refusal.message)
+        text = Text.assemble(("✗ Will not pull: ", "bold"), refusal_words(refusal))
         for path in refusal.paths[:_MAX_FILES]:
             text.append(f"\n    {path}")
         if len(refusal.paths) > _MAX_FILES:
@@ -336,6 +348,16 @@ class PullScreen(HostedScreen):
         return text
 
 
+def _commits(count: int) -> str:
+    return "commit" if count == 1 else "commits"
+
+
+def refusal_words(refusal: PullRefusal) -> str:
+    """The refusal's message, then the key for its next step where there is one."""
+    key = NEXT_KEYS.get(refusal.reason)
+    return f"{refusal.message}.\n{key}" if key else refusal.message
+
+
 def _done_words(result: PullResult) -> str:
     """What the pull did and how to undo it ("main: 1a2b3c4..5d6e7f8 (ff-only from
     origin/main) · undo: git …"), else old..new."""
@@ -348,15 +370,13 @@ def _done_words(result: PullResult) -> str:
 
 
 def _not_pulled_words(result: PullResult | PullRefusal | SyncFinished) -> str:
-    """Why the pull was not done: its refusal's reason and message, or what failed."""
+    """Why the pull was not done: its refusal's message and next step, or what failed."""
     if isinstance(result, PullRefusal):
-        reason: str | None = result.reason
-    elif isinstance(result, PullResult):  # stopped on conflicts, yet nothing is in progress
-        reason = f"undo: {result.undo}" if result.undo else None
-    else:  # the fetch before it
-        reason = result.detail
-    said = f" ({reason})" if reason else ""
-    return f"Not pulled{said}: {(_error(result) or 'failed').strip()}"
+        return f"Not pulled: {refusal_words(result)}"
+    said = (_error(result) or "failed").strip()
+    if isinstance(result, PullResult) and result.undo:  # stopped, yet nothing is in progress
+        said += f"; undo: {result.undo}"
+    return f"Not pulled: {said}"
 
 
 def _error(result: PullResult | PullRefusal | SyncFinished) -> str:

@@ -21,7 +21,7 @@ from gitwatch_tui.core.results import (
     undo_drop_command,
 )
 from gitwatch_tui.ui.repo_view import ago
-from gitwatch_tui.ui.screens.change_panel import ChangePanel
+from gitwatch_tui.ui.screens.change_panel import ChangePanel, in_turn
 from gitwatch_tui.ui.screens.confirm import ConfirmScreen
 from gitwatch_tui.ui.widgets.footer import Footer
 
@@ -149,6 +149,7 @@ class StashScreen(ChangePanel):
     # -- reading ------------------------------------------------------------------------------
 
     def _load(self, keep: str | None = None) -> None:
+        self.reading = True
         self._read(keep)
 
     @work(group="stash-read", exclusive=True)
@@ -173,6 +174,7 @@ class StashScreen(ChangePanel):
             )
         self._draw_title()
         self._show_selected()
+        self._read_done()
 
     def _fill_table(self) -> None:
         table: DataTable[Text] = self.query_one("#stash-list", DataTable)
@@ -331,13 +333,16 @@ class StashScreen(ChangePanel):
             table = self.query_one("#stash-list", DataTable)
             table.move_cursor(row=max(0, table.cursor_row + step))
 
+    @in_turn
     def action_reload(self) -> None:
         entry = self._selected()
         self._load(entry.sha if entry else None)
 
+    @in_turn
     def action_apply(self) -> None:
         self._apply(pop=False)
 
+    @in_turn
     def action_pop(self) -> None:
         self._apply(pop=True)
 
@@ -373,6 +378,7 @@ class StashScreen(ChangePanel):
             self.say(f"Nothing changed: {outcome.message}", "error")
         self._load(entry.sha)
 
+    @in_turn
     def action_drop(self) -> None:
         entry = self._ready()
         if entry is None:

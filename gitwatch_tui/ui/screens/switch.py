@@ -27,6 +27,15 @@ from gitwatch_tui.ui.repo_view import ago
 from gitwatch_tui.ui.screens.confirm import ConfirmScreen
 from gitwatch_tui.ui.widgets.footer import Footer
 
+# The key for a refusal's next step, by its reason (the message says the step in words).
+NEXT_KEYS: dict[str, str] = {
+    "already-on": "Press ↑ or ↓ to pick another, enter to switch.",
+    "not-found": "Type to filter the list, enter to switch.",
+    "ambiguous": "Type the remote's name too, enter to switch.",
+    "operation": "Press esc, then c for the conflict panel.",
+    "conflicts": "Press esc, then c for the conflict panel.",
+    "name-taken": "Type its local name, enter to switch.",
+}
 _MAX_PATHS = 12  # files listed under a refusal; the rest are counted
 _NAME_SHARE = 0.4  # of the list's width, at most, for the branch name column
 _MAX_ROWS = 300  # rows drawn per keystroke in a repo with thousands of branches
@@ -335,13 +344,15 @@ class SwitchScreen(HostedScreen):
         self.refresh_bindings()
 
     def _refused(self, entry: BranchEntry, refusal: SwitchRefusal, stash: bool) -> None:
-        text = Text.assemble((f"✗ Not switched ({refusal.reason}): ", "bold"), refusal.message)
+        text = Text.assemble(("✗ Not switched: ", "bold"), refusal.message)
         # The message names the first few files; a longer list follows, one file a line.
         named = all(path in refusal.message for path in refusal.paths)
         for path in () if named else refusal.paths[:_MAX_PATHS]:
             text.append(f"\n    {path}")
         if not named and len(refusal.paths) > _MAX_PATHS:
             text.append(f"\n    … and {len(refusal.paths) - _MAX_PATHS} more")
+        if refusal.reason in NEXT_KEYS:
+            text.append(f"\n{NEXT_KEYS[refusal.reason]}")
         if refusal.reason == "would-overwrite" and not stash:
             self.offer = entry
             text.append("\npress ")
