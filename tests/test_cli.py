@@ -18,7 +18,7 @@ DOCUMENTED_KEYS = {
     "name", "path", "group", "branch", "detached", "head", "upstream", "upstream_gone",
     "ahead", "behind", "staged", "unstaged", "untracked", "conflicted", "stash", "operation",
     "last_fetch", "error", "conflicts_total", "last_fetch_failed", "bare", "no_remote",
-    "stale_submodules", "state", "state_detail",
+    "stale_submodules", "rebase_branch", "rebase_step", "state", "state_detail",
 }  # fmt: skip
 
 

@@ -186,6 +186,9 @@ class RepoStatus:
     # their own (after a pull moved their pointers): git lists them as modified, but nothing
     # in them was edited, so they are counted here and not as unstaged changes.
     stale_submodules: int = 0
+    # A rebase in progress detaches HEAD: the branch it is rebasing, and its step (2, 3).
+    rebase_branch: str | None = None
+    rebase_step: tuple[int, int] | None = None
 
     @property
     def dirty(self) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -61,6 +61,8 @@ class GitDirState:
     operation: Operation | None = None
     stale_lock_age: float | None = None
     conflicts_listed: int = 0  # files git listed as conflicted when the operation stopped
+    rebase_branch: str | None = None  # the branch a rebase is rebasing (HEAD is detached)
+    rebase_step: tuple[int, int] | None = None  # which of how many commits it is at
 
 
 def parse_porcelain_v2(data: bytes) -> PorcelainStatus:
@@ -165,7 +167,33 @@ def read_git_dir_state(git_dir: Path, now: float | None = None) -> GitDirState:
         pass
     # Only read when there is an operation: MERGE_MSG is then the one it stopped with.
     listed = len(merge_msg_conflicts(git_dir)) if operation and "MERGE_MSG" in entries else 0
-    return GitDirState(operation, lock_age, listed)
+    branch, step = _rebase_progress(git_dir, entries) if operation == "rebase" else (None, None)
+    return GitDirState(operation, lock_age, listed, branch, step)
+
+
+# Where each rebase backend keeps its step files: (folder, this step, last step).
+_REBASE_STEPS = (("rebase-merge", "msgnum", "end"), ("rebase-apply", "next", "last"))
+
+
+def _rebase_progress(
+    git_dir: Path, entries: Mapping[str, object]
+) -> tuple[str | None, tuple[int, int] | None]:
+    """The branch a rebase is rebasing and its step, from the files git keeps for it."""
+    for folder, this, last in _REBASE_STEPS:
+        if folder in entries:
+            where = git_dir / folder
+            head_name = _read_text(where / "head-name") or ""
+            branch = (
+                head_name.removeprefix("refs/heads/") if head_name.startswith("refs/") else None
+            )
+            step, steps = _read_int(where / this), _read_int(where / last)
+            return branch, (step, steps) if step is not None and steps else None
+    return None, None
+
+
+def _read_int(path: Path) -> int | None:
+    text = _read_text(path)
+    return int(text) if text is not None and text.isdigit() else None
 
 
 def common_dir(git_dir: Path) -> Path:
@@ -277,6 +305,8 @@ def status_from(
         bare=bare,
         no_remote=no_remote,
         stale_submodules=porcelain.stale_submodules,
+        rebase_branch=state.rebase_branch,
+        rebase_step=state.rebase_step,
     )
 
 

@@ -25,6 +25,10 @@ The most pressing thing wins. The order, and why:
 16. `no-upstream`: the branch tracks nothing.
 17. `in-sync`: none of the above.
 
+Each state has a `detail` for people and a `short` one for a narrow table (`⊘ open 4m` for
+`⊘ circuit open · retry in 4m`, `✗ not a repo` for `✗ not a git repository`): both are decided
+here, so a narrow table and a wide one never disagree.
+
 `unknown` is a repo not read yet. What the engine is doing at the moment (fetching, a pipeline
 step running) is activity, not state: the dashboard shows it in place of the word while it
 lasts, and no other face does. The words are the values of the `gitwatch_repos{state}` metric:
@@ -34,6 +38,7 @@ new ones may be added, existing ones are never renamed.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -85,19 +90,40 @@ _DOING = {
     "am": "applying patches",
     "bisect": "bisecting",
 }
+# The same verbs for a narrow table, where "cherry-picking 1/2" would be cut.
+_DOING_SHORT = {**_DOING, "cherry-pick": "picking", "am": "applying"}
+# The usual errors in a word or two; any other error is cut at its first aside.
+_SHORT_ERRORS = {
+    "not a git repository": "not a repo",
+    "path does not exist": "missing",
+    "path is not a folder": "not a folder",
+    "stale index.lock": "stale lock",
+}
+# Where an error's aside starts: "(no .git here)", ": refs/heads/x holds …", "; then …".
+_ASIDE = re.compile(r" \(|: |; ")
 
 
 @dataclass(frozen=True, slots=True)
 class RepoState:
-    """A repo's state: its `word` (stable, for machines) and a short `detail` for people."""
+    """A repo's state: its `word` (stable, for machines), a `detail` for people, and a `short`
+    detail for a narrow table (empty: the detail is short already)."""
 
     word: StateWord
     detail: str
+    short: str = ""
 
     @property
     def label(self) -> str:
         """Symbol and detail, as the table and `status` show it: `↓ behind`, `✗ upstream gone`."""
         return f"{SYMBOLS[self.word]} {self.detail}"
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The label in full, without its aside, and short: longest first, no repeats. A table
+        shows the first that fits its column (`✗ not a git repository (no .git here)`,
+        `✗ not a git repository`, `✗ not a repo`)."""
+        details = (self.detail, _ASIDE.split(self.detail, maxsplit=1)[0], self.short)
+        return tuple(dict.fromkeys(f"{SYMBOLS[self.word]} {d}" for d in details if d))
 
     @property
     def rank(self) -> int:
@@ -126,13 +152,15 @@ def repo_state(
 
 def _trouble_first(status: RepoStatus) -> RepoState | None:
     if status.error:
-        return RepoState("error", first_line(status.error))
+        detail = first_line(status.error)
+        return RepoState("error", detail, _short_error(detail))
     if status.operation:
         verb = _DOING.get(status.operation, status.operation)
+        short = _DOING_SHORT.get(status.operation, status.operation)
         if status.conflicts_total:
-            resolved = status.conflicts_total - status.conflicted
-            return RepoState("conflict", f"{verb} {resolved}/{status.conflicts_total}")
-        return RepoState("conflict", verb)
+            done = f" {status.conflicts_total - status.conflicted}/{status.conflicts_total}"
+            return RepoState("conflict", verb + done, short + done)
+        return RepoState("conflict", verb, short)
     if status.conflicted:  # e.g. a stash that re-applied with conflicts
         plural = "s" if status.conflicted != 1 else ""
         return RepoState("conflict", f"{status.conflicted} conflict{plural}")
@@ -145,33 +173,50 @@ def _pipeline_failed(run: PipelineStateChanged | None) -> RepoState | None:
     what = "timed out" if run.state == "timeout" else "failed"
     failed_step = run.failed[-1] if run.failed else run.step
     where = f" at {failed_step}" if failed_step else ""
-    return RepoState("pipeline-failed", f"pipeline {what}{where}")
+    return RepoState("pipeline-failed", f"pipeline {what}{where}", "pipeline")
 
 
 def _fetch_trouble(status: RepoStatus, sync: SyncState | None, now: float) -> RepoState | None:
     """An open circuit, or fetches failing: by the engine's count, or as the fetch record
     says (the last attempt failed; known before the engine has tried again)."""
     if sync is not None and (sync.circuit_open or sync.phase == "circuit-open"):
-        reason = "auth failed" if sync.auth_failed else "circuit open"
-        retry = f" · retry {until(sync.next_attempt, now)}" if sync.next_attempt else ""
-        return RepoState("circuit-open", reason + retry)
+        return _circuit_open(sync, now)
     engine_says = sync is not None and (sync.failures > 0 or sync.phase == "backoff")
     if not engine_says and status.last_fetch_failed is None:
         return None
     if sync is not None and engine_says and sync.next_attempt is not None:
-        return RepoState("failing", f"retry in {until(sync.next_attempt, now)} · {sync.failures}×")
+        retry = f"retry in {soon(sync.next_attempt, now)}"
+        return RepoState("failing", f"{retry} · {sync.failures}×", retry)
     if sync is not None and sync.last_error:  # `status --fetch`: its own fetch just failed
         return RepoState("failing", f"fetch failed: {first_line(sync.last_error)}")
     when = status.last_fetch_failed
-    return RepoState("failing", f"fetch failed {_age(when, now)} ago" if when else "fetch failed")
+    if when is None:
+        return RepoState("failing", "fetch failed")
+    return RepoState("failing", f"fetch failed {_age(when, now)} ago", f"failed {_age(when, now)}")
+
+
+def _circuit_open(sync: SyncState, now: float) -> RepoState:
+    """`circuit open · retry in 4m` (short: `open 4m`), or `auth failed` for a refused login."""
+    reason, short = ("auth failed", "auth failed") if sync.auth_failed else ("circuit open", "open")
+    if not sync.next_attempt:
+        return RepoState("circuit-open", reason, short)
+    when = soon(sync.next_attempt, now)
+    short = short if sync.auth_failed else f"{short} {when}"
+    return RepoState("circuit-open", f"{reason} · retry in {when}", short)
+
+
+def _short_error(detail: str) -> str:
+    """An error for a narrow table: a usual one in a word or two, another without its aside."""
+    clause = _ASIDE.split(detail, maxsplit=1)[0]
+    return _SHORT_ERRORS.get(clause, clause)
 
 
 def _standing(s: RepoStatus) -> RepoState:
     """How a readable repo stands, once nothing is wrong with it or its fetches."""
     if s.bare:
-        return RepoState("bare", "bare repo" if s.head else "bare repo, no commits yet")
+        return RepoState("bare", "bare repo" if s.head else "bare repo, no commits yet", "bare")
     if s.head is None and not s.detached:
-        return RepoState("empty", "empty, no commits yet")
+        return RepoState("empty", "empty, no commits yet", "empty")
     if s.upstream_gone:
         return RepoState("upstream-gone", "upstream gone")
     if s.ahead and s.behind:
@@ -183,7 +228,7 @@ def _standing(s: RepoStatus) -> RepoState:
     if s.dirty:
         return RepoState("dirty", "dirty")
     if s.stale_submodules:
-        return RepoState("stale-submodules", "stale submodules")
+        return RepoState("stale-submodules", "stale submodules", "submodules")
     if s.detached:
         return RepoState("detached", "detached")
     if s.upstream is None and s.no_remote:
@@ -220,6 +265,17 @@ def until(when: float | None, now: float) -> str:
         return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
     if seconds >= 60:
         return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+def soon(when: float, now: float) -> str:
+    """ "4m" style for a countdown in a table: whole minutes (rounded up) from a minute on,
+    seconds below, hours and minutes from an hour on."""
+    seconds = max(0, math.ceil(when - now))
+    if seconds >= 3600:
+        return until(when, now)
+    if seconds >= 60:
+        return f"{math.ceil(seconds / 60)}m"
     return f"{seconds}s"
 
 

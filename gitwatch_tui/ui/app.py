@@ -219,6 +219,8 @@ class GitwatchApp(App[int]):
         await self.engine.start()
         names = {name: spec.group for name, spec in self.engine.specs.items()}
         self._post(EngineStarted(names))
+        for state in list(self.engine.states.values()):  # the first polls' times, set quietly
+            self._on_event(SyncStateChanged(state))
         self.set_timer(PREPARE_AFTER, self._prepare_next)
         if self._start_services is not None:
             try:

@@ -6,7 +6,7 @@ widget only diffs what these functions produce against what it shows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,11 +15,13 @@ from rich.text import Text
 from gitwatch_tui.core.models import RepoStatus
 from gitwatch_tui.engine.events import PipelineStateChanged, SyncState
 from gitwatch_tui.engine.repo_state import (
+    TROUBLE,
     StateWord,
     ago,
     fetched,
     first_line,
     repo_state,
+    soon,
     until,
 )
 
@@ -44,25 +46,34 @@ class RepoRow:
 
 @dataclass(frozen=True, slots=True)
 class Column:
+    """A column of the table. In COLUMNS `width` is the least it gets; in the columns a table
+    has laid out (`RepoTable.columns_shown`, what `repo_cells` is given) it is its width."""
+
     key: str
     label: str
-    width: int  # the least it gets; the repo and state columns share what is left over
+    width: int
     wide_only: bool = False  # dropped below WIDE_LAYOUT columns
-    grow: int = 0  # its share of the room left over
+    grow: int = 0  # its share of the room left once every column has what it wants
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("repo", "Repo", 14, grow=3),
+    Column("repo", "Repo", 10, grow=1),
     Column("branch", "Branch", 12, grow=1),
-    Column("upstream", "Upstream", 10, wide_only=True),
-    Column("sync", "↑↓", 7),
-    Column("changes", "Changes", 10),
+    Column("upstream", "Upstream", 8, wide_only=True),
+    Column("sync", "↑↓", 6),
+    Column("changes", "Changes", 9),
     Column("stash", "Stash", 5, wide_only=True),
     Column("fetched", "Fetched", 7),
-    Column("state", "State", 14, grow=2),
+    Column("state", "State", 15, grow=2),
 )
 WIDE_LAYOUT = 110
 SORTABLE = tuple(c.key for c in COLUMNS)
+# What the State column wants: the usual long states whole (`⊘ circuit open · retry in 4m`),
+# or in a narrow layout their short forms (`⊘ open 4m`, `✗ not a repo`).
+STATE_WIDTH, SHORT_STATE_WIDTH = 28, 15
+BRANCH_WIDTH = 26  # `feature/` and a name of a few words
+NAME_WIDTH_CAP = 40  # a longer repo name is cut rather than squeezing everything else
+GROUP_LABEL_EXTRA = 2  # a group row's "▾ " before its name (its size is in the next cell)
 
 
 def columns_for(width: int) -> tuple[Column, ...]:
@@ -71,18 +82,45 @@ def columns_for(width: int) -> tuple[Column, ...]:
     return tuple(c for c in COLUMNS if width >= WIDE_LAYOUT or not c.wide_only)
 
 
-def column_widths(columns: tuple[Column, ...], room: int) -> tuple[int, ...]:
+def wanted_widths(columns: tuple[Column, ...], keys: Iterable[str]) -> dict[str, int]:
+    """What the growing columns want before any of them gets more, most wanted first: the
+    State column its usual states whole, the Repo column its longest name (of the rows
+    `keys`), the Branch column a long branch name. Repo padding comes last."""
+    wide = any(c.wide_only for c in columns)
+    names = [
+        len(key.removeprefix(GROUP_PREFIX)) + GROUP_LABEL_EXTRA
+        if key.startswith(GROUP_PREFIX)
+        else len(key)
+        for key in keys
+    ]
+    return {
+        "state": STATE_WIDTH if wide else SHORT_STATE_WIDTH,
+        "repo": min(max(names, default=0), NAME_WIDTH_CAP),
+        "branch": BRANCH_WIDTH,
+    }
+
+
+def column_widths(
+    columns: tuple[Column, ...], room: int, wants: Mapping[str, int] | None = None
+) -> tuple[int, ...]:
     """Each column's width when `room` cells are there for content: every column gets its
-    least, and what is left is shared by weight."""
-    spare = max(0, room - sum(c.width for c in columns))
-    shares = sum(c.grow for c in columns) or 1
-    widths = [c.width + spare * c.grow // shares for c in columns]
-    # What integer division left over goes to the first growing column (the repo name).
-    leftover = room - sum(widths)
-    if leftover > 0:
-        first = next(i for i, c in enumerate(columns) if c.grow)
-        widths[first] += leftover
-    return tuple(widths)
+    least; then, in the order of `wants`, a column grows to what it wants while room is
+    left; what is left after that is shared by `grow` weight."""
+    widths = {c.key: c.width for c in columns}
+    spare = room - sum(widths.values())
+    for key, want in (wants or {}).items():
+        if key in widths and spare > 0:
+            more = min(spare, max(0, want - widths[key]))
+            widths[key] += more
+            spare -= more
+    if spare > 0:
+        shares = sum(c.grow for c in columns) or 1
+        for c in columns:
+            widths[c.key] += spare * c.grow // shares
+        # What integer division left over goes to the last growing column (the state).
+        last = next(c.key for c in reversed(columns) if c.grow)
+        widths[last] += room - sum(widths.values())
+    return tuple(widths[c.key] for c in columns)
 
 
 # -- the cells --------------------------------------------------------------------------------
@@ -112,25 +150,74 @@ STATE_STYLE: dict[StateWord, str] = {
 }  # fmt: skip
 
 
-def state_label(row: RepoRow, now: float, frame: int = 0) -> tuple[str, str]:
+def state_label(row: RepoRow, now: float, frame: int = 0, width: int = 0) -> tuple[str, str]:
     """The State column: (text, palette key). The repo's state (`repo_state` decides it), or,
-    unless that is an error or a conflict, what the engine is doing with the repo right now."""
+    unless that is an error or a conflict, what the engine is doing with the repo right now.
+    With a `width`, the longest form that fits it (the full one, else a shorter one)."""
     state = repo_state(row.status, row.state, now, pipeline=row.pipeline)
     doing = None if state.word in ("error", "conflict") else _activity(row, frame)
-    return doing or (state.label, STATE_STYLE[state.word])
+    labels, style_key = doing or (state.labels, STATE_STYLE[state.word])
+    if not width:
+        return labels[0], style_key
+    calm = doing is None and state.word not in (*TROUBLE, "conflict", "unknown")
+    if calm and (when := next_poll(row, now)) is not None:
+        labels = (f"{labels[0]} · next poll in {soon(when, now)}", *labels)
+    return next((label for label in labels if len(label) <= width), labels[-1]), style_key
 
 
-def _activity(row: RepoRow, frame: int) -> tuple[str, str] | None:
-    """A fetch, clone or sync under way, a pipeline step running, another process's lock."""
+def next_poll(row: RepoRow, now: float) -> float | None:
+    """When the engine polls the repo next (Unix time), while it waits for that; else None
+    (a poll under way, or a retry, which the state says)."""
+    when = row.state.next_attempt
+    if row.state.phase != "idle" or when is None or when <= now:
+        return None
+    return when
+
+
+def next_poll_text(row: RepoRow, now: float) -> str:
+    """The details pane's "Next poll": `in 3m`, or what the repo is doing instead."""
+    if (when := next_poll(row, now)) is not None:
+        return f"in {soon(when, now)}"
+    phase, when = row.state.phase, row.state.next_attempt
+    if phase in ("backoff", "circuit-open") and when is not None and when > now:
+        return f"retry in {soon(when, now)}"
+    if phase != "idle":
+        return phase  # fetching, syncing: the poll is under way
+    return "due now" if when is not None else "not planned yet"
+
+
+def clock_words(row: RepoRow, now: float) -> tuple[str, str]:
+    """What a repo row says that changes with the clock alone ("3m ago", "next poll in 2m"):
+    the row is drawn again when these read differently."""
+    when = next_poll(row, now)
+    fetch = fetched(row.status, now, short=True) if row.status is not None else ""
+    return fetch, soon(when, now) if when is not None else ""
+
+
+def _activity(row: RepoRow, frame: int) -> tuple[tuple[str, ...], str] | None:
+    """A fetch, clone or sync under way, a pipeline step running, another process's lock;
+    each in full and short."""
     spinner = SPINNER[frame % len(SPINNER)]
     if row.state.phase in ("fetching", "cloning", "syncing"):
-        return f"{spinner} {row.state.phase}", "repo-busy"
+        return (f"{spinner} {row.state.phase}",), "repo-busy"
     if (run := row.pipeline) is not None and run.state == "running":
-        step = f"{run.step} {run.index}/{run.total}" if run.step else "starting"
-        return f"{spinner} pipeline · {step}", "repo-busy"
+        if not run.step:
+            return (f"{spinner} pipeline · starting", f"{spinner} pipeline"), "repo-busy"
+        steps = f"{run.index}/{run.total}"
+        labels = (f"{spinner} pipeline · {run.step} {steps}", f"{spinner} pipeline {steps}")
+        return labels, "repo-busy"
     if row.state.phase == "busy":
-        return "⧗ locked by another process", "repo-busy"
+        return ("⧗ locked by another process", "⧗ locked"), "repo-busy"
     return None
+
+
+def rebase_label(status: RepoStatus) -> str | None:
+    """`(rebasing 1/3)` after the branch a rebase is rebasing (HEAD is detached meanwhile, but
+    the repo is not on a detached HEAD); None when no rebase of a branch is under way."""
+    if status.operation != "rebase" or status.rebase_branch is None:
+        return None
+    step = f" {status.rebase_step[0]}/{status.rebase_step[1]}" if status.rebase_step else ""
+    return f"(rebasing{step})"
 
 
 def short_upstream(status: RepoStatus) -> str:
@@ -141,9 +228,9 @@ def short_upstream(status: RepoStatus) -> str:
 
 
 def repo_cells(
-    row: RepoRow, palette: Mapping[str, str], now: float, frame: int, columns: Iterable[Column]
+    row: RepoRow, palette: Mapping[str, str], now: float, frame: int, columns: Sequence[Column]
 ) -> list[Text]:
-    """The cells of a repo row, in the order of `columns`."""
+    """The cells of a repo row, in the order of `columns` (the State cell fits its width)."""
     s, p = row.status, palette
     keys = [c.key for c in columns]
     wide = "stash" in keys
@@ -155,13 +242,16 @@ def repo_cells(
     if s is not None and s.error and s.head is None:
         name.stylize(f"bold {p['repo-error']}")
     cells["repo"] = name
-    label, style_key = state_label(row, now, frame)
+    widths = {c.key: c.width for c in columns}
+    label, style_key = state_label(row, now, frame, widths.get("state", 0))
     cells["state"] = _cell(label, p[style_key])
     if s is None or (s.error and s.head is None):
         for key in keys:
             cells.setdefault(key, _cell())
         return [cells[key] for key in keys]
-    if s.detached:
+    if (rebasing := rebase_label(s)) is not None:
+        cells["branch"] = _join([(s.rebase_branch or "", ""), (rebasing, p["repo-conflict"])])
+    elif s.detached:
         cells["branch"] = _cell(f"({s.branch or 'detached'})", f"italic {p['repo-behind']}")
     else:
         cells["branch"] = _cell(s.branch or "")
@@ -204,21 +294,34 @@ def group_cells(
     folded: bool,
     palette: Mapping[str, str],
     columns: Iterable[Column],
+    query: RepoFilter | None = None,
 ) -> list[Text]:
-    """A group's header row: its name, size and what needs attention inside it."""
+    """A group's header row: its name, how many of its repos are shown (`1 of 4 repos` under
+    a filter), and how many of those need attention, in words (`2 behind`): arrows with a
+    number are commits, in repo rows only."""
     p = palette
     keys = [c.key for c in columns]
-    name = Text(f"{'▸' if folded else '▾'} {group} ({len(rows)})", no_wrap=True, end="")
-    name.stylize(f"bold {p['repo-group']}")
-    totals = Totals.of(rows)
+    shown = [row for row in rows if not query or query.matches(row)]
     cells = {key: _cell() for key in keys}
-    cells["repo"] = name
-    if totals.behind:
-        cells["sync"] = _cell(f"{totals.behind} ↓", p["repo-behind"])
-    if totals.dirty:
-        cells["changes"] = _cell(f"{totals.dirty} dirty", p["repo-unstaged"])
-    if totals.errors:
-        cells["state"] = _cell(f"{totals.errors} in error", p["repo-error"])
+    cells["repo"] = _cell(f"{'▸' if folded else '▾'} {group}", f"bold {p['repo-group']}")
+    noun = "repo" if len(rows) == 1 else "repos"
+    size = f"{len(shown)} of {len(rows)}" if len(shown) != len(rows) else f"{len(rows)}"
+    cells["branch"] = _cell(f"{size} {noun}", p["repo-muted"])
+    totals = Totals.of(shown)
+    counts = [
+        (f"{count} {word}", p[key])
+        for count, word, key in (
+            (totals.errors, "in error", "repo-error"),
+            (totals.behind, "behind", "repo-behind"),
+            (totals.dirty, "dirty", "repo-unstaged"),
+        )
+        if count
+    ]
+    state = _cell()
+    for i, (text, style) in enumerate(counts):
+        state.append(" · " if i else "")
+        state.append(text, style)
+    cells["state"] = state
     return [cells[key] for key in keys]
 
 
@@ -316,8 +419,9 @@ class RepoFilter:
             return test(row)
         if word.startswith("group:"):
             return (row.group or "").lower() == word.removeprefix("group:")
-        branch = row.status.branch if row.status is not None else None
-        return any(word in (text or "").lower() for text in (row.name, row.group, branch))
+        s = row.status
+        branches = (s.branch, s.rebase_branch) if s is not None else ()
+        return any(word in (text or "").lower() for text in (row.name, row.group, *branches))
 
 
 # -- order ------------------------------------------------------------------------------------
@@ -328,7 +432,7 @@ def _sort_value(column: str, row: RepoRow) -> Any:
     if column == "repo" or s is None:
         return ()
     if column == "branch":
-        return (s.branch or "").lower()
+        return (s.rebase_branch or s.branch or "").lower()
     if column == "upstream":
         return (s.upstream or "").lower()
     if column == "sync":

@@ -277,7 +277,13 @@ EXPECTED_FIELDS = {
     ),
     "unicode-branch": dict(branch="fünf/ブランチ", upstream=None),
     "merging": dict(operation="merge", conflicted=1, conflicts_total=1, ahead=1, behind=1),
-    "rebasing": dict(operation="rebase", conflicted=1, conflicts_total=1),
+    "rebasing": dict(
+        operation="rebase",
+        conflicted=1,
+        conflicts_total=1,
+        rebase_branch="topic",
+        rebase_step=(1, 1),
+    ),  # fmt: skip
     "cherry-picking": dict(operation="cherry-pick", conflicted=1, conflicts_total=1),
     "bisecting": dict(operation="bisect"),
     "worktree": dict(branch="wt-branch", untracked=1),
@@ -296,6 +302,24 @@ def test_detached_branch_shows_short_sha(world: dict[str, Path]) -> None:
     status = status_of(world["detached"])
     head = git(world["detached"], "rev-parse", "HEAD")
     assert (status.head, status.branch) == (head, head[:7])
+
+
+@pytest.mark.parametrize("backend", ["--merge", "--apply"])
+def test_a_rebase_says_its_branch_and_step(tmp_path: Path, backend: str) -> None:
+    """Mid-rebase HEAD is detached, yet the repo is on its way to a branch: git keeps the
+    branch's name and the step in the git dir (rebase-merge/ or rebase-apply/)."""
+    _, repo = make_remote_and_clone(tmp_path, "r")
+    git(repo, "switch", "-q", "-c", "feature/login")
+    for name in ("one", "README.md", "three"):  # the second conflicts with main
+        commit_file(repo, name, f"{name} on the branch\n")
+    git(repo, "switch", "-q", "main")
+    commit_file(repo, "README.md", "main\n")
+    git(repo, "switch", "-q", "feature/login")
+    with pytest.raises(AssertionError):
+        git(repo, "rebase", backend, "main")
+    status = status_of(repo)
+    assert (status.operation, status.detached) == ("rebase", True)
+    assert (status.rebase_branch, status.rebase_step) == ("feature/login", (2, 3))
 
 
 def test_a_failed_fetch_touching_fetch_head_is_not_taken_for_a_fetch(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from gitwatch_tui.engine.repo_state import (
     ago,
     fetched,
     repo_state,
+    soon,
     until,
 )
 
@@ -36,8 +37,9 @@ FAILED_RUN = PipelineStateChanged("r", "run", "failed", failed=("test",))
         (replace(SYNCED, conflicted=2), None, None, "conflict", "2 conflicts"),
         (replace(SYNCED, behind=2), CIRCUIT, FAILED_RUN, "pipeline-failed",
          "pipeline failed at test"),
-        (replace(SYNCED, behind=2), CIRCUIT, None, "circuit-open", "auth failed · retry 30s"),
-        (replace(SYNCED, upstream_gone=True), FAILING, None, "failing", "retry in 1m30s · 3×"),
+        (replace(SYNCED, behind=2), CIRCUIT, None, "circuit-open",
+         "auth failed · retry in 30s"),
+        (replace(SYNCED, upstream_gone=True), FAILING, None, "failing", "retry in 2m · 3×"),
         (SYNCED, SyncState("r", failures=1, last_error="fatal: gone\n"), None, "failing",
          "fetch failed: gone"),  # no engine to retry it (`status --fetch`)
         (replace(SYNCED, last_fetch_failed=NOW - 120), SyncState("r"), None, "failing",
@@ -91,3 +93,44 @@ def test_fetched_says_the_last_success_or_the_failure_since() -> None:
     assert (fetched(failed, NOW), fetched(failed, NOW, short=True)) == ("failed 2m ago", "✗ 2m")
     assert ago(NOW - 3 * 86400, NOW) == "3d ago" and ago(NOW + 50, NOW) == "0s ago"
     assert (until(NOW + 75, NOW), until(NOW + 3700, NOW)) == ("1m15s", "1h01m")
+
+
+@pytest.mark.parametrize(
+    ("status", "sync", "labels"),
+    [
+        (replace(SYNCED, error="not a git repository (no .git here)", head=None), None,
+         ("✗ not a git repository (no .git here)", "✗ not a git repository", "✗ not a repo")),
+        (replace(SYNCED, error="stale index.lock (31s old): a git command crashed"), None,
+         ("✗ stale index.lock (31s old): a git command crashed", "✗ stale index.lock",
+          "✗ stale lock")),
+        (SYNCED, replace(CIRCUIT, auth_failed=False, next_attempt=NOW + 235),
+         ("⊘ circuit open · retry in 4m", "⊘ open 4m")),
+        (SYNCED, CIRCUIT, ("⊘ auth failed · retry in 30s", "⊘ auth failed")),
+        (SYNCED, FAILING, ("↻ retry in 2m · 3×", "↻ retry in 2m")),
+        (replace(SYNCED, last_fetch_failed=NOW - 120), SyncState("r"),
+         ("↻ fetch failed 2m ago", "↻ failed 2m")),
+        (replace(SYNCED, operation="cherry-pick", conflicted=1, conflicts_total=2), None,
+         ("⚠ cherry-picking 1/2", "⚠ picking 1/2")),
+        (replace(SYNCED, stale_submodules=1), None, ("◐ stale submodules", "◐ submodules")),
+        (replace(SYNCED, behind=1), None, ("↓ behind",)),
+    ],
+)  # fmt: skip
+def test_each_state_has_a_short_form_for_a_narrow_table(
+    status: RepoStatus, sync: SyncState | None, labels: tuple[str, ...]
+) -> None:
+    state = repo_state(status, sync, NOW)
+    assert state.labels == labels
+    assert len(state.labels[-1]) <= 15  # what the State column has at 80 columns
+
+
+def test_another_error_is_cut_at_its_first_aside() -> None:
+    error = replace(SYNCED, error="fatal: unable to access 'x': Could not resolve host")
+    assert repo_state(error, None, NOW).labels == (
+        "✗ unable to access 'x': Could not resolve host", "✗ unable to access 'x'",
+    )  # fmt: skip
+
+
+def test_a_countdown_in_the_table_is_in_whole_minutes() -> None:
+    assert [soon(NOW + s, NOW) for s in (0, 59, 60, 61, 235, 3599, 3700)] == [
+        "0s", "59s", "1m", "2m", "4m", "60m", "1h01m",
+    ]  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -40,7 +41,7 @@ async def test_rows_show_each_repos_state_and_the_header_totals(
         assert "↑1" in row_text(app, "tools")
         assert "✓ in sync" in row_text(app, "api") and "origin" in row_text(app, "api")
         assert "✗" in row_text(app, "broken")
-        assert "frontend (2)" in row_text(app, "group:frontend")
+        assert "▾ frontend | 2 repos" in row_text(app, "group:frontend")
         summary = plain(dashboard(app).query_one("#summary"))
         assert "5 repos · 1 behind · 1 ahead · 1 dirty · 1 in error" in summary
 
@@ -103,7 +104,7 @@ async def test_fold_a_group_and_all_groups(repo_set: RepoSet, tmp_path: Path) ->
         await pilot.press("z")
         assert table(app).order == ["tools", "group:backend", "api", "broken", "group:frontend"]
         assert table(app).selected_key == "group:frontend"
-        assert "▸ frontend (2)" in row_text(app, "group:frontend")
+        assert "▸ frontend | 2 repos" in row_text(app, "group:frontend")
         await pilot.press("enter")  # enter on a group header unfolds it
         assert "web" in table(app).order
         await pilot.press("Z")
@@ -174,6 +175,26 @@ async def test_enter_opens_details_and_escape_returns(repo_set: RepoSet, tmp_pat
         files = plain(screen.query_one("#detail-files"))
         assert "Not staged (1)" in files and "README.md" in files
         assert "Untracked (1)" in files and "notes.txt" in files
+
+
+async def test_an_idle_repo_says_when_it_is_polled_next(repo_set: RepoSet, tmp_path: Path) -> None:
+    # The engine's real clock: the next poll is a time.time() the engine planned.
+    app = make_app(repo_set.config, tmp_path, clock=time.time)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: all_read(app))
+        # Known from the start: the first polls are planned before any of them ran.
+        await until(pilot, lambda: "✓ in sync · next poll in " in row_text(app, "api"))
+        table(app).move_cursor(row=table(app).order.index("api"))
+        await pilot.press("enter")
+        screen = app.screen
+        assert isinstance(screen, DetailScreen)
+        await until(
+            pilot, lambda: re.search(r"Next poll +in \d+", plain(screen.query_one("#detail-sync")))
+        )
+    narrow = make_app(repo_set.config, tmp_path / "narrow", clock=time.time)
+    async with narrow.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: all_read(narrow))
+        assert row_text(narrow, "api").endswith("| ✓ in sync")  # no room for it at 80
 
 
 async def test_details_show_the_full_error(repo_set: RepoSet, tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from gitwatch_tui.core.models import RepoStatus
@@ -9,18 +11,23 @@ from gitwatch_tui.engine.events import SyncState
 from gitwatch_tui.ui.repo_view import (
     COLUMNS,
     STATE_WORDS,
+    Column,
     RepoFilter,
     RepoRow,
     Totals,
     ago,
+    clock_words,
     column_widths,
     columns_for,
     first_line,
+    group_cells,
+    next_poll_text,
     ordered_keys,
     repo_cells,
     short_upstream,
     state_label,
     until,
+    wanted_widths,
 )
 from gitwatch_tui.ui.themes import REPO_VARIABLES
 
@@ -78,11 +85,11 @@ def test_state_label_says_the_most_pressing_thing(
 def test_backoff_and_circuit_labels_count_down() -> None:
     base = row("r", **SYNCED)
     backoff = RepoRow("r", None, base.status, SyncState("r", "backoff", 3, NOW + 90, "boom"))
-    assert state_label(backoff, NOW)[0] == "↻ retry in 1m30s · 3×"
+    assert state_label(backoff, NOW)[0] == "↻ retry in 2m · 3×"
     circuit = RepoRow(
         "r", None, base.status, SyncState("r", "circuit-open", 5, NOW + 30, "x", True, True)
     )
-    assert state_label(circuit, NOW) == ("⊘ auth failed · retry 30s", "repo-error")
+    assert state_label(circuit, NOW) == ("⊘ auth failed · retry in 30s", "repo-error")
 
 
 def test_first_line_picks_gits_fatal_line() -> None:
@@ -108,6 +115,16 @@ def test_cells_in_narrow_and_wide_layouts() -> None:
     assert str(repo_cells(detached, REPO_VARIABLES, NOW, 0, COLUMNS)[1]) == "(abc1234)"
 
 
+def test_a_rebase_shows_its_branch_and_step_not_a_detached_head() -> None:
+    fields = {"branch": "80e2862", "detached": True, "head": "80e2862", "operation": "rebase"}
+    rebasing = row("r", **fields, rebase_branch="main", rebase_step=(1, 3))
+    assert str(repo_cells(rebasing, REPO_VARIABLES, NOW, 0, COLUMNS)[1]) == "main (rebasing 1/3)"
+    assert RepoFilter.parse("main").matches(rebasing)
+    # A rebase of a detached HEAD has no branch to show.
+    detached = row("r", **fields)
+    assert str(repo_cells(detached, REPO_VARIABLES, NOW, 0, COLUMNS)[1]) == "(80e2862)"
+
+
 def test_fetched_is_the_last_success_and_a_failure_since_says_so() -> None:
     def cell(**fields: object) -> str:
         cells = repo_cells(row("r", **{**SYNCED, **fields}), REPO_VARIABLES, NOW, 0, COLUMNS)
@@ -127,6 +144,46 @@ def test_column_widths_fill_the_room_and_never_go_below_the_least() -> None:
         assert all(w >= c.width for w, c in zip(widths, columns, strict=True))
         if room >= sum(c.width for c in columns):
             assert sum(widths) == room
+
+
+def laid_out(width: int, names: list[str]) -> tuple[Column, ...]:
+    """The columns as the table lays them out at `width` (1 cell of padding each side)."""
+    columns = columns_for(width)
+    room = width - 2 * len(columns) - 1
+    widths = column_widths(columns, room, wanted_widths(columns, names))
+    return tuple(replace(c, width=w) for c, w in zip(columns, widths, strict=True))
+
+
+DEMO_NAMES = ["group:apps", "admin-panel", "offsite-backup", "deploy-scripts", "ui-kit"]
+
+
+def test_state_and_branch_get_room_before_repo_padding() -> None:
+    wide = {c.key: c.width for c in laid_out(120, DEMO_NAMES)}
+    assert (wide["state"], wide["branch"], wide["repo"]) == (28, 26, 14)
+    narrow = {c.key: c.width for c in laid_out(80, DEMO_NAMES)}
+    assert (narrow["state"], narrow["repo"]) == (15, 14) and narrow["branch"] >= 12
+    # Room beyond what every column wants is shared; names never get more than the longest.
+    roomy = {c.key: c.width for c in laid_out(200, ["a-very-long-repository-name-indeed"])}
+    assert roomy["repo"] >= 34 and roomy["state"] > 28 and roomy["branch"] > 26
+    # A long name is whole before the branch column grows past its least.
+    long_name = {c.key: c.width for c in laid_out(130, ["platform-infrastructure-terraform"])}
+    assert (long_name["state"], long_name["repo"], long_name["branch"]) == (28, 33, 17)
+
+
+def test_the_state_column_shows_the_longest_form_that_fits() -> None:
+    circuit = SyncState("r", "circuit-open", 5, NOW + 235, "x", False, True)
+    states = {
+        "open": RepoRow("open", None, row("open", **SYNCED).status, circuit),
+        "broken": row("broken", error="not a git repository (no .git here)"),
+    }
+
+    def state_cells(width: int) -> list[str]:
+        columns = laid_out(width, list(states))
+        return [str(repo_cells(r, REPO_VARIABLES, NOW, 0, columns)[-1]) for r in states.values()]
+
+    assert state_cells(120) == ["⊘ circuit open · retry in 4m", "✗ not a git repository"]
+    assert state_cells(80) == ["⊘ open 4m", "✗ not a repo"]
+    assert state_label(states["broken"], NOW)[0] == "✗ not a git repository (no .git here)"
 
 
 FLEET = {
@@ -204,3 +261,37 @@ def test_totals() -> None:
     assert (totals.repos, totals.behind, totals.dirty, totals.errors) == (7, 2, 1, 1)
     unread = RepoRow("x", None, None, SyncState("x"))
     assert Totals.of([unread]).read == 0
+
+
+def test_a_group_row_counts_repos_in_words_and_follows_the_filter() -> None:
+    frontend = [r for r in FLEET.values() if r.group == "frontend"]  # web dirty, docs diverged
+
+    def cells(query: str) -> list[str]:
+        found = group_cells(
+            "frontend", frontend, False, REPO_VARIABLES, COLUMNS, RepoFilter.parse(query)
+        )
+        return [str(cell) for cell in found]
+
+    everything = cells("")
+    assert everything[:2] == ["▾ frontend", "2 repos"]
+    assert everything[-1] == "1 behind · 1 dirty"
+    assert not any("↓" in cell or "↑" in cell for cell in everything)  # arrows are commits
+    assert cells("dirty")[1] == "1 of 2 repos" and cells("dirty")[-1] == "1 dirty"
+
+
+def test_an_idle_repo_says_its_next_poll_when_the_column_has_room() -> None:
+    status = row("r", **SYNCED).status
+    idle = RepoRow("r", None, status, SyncState("r", next_attempt=NOW + 150))
+    assert state_label(idle, NOW, width=28)[0] == "✓ in sync · next poll in 3m"
+    assert state_label(idle, NOW, width=15)[0] == "✓ in sync"
+    assert state_label(idle, NOW)[0] == "✓ in sync"  # the details say it in a line of their own
+    assert next_poll_text(idle, NOW) == "in 3m"
+    fetching = replace(idle, state=replace(idle.state, phase="fetching"))
+    assert state_label(fetching, NOW, width=28)[0] == "⠋ fetching"
+    assert next_poll_text(fetching, NOW) == "fetching"
+    backoff = replace(idle, state=SyncState("r", "backoff", 2, NOW + 30, "boom"))
+    assert state_label(backoff, NOW, width=28)[0] == "↻ retry in 30s · 2×"  # said once
+    assert next_poll_text(backoff, NOW) == "retry in 30s"
+    # The row is drawn again when the countdown reads differently, not every second.
+    assert clock_words(idle, NOW) == clock_words(idle, NOW + 20)
+    assert clock_words(idle, NOW) != clock_words(idle, NOW + 40)

@@ -7,7 +7,9 @@ shown under. Look at `snapshot_report.html` before `--snapshot-update`.
 
 from __future__ import annotations
 
+import random
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +20,8 @@ from textual.widgets import Input
 
 from gitwatch_tui.core.config import Config, Defaults
 from gitwatch_tui.demo import create_sandbox
+from gitwatch_tui.engine import engine as engine_module
+from gitwatch_tui.engine.engine import Engine
 from gitwatch_tui.ui.app import GitwatchApp, build_app
 from gitwatch_tui.ui.screenshots import age_fetches, wait_until_read
 
@@ -34,11 +38,23 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Config, Pat
     yield replace(config, defaults=replace(config.defaults, poll_interval=86400)), root
 
 
+class _SceneTime:
+    """The engine's wall clock in a snapshot: the scene's NOW, as the app's clock says, so
+    that "next poll in …" is the same in every run."""
+
+    monotonic = staticmethod(time.monotonic)
+
+    @staticmethod
+    def time() -> float:
+        return NOW
+
+
 @pytest.fixture(autouse=True)
 def home(demo: tuple[Config, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(demo[1]))
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.delenv("TEXTUAL_THEME", raising=False)
+    monkeypatch.setattr(engine_module, "time", _SceneTime)
 
 
 def app_for(
@@ -47,9 +63,13 @@ def app_for(
     """The app, on a state dir of its own holding the fetch record in `fetched`."""
     if fetched is not None:
         shutil.copytree(fetched, tmp_path / "state")
+    state_dir = tmp_path / "state"
+    # A seeded jitter: the first polls are planned at the same times in every run.
+    engine = Engine(config, state_dir=state_dir, watch_files=False, rng=random.Random(18))
     return build_app(
         config,
-        state_dir=tmp_path / "state",
+        engine=engine,
+        state_dir=state_dir,
         watch_files=False,
         theme=theme,
         clock=lambda: NOW,

@@ -4,6 +4,7 @@ with `capture-pane`, on real repos with real remotes."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import push_from_elsewhere
+from gitwatch_tui.demo import UNREACHABLE_URL
+from tests.conftest import git, make_remote_and_clone, push_from_elsewhere
 from tests.ui.conftest import RepoSet
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
@@ -42,6 +44,10 @@ class Terminal:
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", "gw")
 
+    def styled_screen(self) -> str:
+        """The screen with its SGR escapes (colours, reverse video) kept."""
+        return self.tmux("capture-pane", "-p", "-e", "-t", "gw")
+
     def wait_for(self, check: Callable[[str], bool], within: float = 15.0) -> str:
         deadline = time.monotonic() + within
         while True:
@@ -57,9 +63,12 @@ class Terminal:
         env = {"TERM": "xterm-256color", "PYTHONPATH": str(Path(__file__).parents[2]), **env}
         exports = " ".join(f"{k}={v}" for k, v in env.items())
         width, height = size
+        # stty: the program may start before tmux gives the pane its size (it then drew at
+        # 80x24 in a 120x35 window), so the pane's own terminal is told the size first.
+        command = f"env {exports} {sys.executable} -m gitwatch_tui {args}"
         self.tmux(
             "new-session", "-d", "-s", "gw", "-x", str(width), "-y", str(height),
-            f"env {exports} {sys.executable} -m gitwatch_tui {args}",
+            f"stty cols {width} rows {height}; {command}",
         )  # fmt: skip
 
     def quit(self) -> None:
@@ -179,3 +188,107 @@ def test_a_conflict_made_in_the_demo_is_resolved_with_keys_only(
     assert "REQUEST_TIMEOUT = 45" in settings and "<<<<<<<" not in settings
     terminal.quit()
     assert not terminal.alive()
+
+
+LONG_BRANCH = "feature/txt-records-import"  # 26 characters
+
+
+def _table_reading_config(tmp_path: Path) -> Path:
+    """Three repos on one unreachable server (a fetch of all three opens its circuit), one of
+    them on a long branch, and a folder that is not a repository."""
+    base = tmp_path / "repos"
+    lines = ["defaults:", "  poll_interval: 3600", "repos:"]
+    for name in ("mirror-a", "mirror-b", "mirror-c"):
+        _, clone = make_remote_and_clone(base, name)
+        git(clone, "remote", "set-url", "origin", UNREACHABLE_URL)
+        lines += [f"  - path: {clone}", f"    name: {name}"]
+    git(base / "mirror-a", "switch", "-q", "-c", LONG_BRANCH)
+    (base / "legacy-tools").mkdir()
+    lines += [f"  - path: {base / 'legacy-tools'}", "    name: legacy-tools"]
+    config = tmp_path / "config.yaml"
+    config.write_text("\n".join(lines) + "\n")
+    return config
+
+
+_SGR = re.compile(r"\x1b\[([0-9;]*)m")
+
+
+def _line_looks(styled: str) -> list[tuple[str, bool]]:
+    """Each line's (background, reverse video) where its text starts, following the SGR
+    escapes from the top of the screen (tmux leaves out what does not change)."""
+    background, reverse, looks = "default", False, []
+    for line in styled.splitlines():
+        start: tuple[str, bool] | None = None
+        # split() alternates text (even indexes) and an escape's parameters (odd ones)
+        for i, part in enumerate(_SGR.split(line)):
+            if i % 2:
+                background, reverse = _apply_sgr(part.split(";"), background, reverse)
+            elif start is None and part.strip():
+                start = (background, reverse)
+        looks.append(start or (background, reverse))
+    return looks
+
+
+def _apply_sgr(codes: list[str], background: str, reverse: bool) -> tuple[str, bool]:
+    i = 0
+    while i < len(codes):
+        code = codes[i] or "0"
+        if code == "0":
+            background, reverse = "default", False
+        elif code == "7":
+            reverse = True
+        elif code == "27":
+            reverse = False
+        elif code == "49":
+            background = "default"
+        elif code == "48" and i + 1 < len(codes):
+            size = 3 if codes[i + 1] == "5" else 5
+            background = ";".join(codes[i : i + size])
+            i += size - 1
+        elif code == "38" and i + 1 < len(codes):
+            i += 2 if codes[i + 1] == "5" else 4
+        i += 1
+    return background, reverse
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 35)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_states_show_whole_and_the_cursor_row_stands_out(
+    tmp_path: Path, terminal: Terminal, size: tuple[int, int]
+) -> None:
+    config = _table_reading_config(tmp_path)
+    state = str(tmp_path / "state")
+    terminal.start("", size, GITWATCH_TUI_CONFIG=str(config), XDG_STATE_HOME=state)
+    screen = terminal.wait_for(lambda s: "✗" in _row(s, "legacy-tools") and "never" in s)
+    wide = size[0] >= 110
+    broken = _row(screen, "legacy-tools").rstrip()
+    assert broken.endswith("✗ not a git repository" if wide else "✗ not a repo"), broken
+    if wide:
+        assert LONG_BRANCH in _row(screen, "mirror-a")
+    # The cursor is on the first row, under the header: each looks different.
+    header = next(i for i, line in enumerate(screen.splitlines()) if " Repo " in line)
+    looks = _line_looks(terminal.styled_screen())
+    assert looks[header + 1] != looks[header], looks[header : header + 3]
+    assert looks[header + 1] != looks[header + 2], looks[header : header + 3]
+
+    terminal.keys("F")  # three refused fetches on one server: its circuit opens
+    circuit = re.compile(r"⊘ circuit open · retry in \d+m$" if wide else r"⊘ open \d+m$")
+    # (within: the fetch failures' toasts cover the State column until they time out)
+    terminal.wait_for(
+        lambda s: any(circuit.search(line.rstrip()) for line in s.splitlines()), within=45
+    )
+    terminal.quit()
+
+
+def test_without_colour_the_cursor_row_is_in_reverse_video(
+    tmp_path: Path, terminal: Terminal
+) -> None:
+    config = _table_reading_config(tmp_path)
+    state = str(tmp_path / "state")
+    terminal.start(
+        "", (80, 24), GITWATCH_TUI_CONFIG=str(config), XDG_STATE_HOME=state, NO_COLOR="1"
+    )
+    screen = terminal.wait_for(lambda s: "✗" in _row(s, "legacy-tools") and "never" in s)
+    header = next(i for i, line in enumerate(screen.splitlines()) if " Repo " in line)
+    looks = _line_looks(terminal.styled_screen())
+    assert looks[header + 1][1] and not looks[header][1] and not looks[header + 2][1]
+    terminal.quit()

@@ -17,7 +17,6 @@ from textual.notifications import SeverityLevel
 from textual.widgets import DataTable, Input, Static
 
 from gitwatch_tui.engine.events import NO_REMOTE, SyncState
-from gitwatch_tui.engine.repo_state import fetched
 from gitwatch_tui.ui.host import HostedScreen
 from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate, FollowsEngine
 from gitwatch_tui.ui.repo_view import (
@@ -28,6 +27,7 @@ from gitwatch_tui.ui.repo_view import (
     RepoRow,
     Totals,
     ago,
+    clock_words,
     group_cells,
     ordered_keys,
     repo_cells,
@@ -159,8 +159,9 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         self._redraw(None)
 
     def _tick(self) -> None:
-        """Move spinners, and once a second re-draw the rows whose "3m ago" or "retry in 20s"
-        now reads differently (with 1,000 rows, re-drawing them all would cost a few %)."""
+        """Move spinners, and once a second re-draw the rows whose "3m ago", "retry in 20s" or
+        "next poll in 2m" now reads differently (with 1,000 rows, re-drawing them all would
+        cost a few %)."""
         self._frame += 1
         self._ticks += 1
         if self._ticks % 4:
@@ -171,12 +172,7 @@ class DashboardScreen(FollowsEngine, HostedScreen):
             due = {
                 name
                 for name, row in self.rows.items()
-                if row.state.phase != "idle"
-                or (
-                    row.status is not None
-                    and fetched(row.status, now, short=True)
-                    != fetched(row.status, before, short=True)
-                )
+                if row.state.phase != "idle" or clock_words(row, now) != clock_words(row, before)
             }
             self._update_summary()
         if due:
@@ -198,7 +194,8 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         if key.startswith(GROUP_PREFIX):
             group = key.removeprefix(GROUP_PREFIX)
             members = [r for r in self.rows.values() if r.group == group]
-            return group_cells(group, members, group in self.folded, self.palette, columns)
+            folded = group in self.folded
+            return group_cells(group, members, folded, self.palette, columns, self._filter)
         return repo_cells(self.rows[key], self.palette, self._clock(), self._frame, columns)
 
     def _redraw(self, changed: set[str] | None = None, *, structure: bool = True) -> None:

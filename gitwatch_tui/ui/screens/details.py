@@ -21,7 +21,7 @@ from gitwatch_tui.core.results import CommitInfo, RepoDetails
 from gitwatch_tui.engine.history import HistoryEntry
 from gitwatch_tui.ui.host import HostedScreen
 from gitwatch_tui.ui.messages import EngineUpdate, FollowsEngine
-from gitwatch_tui.ui.repo_view import RepoRow, ago, state_label
+from gitwatch_tui.ui.repo_view import RepoRow, ago, next_poll_text, rebase_label, state_label
 from gitwatch_tui.ui.widgets.footer import Footer
 
 _KIND_LABELS = {
@@ -149,6 +149,8 @@ class DetailScreen(FollowsEngine, HostedScreen):
             facts.add_row("Status", Text("… reading", p["repo-muted"]))
             return Group(facts)
         branch = f"({s.branch}) detached HEAD" if s.detached else (s.branch or "—")
+        if (rebasing := rebase_label(s)) is not None:  # not a detached HEAD: on its way back
+            branch = f"{s.rebase_branch} {rebasing}"
         facts.add_row("Branch", branch)
         upstream = Text(s.upstream or "none", "" if s.upstream else p["repo-muted"])
         if s.upstream_gone:
@@ -161,6 +163,7 @@ class DetailScreen(FollowsEngine, HostedScreen):
             last_fetch = Text(f"failed {ago(s.last_fetch_failed, now)}", p["repo-error"])
             last_fetch.append(f" (last success: {ago(s.last_fetch, now)})", p["repo-muted"])
         facts.add_row("Last fetch", last_fetch)
+        facts.add_row("Next poll", next_poll_text(self.row, now))
         if s.stash:
             facts.add_row("Stashes", Text(str(s.stash), p["repo-stash"]))
         if s.operation:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import TypeVar
 
 from rich.text import Text
@@ -15,7 +16,7 @@ from textual.widgets import DataTable
 from textual.widgets._data_table import RowRenderables
 from textual.widgets.data_table import ColumnKey, RowKey
 
-from gitwatch_tui.ui.repo_view import Column, column_widths, columns_for
+from gitwatch_tui.ui.repo_view import Column, column_widths, columns_for, wanted_widths
 
 CellsFor = Callable[[str, Sequence[Column]], list[Text]]
 K = TypeVar("K")
@@ -51,9 +52,10 @@ class RepoTable(DataTable[Text]):
     def sync(self, order: list[str], changed: set[str] | None = None) -> None:
         """Show the rows `order` names; re-render those in `changed` (None: all of them)."""
         if not self._layout:
-            self._layout, self._widths = self._fit(self.size.width)
+            self._layout, self._widths = self._fit(self.size.width, order)
         if set(order) != set(self._order):
-            self._rebuild(order)
+            if not self._refit(self.size.width, order):
+                self._rebuild(order)
             return
         keys = list(self._drawn if changed is None else changed & self._drawn.keys())
         rows = self._rows_on_screen()
@@ -97,18 +99,28 @@ class RepoTable(DataTable[Text]):
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _fit(self, width: int) -> tuple[tuple[Column, ...], tuple[int, ...]]:
-        """The columns, and their widths, for a table `width` cells wide."""
+    def _fit(self, width: int, keys: Iterable[str]) -> tuple[tuple[Column, ...], tuple[int, ...]]:
+        """The columns, each with the width it gets, for a table `width` cells wide showing
+        the rows `keys` (the longest name decides what the Repo column wants)."""
         width = width or 120
         layout = columns_for(width)
         padding = 2 * self.cell_padding * len(layout) + 1  # + the scrollbar's column
-        return layout, column_widths(layout, width - padding)
+        widths = column_widths(layout, width - padding, wanted_widths(layout, keys))
+        laid_out = tuple(replace(c, width=w) for c, w in zip(layout, widths, strict=True))
+        return laid_out, widths
 
     def on_resize(self, event: Resize) -> None:
-        layout, widths = self._fit(event.size.width)
-        if (layout, widths) != (self._layout, self._widths):
-            self._layout, self._widths = layout, widths
-            self._rebuild(self._order, columns=True)
+        self._refit(event.size.width, self._order)
+
+    def _refit(self, width: int, order: list[str]) -> bool:
+        """Lay the columns out again for this width and these rows; True if they changed
+        (and the table was rebuilt)."""
+        layout, widths = self._fit(width, order)
+        if (layout, widths) == (self._layout, self._widths):
+            return False
+        self._layout, self._widths = layout, widths
+        self._rebuild(order, columns=True)
+        return True
 
     def _label(self, column: Column) -> Text:
         sorted_by, reverse = self._sort
@@ -171,8 +183,8 @@ class RepoTable(DataTable[Text]):
         changed cell re-renders every visible row (about 50 ms at 120x35): with polls changing
         a few rows a second that was most of the idle CPU. Instead only the changed rows'
         entries leave the caches (the widths are fixed, so nothing else moves). Tied to
-        Textual's DataTable internals: textual is pinned.
-        """
+        Textual's DataTable internals: textual is pinned, and tests/ui/test_repo_table.py
+        checks each internal this class touches (cache keys, row locations, hooks)."""
         if not keys:
             return
         rows = {RowKey(key) for key in keys}
