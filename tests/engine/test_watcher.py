@@ -202,7 +202,7 @@ async def test_git_commands_are_seen_through_the_git_dir(tmp_path: Path) -> None
 async def test_object_writes_locks_and_ignored_folders_are_not_reported(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "a")
     async with watching(specs(repo)) as (_, seen):
-        (repo / ".git" / "objects" / "ab").mkdir()
+        (repo / ".git" / "objects" / "ab").mkdir(exist_ok=True)  # an object may be there
         (repo / ".git" / "objects" / "ab" / "cdef").write_bytes(b"blob")
         (repo / ".git" / "index.lock").write_text("x")
         (repo / ".git" / "index.lock").unlink()
