@@ -334,7 +334,13 @@ def _filled(text: str) -> bool:
 CAST_STEPS = (
     Step((), _filled, "the dashboard, filled", pause=2.0),
     Step(("a", "p"), lambda text: "1 done" in text, "the bulk pull's results", pause=3.0),
-    Step(("Escape",), lambda text: " gitwatch " in text, "the dashboard again", pause=1.5),
+    # The results are in name order: conflict-me, refused (diverged), is the fourth.
+    Step(("Down", "Down", "Down", "Enter"), lambda t: " Pull  conflict-me" in t, "its panel"),
+    Step(("3",), lambda text: "[merge]" in text, "merge picked", pause=1.5),
+    Step(("Enter",), lambda t: "0/1 resolved" in t, "the conflict panel", pause=3.0),
+    Step(("t",), lambda text: "1/1 resolved" in text, "theirs taken", pause=2.0),
+    Step(("C",), lambda text: "merge continued" in text, "the merge concluded", pause=2.5),
+    Step(("Escape",), lambda text: " gitwatch " in text, "the dashboard again", pause=2.5),
 )
 
 
