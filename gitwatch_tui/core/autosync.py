@@ -10,10 +10,10 @@ The checks that every move of HEAD needs (the work tree now, the files in the wa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Literal
+from typing import ClassVar, Literal
 
 from gitwatch_tui.core.git import RepoPaths, run_git
 from gitwatch_tui.core.local_state import (
@@ -47,12 +47,83 @@ RefusalReason = Literal[
 SyncMode = Literal["ff-only", "rebase-autostash"]
 
 
+SYNC_WORDS: dict[str, tuple[str, str]] = {
+    "error": ("{error}", "the next poll tries again; the log (l) has the details"),
+    "error/bare": ("a bare repository has no work tree to sync", "set auto_sync: off for it"),
+    "error/not-aborted": (
+        "the rebase stopped and could not be aborted ({error})",
+        "run `git rebase --abort` in the repo",
+    ),
+    "error/stopped": ("{why}; aborted, nothing changed{kept}", "pull it yourself (p) to see why"),
+    "conflicts": ("{files} in conflict", "resolve them in the conflict panel (c)"),
+    "operation": ("a {operation} is in progress", "finish or abort it first (c)"),
+    "dirty": (
+        "{staged} staged and {unstaged}",
+        "commit or stash them: auto-sync fast-forwards a clean tree only",
+    ),
+    "dirty/partly-staged": (
+        "{files} partly staged, and a rebase would unstage them",
+        "stage or unstage each one whole",
+    ),
+    "detached": ("HEAD is on no branch", "switch to a branch (b)"),
+    "no-upstream": (
+        "branch {branch} tracks no remote branch",
+        "set one: git branch -u REMOTE/BRANCH",
+    ),
+    "upstream-gone": (
+        "upstream {upstream} no longer exists",
+        "switch to a branch that has one (b), or set another upstream",
+    ),
+    "branch-not-allowed": (
+        "branch {branch} is not one auto-sync may move",
+        "add it to the repo's branches: in the config",
+    ),
+    "not-behind": ("nothing new on {upstream}", "nothing to do until there is"),
+    "diverged": (
+        "{ahead} not on {upstream} and {behind} incoming",
+        "pull with rebase or merge (p)",
+    ),
+    "diverged/merges": (
+        "local merge commits would be flattened by a rebase",
+        "pull with merge (p) instead",
+    ),
+    "would-overwrite": (
+        "incoming files would replace {files} that git does not track here: {shown}",
+        "move them away first",
+    ),
+    # A tag deploy's own (core/tags.py).
+    "error/no-tag": ("this repo follows no tag", "set follow_tag: in the config"),
+    "error/bare-tag": (
+        "a bare repository has no work tree to check a tag out in",
+        "remove follow_tag: from it",
+    ),
+    "no-upstream/tag": (
+        "no tag matching '{pattern}' is a semantic version",
+        "push one, such as v1.2.3",
+    ),
+    "not-behind/tag": ("already at {tag}", "nothing to do until a newer tag"),
+    "dirty/tag": (
+        "{files} with local changes: {shown}",
+        "commit or stash them: a tag deploy checks out a clean tree only",
+    ),
+    "detached/orphans": (
+        "HEAD has {commits} on no branch or tag",
+        "keep them with `git branch NAME` first",
+    ),
+    "would-overwrite/tag": (
+        "the tag's files would replace {files} that git does not track here: {shown}",
+        "move them away first",
+    ),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class SyncRefusal(Refusal):
-    """Why an automatic sync was not done: a machine `reason`, a human `message`, the local
-    files a sync would overwrite."""
+    """Why an automatic sync was not done: a machine `reason`, a human `message` (what is
+    wrong, then the next step), the local files a sync would overwrite."""
 
     reason: RefusalReason
+    WORDS: ClassVar[Mapping[str, tuple[str, str]]] = SYNC_WORDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +176,7 @@ def fast_forward(spec: RepoSpec, status: RepoStatus, *, timeout: float) -> SyncR
     if not merged.ok:
         moved = head_moved(plan.repo, plan.head, timeout=timeout)
         if moved is None:
-            return SyncRefusal("error", merged.error_text)
+            return SyncRefusal.of("error", error=merged.error_text)
         return SyncResult(plan.head, moved, "ff-only", trouble=after_move(merged))
     new_head = rev_parse(plan.repo, "HEAD", timeout=timeout) or plan.upstream
     return SyncResult(plan.head, new_head, "ff-only")
@@ -135,16 +206,14 @@ def rebase_autostash(
         # re-applies the autostash, so the user finds exactly what they left.
         aborted = run_git(["rebase", "--abort"], repo, timeout=timeout, background=False)
         if not aborted.ok:
-            return SyncRefusal(
-                "error",
-                f"rebase stopped and could not be aborted ({aborted.error_text}); "
-                "run `git rebase --abort`",
-            )
-        cause = "rebase would conflict" if not run.result.timed_out else message
-        message = f"{cause}; aborted, nothing changed"
+            return SyncRefusal.of("error/not-aborted", error=aborted.error_text)
+        why = "the rebase would conflict" if not run.result.timed_out else message
+        kept = added_stash(repo, run.stash_before, timeout=timeout)
+        extra = "; your uncommitted changes are kept in stash@{0}" if kept else ""
+        return SyncRefusal.of("error/stopped", why=why, kept=extra)
     if added_stash(repo, run.stash_before, timeout=timeout):
         message += "; your uncommitted changes are kept in stash@{0}"
-    return SyncRefusal("error", message)
+    return SyncRefusal.of("error", error=message)
 
 
 def auto_sync(
@@ -163,7 +232,7 @@ def _prepare(
 ) -> _Plan | SyncRefusal:
     """Every check, on the snapshot given and then on the repo as it is now."""
     if spec.bare:
-        return SyncRefusal("error", "a bare repository has no work tree to sync")
+        return SyncRefusal.of("error/bare")
     refusal = _state_refusal(spec, status, mode)  # cheap: no git call when the snapshot says no
     if refusal is not None:
         return refusal
@@ -175,52 +244,48 @@ def _prepare(
         return refusal
     if partly_staged:
         # The autostash is re-applied without its index: the staged version would be lost.
-        return SyncRefusal(
-            "dirty",
-            f"{plural(len(partly_staged), 'file')} partly staged; a rebase would unstage them",
-            partly_staged,
-        )
+        files = plural(len(partly_staged), "file")
+        return SyncRefusal.of("dirty/partly-staged", partly_staged, files=files)
     refs = run_git(["rev-parse", "HEAD", "@{upstream}"], repo, timeout=timeout)
     if not refs.ok:
-        return SyncRefusal("error", refs.error_text)
+        return SyncRefusal.of("error", error=refs.error_text)
     head, upstream = refs.stdout.decode("ascii").split()
     if mode == "rebase-autostash" and fresh.ahead:
         # A rebase flattens local merges, silently dropping any change made in the merge itself.
         merges = count_merges(repo, upstream, head, timeout=timeout)
         if isinstance(merges, str):
-            return SyncRefusal("error", merges)
+            return SyncRefusal.of("error", error=merges)
         if merges:
-            return SyncRefusal("diverged", "local merge commits would be flattened by a rebase")
+            return SyncRefusal.of("diverged/merges")
     return _overwrite_refusal(repo, head, upstream, timeout) or _Plan(repo, head, upstream)
 
 
 def _state_refusal(spec: RepoSpec, status: RepoStatus, mode: SyncMode) -> SyncRefusal | None:
     """The first precondition a status snapshot fails, or None."""
     if status.error:
-        return SyncRefusal("error", status.error)
+        return SyncRefusal.of("error", error=status.error)
     if status.conflicted:
-        return SyncRefusal("conflicts", plural(status.conflicted, "conflicted file"))
+        return SyncRefusal.of("conflicts", files=plural(status.conflicted, "file"))
     if status.operation:
-        return SyncRefusal("operation", f"a {status.operation} is in progress")
+        return SyncRefusal.of("operation", operation=status.operation)
     if mode == "ff-only" and (status.staged or status.unstaged):
-        return SyncRefusal(
-            "dirty", f"{status.staged} staged and {plural(status.unstaged, 'unstaged change')}"
-        )
+        unstaged = plural(status.unstaged, "unstaged change")
+        return SyncRefusal.of("dirty", staged=status.staged, unstaged=unstaged)
     if status.detached:
-        return SyncRefusal("detached", "HEAD is detached")
+        return SyncRefusal.of("detached")
     if status.upstream is None:
-        return SyncRefusal("no-upstream", f"branch {status.branch} has no upstream")
+        return SyncRefusal.of("no-upstream", branch=status.branch)
     if status.upstream_gone:
-        return SyncRefusal("upstream-gone", f"upstream {status.upstream} no longer exists")
+        return SyncRefusal.of("upstream-gone", upstream=status.upstream)
     if not branch_allowed(status.branch, spec.branches):
-        return SyncRefusal("branch-not-allowed", f"branch {status.branch} is not set to auto-sync")
+        return SyncRefusal.of("branch-not-allowed", branch=status.branch)
     ahead, behind = status.ahead or 0, status.behind or 0
     if behind == 0:
-        return SyncRefusal("not-behind", f"nothing new on {status.upstream}")
+        return SyncRefusal.of("not-behind", upstream=status.upstream)
     if mode == "ff-only" and ahead > 0:
-        return SyncRefusal(
-            "diverged",
-            f"{plural(ahead, 'local commit')} not on {status.upstream}, {behind} incoming",
+        ahead_words = plural(ahead, "local commit")
+        return SyncRefusal.of(
+            "diverged", ahead=ahead_words, upstream=status.upstream, behind=behind
         )
     return None
 
@@ -241,10 +306,8 @@ def _overwrite_refusal(
     """Refuse when a path the sync would create exists on disk untracked or ignored."""
     blockers = find_overwritten(repo, head, target, timeout=timeout)
     if isinstance(blockers, str):
-        return SyncRefusal("error", blockers)
+        return SyncRefusal.of("error", error=blockers)
     if not blockers:
         return None
-    message = (
-        f"incoming files would replace {len(blockers)} untracked or ignored: {shown(blockers)}"
-    )
-    return SyncRefusal("would-overwrite", message, blockers)
+    files = plural(len(blockers), "file")
+    return SyncRefusal.of("would-overwrite", blockers, files=files, shown=shown(blockers))

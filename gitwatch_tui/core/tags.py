@@ -123,23 +123,23 @@ def deploy_tag(spec: RepoSpec, status: RepoStatus, *, timeout: float) -> SyncRes
     """
     pattern = spec.follow_tag
     if pattern is None:
-        return SyncRefusal("error", "this repo follows no tag")
+        return SyncRefusal.of("error/no-tag")
     if spec.bare:
-        return SyncRefusal("error", "a bare repository has no work tree to check a tag out in")
+        return SyncRefusal.of("error/bare-tag")
     repo = RepoPaths.of(spec.path, trusted=spec.trust)
     fetch_error = fetch_tags(spec, repo, timeout=timeout)
     if fetch_error is not None:
-        return SyncRefusal("error", fetch_error)
+        return SyncRefusal.of("error", error=fetch_error)
     tags = list_tags(repo, timeout=timeout)
     if isinstance(tags, str):
-        return SyncRefusal("error", tags)
+        return SyncRefusal.of("error", error=tags)
     tag = newest_tag(tags, pattern)
     if tag is None:
-        return SyncRefusal("no-upstream", f"no tag matching '{pattern}' is a semantic version")
+        return SyncRefusal.of("no-upstream/tag", pattern=pattern)
     target = tags[tag]
     head = rev_parse(repo, "HEAD", timeout=timeout)
     if head == target:
-        return SyncRefusal("not-behind", f"already at {tag}")
+        return SyncRefusal.of("not-behind/tag", tag=tag)
     refusal = _local_refusal(repo, head, target, timeout)
     if refusal is not None:
         return refusal
@@ -151,7 +151,7 @@ def deploy_tag(spec: RepoSpec, status: RepoStatus, *, timeout: float) -> SyncRes
         background=False,
     )
     if not switched.ok:
-        return SyncRefusal("error", switched.error_text)
+        return SyncRefusal.of("error", error=switched.error_text)
     return SyncResult(head or "", rev_parse(repo, "HEAD", timeout=timeout) or target, tag)
 
 
@@ -161,16 +161,15 @@ def _local_refusal(
     """Why moving this work tree to `target` could lose work, or None when it cannot."""
     local = read_local_state(repo, timeout=timeout)
     if isinstance(local, str):
-        return SyncRefusal("error", local)
+        return SyncRefusal.of("error", error=local)
     if local.conflicted:
-        return SyncRefusal("conflicts", plural(len(local.conflicted), "conflicted file"))
+        return SyncRefusal.of("conflicts", files=plural(len(local.conflicted), "file"))
     if local.git_dir.operation:
-        return SyncRefusal("operation", f"a {local.git_dir.operation} is in progress")
+        return SyncRefusal.of("operation", operation=local.git_dir.operation)
     if local.changed:
         changed = local.changed
-        return SyncRefusal(
-            "dirty", f"{plural(len(changed), 'file')} with local changes: {shown(changed)}", changed
-        )
+        files = plural(len(changed), "file")
+        return SyncRefusal.of("dirty/tag", changed, files=files, shown=shown(changed))
     if head is not None:
         # Commits made on a detached HEAD belong to no branch: moving HEAD would orphan them.
         orphans = run_git(
@@ -179,22 +178,14 @@ def _local_refusal(
             timeout=timeout,
         )
         if not orphans.ok:
-            return SyncRefusal("error", orphans.error_text)
+            return SyncRefusal.of("error", error=orphans.error_text)
         count = int(orphans.stdout.strip() or 0)
         if count:
-            return SyncRefusal(
-                "detached",
-                f"HEAD has {plural(count, 'commit')} on no branch or tag; keep them with "
-                "`git branch <name>` first",
-            )
+            return SyncRefusal.of("detached/orphans", commits=plural(count, "commit"))
     blockers = find_overwritten(repo, head or EMPTY_TREE, target, timeout=timeout)
     if isinstance(blockers, str):
-        return SyncRefusal("error", blockers)
+        return SyncRefusal.of("error", error=blockers)
     if blockers:
-        return SyncRefusal(
-            "would-overwrite",
-            f"the tag's files would replace {len(blockers)} untracked or ignored: "
-            f"{shown(blockers)}",
-            blockers,
-        )
+        files = plural(len(blockers), "file")
+        return SyncRefusal.of("would-overwrite/tag", blockers, files=files, shown=shown(blockers))
     return None

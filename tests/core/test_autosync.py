@@ -430,7 +430,8 @@ def test_rebase_conflict_is_aborted_with_everything_intact(tmp_path: Path) -> No
     spec = spec_of(clone)
     before = snapshot(clone)
     outcome = rebase_autostash(spec, status_of(spec), timeout=TIMEOUT)
-    assert outcome == SyncRefusal("error", "rebase would conflict; aborted, nothing changed")
+    assert outcome == SyncRefusal.of("error/stopped", why="the rebase would conflict", kept="")
+    assert outcome.message.startswith("the rebase would conflict; aborted, nothing changed; ")
     assert snapshot(clone) == before
     assert not (clone / ".git" / "rebase-merge").exists()
 

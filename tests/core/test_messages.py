@@ -13,6 +13,8 @@ from typing import get_args
 
 import pytest
 
+from gitwatch_tui.core.autosync import RefusalReason as SyncRefusalReason
+from gitwatch_tui.core.autosync import SyncRefusal
 from gitwatch_tui.core.results import (
     PullRefusal,
     PullRefusalReason,
@@ -26,6 +28,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "gitwatch_tui"
 KINDS: list[tuple[type[Refusal], object]] = [
     (PullRefusal, PullRefusalReason),
     (SwitchRefusal, SwitchRefusalReason),
+    (SyncRefusal, SyncRefusalReason),
 ]
 # Facts as the code fills them in: counted nouns come through `plural`.
 SAMPLE_FACTS = {
@@ -46,6 +49,12 @@ SAMPLE_FACTS = {
     "error": "fatal: unable to read tree 0123abc",
     "why": "it conflicts",
     "stash": "stash@{0} (0123456789)",
+    "staged": 1,
+    "unstaged": plural(2, "unstaged change"),
+    "kept": "; your uncommitted changes are kept in stash@{0}",
+    "pattern": "v*",
+    "tag": "v1.2.0",
+    "commits": plural(2, "commit"),
 }
 ALL_REASONS = {reason for _, literal in KINDS for reason in get_args(literal)}
 

@@ -179,7 +179,8 @@ def test_a_conflict_made_in_the_demo_is_resolved_with_keys_only(
     # Back to back, no waiting: take theirs for the hunk (the file's last, so it is marked
     # resolved by itself), then continue. Keys pressed while a change runs wait their turn.
     terminal.keys_at_once("t", "C")
-    terminal.wait_for(lambda s: "merge continued" in s and "↑ ahead" in _row(s, "conflict-me"))
+    terminal.wait_for(lambda s: "merge continued" in s)  # a toast: gone after a while
+    terminal.wait_for(lambda s: "↑ ahead" in _row(s, "conflict-me"))
     parents = subprocess.run(
         ["git", "-C", str(repo), "log", "-1", "--format=%P"], capture_output=True, text=True
     ).stdout.split()
