@@ -160,15 +160,68 @@ def conflict_hunks(spec: RepoSpec, path: str, *, timeout: float) -> ConflictFile
         computed = _fill_bases(repo, entry, lines, raw, bases, size, _left(deadline))
     segments = _segments(lines, raw, bases, size)
     hunks = [s for s in segments if isinstance(s, ConflictHunk)]
+    sides = _sides(repo, hunks[0], _left(deadline)) if hunks else Sides()
     return ConflictFile(
         path,
         entry,
         tuple(segments),
-        ours_label=_branch_label(repo.git_dir, hunks[0].ours_label) if hunks else "ours",
-        theirs_label=_commit_label(repo.git_dir, hunks[0].theirs_label) if hunks else "theirs",
+        ours_label=sides.ours_label,
+        theirs_label=sides.theirs_label,
+        ours_role=sides.ours_role,
+        theirs_role=sides.theirs_role,
         fingerprint=fingerprint,
         base_computed=computed,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Sides:
+    """Who "ours" and "theirs" are, in words (see ConflictFile)."""
+
+    ours_role: str = "ours"
+    ours_label: str = "ours"
+    theirs_role: str = "theirs"
+    theirs_label: str = "theirs"
+
+
+STASH_MARKERS = ("Updated upstream", "Stashed changes")  # the labels of `git stash apply`
+
+
+def _sides(repo: RepoPaths, hunk: ConflictHunk, timeout: float) -> Sides:
+    """The sides of a conflict as a user thinks of them, from the markers' labels and the
+    operation under way."""
+    if (hunk.ours_label, hunk.theirs_label) == STASH_MARKERS:
+        return Sides("your working tree", "", "the stash", "")
+    if any((repo.git_dir / name).is_dir() for name in ("rebase-merge", "rebase-apply")):
+        # git's ours is the upstream being rebased onto; theirs the commit being replayed,
+        # labelled "abc1234 (its subject)".
+        sha, _, subject = hunk.theirs_label.partition(" ")
+        commit = f"{sha} {subject.strip('()')}".strip()
+        return Sides("upstream", _onto_name(repo, timeout), "your commit", commit)
+    return Sides(
+        "ours",
+        _branch_label(repo.git_dir, hunk.ours_label),
+        "theirs",
+        _commit_label(repo.git_dir, hunk.theirs_label),
+    )
+
+
+def _onto_name(repo: RepoPaths, timeout: float) -> str:
+    """What a rebase goes onto, by name where a branch has it (origin/main), else its id."""
+    for folder in ("rebase-merge", "rebase-apply"):
+        try:
+            onto = (repo.git_dir / folder / "onto").read_text(encoding="ascii").strip()
+        except (OSError, ValueError):
+            continue
+        named = run_git(
+            ["for-each-ref", f"--points-at={onto}", "--format=%(refname:short)",
+             "refs/remotes", "refs/heads"],
+            repo,
+            timeout=timeout,
+        )  # fmt: skip
+        names = named.stdout.decode("utf-8", errors="replace").split() if named.ok else []
+        return names[0] if names else onto[:7]
+    return "HEAD"
 
 
 def split_lines(data: bytes) -> list[bytes]:

@@ -553,6 +553,11 @@ class ConflictFile:
     binary: bool = False
     ours_label: str = "ours"
     theirs_label: str = "theirs"
+    # What each side is, in words: "ours" / "theirs" in a merge; "upstream" / "your commit"
+    # in a rebase (git's ours is the branch rebased onto); "your working tree" / "the stash"
+    # when a stash re-applied with conflicts.
+    ours_role: str = "ours"
+    theirs_role: str = "theirs"
     # sha256 of the bytes read: pass it to `resolve_hunks` so that it refuses a file changed
     # since (hunk numbers would no longer mean the same hunks).
     fingerprint: str = ""

@@ -534,9 +534,13 @@ def test_continue_a_rebase(tmp_path: Path) -> None:
     git_fails(repo, "rebase", "main")
     state = read_conflicts(spec_of(repo), timeout=TIMEOUT)
     assert state.operation == "rebase" and state.label == "rebasing 0/1"
-    # In a rebase "ours" is the branch rebased onto: main.
+    # In a rebase git's "ours" is the branch rebased onto: main, named as such; "theirs" the
+    # commit replayed, by its id and subject.
     file = conflict_hunks(spec_of(repo), "f.txt", timeout=TIMEOUT)
-    assert file.hunks[0].ours == ("ours\n",) and file.ours_label == "HEAD"  # detached
+    assert file.hunks[0].ours == ("ours\n",)
+    assert (file.ours_role, file.ours_label) == ("upstream", "main")
+    replayed = git(repo, "log", "-1", "--format=%h %s", "REBASE_HEAD")
+    assert (file.theirs_role, file.theirs_label) == ("your commit", replayed)
 
     assert resolve_file(spec_of(repo), "f.txt", "both", timeout=TIMEOUT).ok
     outcome = continue_operation(spec_of(repo), timeout=TIMEOUT)
@@ -662,3 +666,20 @@ def test_theirs_as_a_commit_id_is_named(tmp_path: Path, message: list[str], labe
 
     assert file.hunks[0].theirs_label == sha  # the file itself says the full id
     assert file.theirs_label == (sha[:7] if label == "short" else label)
+
+
+def test_a_stash_that_re_applied_with_conflicts_names_its_sides_in_words(
+    tmp_path: Path,
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    commit_file(repo, "f.txt", "base\n", "base")
+    (repo / "f.txt").write_text("stashed\n")
+    git(repo, "stash", "-q")
+    commit_file(repo, "f.txt", "committed\n", "later")
+    git_fails(repo, "stash", "apply")
+    file = conflict_hunks(spec_of(repo), "f.txt", timeout=TIMEOUT)
+    assert file.hunks[0].ours == ("committed\n",) and file.hunks[0].theirs == ("stashed\n",)
+    assert (file.ours_role, file.ours_label) == ("your working tree", "")
+    assert (file.theirs_role, file.theirs_label) == ("the stash", "")

@@ -129,7 +129,7 @@ async def test_hunk_by_hunk_then_whole_files_then_continue(tmp_path: Path) -> No
         assert "both modified" in files and "binary" in files and "deleted by us" in files
         assert screen.path == "app.py" and screen.file and len(screen.file.hunks) == 2
         head = plain(screen.query_one("#conflict-head"))
-        assert "hunk 1/2" in head and "ours = main" in head and "theirs = feature" in head
+        assert "hunk 1/2" in head and "o = ours main" in head and "t = theirs feature" in head
         hunks = [plain(w) for w in screen.query(".hunk")]
         assert "x + 1000" in hunks[0] and "x * 100" in hunks[0] and "x + 1" in hunks[0]
 
@@ -254,9 +254,9 @@ async def test_a_rebase_that_stops_twice_is_continued_twice(tmp_path: Path) -> N
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_panel(pilot)
         assert "rebasing · 0/1 resolved" in plain(screen.query_one("#conflict-title"))
-        assert "rebase: ours is the branch rebased onto" in plain(
-            screen.query_one("#conflict-head")
-        )
+        # git's ours in a rebase is the upstream; the panel says so, and whose the commit is.
+        head = plain(screen.query_one("#conflict-head"))
+        assert "o = upstream main" in head and "t = your commit" in head
         # Theirs (topic's a.txt), then continue once it is in: a key that comes while a
         # change runs is refused ("Wait: ... is still running").
         await pilot.press("T")

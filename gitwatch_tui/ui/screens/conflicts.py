@@ -349,12 +349,11 @@ class ConflictScreen(ChangePanel):
     def _sides_line(self, file: ConflictFile) -> Text:
         p = self.gw_app.palette()
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append("ours", f"bold {p['repo-ahead']}")
-        text.append(f" = {file.ours_label}   ")
-        text.append("theirs", f"bold {p['repo-behind']}")
-        text.append(f" = {file.theirs_label}")
-        if self.state is not None and self.state.operation == "rebase":
-            text.append("   (rebase: ours is the branch rebased onto)", p["repo-muted"])
+        # The keys keep git's names (o, t); the words say who each side is.
+        text.append("o", f"bold {p['repo-ahead']}")
+        text.append(f" = {side_words(file.ours_role, file.ours_label)}   ")
+        text.append("t", f"bold {p['repo-behind']}")
+        text.append(f" = {side_words(file.theirs_role, file.theirs_label)}")
         return text
 
     def _whole_file_text(self, entry: ConflictEntry, file: ConflictFile) -> Text:
@@ -405,8 +404,10 @@ class ConflictScreen(ChangePanel):
 
     def _hunk_view(self, file: ConflictFile, hunk: ConflictHunk, width: int) -> RenderableType:
         p = self.gw_app.palette()
-        ours = (Text(f"ours · {file.ours_label}", f"bold {p['repo-ahead']}"), hunk.ours)
-        theirs = (Text(f"theirs · {file.theirs_label}", f"bold {p['repo-behind']}"), hunk.theirs)
+        ours_title = side_words(file.ours_role, file.ours_label, " · ")
+        theirs_title = side_words(file.theirs_role, file.theirs_label, " · ")
+        ours = (Text(ours_title, f"bold {p['repo-ahead']}"), hunk.ours)
+        theirs = (Text(theirs_title, f"bold {p['repo-behind']}"), hunk.theirs)
         base_title = Text(hunk.base_label or "base", f"bold {p['repo-muted']}")
         if hunk.base is None:
             base_title.append(" (unknown)", p["repo-muted"])
@@ -704,3 +705,8 @@ class ConflictScreen(ChangePanel):
         self.app.notify(f"{outcome.message}{moved}", title=self.repo, timeout=8)
         if self.is_current:
             self.app.pop_screen()
+
+
+def side_words(role: str, label: str, between: str = " ") -> str:
+    """A side as the panel names it: "ours main", "upstream origin/main", "the stash"."""
+    return f"{role}{between}{label}" if label else role
