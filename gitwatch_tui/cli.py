@@ -501,7 +501,7 @@ def _print_table(rows: list[StatusRow], config: Config, now: float) -> None:
         sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
     else:
         console.print(table)
-    console.print(_summary([row.shown for row in rows]))
+    console.print(_summary(rows))
 
 
 _STATE_COLOUR: dict[StateWord, str] = {
@@ -567,10 +567,13 @@ def _fetched(s: RepoStatus, now: float) -> str:
     return f"[dim]{text}[/]" if s.last_fetch is None else text
 
 
-def _summary(statuses: list[RepoStatus]) -> str:
+def _summary(rows: list[StatusRow]) -> str:
+    """The counts the dashboard's summary line shows, counted the same way: "in error" is every
+    repo whose state is trouble (✗ and ⊘ in red: unreadable, upstream gone, fetches failing)."""
+    statuses = [row.shown for row in rows]
     behind = sum(1 for s in statuses if s.behind)
     dirty = sum(1 for s in statuses if s.dirty)
-    errors = sum(1 for s in statuses if s.error)
+    errors = sum(1 for row in rows if row.state.word in TROUBLE or row.shown.error)
     repos = f"{len(statuses)} repo" + ("s" if len(statuses) != 1 else "")
     parts = [repos, f"{behind} behind", f"{dirty} dirty"]
     parts.append(f"[red]{errors} in error[/]" if errors else "0 in error")

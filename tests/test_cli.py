@@ -321,3 +321,16 @@ def test_watch_runs_the_engine_headless_until_interrupted(workspace: Path, tmp_p
             assert proc.wait(timeout=10) == 0
         finally:
             proc.kill()
+
+
+def test_the_summary_counts_in_error_as_the_dashboard_does(workspace: Path) -> None:
+    # An upstream gone is drawn ✗ in red on every face, and counted in error on every face
+    # (the dashboard's summary said 31 in error where status said 0, on the same repos).
+    alpha = workspace / "work" / "alpha"
+    git(alpha, "switch", "-q", "-c", "feature")
+    git(alpha, "push", "-q", "-u", "origin", "feature")
+    git(alpha, "push", "-q", "origin", "--delete", "feature")
+    result = run_cli("status", "work", cwd=workspace, env={"NO_COLOR": "1"})
+    assert "✗ upstream gone" in result.stdout
+    assert "3 repos · 0 behind · 1 dirty · 1 in error" in result.stdout
+    assert result.returncode == 0  # nothing failed to be read: the exit status says that
