@@ -5,24 +5,12 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from gitwatch_tui.core.config_file import load_config
 from gitwatch_tui.core.models import RepoSpec
-from tests.conftest import commit_file, git
 from tests.engine.test_pipeline import ENV, runner_for
 
 DEPLOY_KEY = "k3y-from-file"
 API_TOKEN = "t0ken-from-env"
-
-
-@pytest.fixture()
-def repo(tmp_path: Path) -> Path:
-    path = tmp_path / "app"
-    path.mkdir()
-    git(path, "init", "-q")
-    commit_file(path, "README.md", "hello\n")
-    return path
 
 
 def spec_from_config(tmp_path: Path, run: str, env: dict[str, str]) -> RepoSpec:

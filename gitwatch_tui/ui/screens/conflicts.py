@@ -605,7 +605,11 @@ class ConflictScreen(ChangePanel):
         if file.binary or (file.entry is not None and file.entry.binary):
             self.say(f"{path} is binary: O or T takes a side for the whole file.", "error")
             return
-        full = self.gw_app.engine.specs[self.repo].path / path
+        spec = self.gw_app.engine.specs.get(self.repo)
+        if spec is None:  # removed from the watch list while the panel was open
+            self.say(f"{self.repo} is no longer watched.", "error")
+            return
+        full = spec.path / path
         if not full.is_file():
             self.say(f"{path} is not in the working tree: O or T decides it.", "error")
             return
