@@ -145,13 +145,35 @@ def _depth(text: str) -> int:
     return int(text)
 
 
+COMMANDS = ("dashboard", "status", "watch", "completion", "daemon")
+OPTIONS_WITH_VALUE = ("--config", "--depth")
+
+
+def with_command(argv: Sequence[str]) -> list[str]:
+    """`gitwatch-tui ~/src ~/work` is `gitwatch-tui dashboard ~/src ~/work`: a first word that
+    is no command is a folder for the dashboard."""
+    args = list(argv)
+    index = 0
+    while index < len(args):
+        word = args[index]
+        if word in OPTIONS_WITH_VALUE:
+            index += 2
+        elif word.startswith("-"):
+            index += 1
+        else:
+            if word not in COMMANDS:
+                args.insert(index, "dashboard")
+            break
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions: answer, then exit
         import argcomplete
 
         argcomplete.autocomplete(parser)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(with_command(sys.argv[1:] if argv is None else argv))
     if args.demo:
         return demo_command()
     if args.command == "completion":

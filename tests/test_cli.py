@@ -256,7 +256,10 @@ def test_a_folder_named_once_is_where_the_dashboard_opens_from_anywhere(
     state, elsewhere = workspace / "state", tmp_path / "elsewhere"
     elsewhere.mkdir()
     assert dashboard_rows(elsewhere, state=state) == []  # nothing there, nothing named yet
-    assert dashboard_rows(workspace, "dashboard", "work", state=state) == ["alpha", "beta", "gamma"]
+    # A folder alone is the dashboard's (`gitwatch-tui work` is `gitwatch-tui dashboard work`).
+    assert dashboard_rows(workspace, "--depth", "2", "work", state=state) == [
+        "alpha", "beta", "gamma",
+    ]  # fmt: skip
     assert dashboard_rows(elsewhere, state=state) == ["alpha", "beta", "gamma"]
     # A remembered folder that is gone is forgotten: the current folder again.
     (workspace / "work").rename(workspace / "moved")
