@@ -255,7 +255,7 @@ async def _run(
         return listener
     engine = Engine(config, config_path=path, environ=env)
     engine.subscribe(log.engine_event)
-    engine.subscribe(_withhold_new_secrets)
+    engine.subscribe(lambda event: _secrets_still_inherited(event, log))
     engine.subscribe(lambda event: _server_reload_notice(event, config, log))
     services: Services | None = None
     notifier: Notifier | None = None
@@ -325,10 +325,19 @@ def _bind(address: str | None, log: JsonLog) -> Listener | None | int:
         return EX_TEMPFAIL if exc.errno == errno.EADDRINUSE else EX_UNAVAILABLE
 
 
-def _withhold_new_secrets(event: Event) -> None:
-    """A reloaded config may name more secrets: out of the environment with them too."""
+def _secrets_still_inherited(event: Event, log: JsonLog) -> None:
+    """A reloaded config may name more secrets. They stay in the environment children inherit
+    until a restart: changing it now could break a git being started in another thread
+    (which reads it as a whole), so the log says so instead."""
     if isinstance(event, ConfigReloaded):
-        withhold(secret_variables(event.config))
+        left = sorted(secret_variables(event.config) & os.environ.keys())
+        if left:
+            names = ", ".join(left)
+            log.write(
+                "warning", "secrets-inherited", variables=left,
+                message=f"{names}: named as secrets by the reload, still in the environment "
+                "git and the steps inherit; restart the daemon to take them out",
+            )  # fmt: skip
 
 
 def _notify_targets(config: Config) -> list[str]:

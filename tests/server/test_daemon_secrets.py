@@ -3,6 +3,7 @@ environment holding one, and git (and the hooks of a trusted repo) never get the
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -55,3 +56,31 @@ def test_no_process_a_step_can_read_holds_the_daemons_secrets(tmp_path: Path) ->
     finally:
         daemon.close()
         kill_marked(env)
+
+
+def test_a_reload_that_names_a_secret_still_inherited_says_to_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from gitwatch_tui.core.config_file import load_config
+    from gitwatch_tui.engine.events import ConfigReloaded
+    from gitwatch_tui.server.daemon import JsonLog, _secrets_still_inherited
+
+    (tmp_path / "app").mkdir()
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "repos: [{path: app}]\nserver: {generic: {secret_env: NEW_SECRET}}\n"
+        "notify: {email: {host: localhost, from: a@b.c, to: d@e.f, password_env: GONE}}\n"
+    )
+    monkeypatch.setenv("NEW_SECRET", "value-never-logged")
+    monkeypatch.delenv("GONE", raising=False)
+    stream = io.StringIO()
+    log = JsonLog(stream)
+    _secrets_still_inherited(ConfigReloaded(load_config(config, {})), log)
+    log.close()
+    [record] = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert (record["level"], record["event"]) == ("warning", "secrets-inherited")
+    assert record["variables"] == ["NEW_SECRET"]  # not GONE: it is in no environment
+    assert "value-never-logged" not in stream.getvalue()
+    assert os.environ["NEW_SECRET"] == "value-never-logged"  # left alone, as said
