@@ -60,11 +60,12 @@ async def test_a_child_that_left_the_session_ends_with_the_step(repo: Path, tmp_
 async def test_a_timeout_ends_children_in_other_sessions_too(repo: Path, tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     # Deaf to SIGTERM: only the SIGKILL after the grace ends them.
+    # "started" once both are written: the timeout never comes before (a loaded machine).
     script = (
         f"trap '' TERM; setsid sh -c 'trap \"\" TERM; echo $$ >> {pids}; sleep 300' & "
-        f"echo $$ >> {pids}; echo started; wait"
+        f"until [ -s {pids} ]; do sleep 0.01; done; echo $$ >> {pids}; echo started; wait"
     )
-    step = PipelineStep("hang", run=sh(script), timeout=0.5)
+    step = PipelineStep("hang", run=sh(script), timeout=3.0)
     spec = RepoSpec(repo, "app", pipeline=(step,))
     runner, host = runner_for(tmp_path, spec)
     started = time.monotonic()
@@ -72,6 +73,7 @@ async def test_a_timeout_ends_children_in_other_sessions_too(repo: Path, tmp_pat
     assert final is not None and final.state == "timeout", final
     assert time.monotonic() - started < 10
     assert "started" in host.lines("hang")
+    assert len(pids_in(pids)) == 2
     for pid in pids_in(pids):
         assert process_ends(pid, within=5.0), f"{pid} outlived its step"
 

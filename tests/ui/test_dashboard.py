@@ -25,6 +25,7 @@ from tests.ui.conftest import (
     table,
     until,
 )
+from tests.ui.test_palette import pick
 
 
 async def test_rows_show_each_repos_state_and_the_header_totals(
@@ -265,13 +266,11 @@ async def test_command_palette_offers_the_same_actions(repo_set: RepoSet, tmp_pa
     async with app.run_test(size=(120, 35)) as pilot:
         await until(pilot, lambda: all_read(app))
         push_from_elsewhere(repo_set.remotes["api"], repo_set.base)
-        await pilot.press("ctrl+p", *"fetch all")
-        await pilot.pause(0.5)
-        await pilot.press("enter")
+        await pilot.press("ctrl+p")
+        await pick(pilot, app, "fetch all", "Fetch all")
         await until(pilot, lambda: "↓1" in row_text(app, "api"))
-        await pilot.press("ctrl+p", *"sort by changes")
-        await pilot.pause(0.5)
-        await pilot.press("enter")
+        await pilot.press("ctrl+p")
+        await pick(pilot, app, "sort by changes", "Sort by changes")
         await until(pilot, lambda: dashboard(app).sort_column == "changes")
 
 
@@ -279,9 +278,8 @@ async def test_theme_from_the_palette_is_remembered(repo_set: RepoSet, tmp_path:
     app = make_app(repo_set.config, tmp_path, theme=None)
     async with app.run_test(size=(120, 35)) as pilot:
         assert app.theme == "gitwatch-dark"
-        await pilot.press("ctrl+p", *"theme: light")
-        await pilot.pause(0.5)
-        await pilot.press("enter")
+        await pilot.press("ctrl+p")
+        await pick(pilot, app, "theme: light", "Theme: light")
         await until(pilot, lambda: app.theme == "gitwatch-light")
         # Cells are re-drawn in the new theme's colours.
         assert dashboard(app).palette == app.palette()
