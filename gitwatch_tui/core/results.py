@@ -613,3 +613,173 @@ class RepoDetails:
     outgoing_total: int
     files: tuple[FileChange, ...]
     error: str | None = None
+
+
+# -- branches: create, delete, rename ----------------------------------------------------
+
+BranchRefusalReason = Literal[
+    "invalid-name",
+    "exists",
+    "not-found",
+    "current",  # the branch HEAD is on
+    "worktree",  # checked out in another worktree
+    "unmerged",  # commits only this branch has: a second confirm lets it go
+    "moved",  # the branch is not where the confirm showed it
+    "error",
+]
+
+BRANCH_WORDS: dict[str, tuple[str, str]] = {
+    "invalid-name": ("{name!r} is not a valid branch name ({why})", "type another name"),
+    "exists": ("a branch {name} exists already", "pick another name, or switch to it"),
+    "not-found": ("there is no branch {name}", "read the list again"),
+    "current": ("{name} is the branch you are on", "switch to another branch first"),
+    "worktree": ("{name} is checked out in {where}", "switch that worktree away from it first"),
+    "unmerged": (
+        "{name} has {commits} on no other branch: deleting it drops them",
+        "confirm a second time to delete it anyway",
+    ),
+    "moved": ("{name} moved since it was read (it is at {sha} now)", "look at it again"),
+    "error": ("{error}", "fix that and try again"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BranchRefusal(Refusal):
+    """Why a branch was not created, deleted or renamed (nothing changed)."""
+
+    reason: BranchRefusalReason
+    WORDS: ClassVar[Mapping[str, tuple[str, str]]] = BRANCH_WORDS
+
+
+@dataclass(frozen=True, slots=True)
+class BranchDeletePreview:
+    """What deleting a branch would drop: the commits no other branch, remote branch or tag
+    has (none: it is merged); `refusal` when it may not be deleted at all."""
+
+    branch: str
+    sha: str  # pass it to `delete_branch` as `expected_sha`
+    upstream: str | None
+    upstream_gone: bool
+    dropped: tuple[CommitInfo, ...] = ()  # newest first, capped
+    dropped_total: int = 0
+    refusal: BranchRefusal | None = None
+
+    @property
+    def merged(self) -> bool:
+        return self.dropped_total == 0
+
+
+@dataclass(frozen=True, slots=True)
+class BranchResult:
+    """A branch created (maybe switched to), deleted or renamed, with its way back."""
+
+    action: Literal["create", "delete", "rename"]
+    branch: str  # the branch made, deleted, or the new name
+    sha: str
+    message: str
+    old_name: str | None = None  # a rename's old name
+    previous_branch: str | None = None  # a create that switched: the branch left
+    previous_head: str | None = None
+    switched: bool = False
+    upstream: str | None = None  # a deleted branch's upstream, e.g. origin/x
+    upstream_config: tuple[str, str] | None = None  # its branch.<name>.remote and .merge
+    undo: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return True
+
+    @property
+    def old_head(self) -> str | None:
+        return self.previous_head if self.switched else None
+
+    @property
+    def new_head(self) -> str | None:
+        return self.sha if self.switched else None
+
+
+# -- undo: the last change gitwatch made, stored typed, and going back from it ------------
+
+UndoKind = Literal[
+    "reset-branch",  # pull, auto-sync: move the branch back
+    "switch-back",  # switch, stash-and-switch: back to the branch left (and its stash)
+    "unapply-stash",  # stash apply: stash what it brought (the stash is still in the list)
+    "unpop-stash",  # stash pop: stash what it brought, put the popped stash back
+    "restore-stash",  # stash drop: put the dropped stash back
+    "unresolve",  # resolve: bring the conflict back, markers and all
+    "recreate-branch",  # branch delete: make it again where it was
+    "rename-back",  # branch rename
+    "remove-branch",  # branch create: switch back if it switched, delete the new branch
+]
+
+
+@dataclass(frozen=True, slots=True)
+class UndoRecord:
+    """How to go back from one change gitwatch made, and the state that change left (an undo
+    is refused once the repo has moved on from it). Kept in history, one column per field."""
+
+    action: str  # the change it undoes: "pull", "auto-sync", "switch", "stash-drop", ...
+    kind: UndoKind
+    command: str  # the same in git's words, for people
+    branch: str | None = None  # the branch the change left HEAD on, or deleted, or renamed to
+    head: str | None = None  # the commit the change left it at (checked before going back)
+    back: str | None = None  # the commit to go back to (a deleted branch's commit)
+    back_branch: str | None = None  # the branch to go back to (a switch's, a rename's old name)
+    created: str | None = None  # a branch the change created: deleted on the way back
+    stash: str | None = None  # the stash commit concerned
+    stash_message: str | None = None
+    upstream_remote: str | None = None  # a deleted branch's branch.<name>.remote
+    upstream_merge: str | None = None  # ... and branch.<name>.merge
+    paths: tuple[str, ...] = ()  # a resolve's files
+    blobs: tuple[str, ...] = ()  # what each of `paths` held after it
+
+
+UndoRefusalReason = Literal[
+    "nothing", "undone", "moved-on", "dirty", "operation", "exists", "error"
+]
+
+UNDO_WORDS: dict[str, tuple[str, str]] = {
+    "nothing": ("gitwatch made no change here that it can undo", "nothing to do"),
+    "undone": ("the last change ({action}) is undone already", "an undo is not undone by u"),
+    "moved-on": ("the repo moved on since the {action}: {why}", "undo it by hand, if at all"),
+    "dirty": ("{why}", "commit or stash them first; nothing was changed"),
+    "operation": ("a {operation} is in progress", "finish or abort it first"),
+    "exists": ("{why}", "nothing to do"),
+    "error": ("{error}", "nothing was lost; fix that and try again"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class UndoRefusal(Refusal):
+    """Why an undo is not done (nothing changed)."""
+
+    reason: UndoRefusalReason
+    WORDS: ClassVar[Mapping[str, tuple[str, str]]] = UNDO_WORDS
+
+
+@dataclass(frozen=True, slots=True)
+class UndoPreview:
+    """What `u` would do for a repo: the record, the steps in words, or why not."""
+
+    record: UndoRecord | None
+    steps: tuple[str, ...] = ()
+    refusal: UndoRefusal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UndoResult:
+    """An undo done; it has no undo of its own (`u` twice does not redo)."""
+
+    record: UndoRecord
+    message: str
+    old_head: str | None = None
+    new_head: str | None = None
+    stash: str | None = None  # a stash made to keep what was in the work tree
+
+    @property
+    def ok(self) -> bool:
+        return True
+
+    @property
+    def undo(self) -> None:
+        return None
