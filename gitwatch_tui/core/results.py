@@ -732,6 +732,7 @@ class UndoRecord:
     upstream_merge: str | None = None  # ... and branch.<name>.merge
     paths: tuple[str, ...] = ()  # a resolve's files
     blobs: tuple[str, ...] = ()  # what each of `paths` held after it
+    conflicted: tuple[str, ...] = ()  # ... and before it, markers and all (kept as blobs)
 
 
 UndoRefusalReason = Literal[

@@ -36,7 +36,10 @@ from gitwatch_tui.core.models import RepoSpec, RepoStatus, ScanRoot
 from gitwatch_tui.core.remotes import FetchOutcome, clone, fetch, reachable_commits
 from gitwatch_tui.core.results import (
     PULL_MODES,
+    BranchDeletePreview,
     BranchList,
+    BranchRefusal,
+    BranchResult,
     ChangeResult,
     ConflictFile,
     ConflictState,
@@ -55,6 +58,9 @@ from gitwatch_tui.core.results import (
     StashOutcome,
     SwitchRefusal,
     SwitchResult,
+    UndoPreview,
+    UndoRefusal,
+    UndoResult,
 )
 from gitwatch_tui.core.status import collect_statuses
 from gitwatch_tui.core.tags import deploy_tag
@@ -87,6 +93,7 @@ from gitwatch_tui.engine.history import (
     History,
     HistoryEntry,
     HistoryUnavailable,
+    StoredUndo,
     default_state_dir,
 )
 from gitwatch_tui.engine.limiter import MANUAL, SCHEDULED, PriorityLimiter
@@ -520,6 +527,106 @@ class Engine:
 
         return await self._change(name, "abort", abort_operation)
 
+    # -- branches and undo ---------------------------------------------------------------------
+
+    async def preview_delete_branch(self, name: str, branch: str) -> BranchDeletePreview:
+        """What deleting `branch` would drop (the commits only it has), or why it may not."""
+        from gitwatch_tui.core.branches import preview_delete
+
+        return await self._read(name, partial(preview_delete, name=branch))
+
+    async def create_branch(
+        self, name: str, branch: str, *, start: str | None = None, switch: bool = False
+    ) -> BranchResult | BranchRefusal:
+        """Make `branch` at `start` (HEAD when None; a remote branch is tracked); `switch`
+        (from HEAD only) switches to it too."""
+        from gitwatch_tui.core.branches import create_branch
+
+        create = partial(create_branch, name=branch, start=start, switch=switch)
+        return await self._change(name, "branch-create", create)
+
+    async def delete_branch(
+        self, name: str, branch: str, *, expected_sha: str, drop_unmerged: bool = False
+    ) -> BranchResult | BranchRefusal:
+        """Delete `branch` if still at `expected_sha`; one with commits no other branch has
+        only with `drop_unmerged`. Never the current branch."""
+        from gitwatch_tui.core.branches import delete_branch
+
+        delete = partial(
+            delete_branch, name=branch, expected_sha=expected_sha, drop_unmerged=drop_unmerged
+        )
+        return await self._change(name, "branch-delete", delete)
+
+    async def rename_branch(self, name: str, old: str, new: str) -> BranchResult | BranchRefusal:
+        """Rename branch `old` to `new`; refused when `new` exists or is not a valid name."""
+        from gitwatch_tui.core.branches import rename_branch
+
+        return await self._change(name, "branch-rename", partial(rename_branch, old=old, new=new))
+
+    async def preview_undo(self, name: str) -> UndoPreview:
+        """What `undo_last` would do now for the repo, or why it would refuse."""
+        self._spec(name)
+        return await self._in_thread(self._preview_undo, name)
+
+    async def undo_last(self, name: str) -> UndoResult | UndoRefusal:
+        """Go back from the last change gitwatch made to the repo, if it has not moved on
+        since; recorded in history as "undo", which `u` does not undo in turn."""
+        return await self._change(name, "undo", partial(self._undo_stored, name))
+
+    def _preview_undo(self, name: str) -> UndoPreview:
+        from gitwatch_tui.core.undo import preview_undo
+
+        stored = self._stored_undo(name)
+        if not isinstance(stored, StoredUndo):
+            return UndoPreview(None, refusal=stored)
+        timeout = self.config.defaults.status_timeout
+        return preview_undo(self._spec(name), stored.record, timeout=timeout)
+
+    def _undo_stored(
+        self, name: str, spec: RepoSpec, *, timeout: float
+    ) -> UndoResult | UndoRefusal:
+        """In the worker thread, under the repo's lock: the record read and used at once."""
+        from gitwatch_tui.core.undo import undo_change
+
+        stored = self._stored_undo(name)
+        if not isinstance(stored, StoredUndo):
+            return stored
+        result = undo_change(spec, stored.record, timeout=timeout)
+        if isinstance(result, UndoResult) and self._history is not None:
+            self._history.mark_undone(stored.id)
+        return result
+
+    def _stored_undo(self, name: str) -> StoredUndo | UndoRefusal:
+        """The repo's last undo record not used yet, or the refusal saying there is none."""
+        try:
+            stored = self._history.last_undo(name) if self._history is not None else None
+        except HistoryUnavailable as exc:
+            return UndoRefusal.of("error", error=str(exc))
+        if stored is None:
+            return UndoRefusal.of("nothing")
+        if stored.undone:
+            return UndoRefusal.of("undone", action=stored.record.action)
+        return stored
+
+    def _with_undo(self, spec: RepoSpec, action: Action, run: Callable[[], T]) -> T:
+        """Run a change (in a worker thread, under the repo's lock) and keep its way back."""
+        from gitwatch_tui.core.undo import before_change, undo_record
+
+        timeout = self.config.defaults.status_timeout
+        before = before_change(spec, action, timeout=timeout) if self._history else {}
+        result = run()
+        history = self._history
+        if history is None:
+            return result
+        try:
+            record = undo_record(spec, action, result, before=before, timeout=timeout)
+            if record is not None:
+                history.record_undo(spec.name, record, time.time())
+        except HistoryUnavailable as exc:
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self._history_failed, exc)
+        return result
+
     async def _change(self, name: str, action: Action, operation: Callable[..., C]) -> C:
         """Run `operation(spec, timeout=..)` under the repo's lock, log it to history with its
         undo hint, then read the status again."""
@@ -530,9 +637,9 @@ class Engine:
         if self._watcher is not None:
             self._watcher.suppress(name, timeout + _SUPPRESS_GRACE)
         try:
-            result: C = await self._in_thread(
-                self._locked, spec, partial(operation, spec, timeout=timeout), _USER_LOCK_WAIT
-            )
+            run = partial(operation, spec, timeout=timeout)
+            change = partial(self._with_undo, spec, action, run)
+            result: C = await self._in_thread(self._locked, spec, change, _USER_LOCK_WAIT)
         finally:
             self._set_state(name, phase="idle")
         self._remember(change_finished(name, action, result, time.monotonic() - started))
@@ -893,7 +1000,8 @@ class Engine:
         if self._watcher is not None:
             self._watcher.suppress(spec.name, timeout + _SUPPRESS_GRACE)
         try:
-            result = await self._in_thread(self._locked, spec, partial(operation, timeout=timeout))
+            change = partial(self._with_undo, spec, action, partial(operation, timeout=timeout))
+            result = await self._in_thread(self._locked, spec, change)
         except RepoBusy as busy:
             return SyncFinished(spec.name, action, ok=False, automatic=automatic, error=str(busy))
         finally:

@@ -28,6 +28,11 @@ Action = Literal[
     "resolve",
     "continue",
     "abort",
+    # branches made, deleted and renamed in the switch panel, and `u`
+    "branch-create",
+    "branch-delete",
+    "branch-rename",
+    "undo",
 ]
 LogLevel = Literal["info", "warning", "error"]
 PipelineState = Literal["running", "ok", "failed", "timeout", "cancelled"]

@@ -1,8 +1,10 @@
 """Sync history in SQLite: what was fetched, pulled or cloned, when, and how it went.
 
-Two tables: `sync_history`, the bounded log of every action, and `fetch_times`, one row per
+Three tables: `sync_history`, the bounded log of every action; `fetch_times`, one row per
 repo with its last successful fetch and its last failed one since (what "Fetched" shows; kept
-apart so that pruning the log never forgets them, and so that they survive a restart).
+apart so that pruning the log never forgets them, and so that they survive a restart); and
+`undo_records`, the way back from each repo's last change, one column per `UndoRecord` field
+(schema 3; an older file gets the table when opened).
 
 One file may be written by a dashboard and a daemon at once: WAL lets readers and a writer
 work side by side, and a busy timeout makes writers queue instead of failing.
@@ -10,16 +12,20 @@ work side by side, and a busy timeout makes writers queue instead of failing.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
 from collections.abc import Mapping
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from types import TracebackType
+from typing import Any, get_args
+
+from gitwatch_tui.core.results import UndoKind, UndoRecord
 
 HISTORY_FILENAME = "history.sqlite3"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: undo_records
 # A writer waits this long for another process's transaction before giving up.
 BUSY_TIMEOUT = 10.0
 # The row count is re-read from the file this often, to see other processes' inserts.
@@ -37,6 +43,15 @@ CREATE INDEX IF NOT EXISTS sync_history_repo_time ON sync_history (repo, time);
 CREATE TABLE IF NOT EXISTS fetch_times (
     path TEXT PRIMARY KEY, last_success REAL, last_failure REAL, last_error TEXT
 );
+CREATE TABLE IF NOT EXISTS undo_records (
+    id INTEGER PRIMARY KEY, time REAL NOT NULL, repo TEXT NOT NULL,
+    undone INTEGER NOT NULL DEFAULT 0,
+    action TEXT NOT NULL, kind TEXT NOT NULL, command TEXT NOT NULL,
+    branch TEXT, head TEXT, back TEXT, back_branch TEXT, created TEXT, stash TEXT,
+    stash_message TEXT, upstream_remote TEXT, upstream_merge TEXT,
+    paths TEXT NOT NULL, blobs TEXT NOT NULL, conflicted TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS undo_records_repo ON undo_records (repo, id);
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 # A success clears the failure it follows; a late report (another process's older attempt)
@@ -54,6 +69,10 @@ ON CONFLICT (path) DO UPDATE SET
     last_failure = ?2, last_error = ?3
 WHERE ?2 > coalesce(last_success, 0) AND ?2 >= coalesce(last_failure, 0)
 """
+
+_UNDO_FIELDS = tuple(field.name for field in fields(UndoRecord))
+_UNDO_LISTS = ("paths", "blobs", "conflicted")  # tuples of strings, kept as JSON arrays
+_UNDO_KINDS = frozenset(get_args(UndoKind))
 
 
 class HistoryUnavailable(Exception):  # noqa: N818 (the name the engine catches)
@@ -83,6 +102,17 @@ class FetchTimes:
     last_success: float | None = None
     last_failure: float | None = None
     last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUndo:
+    """A repo's last undo record as history keeps it; `undone` once `u` has used it."""
+
+    id: int
+    time: float
+    repo: str
+    record: UndoRecord
+    undone: bool
 
 
 def default_state_dir(env: Mapping[str, str] = os.environ) -> Path:
@@ -189,6 +219,57 @@ class History:
             except sqlite3.Error as exc:
                 raise HistoryUnavailable(f"cannot read history {self.path}: {exc}") from exc
         return [HistoryEntry(t, r, a, bool(ok), *rest) for t, r, a, ok, *rest in rows]
+
+    def record_undo(self, repo: str, record: UndoRecord, when: float) -> None:
+        """Keep `record` as the repo's way back from its last change (older ones go)."""
+        values = [
+            json.dumps(list(v)) if name in _UNDO_LISTS else v
+            for name, v in zip(_UNDO_FIELDS, astuple(record), strict=True)
+        ]
+        columns = ", ".join(_UNDO_FIELDS)
+        marks = ", ".join("?" for _ in _UNDO_FIELDS)
+        insert = f"INSERT INTO undo_records (time, repo, {columns}) VALUES (?, ?, {marks})"
+        with self._lock:
+            conn = self._connection()
+            try:
+                with conn:  # one transaction: never a repo without its last record
+                    conn.execute("BEGIN IMMEDIATE")
+                    new = conn.execute(insert, (when, repo, *values)).lastrowid
+                    conn.execute("DELETE FROM undo_records WHERE repo = ? AND id < ?", (repo, new))
+            except sqlite3.Error as exc:
+                raise HistoryUnavailable(f"cannot write history {self.path}: {exc}") from exc
+
+    def last_undo(self, repo: str) -> StoredUndo | None:
+        """The repo's last undo record, or None (none kept, or of a kind this version lacks)."""
+        query = (
+            f"SELECT id, time, repo, undone, {', '.join(_UNDO_FIELDS)} FROM undo_records "
+            "WHERE repo = ? ORDER BY id DESC LIMIT 1"
+        )
+        with self._lock:
+            try:
+                row = self._connection().execute(query, (repo,)).fetchone()
+            except sqlite3.Error as exc:
+                raise HistoryUnavailable(f"cannot read history {self.path}: {exc}") from exc
+        if row is None:
+            return None
+        row_id, when, name, undone, *values = row
+        typed: dict[str, Any] = {
+            field: tuple(json.loads(value)) if field in _UNDO_LISTS else value
+            for field, value in zip(_UNDO_FIELDS, values, strict=True)
+        }
+        if typed["kind"] not in _UNDO_KINDS:
+            return None
+        return StoredUndo(row_id, when, name, UndoRecord(**typed), bool(undone))
+
+    def mark_undone(self, record_id: int) -> None:
+        """Note that `u` went back from this record (it is not offered again)."""
+        with self._lock:
+            try:
+                self._connection().execute(
+                    "UPDATE undo_records SET undone = 1 WHERE id = ?", (record_id,)
+                )
+            except sqlite3.Error as exc:
+                raise HistoryUnavailable(f"cannot write history {self.path}: {exc}") from exc
 
     def close(self) -> None:
         with self._lock:

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from gitwatch_tui.core.results import UndoRecord
 from gitwatch_tui.engine.history import (
+    SCHEMA_VERSION,
     FetchTimes,
     History,
     HistoryEntry,
@@ -127,6 +129,60 @@ def test_a_first_version_file_gains_fetch_times_and_keeps_its_rows(tmp_path: Pat
         assert [e.repo for e in history.recent()] == ["alpha"]
         history.record_fetch("/r/a", ok=True, when=5.0)
         assert history.fetch_times() == {"/r/a": FetchTimes(5.0)}
+
+
+def test_a_second_version_file_gains_undo_records_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    with sqlite3.connect(path) as conn:  # the schema as version 2 left it
+        conn.executescript(
+            "CREATE TABLE sync_history (id INTEGER PRIMARY KEY, time REAL NOT NULL, "
+            "repo TEXT NOT NULL, action TEXT NOT NULL, ok INTEGER NOT NULL, duration REAL NOT "
+            "NULL, error TEXT, old_head TEXT, new_head TEXT, detail TEXT);"
+            "CREATE TABLE fetch_times (path TEXT PRIMARY KEY, last_success REAL, "
+            "last_failure REAL, last_error TEXT);"
+            "INSERT INTO sync_history (time, repo, action, ok, duration, detail) "
+            "VALUES (1.0, 'alpha', 'pull', 1, 0.5, 'undo: git reset --keep abc');"
+            "INSERT INTO fetch_times (path, last_success) VALUES ('/r/a', 3.0);"
+            "PRAGMA user_version = 2;"
+        )
+    conn.close()
+    with History(path) as history:
+        assert [e.detail for e in history.recent()] == ["undo: git reset --keep abc"]
+        assert history.fetch_times() == {"/r/a": FetchTimes(3.0)}
+        assert history.last_undo("alpha") is None
+        record = UndoRecord("stash-drop", "restore-stash", "git stash store", stash="c" * 40)
+        history.record_undo("alpha", record, 9.0)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    conn.close()
+    with History(path) as again:
+        stored = again.last_undo("alpha")
+        assert stored is not None and stored.record == record and not stored.undone
+
+
+def test_undo_records_round_trip_typed_and_only_the_last_per_repo_is_kept(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "h.db"
+    resolve = UndoRecord(
+        "resolve", "unresolve", "git checkout -m -- 'a b.txt'", branch="main", head="d" * 40,
+        paths=("a b.txt", "c.txt"), blobs=("1" * 40, "2" * 40), conflicted=("3" * 40, ""),
+    )  # fmt: skip
+    pull = UndoRecord("pull", "reset-branch", "git reset --keep e", branch="main", back="e" * 40)
+    with History(path) as history:
+        history.record_undo("alpha", pull, 1.0)
+        history.record_undo("alpha", resolve, 2.0)
+        history.record_undo("beta", pull, 3.0)
+        stored = history.last_undo("alpha")
+        assert stored is not None and stored.record == resolve and stored.time == 2.0
+        history.mark_undone(stored.id)
+        assert history.last_undo("alpha") == type(stored)(stored.id, 2.0, "alpha", resolve, True)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT repo FROM undo_records ORDER BY id").fetchall() == [
+            ("alpha",),
+            ("beta",),
+        ]
+    conn.close()
 
 
 WRITER = """
