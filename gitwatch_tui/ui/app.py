@@ -119,6 +119,7 @@ PALETTE_HELP = {
     "filter": "Filter by name, branch, group or state",
     "help": "Every key and symbol",
     "fold_all": "Fold or unfold every group",
+    "undo": "Undo the last change gitwatch made to the selected repo",
 }
 
 

@@ -117,7 +117,9 @@ async def test_the_list_then_a_fuzzy_filter_and_enter_switches(tmp_path: Path) -
         await pilot.press("down", "down", "up")
         assert listing.highlighted == 2 and app.focused is screen.query_one(Input)
         await pilot.press(*"fl")
-        assert rows(app)[0] == "feature/login" and listing.highlighted == 0
+        # "fl" names no branch: a create row heads the list, the best match is highlighted.
+        assert rows(app)[0] == "feature/login" and listing.highlighted == 1
+        assert str(listing.get_option_at_index(0).prompt) == "+ create fl from main"
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
         assert any("switched to feature/login" in n.message for n in app._notifications)

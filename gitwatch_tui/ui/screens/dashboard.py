@@ -74,6 +74,7 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         Binding("O", "reverse_sort", "Reverse sort", show=False),
         Binding("z", "fold", "Fold group", show=False),
         Binding("Z", "fold_all", "Fold all groups", show=False),
+        Binding("u", "undo", "Undo last change", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
         Binding("escape", "clear_filter", "Clear selection / filter", show=False),
@@ -542,6 +543,15 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         groups = {r.group for r in self.rows.values() if r.group}
         self.folded = frozenset() if self.folded >= groups else frozenset(groups)
         self._redraw()
+
+    # -- undo ---------------------------------------------------------------------------------
+
+    def action_undo(self) -> None:
+        """Go back from the last change gitwatch made to the selected repo, after a confirm."""
+        if (name := self._selected_repo()) is not None:
+            from gitwatch_tui.ui.screens.undo import confirm_and_undo
+
+            self.run_worker(confirm_and_undo(self.gw_app, self.app, name), group="undo")
 
     def action_help(self) -> None:
         self.gw_app.show_help()

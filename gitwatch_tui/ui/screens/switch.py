@@ -4,21 +4,39 @@ The list holds the local branches and the remote ones no local branch tracks yet
 creates the tracking branch). A switch that would overwrite local changes is refused with the
 files, and `s` then stashes everything (untracked files too) and switches; coming back to the
 branch offers that stash again. `SwitchScreen(name, stash=True)` does the stash from the start.
+
+Branches are made, deleted and renamed here too, with ctrl keys (the filter takes every
+printable one): typed text that names no branch gets a first row "create <name> from <HEAD>"
+(enter makes it and switches to it); ctrl+n makes a branch from the highlighted row (a remote
+one is tracked), ctrl+d deletes one after a confirm (two when it has commits no other branch
+has), ctrl+r renames one.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from gitwatch_tui.core.results import BranchList, StashOutcome, SwitchRefusal, SwitchResult
+from gitwatch_tui.core.results import (
+    BranchDeletePreview,
+    BranchList,
+    BranchRefusal,
+    BranchResult,
+    StashOutcome,
+    SwitchRefusal,
+    SwitchResult,
+    plural,
+)
 from gitwatch_tui.engine.engine import UnknownRepo
 from gitwatch_tui.engine.locks import RepoBusy
 from gitwatch_tui.ui.fuzzy import Match, highlight_spans, rank
@@ -55,6 +73,7 @@ class BranchEntry:
     time: float = 0.0
     subject: str = ""
     worktree: str | None = None  # checked out in another worktree: git will refuse
+    local_name: str | None = None  # a remote branch's name on its remote: feature
 
 
 def branch_entries(listing: BranchList) -> list[BranchEntry]:
@@ -76,7 +95,7 @@ def branch_entries(listing: BranchList) -> list[BranchEntry]:
     ]
     local.sort(key=lambda entry: not entry.current)  # stable: the rest stay newest first
     remote = [
-        BranchEntry(name=r.name, remote=True, time=r.time, subject=r.subject)
+        BranchEntry(name=r.name, remote=True, time=r.time, subject=r.subject, local_name=r.branch)
         for r in listing.remote_only
     ]
     return local + remote
@@ -135,6 +154,10 @@ class SwitchScreen(HostedScreen):
         Binding("enter", "switch(False)", "Switch", priority=True),
         Binding("enter", "switch(True)", "Stash & switch", priority=True),
         Binding("s", "stash_switch", "Stash & switch", priority=True),
+        # ctrl keys: the filter box takes every printable one.
+        Binding("ctrl+n", "new_branch", "New", priority=True),
+        Binding("ctrl+d", "delete_branch", "Delete", priority=True),
+        Binding("ctrl+r", "rename_branch", "Rename", priority=True),
         Binding("down", "cursor(1)", "Next branch", show=False),
         Binding("up", "cursor(-1)", "Previous branch", show=False),
         Binding("pagedown", "page(1)", "Page down", show=False),
@@ -151,6 +174,8 @@ class SwitchScreen(HostedScreen):
         self.busy: str | None = None  # what is under way, in words
         # The branch a switch was refused for because of local changes: `s` stashes and goes.
         self.offer: BranchEntry | None = None
+        # The typed text when it names no branch: the "create" row, first in the list.
+        self.create_name: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="switch-title")
@@ -205,6 +230,7 @@ class SwitchScreen(HostedScreen):
     def _filter(self, query: str) -> None:
         ranked = rank(query.strip(), self.entries, key=lambda entry: entry.name)
         self.shown = ranked[:_MAX_ROWS]
+        self.create_name = self._new_name(query.strip())
         branches = self.query_one("#switch-list", OptionList)
         width = self.app.size.width
         now = self.gw_app.clock()
@@ -217,6 +243,8 @@ class SwitchScreen(HostedScreen):
             Option(self._row(entry, match, name_width, now, p), id=str(index))
             for index, (entry, match) in enumerate(self.shown)
         ]
+        if self.create_name is not None:
+            options.insert(0, Option(self._create_row(self.create_name, p), id="create"))
         if len(ranked) > len(self.shown):
             more = Text(f"  … and {len(ranked) - len(self.shown)} more: type to narrow")
             more.stylize(p["repo-muted"])
@@ -226,8 +254,40 @@ class SwitchScreen(HostedScreen):
             first = 0
             if not query.strip() and self.shown[0][0].current and len(self.shown) > 1:
                 first = 1  # nothing typed: the likeliest pick is not where you are
-            branches.highlighted = first
+            # The best match, not the create row above it: enter still switches to it.
+            branches.highlighted = first + self._offset
+        elif self.create_name is not None:
+            branches.highlighted = 0
         self.refresh_bindings()
+
+    @property
+    def _offset(self) -> int:
+        """1 while the create row heads the list."""
+        return 1 if self.create_name is not None else 0
+
+    def _new_name(self, typed: str) -> str | None:
+        """The typed text when it could name a new branch (not in stash & switch)."""
+        if self.stash or not typed or self.listing is None or " " in typed:
+            return None
+        taken = {e.name for e in self.entries} | {e.local_name for e in self.entries}
+        return None if typed in taken else typed
+
+    def _create_row(self, name: str, p: dict[str, str]) -> Text:
+        row = Text(no_wrap=True, overflow="ellipsis", end="")
+        row.append("+ create ", p["repo-clean"])
+        row.append(name, "bold")
+        row.append(f" from {self._head_name()}", p["repo-muted"])
+        return row
+
+    def _head_name(self) -> str:
+        listing = self.listing
+        if listing is None or listing.detached:
+            return (listing.head or "HEAD")[:10] if listing else "HEAD"
+        return listing.current or "HEAD"
+
+    def _on_create_row(self) -> bool:
+        index = self.query_one("#switch-list", OptionList).highlighted
+        return self.create_name is not None and index == 0
 
     @staticmethod
     def _label(entry: BranchEntry) -> str:
@@ -252,12 +312,17 @@ class SwitchScreen(HostedScreen):
         row.append("  ")
         if entry.worktree:
             row.append("(in another worktree) ", p["repo-muted"])
+        if entry.upstream_gone and not entry.current:
+            row.append("upstream gone · ctrl+d deletes  ", p["repo-dirty"])
         row.append(entry.subject)
         return row
 
     def _selected(self) -> BranchEntry | None:
         index = self.query_one("#switch-list", OptionList).highlighted
-        if index is None or not 0 <= index < len(self.shown):
+        if index is None:
+            return None
+        index -= self._offset
+        if not 0 <= index < len(self.shown):
             return None
         return self.shown[index][0]
 
@@ -270,7 +335,10 @@ class SwitchScreen(HostedScreen):
         if action == "switch":
             if parameters and parameters[0] != self.stash:
                 return False
-            return True if self.busy is None and self.shown else None
+            return True if self.busy is None and (self.shown or self.create_name) else None
+        if action in ("new_branch", "delete_branch", "rename_branch"):
+            # Not in stash & switch, which is about one thing; disabled while busy.
+            return False if self.stash else (True if self.busy is None else None)
         if action == "close":
             return None if self.busy else True
         return True
@@ -296,6 +364,9 @@ class SwitchScreen(HostedScreen):
         self.action_switch()  # a click; the keys come through the enter bindings
 
     def action_switch(self, stash: bool | None = None) -> None:
+        if self.busy is None and self._on_create_row() and self.create_name is not None:
+            self._run_branch_change(self._create(self.create_name, None, switch=True))
+            return
         entry = self._selected()
         if entry is None or self.busy is not None:
             return
@@ -412,6 +483,143 @@ class SwitchScreen(HostedScreen):
             )
             self.run_worker(self._load(keep_message=True), group="switch-load", exclusive=True)
 
+    # -- branches: create, delete, rename ------------------------------------------------------
+
+    def action_new_branch(self) -> None:
+        """ctrl+n: a new branch from the highlighted row (HEAD on the create row), named in a
+        box that offers the typed name, or a remote branch's own name."""
+        if self.busy is not None:
+            return
+        entry = None if self._on_create_row() else self._selected()
+        start = entry.name if entry is not None else None
+        # Typed text filters the rows: it is offered as the name only from the create row.
+        offered = (entry.local_name if entry is not None else self.create_name) or ""
+        self._run_branch_change(self._ask_and_create(start, offered))
+
+    def action_delete_branch(self) -> None:
+        entry = self._selected()
+        if self.busy is not None or entry is None or self._on_create_row():
+            return
+        if entry.remote:
+            self._say(
+                Text("✗ ctrl+d deletes local branches; this one is on the remote"), error=True
+            )
+            return
+        self._run_branch_change(self._delete(entry))
+
+    def action_rename_branch(self) -> None:
+        entry = self._selected()
+        if self.busy is not None or entry is None or self._on_create_row():
+            return
+        if entry.remote:
+            self._say(
+                Text("✗ ctrl+r renames local branches; this one is on the remote"), error=True
+            )
+            return
+        self._run_branch_change(self._rename(entry))
+
+    def _run_branch_change(self, work: object) -> None:
+        self.run_worker(work, group="switch-run")  # type: ignore[arg-type]
+
+    async def _ask_and_create(self, start: str | None, offered: str) -> None:
+        title = f"New branch from {start or self._head_name()}"
+        name = await self.app.push_screen_wait(BranchNameInput(title, offered, yes="create"))
+        if name:
+            await self._create(name, start, switch=False)
+
+    async def _create(self, name: str, start: str | None, *, switch: bool) -> None:
+        engine = self.gw_app.engine
+        change = engine.create_branch(self.repo, name, start=start, switch=switch)
+        result = await self._branch_change(f"creating {name}…", change)
+        if isinstance(result, BranchResult) and result.switched:
+            self.dismiss()
+            self.app.notify(result.message, title=f"{self.repo}: new branch", timeout=8)
+
+    async def _delete(self, entry: BranchEntry) -> None:
+        engine = self.gw_app.engine
+        try:
+            preview = await engine.preview_delete_branch(self.repo, entry.name)
+        except (UnknownRepo, OSError) as error:
+            self._say(Text(f"✗ Not deleted: {error}"), error=True)
+            return
+        if preview.refusal is not None:
+            self._branch_refused(preview.refusal)
+            return
+        if not await self._confirm_delete(preview):
+            self._say(Text(f"{entry.name} is kept", self._p["repo-muted"]))
+            return
+        change = engine.delete_branch(
+            self.repo, entry.name, expected_sha=preview.sha, drop_unmerged=not preview.merged
+        )
+        await self._branch_change(f"deleting {entry.name}…", change)
+
+    async def _confirm_delete(self, preview: BranchDeletePreview) -> bool:
+        """One confirm for a merged branch; for one with commits no other branch has, a first
+        that lists them, then a second."""
+        name, sha = preview.branch, preview.sha
+        undo = f"To undo: u on the dashboard, or git branch {name} {sha}"
+        if preview.merged:
+            where = "its upstream is gone, and " if preview.upstream_gone else ""
+            body = f"{name} is at {sha[:10]}; {where}every commit of it is on another branch."
+            body += f"\n\n{undo}"
+            return await self.app.push_screen_wait(
+                ConfirmScreen(f"Delete branch {name}?", body, yes="Delete")
+            )
+        commits = plural(preview.dropped_total, "commit")
+        listed = "\n".join(f"  {c.sha}  {c.subject}" for c in preview.dropped)
+        more = preview.dropped_total - len(preview.dropped)
+        listed += f"\n  … and {more} more" if more > 0 else ""
+        body = (
+            f"{name} has {commits} on no other branch, remote branch or tag:\n{listed}\n\n"
+            f"Deleting it drops them from every branch. {undo}"
+        )
+        title = f"Delete unmerged branch {name}?"
+        if not await self.app.push_screen_wait(
+            ConfirmScreen(title, body, yes="Delete", danger=True)
+        ):
+            return False
+        again = f"Only {sha[:10]} will still name them (git branch {name} {sha})."
+        title = f"Really drop {commits}?"
+        return await self.app.push_screen_wait(
+            ConfirmScreen(title, again, yes="Drop them", danger=True)
+        )
+
+    async def _rename(self, entry: BranchEntry) -> None:
+        title = f"Rename {entry.name}"
+        new = await self.app.push_screen_wait(BranchNameInput(title, entry.name, yes="rename"))
+        if not new or new == entry.name:
+            return
+        change = self.gw_app.engine.rename_branch(self.repo, entry.name, new)
+        await self._branch_change(f"renaming {entry.name}…", change)
+
+    async def _branch_change(
+        self, doing: str, change: Awaitable[BranchResult | BranchRefusal]
+    ) -> BranchResult | BranchRefusal | None:
+        """Run a branch change with the panel busy; say its result, then read the list again."""
+        self.busy = doing
+        self._draw_title()
+        self.refresh_bindings()
+        try:
+            # Shielded: the engine still logs the change to history if the panel goes away.
+            result = await asyncio.shield(change)
+        except (RepoBusy, UnknownRepo, OSError) as error:
+            self._idle()
+            self._say(Text(f"✗ {error}"), error=True)
+            return None
+        self._idle()
+        if isinstance(result, BranchRefusal):
+            self._branch_refused(result)
+            return result
+        said = Text(f"✓ {result.message}", self._p["repo-clean"])
+        said.append(f"\nundo: u on the dashboard, or {result.undo}", self._p["repo-muted"])
+        self._say(said)
+        self.query_one("#switch-filter", Input).value = ""
+        await self._load(keep_message=True)
+        return result
+
+    def _branch_refused(self, refusal: BranchRefusal) -> None:
+        self._say(Text.assemble(("✗ ", "bold"), refusal.message), error=True)
+
     # -- drawing ------------------------------------------------------------------------------
 
     def _say(self, text: Text, *, error: bool = False) -> None:
@@ -427,7 +635,8 @@ class SwitchScreen(HostedScreen):
                 self._p["repo-muted"],
             )
         return Text(
-            "enter switches; a remote branch gets a local branch that tracks it",
+            "enter switches; a remote branch gets a local branch that tracks it; a new name "
+            "typed creates a branch",
             self._p["repo-muted"],
         )
 
@@ -488,3 +697,32 @@ def _tracking(entry: BranchEntry, p: dict[str, str], width: int | None = None) -
     if width is not None:
         text.truncate(width, pad=True)
     return text
+
+
+class BranchNameInput(ModalScreen[str | None]):
+    """Asks for a branch name, offering `value` (enter accepts, esc cancels)."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+    DEFAULT_CSS = """
+    BranchNameInput { align: center middle; background: $background 60%; }
+    BranchNameInput > Vertical {
+        width: 60; max-width: 100%; height: auto; border: round $accent; padding: 0 1;
+        background: $surface;
+    }
+    """
+
+    def __init__(self, title: str, value: str, *, yes: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.value = value
+        self.yes = yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = self.title_text
+            box.border_subtitle = f"enter to {self.yes} · esc cancels"
+            yield Input(self.value, placeholder="branch name", id="branch-name-input")
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
