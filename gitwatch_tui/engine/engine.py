@@ -592,8 +592,9 @@ class Engine:
         if not isinstance(stored, StoredUndo):
             return stored
         result = undo_change(spec, stored.record, timeout=timeout)
-        if isinstance(result, UndoResult) and self._history is not None:
-            self._history.mark_undone(stored.id)
+        history = self._history
+        if isinstance(result, UndoResult) and history is not None:
+            self._guarded(partial(history.mark_undone, stored.id), None)
         return result
 
     def _stored_undo(self, name: str) -> StoredUndo | UndoRefusal:
@@ -609,23 +610,38 @@ class Engine:
         return stored
 
     def _with_undo(self, spec: RepoSpec, action: Action, run: Callable[[], T]) -> T:
-        """Run a change (in a worker thread, under the repo's lock) and keep its way back."""
-        from gitwatch_tui.core.undo import before_change, undo_record
+        """Run a change (in a worker thread, under the repo's lock) and keep its way back.
+        Keeping it never costs the change: a failure there is logged, the result returned."""
+        from gitwatch_tui.core import undo
 
         timeout = self.config.defaults.status_timeout
-        before = before_change(spec, action, timeout=timeout) if self._history else {}
+        before: dict[str, str] = {}
+        if self._history is not None:
+            before = self._guarded(partial(undo.before_change, spec, action, timeout=timeout), {})
         result = run()
         history = self._history
-        if history is None:
-            return result
-        try:
-            record = undo_record(spec, action, result, before=before, timeout=timeout)
+        if history is not None:
+            record = self._guarded(
+                partial(undo.undo_record, spec, action, result, before=before, timeout=timeout),
+                None,
+            )
             if record is not None:
-                history.record_undo(spec.name, record, time.time())
-        except HistoryUnavailable as exc:
-            if self._loop is not None:
-                self._loop.call_soon_threadsafe(self._history_failed, exc)
+                self._guarded(partial(history.record_undo, spec.name, record, time.time()), None)
         return result
+
+    def _guarded(self, step: Callable[[], T], fallback: T) -> T:
+        """`step()`, or `fallback` when it fails: said in the log (from a worker thread)."""
+        try:
+            return step()
+        except HistoryUnavailable as exc:
+            self._threadsafe(self._history_failed, exc)
+        except Exception as exc:  # a bug in keeping the way back must not lose the change
+            self._threadsafe(self._log, "error", f"the way back was not kept: {exc!r}")
+        return fallback
+
+    def _threadsafe(self, callback: Callable[..., None], *args: Any) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(callback, *args)
 
     async def _change(self, name: str, action: Action, operation: Callable[..., C]) -> C:
         """Run `operation(spec, timeout=..)` under the repo's lock, log it to history with its

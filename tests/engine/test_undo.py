@@ -278,3 +278,28 @@ async def test_nothing_to_undo_without_a_change(tmp_path: Path) -> None:
         preview = await engine.preview_undo("a")
         assert preview.record is None and preview.refusal is not None
         assert preview.refusal.reason == "nothing"
+
+
+async def test_a_fault_keeping_the_way_back_does_not_lose_the_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitwatch_tui.core import undo
+    from gitwatch_tui.engine.events import Event, LogLine
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in the undo record")
+
+    monkeypatch.setattr(undo, "undo_record", broken)
+    remote, clone = make_remote_and_clone(tmp_path, "repo")
+    push_from_elsewhere(remote, tmp_path)
+    async with engine_on(tmp_path, RepoSpec(clone, "a")) as engine:
+        seen: list[Event] = []
+        engine.subscribe(seen.append)
+
+        pulled = await engine.pull("a")
+
+        assert isinstance(pulled, PullResult) and pulled.ok  # the pull is reported as done
+        [entry, *_] = await engine.recent_history("a", limit=1)
+        assert entry.action == "pull" and entry.ok
+        assert any(isinstance(e, LogLine) and "a bug in the undo record" in e.message for e in seen)
+        assert (await engine.preview_undo("a")).refusal is not None  # nothing kept to undo
