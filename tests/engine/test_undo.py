@@ -303,3 +303,22 @@ async def test_a_fault_keeping_the_way_back_does_not_lose_the_change(
         assert entry.action == "pull" and entry.ok
         assert any(isinstance(e, LogLine) and "a bug in the undo record" in e.message for e in seen)
         assert (await engine.preview_undo("a")).refusal is not None  # nothing kept to undo
+
+
+async def test_undoing_a_switch_refuses_where_a_local_change_would_be_overwritten(
+    tmp_path: Path,
+) -> None:
+    _, clone = make_remote_and_clone(tmp_path, "repo")
+    git(clone, "switch", "-q", "-c", "other")
+    commit_file(clone, "README.md", "other's readme\n", "change the readme on other")
+    git(clone, "switch", "-q", "main")
+    async with engine_on(tmp_path, RepoSpec(clone, "a")) as engine:
+        assert isinstance(await engine.switch("a", "other"), SwitchResult)
+        (clone / "README.md").write_text("my edit, which main's README.md would overwrite\n")
+        after = state(clone)
+
+        result = await engine.undo_last("a")
+
+        assert isinstance(result, UndoRefusal) and result.reason == "dirty", result
+        assert "git switch refused" in result.message
+        assert state(clone) == after
