@@ -15,8 +15,9 @@ has), ctrl+r renames one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual import on
@@ -518,8 +519,8 @@ class SwitchScreen(HostedScreen):
             return
         self._run_branch_change(self._rename(entry))
 
-    def _run_branch_change(self, work: object) -> None:
-        self.run_worker(work, group="switch-run")  # type: ignore[arg-type]
+    def _run_branch_change(self, work: Coroutine[Any, Any, None]) -> None:
+        self.run_worker(work, group="switch-run")
 
     async def _ask_and_create(self, start: str | None, offered: str) -> None:
         title = f"New branch from {start or self._head_name()}"
