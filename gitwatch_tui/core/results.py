@@ -613,6 +613,7 @@ class RepoDetails:
     outgoing_total: int
     files: tuple[FileChange, ...]
     error: str | None = None
+    unpushed: tuple[BranchTracking, ...] = ()  # local branches with commits not on their upstream
 
 
 # -- push ---------------------------------------------------------------------------------
@@ -723,3 +724,33 @@ class PushResult(LeavesHead):
     @property
     def ok(self) -> bool:
         return True
+
+
+# -- unpushed work ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BranchTracking:
+    """A local branch against its upstream; `ahead`/`behind` are None without a living one."""
+
+    name: str
+    upstream: str | None  # short name, e.g. origin/main
+    ahead: int | None
+    behind: int | None
+    upstream_gone: bool = False
+    current: bool = False
+
+    @property
+    def unpushed(self) -> bool:
+        """It has commits its upstream has not."""
+        return bool(self.ahead)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "current": self.current,
+            "upstream": self.upstream,
+            "upstream_gone": self.upstream_gone,
+            "ahead": self.ahead,
+            "behind": self.behind,
+        }

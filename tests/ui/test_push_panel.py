@@ -164,3 +164,19 @@ def test_snapshot_bulk_push_results(snap_compare, tmp_path) -> None:  # type: ig
 
     app = make_app(config, tmp_path, clock=lambda: NOW)
     assert snap_compare(app, terminal_size=(100, 16), run_before=run_before)
+
+
+async def test_details_list_unpushed_branches_besides_heads(tmp_path: Path) -> None:
+    config, _, clones = team(tmp_path)
+    lib = clones["lib"]
+    git(lib, "switch", "-q", "--track", "-c", "wip", "origin/main")
+    commit_file(lib, "wip.txt", "wip\n", "Half done")
+    git(lib, "switch", "-q", "main")  # HEAD's branch is in sync
+    app = make_app(config, tmp_path, clock=lambda: NOW)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: all_read(app))
+        table(app).move_cursor(row=table(app).order.index("lib"))
+        await pilot.press("enter")
+        await until(pilot, lambda: getattr(app.screen, "details", None) is not None)
+        shown = plain(app.screen.query_one("#detail-sync", Static))
+    assert "Unpushed branches (1)" in shown and "wip  ↑1 not on origin/main" in shown
