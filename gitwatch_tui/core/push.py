@@ -216,6 +216,8 @@ def _refusal(plan: _Plan, *, set_upstream: bool, force_lease: str | None) -> Pus
         "upstream": plan.upstream,
         "ahead": plural(plan.ahead, "commit"),
         "behind": plural(plan.behind, "commit"),
+        "up": str(plan.ahead),
+        "down": str(plan.behind),
     }
     if force_lease is not None:
         if force_lease != plan.upstream_sha:

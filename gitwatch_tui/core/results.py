@@ -655,8 +655,8 @@ PUSH_WORDS: dict[str, tuple[str, str]] = {
         "pull first, then push",
     ),
     "diverged": (
-        "{branch} and {upstream} have diverged: {ahead} to push, {behind} to pull",
-        "pull (rebase or merge) first; or force with lease, which drops the remote's",
+        "{branch} and {upstream} have diverged (↑{up} to push, ↓{down} to pull)",
+        "pull first, or force with lease",
     ),
     "up-to-date": ("{upstream} has every commit of {branch}", "nothing to push"),
     "stale": (
