@@ -80,13 +80,17 @@ def test_a_remote_moved_but_not_fetched_is_refused_by_git_as_behind(tmp_path: Pa
     assert remote_main(remote) == before
 
 
-def test_nothing_to_push_and_detached_are_refused(tmp_path: Path) -> None:
+def test_nothing_to_push_detached_and_no_commits_are_refused(tmp_path: Path) -> None:
     _, clone = make_remote_and_clone(tmp_path, "app")
     result = push(spec_of(clone), timeout=TIMEOUT)
     assert isinstance(result, PushRefusal) and result.reason == "up-to-date"
     git(clone, "switch", "-q", "--detach")
     result = push(spec_of(clone), timeout=TIMEOUT)
     assert isinstance(result, PushRefusal) and result.reason == "detached"
+    empty = tmp_path / "empty"
+    git(tmp_path, "init", "-q", str(empty))
+    result = push(spec_of(empty), timeout=TIMEOUT)
+    assert isinstance(result, PushRefusal) and "no commits yet" in result.message
 
 
 def test_a_branch_without_upstream_is_offered_push_u_and_gets_one(tmp_path: Path) -> None:
@@ -167,3 +171,18 @@ def test_force_with_lease_is_refused_when_the_remote_moved_meanwhile(tmp_path: P
     result = push(spec_of(clone), timeout=TIMEOUT, force_lease=seen)
     assert isinstance(result, PushRefusal) and result.reason == "stale"
     assert remote_main(remote) == moved
+
+
+def test_a_remote_that_takes_no_pushes_fails_at_once_with_its_words(
+    tmp_path: Path, git_daemon: tuple[str, Path]
+) -> None:
+    url, served = git_daemon  # a git daemon without receive-pack: read-only
+    remote, clone = make_remote_and_clone(tmp_path, "app")
+    git(tmp_path, "clone", "-q", "--bare", str(remote), str(served / "readonly.git"))
+    git(clone, "remote", "set-url", "origin", f"{url}/readonly.git")
+    commit_file(clone, "a.txt", "a\n")
+    started = time.monotonic()
+    result = push(spec_of(clone), timeout=TIMEOUT)
+    assert time.monotonic() - started < 10
+    assert isinstance(result, PushRefusal) and result.reason == "error", result
+    assert "service not enabled" in result.message or "access denied" in result.message

@@ -180,3 +180,16 @@ async def test_details_list_unpushed_branches_besides_heads(tmp_path: Path) -> N
         await until(pilot, lambda: getattr(app.screen, "details", None) is not None)
         shown = plain(app.screen.query_one("#detail-sync", Static))
     assert "Unpushed branches (1)" in shown and "wip  ↑1 not on origin/main" in shown
+
+
+async def test_the_palette_offers_push(tmp_path: Path) -> None:
+    from tests.ui.test_palette import open_palette, pick
+
+    config, _, _ = team(tmp_path)
+    app = make_app(config, tmp_path, clock=lambda: NOW)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: all_read(app))
+        table(app).move_cursor(row=table(app).order.index("app"))
+        assert "Push" in await open_palette(pilot, app, {"Push", "Pull"})
+        await pick(pilot, app, "push", "Push")
+        await until(pilot, lambda: isinstance(app.screen, PushScreen))
