@@ -193,3 +193,15 @@ async def test_the_palette_offers_push(tmp_path: Path) -> None:
         assert "Push" in await open_palette(pilot, app, {"Push", "Pull"})
         await pick(pilot, app, "push", "Push")
         await until(pilot, lambda: isinstance(app.screen, PushScreen))
+
+
+def test_snapshot_panel_refuses_a_diverged_branch(snap_compare, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config, _, _ = team(tmp_path)
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        app = pilot.app
+        assert isinstance(app, GitwatchApp)
+        await open_push(pilot, app, "site")
+
+    app = make_app(config, tmp_path, clock=lambda: NOW)
+    assert snap_compare(app, terminal_size=(100, 20), run_before=run_before)
