@@ -881,7 +881,10 @@ UndoRefusalReason = Literal[
 ]
 
 UNDO_WORDS: dict[str, tuple[str, str]] = {
-    "nothing": ("gitwatch made no change here that it can undo", "nothing to do"),
+    "nothing": (
+        "the last change gitwatch made here is not one u undoes (or there is none)",
+        "nothing to do",
+    ),
     "undone": ("the last change ({action}) is undone already", "an undo is not undone by u"),
     "moved-on": ("the repo moved on since the {action}: {why}", "undo it by hand, if at all"),
     "dirty": ("{why}", "commit or stash them first; nothing was changed"),

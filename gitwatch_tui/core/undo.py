@@ -55,6 +55,16 @@ def before_change(spec: RepoSpec, action: str, *, timeout: float) -> dict[str, s
     return dict(zip(paths, blobs, strict=False)) if len(blobs) == len(paths) else {}
 
 
+def changed_anything(result: object) -> bool:
+    """Did the change that gave `result` run (not a refusal, not one that failed at once)?
+    One that stopped on conflicts did: it left an operation in progress."""
+    if isinstance(result, SyncResult):
+        return True
+    if isinstance(result, PullResult):
+        return True  # a pull that stopped on conflicts moved things too
+    return bool(getattr(result, "ok", False))
+
+
 def undo_record(
     spec: RepoSpec,
     action: str,

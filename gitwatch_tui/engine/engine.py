@@ -649,6 +649,9 @@ class Engine:
             )
             if record is not None:
                 self._guarded(partial(history.record_undo, spec.name, record, time.time()), None)
+            elif action != "undo" and undo.changed_anything(result):
+                # `u` undoes the last change or none: never one from before a push, a continue...
+                self._guarded(partial(history.forget_undo, spec.name), None)
         return result
 
     def _guarded(self, step: Callable[[], T], fallback: T) -> T:

@@ -261,6 +261,14 @@ class History:
             return None
         return StoredUndo(row_id, when, name, UndoRecord(**typed), bool(undone))
 
+    def forget_undo(self, repo: str) -> None:
+        """Drop the repo's undo record: a later change that `u` cannot undo came after it."""
+        with self._lock:
+            try:
+                self._connection().execute("DELETE FROM undo_records WHERE repo = ?", (repo,))
+            except sqlite3.Error as exc:
+                raise HistoryUnavailable(f"cannot write history {self.path}: {exc}") from exc
+
     def mark_undone(self, record_id: int) -> None:
         """Note that `u` went back from this record (it is not offered again)."""
         with self._lock:

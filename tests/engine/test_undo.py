@@ -322,3 +322,21 @@ async def test_undoing_a_switch_refuses_where_a_local_change_would_be_overwritte
         assert isinstance(result, UndoRefusal) and result.reason == "dirty", result
         assert "git switch refused" in result.message
         assert state(clone) == after
+
+
+async def test_a_change_u_cannot_undo_hides_the_older_one(tmp_path: Path) -> None:
+    remote, clone = make_remote_and_clone(tmp_path, "repo")
+    push_from_elsewhere(remote, tmp_path)
+    async with engine_on(tmp_path, RepoSpec(clone, "a")) as engine:
+        assert isinstance(await engine.pull("a"), PullResult)
+        commit_file(clone, "mine.txt", "mine\n", "my work")
+        pushed = await engine.push("a")
+        assert pushed.ok, pushed
+
+        preview = await engine.preview_undo("a")
+        result = await engine.undo_last("a")
+
+        # Not the pull from before the push: the last change was the push.
+        assert preview.refusal is not None and preview.refusal.reason == "nothing"
+        assert isinstance(result, UndoRefusal) and result.reason == "nothing"
+        assert git(clone, "rev-parse", "HEAD") == git(clone, "rev-parse", "origin/main")
