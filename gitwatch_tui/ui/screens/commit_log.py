@@ -30,7 +30,9 @@ class CommitLogScreen(HostedScreen):
 
     DEFAULT_CSS = """
     CommitLogScreen #clog-title { height: 1; background: $panel; }
-    CommitLogScreen #clog-list { height: 1fr; border: none; }
+    CommitLogScreen #clog-list {
+        height: 1fr; border: none; text-wrap: nowrap; text-overflow: ellipsis;
+    }
     CommitLogScreen.-showing #clog-list { height: 40%; }
     CommitLogScreen #clog-list > .option-list--option-disabled { color: $text-muted; }
     CommitLogScreen #clog-show { display: none; height: 1fr; padding: 0 1;

@@ -55,7 +55,10 @@ class DetailScreen(FollowsEngine, HostedScreen):
     DetailScreen.-changes #detail-body { height: auto; max-height: 40%; }
     DetailScreen #detail-changes { display: none; height: 1fr; border-top: solid $primary 50%; }
     DetailScreen.-changes #detail-changes { display: block; }
-    DetailScreen #detail-file-list { width: 40%; max-width: 50; height: 1fr; border: none; }
+    DetailScreen #detail-file-list {
+        width: 40%; max-width: 50; height: 1fr; border: none;
+        text-wrap: nowrap; text-overflow: ellipsis;
+    }
     DetailScreen #detail-diff { height: 1fr; padding: 0 1; }
     DetailScreen #detail-changes:focus-within { border-top: solid $accent; }
     """
