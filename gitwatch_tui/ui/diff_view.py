@@ -1,6 +1,6 @@
 """A patch as the screens show it: git's text with its added, removed, hunk and header lines
 coloured from the theme, and what was left out said above it. The stash list, the details'
-file diffs and the commit log use it.
+file diffs and the commit log use it (the last two in a `PatchLines`).
 
 The lines are coloured here rather than by Rich's Syntax "diff" lexer: for 2,000 lines the
 lexer took 1.15 s of the UI's loop to draw, plain styled text 0.04 s (measured at 70 columns).
@@ -8,7 +8,6 @@ lexer took 1.15 s of the UI's loop to draw, plain styled text 0.04 s (measured a
 
 from __future__ import annotations
 
-from rich.console import Group, RenderableType
 from rich.text import Text
 
 from gitwatch_tui.core.results import Patch
@@ -44,16 +43,16 @@ def _line_style(line: str, palette: dict[str, str]) -> str:
     return ""
 
 
-def patch_view(patch: Patch, palette: dict[str, str], *, heading: Text) -> RenderableType:
+def patch_view(patch: Patch, palette: dict[str, str], *, heading: Text | None = None) -> Text:
     """The heading, then the patch or its summary ("binary, 12 KB"), or git's error."""
-    if patch.error is not None:
-        return Group(heading, Text(f"Could not read it: {patch.error}", palette["repo-error"]))
-    parts: list[RenderableType] = [heading]
+    parts = [heading] if heading is not None else []
     summary = patch.summary
-    if summary:
+    if patch.error is not None:
+        parts.append(Text(f"Could not read it: {patch.error}", palette["repo-error"]))
+    elif summary:
         parts.append(Text(summary, f"bold {palette['repo-behind']}"))
-    if patch.text:
+    if patch.error is None and patch.text:
         parts.append(diff_text(patch.text, palette))
-    elif not summary:
+    elif patch.error is None and not summary:
         parts.append(Text("(no changes to show)", palette["repo-muted"]))
-    return Group(*parts)
+    return Text("\n").join(parts)

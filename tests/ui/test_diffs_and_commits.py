@@ -11,6 +11,7 @@ from gitwatch_tui.ui.screens.commit_log import CommitLogScreen
 from gitwatch_tui.ui.screens.dashboard import DashboardScreen
 from gitwatch_tui.ui.screens.details import DetailScreen
 from gitwatch_tui.ui.screens.help import HelpScreen
+from gitwatch_tui.ui.widgets.patch_lines import PatchLines
 from tests.conftest import commit_file, git
 from tests.ui.conftest import RepoSet, all_read, make_app, plain, table, until
 
@@ -18,6 +19,10 @@ from tests.ui.conftest import RepoSet, all_read, make_app, plain, table, until
 def options(app: GitwatchApp, selector: str) -> list[str]:
     listing = app.screen.query_one(selector, OptionList)
     return [str(o.prompt) for o in listing.options]
+
+
+def shown(view: PatchLines) -> str:
+    return view.text.plain
 
 
 def highlighted(app: GitwatchApp, selector: str) -> str | None:
@@ -51,16 +56,16 @@ async def test_details_list_the_files_and_show_each_ones_diff(
             "Untracked (2)", " ? logo.png", " ? notes.txt",
         ]  # fmt: skip
         assert app.focused is screen.query_one("#detail-file-list")
-        patch = screen.query_one("#detail-patch")
-        await until(pilot, lambda: "+staged" in plain(patch))
-        assert "README.md  staged" in plain(patch) and "not yet" not in plain(patch)
+        patch = screen.query_one("#detail-diff", PatchLines)
+        await until(pilot, lambda: "+staged" in shown(patch))
+        assert "README.md  staged" in shown(patch) and "not yet" not in shown(patch)
         await pilot.press("j")  # the heading is skipped
-        await until(pilot, lambda: "+not yet" in plain(patch))
-        assert "-edited" not in plain(patch)
+        await until(pilot, lambda: "+not yet" in shown(patch))
+        assert "-edited" not in shown(patch)
         await pilot.press("down")
-        await until(pilot, lambda: "binary, 19 KB" in plain(patch))
+        await until(pilot, lambda: "binary, 19 KB" in shown(patch))
         await pilot.press("down")
-        await until(pilot, lambda: "+new" in plain(patch))
+        await until(pilot, lambda: "+new" in shown(patch))
         await pilot.press("tab")
         assert app.focused is screen.query_one("#detail-diff")
         await pilot.press("escape")  # from the diff back to the list, then out
@@ -112,9 +117,9 @@ async def test_the_commit_log_marks_search_and_shows_a_commit(
         assert highlighted(app, "#clog-list") == at
 
         await pilot.press("slash", "ctrl+u", *"my own", "enter", "enter")
-        show = screen.query_one("#clog-patch")
-        await until(pilot, lambda: f"commit {mine}" in plain(show))
-        assert "mine.txt | 1 +" in plain(show) and "+mine" in plain(show)
+        show = screen.query_one("#clog-show", PatchLines)
+        await until(pilot, lambda: f"commit {mine}" in shown(show))
+        assert "mine.txt | 1 +" in shown(show) and "+mine" in shown(show)
         await pilot.press("escape")  # closes the commit, then the screen
         assert not screen.query_one("#clog-show").display
         await pilot.press("escape")
@@ -138,3 +143,24 @@ async def test_the_details_open_the_commit_log_and_help_names_events_and_commits
         assert isinstance(app.screen, HelpScreen)
         text = plain(app.screen.query_one("#help-text"))
         assert "Events" in text and "Commits" in text and "Events  l" in text
+
+
+async def test_the_diff_follows_the_file_and_a_huge_one_keeps_the_keys_answering(
+    repo_set: RepoSet, tmp_path: Path
+) -> None:
+    docs = repo_set.clones["docs"]
+    (docs / "README.md").write_text("".join(f"line {i}\n" for i in range(40_000)))
+    app = make_app(repo_set.config, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await open_row(app, pilot, "docs", "enter")
+        screen = app.screen
+        patch = screen.query_one("#detail-diff", PatchLines)
+        await until(pilot, lambda: "first 2,000 shown" in shown(patch))
+        await pilot.press("tab")  # to the diff: the keys scroll it at once
+        diff = screen.query_one("#detail-diff")
+        await pilot.press(*"jjj")
+        assert diff.scroll_y == 3
+        (docs / "README.md").write_text("short now\n")
+        await pilot.press("r")
+        await until(pilot, lambda: "+short now" in shown(patch))
+        assert "first 2,000 shown" not in shown(patch)

@@ -11,7 +11,6 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -20,6 +19,7 @@ from gitwatch_tui.ui.diff_view import patch_view
 from gitwatch_tui.ui.host import HostedScreen
 from gitwatch_tui.ui.repo_view import ago
 from gitwatch_tui.ui.widgets.footer import Footer
+from gitwatch_tui.ui.widgets.patch_lines import PatchLines
 
 PAGE = 500  # commits read at a time; `m` reads as many more
 _MARKS = {"unpushed": ("↑", "repo-ahead"), "unpulled": ("↓", "repo-behind"), "": (" ", "")}
@@ -68,8 +68,7 @@ class CommitLogScreen(HostedScreen):
         yield Static(id="clog-title")
         yield OptionList(id="clog-list")
         yield Input(id="clog-search", placeholder="search sha, subject, author, refs")
-        with VerticalScroll(id="clog-show"):
-            yield Static(id="clog-patch")
+        yield PatchLines(id="clog-show")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -134,17 +133,11 @@ class CommitLogScreen(HostedScreen):
 
     def _draw_commit(self, sha: str) -> None:
         p = self.gw_app.palette()
-        patch = self.query_one("#clog-patch", Static)
+        patch = self.query_one("#clog-show", PatchLines)
         if sha not in self.shown:
-            patch.update(Text(f"reading {sha[:10]} …", p["repo-muted"]))
+            patch.show(Text(f"reading {sha[:10]} …", p["repo-muted"]))
             return
-        view = patch_view(
-            self.shown[sha],
-            p,
-            heading=Text(""),
-        )
-        patch.update(view)
-        self.query_one("#clog-show", VerticalScroll).scroll_home(animate=False)
+        patch.show(patch_view(self.shown[sha], p))
 
     # -- actions ------------------------------------------------------------------------------
 
@@ -173,7 +166,7 @@ class CommitLogScreen(HostedScreen):
         target.focus()
 
     def action_move(self, step: int) -> None:
-        show = self.query_one("#clog-show", VerticalScroll)
+        show = self.query_one("#clog-show", PatchLines)
         if self.focused is show:
             show.scroll_relative(y=step, animate=False)
             return

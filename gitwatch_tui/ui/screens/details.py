@@ -29,6 +29,7 @@ from gitwatch_tui.ui.host import HostedScreen
 from gitwatch_tui.ui.messages import EngineUpdate, FollowsEngine
 from gitwatch_tui.ui.repo_view import RepoRow, ago, next_poll_text, rebase_label, state_label
 from gitwatch_tui.ui.widgets.footer import Footer
+from gitwatch_tui.ui.widgets.patch_lines import PatchLines
 
 _KIND_LABELS = {
     "conflicted": "Conflicted",
@@ -94,8 +95,7 @@ class DetailScreen(FollowsEngine, HostedScreen):
             yield Static(id="detail-history", classes="detail-section")
         with Horizontal(id="detail-changes"):
             yield OptionList(id="detail-file-list")
-            with VerticalScroll(id="detail-diff"):
-                yield Static(id="detail-patch")
+            yield PatchLines(id="detail-diff")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -151,8 +151,9 @@ class DetailScreen(FollowsEngine, HostedScreen):
         if self.focused is files:
             files.action_cursor_down() if lines > 0 else files.action_cursor_up()
             return
-        pane = "#detail-diff" if self.focused is self.query_one("#detail-diff") else "#detail-body"
-        self.query_one(pane, VerticalScroll).scroll_relative(y=lines, animate=False)
+        diff = self.query_one("#detail-diff", PatchLines)
+        pane = diff if self.focused is diff else self.query_one("#detail-body", VerticalScroll)
+        pane.scroll_relative(y=lines, animate=False)
 
     def action_back(self) -> None:
         if self.focused is self.query_one("#detail-diff"):
@@ -293,14 +294,15 @@ class DetailScreen(FollowsEngine, HostedScreen):
         change = self._selected_change()
         if change is None:
             self._shown = None
-            self.query_one("#detail-patch", Static).update("")
+            self.query_one("#detail-diff", PatchLines).show(Text())
             return
         key = (change.kind, change.path)
         if key in self.diffs:
             self._draw_diff(change)
             return
-        muted = self.gw_app.palette()["repo-muted"]
-        self.query_one("#detail-patch", Static).update(Text("reading the diff …", muted))
+        if key != self._shown:  # read again after a change: the old diff stays until then
+            muted = self.gw_app.palette()["repo-muted"]
+            self.query_one("#detail-diff", PatchLines).show(Text("reading the diff …", muted))
         self._read_diff(change)
 
     @work(group="detail-diff", exclusive=True)
@@ -322,11 +324,9 @@ class DetailScreen(FollowsEngine, HostedScreen):
             p,
             heading=heading,
         )
-        self.query_one("#detail-patch", Static).update(view)
         key = (change.kind, change.path)
-        if self._shown != key:
-            self._shown = key
-            self.query_one("#detail-diff", VerticalScroll).scroll_home(animate=False)
+        self.query_one("#detail-diff", PatchLines).show(view, keep_scroll=self._shown == key)
+        self._shown = key
 
     def _error_section(self, p: dict[str, str]) -> Text:
         s, state = self.row.status, self.row.state
