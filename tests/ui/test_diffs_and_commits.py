@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.widgets import OptionList
 
 from gitwatch_tui.ui.app import GitwatchApp
+from gitwatch_tui.ui.screens import commit_log
 from gitwatch_tui.ui.screens.commit_log import CommitLogScreen
 from gitwatch_tui.ui.screens.dashboard import DashboardScreen
 from gitwatch_tui.ui.screens.details import DetailScreen
@@ -164,3 +166,20 @@ async def test_the_diff_follows_the_file_and_a_huge_one_keeps_the_keys_answering
         await pilot.press("r")
         await until(pilot, lambda: "+short now" in shown(patch))
         assert "first 2,000 shown" not in shown(patch)
+
+
+async def test_m_reads_more_commits_when_the_log_was_cut(
+    repo_set: RepoSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(commit_log, "PAGE", 1)
+    app = make_app(repo_set.config, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await open_row(app, pilot, "tools", "L")
+        screen = app.screen
+        assert isinstance(screen, CommitLogScreen)
+        await until(pilot, lambda: screen.commits is not None)
+        lines = options(app, "#clog-list")
+        assert len(lines) == 2 and "Add a tool" in lines[0] and "m reads 1 more" in lines[1]
+        await pilot.press("m")
+        await until(pilot, lambda: any("initial" in line for line in options(app, "#clog-list")))
+        assert not any("more commits" in line for line in options(app, "#clog-list"))
