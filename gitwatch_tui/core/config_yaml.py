@@ -1141,7 +1141,7 @@ def _read_commands(node: Node, ctx: _Context) -> tuple[SavedCommand, ...]:
             continue
         name = values["name"]
         if name in first_line:
-            where = _pairs(item, ctx)["name"][1]
+            where = _pairs(item, ctx)["name"][1] if isinstance(item, MappingNode) else item
             ctx.error(where, f"duplicate command name '{_quote(name)}' (first on line "
                              f"{first_line[name]})")  # fmt: skip
             continue

@@ -239,6 +239,11 @@ def git_env(
     return env
 
 
+def without_repo_vars(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` without the variables that point git at another repository than its cwd's."""
+    return {k: v for k, v in env.items() if k not in _REPO_ENV_VARS}
+
+
 def git_argv(
     args: Sequence[str],
     repo: RepoPaths | None = None,

@@ -92,6 +92,7 @@ from gitwatch_tui.engine.history import (
 from gitwatch_tui.engine.limiter import MANUAL, SCHEDULED, PriorityLimiter
 from gitwatch_tui.engine.locks import HOLD_WAIT, RepoBusy, RepoLock
 from gitwatch_tui.engine.pipeline import PipelineRunner
+from gitwatch_tui.engine.run_anywhere import CommandRun, RepoRun
 from gitwatch_tui.engine.watcher import RepoWatcher
 
 T = TypeVar("T")
@@ -519,6 +520,21 @@ class Engine:
         from gitwatch_tui.core.conflicts import abort_operation
 
         return await self._change(name, "abort", abort_operation)
+
+    # -- run anywhere -------------------------------------------------------------------------
+
+    def run_command(
+        self,
+        names: Sequence[str],
+        command: str,
+        on_progress: Callable[[RepoRun], None] = lambda run: None,
+    ) -> CommandRun:
+        """`command` (a shell line) in each repo of `names`, at most `run_concurrency` at a
+        time; `await run.run()` runs it, and cancelling that ends every command it started.
+        Not under the repos' locks: it is the user's own command, as in their shell."""
+        targets = [(name, self._spec(name).path) for name in names]
+        concurrency = self.config.run_concurrency
+        return CommandRun(command, targets, concurrency=concurrency, on_progress=on_progress)
 
     async def _change(self, name: str, action: Action, operation: Callable[..., C]) -> C:
         """Run `operation(spec, timeout=..)` under the repo's lock, log it to history with its

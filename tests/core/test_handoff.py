@@ -100,9 +100,7 @@ def test_the_first_installed_tool_of_the_list_is_chosen(tmp_path: Path) -> None:
 def test_a_file_that_is_not_executable_is_not_a_tool(tmp_path: Path) -> None:
     folder = tmp_path / "bin"
     fake_tool(folder, "lazygit").chmod(0o644)
-    assert handoff_argv(DEFAULT_HANDOFF, {"PATH": str(folder), "SHELL": "/bin/zsh"}) == [
-        "/bin/zsh"
-    ]
+    assert handoff_argv(DEFAULT_HANDOFF, {"PATH": str(folder), "SHELL": "/bin/zsh"}) == ["/bin/zsh"]
 
 
 def test_no_tool_installed_gives_the_shell_else_bin_sh(tmp_path: Path) -> None:
