@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -79,6 +80,10 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         Binding("escape", "clear_filter", "Clear selection / filter", show=False),
         # Before the folder box's own ctrl+d (delete right); only where nothing is shown.
         Binding("ctrl+d", "demo", "", show=False, priority=True),  # said in the empty state
+        # -- hand-off, editor, run anywhere --
+        Binding("t", "handoff", "Hand off", show=False),
+        Binding("e", "edit", "Editor", show=False),
+        Binding("exclamation_mark", "run_anywhere", "Run anywhere", show=False),
     ]
 
     def __init__(self, *, where: str, clock: Callable[[], float] = time.time) -> None:
@@ -548,3 +553,45 @@ class DashboardScreen(FollowsEngine, HostedScreen):
 
     async def action_quit(self) -> None:
         await self.gw_app.shut_down()
+
+    # -- hand-off, editor, run anywhere -------------------------------------------------------
+
+    def action_handoff(self) -> None:
+        """Suspend and open the first installed tool of `handoff:` (else the shell) in the
+        selected repo; its row is read again on return."""
+        from gitwatch_tui.core.handoff import handoff_argv
+        from gitwatch_tui.ui.handoff import hand_over
+
+        if (name := self._selected_repo()) is None:
+            return
+        argv = handoff_argv(self.gw_app.engine.config.handoff, os.environ)
+        outcome = hand_over(self.app, argv, self.gw_app.engine.specs[name].path)
+        self._back_from(name, outcome if isinstance(outcome, str) else None)
+
+    def action_edit(self) -> None:
+        """Open the selected repo's folder in the editor (git's order); row read on return."""
+        from gitwatch_tui.ui.handoff import edit
+
+        if (name := self._selected_repo()) is None:
+            return
+        spec = self.gw_app.engine.specs[name]
+        self._back_from(name, edit(self.app, spec, spec.path))
+
+    def _back_from(self, name: str, problem: str | None) -> None:
+        if problem is not None:
+            self.notify(problem, title=name, severity="warning", timeout=6)
+            return
+        self.run_worker(self.gw_app.engine.refresh(name), group=f"refresh {name}")
+
+    def action_run_anywhere(self, command: str = "") -> None:
+        """A command in the picked repos, else the selected repo or group row's repos."""
+        from gitwatch_tui.ui.screens.run import RunScreen
+
+        names = sorted(self.selection) or [
+            n for n in self._selected_repos() if n in self.gw_app.engine.specs
+        ]
+        if not names:
+            self.notify("No repo to run in: pick some, or move to a repo row", timeout=3)
+            return
+        saved = self.gw_app.engine.config.commands
+        self.app.push_screen(RunScreen(names, saved, command))
