@@ -22,7 +22,7 @@ from tests.ui.conftest import RepoSet, all_read, dashboard, make_app, plain, row
 
 @pytest.fixture(autouse=True)
 def no_editor(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("GIT_EDITOR", "VISUAL", "EDITOR"):
+    for var in ("GIT_EDITOR", "VISUAL", "EDITOR", "NO_COLOR", "TEXTUAL_THEME"):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -203,3 +203,22 @@ async def test_the_palette_offers_each_saved_command(repo_set: RepoSet, tmp_path
         titles["Run: status"].callback()
         await until(pilot, lambda: run_over(app))
         assert cells(app)["docs"].startswith("✓ exit 0 | <1s |  M README.md ⏎ ?? notes.txt")
+
+
+# -- the run screen, as it looks ----------------------------------------------------------------
+
+
+def test_snapshot_of_the_run_screen(snap_compare, repo_set, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A group row's two repos, after a command that fails in one of them."""
+    command = "git status -s; git log -1 --format=%s; [ ! -f notes.txt ] || exit 3"
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        app = pilot.app
+        await until(pilot, lambda: all_read(app))
+        await on_row(pilot, app, "group:frontend")
+        await pilot.press("exclamation_mark", *command, "enter")
+        await until(pilot, lambda: run_over(app))
+
+    saved = (SavedCommand("status", "git status -s"),)
+    app = make_app(replace(repo_set.config, commands=saved), tmp_path)
+    assert snap_compare(app, terminal_size=(100, 20), run_before=run_before)

@@ -174,7 +174,7 @@ class ConflictScreen(ChangePanel):
         Binding("B", "take_file('both')", "Whole file: both", show=False),
         Binding("j,n", "hunk(1)", "Next hunk", show=False),
         Binding("k,N", "hunk(-1)", "Previous hunk", show=False),
-        Binding("e", "edit", "Edit in $EDITOR", show=False),
+        Binding("e", "edit", "Edit in your editor", show=False),
         Binding("r", "reload", "Reload", show=False),
     ]
     KEYS_LINE = "n/N j/k hunk · O/T/B whole file · e $EDITOR · ↑↓ file · r reload"

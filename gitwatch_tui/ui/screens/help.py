@@ -46,6 +46,7 @@ _EVERY_PANEL = {
 
 def _key_name(key: str) -> str:
     names = {"slash": "/", "question_mark": "?", "escape": "esc", "down": "↓", "up": "↑"}
+    names["exclamation_mark"] = "!"
     return names.get(key, key.replace("pagedown", "pgdn").replace("pageup", "pgup"))
 
 
@@ -150,6 +151,7 @@ def _panels_part(wide: bool) -> Table:
     from gitwatch_tui.ui.screens.conflicts import ConflictScreen
     from gitwatch_tui.ui.screens.log import LogScreen
     from gitwatch_tui.ui.screens.pull import PullScreen
+    from gitwatch_tui.ui.screens.run import RunScreen
     from gitwatch_tui.ui.screens.stashes import StashScreen
     from gitwatch_tui.ui.screens.switch import SwitchScreen
 
@@ -159,6 +161,7 @@ def _panels_part(wide: bool) -> Table:
         ("Stashes  S", _keys(StashScreen.BINDINGS)),
         ("Conflicts  c", _keys(ConflictScreen.BINDINGS)),
         ("Log  l", _keys(LogScreen.BINDINGS)),
+        ("Run  !", [("enter", "run it"), *_keys(RunScreen.BINDINGS)]),
         ("Picked rows", [("space a", "pick"), ("f p b", "fetch / pull / switch them")]),
         ("Every panel", [("esc", "back"), ("↑ ↓ j k", "move or scroll")]),
     ]

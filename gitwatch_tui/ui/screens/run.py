@@ -56,7 +56,7 @@ class RunScreen(HostedScreen):
 
     BINDINGS = [
         Binding("escape", "cancel_or_close", "Cancel / back"),
-        Binding("enter", "show_output", "Output", show=False),
+        Binding("enter", "show_output", "A repo's whole output"),
     ]
     DEFAULT_CSS = """
     RunScreen #run-title { height: 1; padding: 0 1; background: $panel; }
@@ -205,8 +205,7 @@ class RunScreen(HostedScreen):
         else:
             kinds = [state_words(r)[0] for r in self.command_run.runs.values()]
             parts = [f"{kinds.count(k)} {k}" for k in _MARKS if kinds.count(k)]
-            text.append(f"  $ {self.command}  ", "bold")
-            text.append(" · ".join(parts))
+            text.append("  " + " · ".join(parts))
         self.query_one("#run-title", Static).update(text)
 
     # -- one repo's whole output --------------------------------------------------------------
