@@ -36,6 +36,7 @@ from gitwatch_tui.ui.screens.conflicts import ConflictScreen
 from gitwatch_tui.ui.screens.dashboard import DashboardScreen
 from gitwatch_tui.ui.screens.log import LogScreen
 from gitwatch_tui.ui.screens.pull import PullScreen
+from gitwatch_tui.ui.screens.run import RunScreen
 from gitwatch_tui.ui.screens.stashes import StashScreen
 from gitwatch_tui.ui.screens.switch import SwitchScreen
 
@@ -274,6 +275,12 @@ SCENES: dict[str, tuple[tuple[int, int], list[Scene]]] = {
     "bulk": ((120, 35), [
         _keys("a", wait=0), _select("offsite-backup"), _keys("space", "p", wait=0),
         _until("bulk", _on(BulkScreen, lambda s: len(s.results) == len(s.names))),
+    ]),
+    # Run anywhere over every repo: each line ends with its exit code (the broken repo's 128).
+    "run": ((120, 35), [
+        _keys("a", "exclamation_mark", wait=0),
+        _keys(*"git log -1 --format=%s 2>/dev/null && git status -sb | head -1", "enter", wait=0),
+        _until("run", _on(RunScreen, lambda s: s.command_run is not None and not s.running)),
     ]),
 }  # fmt: skip
 # What a scene changes in its new sandbox before the app starts; each returns the config to use.
