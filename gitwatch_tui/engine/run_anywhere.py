@@ -34,6 +34,7 @@ RunPhase = Literal["queued", "running", "done", "cancelled", "failed"]
 OUTPUT_CAP = 256 * 1024  # bytes of a repo's output kept from its start
 TAIL_LINES = 200  # the last lines, kept past the cap too
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL of a group
+KILL_WAIT = 1.0  # at most this long for a SIGKILLed group to be gone
 _PROGRESS_EVERY = 0.1  # at most this often an output-only snapshot per repo
 _LEFTOVER_WAIT = 0.5  # after the shell exits, how long its output may still come
 
@@ -134,9 +135,14 @@ class CommandRun:
         tasks = [asyncio.create_task(self._run_one(name, path)) for name, path in self.targets]
         try:
             await asyncio.gather(*tasks)
-        except asyncio.CancelledError:
-            # gather has cancelled each task, which ends its own group: wait for them all.
-            await asyncio.wait(tasks)
+        except BaseException:
+            # Cancelled, gather has cancelled each task already (a second cancel would cut
+            # short the end of its group); a task that failed leaves the others to cancel.
+            for task in tasks:
+                if not task.done() and not task.cancelling():
+                    task.cancel()
+            # Each task ends its own group: wait for them all, and take every outcome.
+            await asyncio.gather(*tasks, return_exceptions=True)
             raise
         return [self.runs[name] for name, _ in self.targets]
 
@@ -219,17 +225,13 @@ class CommandRun:
                              duration=now - started)  # fmt: skip
 
     async def _end_group(self, pgid: int) -> None:
-        """SIGTERM to the whole group, SIGKILL after the grace to whatever is left of it."""
-        if not _group_alive(pgid):
-            return
+        """SIGTERM to the whole group, SIGKILL after the grace to whatever is left of it;
+        returns once the group is gone (SIGKILL too is delivered asynchronously)."""
         _signal_group(pgid, signal.SIGTERM)
-        # No event says a group is empty (its leader's exit does not): look every 20 ms.
-        for _ in range(max(1, round(self._kill_grace / 0.02))):
-            if not _group_alive(pgid):
-                return
-            await asyncio.sleep(0.02)
-        if _group_alive(pgid):
-            _signal_group(pgid, signal.SIGKILL)
+        if await _gone(pgid, self._kill_grace):
+            return
+        _signal_group(pgid, signal.SIGKILL)
+        await _gone(pgid, KILL_WAIT)
 
     def _last(self, name: str) -> tuple[str, ...]:
         return self._outputs[name].last_lines()
@@ -237,6 +239,16 @@ class CommandRun:
     def _update(self, name: str, **changes: object) -> None:
         self.runs[name] = replace(self.runs[name], **changes)  # type: ignore[arg-type]
         self._on_progress(self.runs[name])
+
+
+async def _gone(pgid: int, within: float) -> bool:
+    """Whether group `pgid` is empty within `within` seconds. No event says so (its leader's
+    exit does not): it is looked at every 20 ms."""
+    for _ in range(max(1, round(within / 0.02))):
+        if not _group_alive(pgid):
+            return True
+        await asyncio.sleep(0.02)
+    return not _group_alive(pgid)
 
 
 def _group_alive(pgid: int) -> bool:

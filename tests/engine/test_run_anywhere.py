@@ -210,3 +210,21 @@ async def test_the_engine_runs_a_command_in_the_named_repos_at_its_configured_co
         assert run._slots._value == 1  # the config's run_concurrency
         with pytest.raises(UnknownRepo):
             engine.run_command(["nope"], "true")
+
+
+async def test_a_progress_callback_that_fails_ends_every_command_and_is_raised(
+    tmp_path: Path,
+) -> None:
+    repos = make_repos(tmp_path, 2)
+    env = environ()
+
+    def fails_for_repo0(run: RepoRun) -> None:
+        if run.repo == "repo0" and run.phase == "done":
+            raise RuntimeError("the screen went away")
+
+    command = '[ "$(basename $PWD)" = repo0 ] || sleep 300'
+    run = CommandRun(command, repos, concurrency=2, env=env, on_progress=fails_for_repo0)
+    with pytest.raises(RuntimeError, match="the screen went away"):
+        await asyncio.wait_for(run.run(), 20)
+    assert marked(env, program="sleep") == []
+    assert run.runs["repo1"].phase == "cancelled"

@@ -163,6 +163,17 @@ async def test_a_group_row_runs_in_its_repos(repo_set: RepoSet, tmp_path: Path) 
         assert isinstance(app.screen, RunScreen) and app.screen.names == ["docs", "web"]
 
 
+async def test_in_the_filter_box_an_exclamation_mark_is_typed_not_run(
+    repo_set: RepoSet, tmp_path: Path
+) -> None:
+    app = make_app(repo_set.config, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: all_read(app))
+        await pilot.press("slash", "exclamation_mark", *"api")
+        await until(pilot, lambda: dashboard(app).query_text == "!api")
+        assert isinstance(app.screen, DashboardScreen)
+
+
 async def test_escape_cancels_every_command_and_closing_the_screen_does_too(
     repo_set: RepoSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

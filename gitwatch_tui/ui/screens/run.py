@@ -162,6 +162,8 @@ class RunScreen(HostedScreen):
     # -- progress -----------------------------------------------------------------------------
 
     def _progress(self, run: RepoRun) -> None:
+        if not self.is_attached:  # closed: the run's last words (cancelled) go nowhere
+            return
         if run.phase == "running":
             self._started.setdefault(run.repo, time.monotonic())
         table = self.query_one(DataTable)
