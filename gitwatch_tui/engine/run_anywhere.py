@@ -227,6 +227,8 @@ class CommandRun:
     async def _end_group(self, pgid: int) -> None:
         """SIGTERM to the whole group, SIGKILL after the grace to whatever is left of it;
         returns once the group is gone (SIGKILL too is delivered asynchronously)."""
+        if not _group_alive(pgid):  # the usual end: nothing left to signal
+            return
         _signal_group(pgid, signal.SIGTERM)
         if await _gone(pgid, self._kill_grace):
             return
@@ -252,15 +254,35 @@ async def _gone(pgid: int, within: float) -> bool:
 
 
 def _group_alive(pgid: int) -> bool:
-    """Whether some process of group `pgid` is still there (a zombie leader not yet reaped
-    counts: it is reaped by asyncio as soon as it exits)."""
+    """Whether some process of group `pgid` is still running. Zombies do not count: a child
+    orphaned by the shell's end is reaped by init, which may take its time (seconds, in
+    some containers)."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    return _has_running_member(pgid)
+
+
+def _has_running_member(pgid: int) -> bool:
+    """Whether /proc lists a process of group `pgid` that is not a zombie (True where
+    /proc cannot tell)."""
+    try:
+        entries = [entry for entry in os.scandir("/proc") if entry.name.isdigit()]
+    except OSError:
+        return True
+    for entry in entries:
+        try:
+            with open(f"{entry.path}/stat", "rb") as stat:
+                # After the command name (in parentheses): state, ppid, pgrp, ...
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
