@@ -20,6 +20,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker
 
 from gitwatch_tui.core.config import SavedCommand
+from gitwatch_tui.engine.engine import UnknownRepo
 from gitwatch_tui.engine.run_anywhere import CommandRun, RepoRun
 from gitwatch_tui.ui.host import HostedScreen
 from gitwatch_tui.ui.widgets.footer import Footer
@@ -131,8 +132,12 @@ class RunScreen(HostedScreen):
         if self.running:
             self.notify("Still running: escape cancels it first", timeout=3)
             return
-        self.command = command
-        self.command_run = self.gw_app.engine.run_command(self.names, command, self._progress)
+        try:
+            run = self.gw_app.engine.run_command(self.names, command, self._progress)
+        except UnknownRepo as gone:  # the config changed since the screen opened
+            self.notify(f"{gone.name} is no longer watched: nothing run", severity="error")
+            return
+        self.command, self.command_run = command, run
         self._started.clear()
         table = self.query_one(DataTable)
         table.clear()
@@ -141,7 +146,7 @@ class RunScreen(HostedScreen):
         table.display = True
         self.query_one("#run-saved").display = False
         table.focus()
-        work = self._run_all(self.command_run)
+        work = self._run_all(run)
         self._worker = self.run_worker(work, group="run", exit_on_error=False)
         self._update_title()
 
@@ -154,6 +159,9 @@ class RunScreen(HostedScreen):
     def action_cancel_or_close(self) -> None:
         """Escape: cancel every command still running; with none running, close."""
         if self.running and self._worker is not None:
+            if self._worker.is_cancelled:  # a second escape: the groups are being ended
+                self.notify("Still ending the commands (SIGKILL comes after 2 s)", timeout=3)
+                return
             self._worker.cancel()
             self.notify("Cancelled: every command still running is being ended", timeout=3)
             return
