@@ -276,7 +276,13 @@ SCENES: dict[str, tuple[tuple[int, int], list[Scene]]] = {
         _keys("a", wait=0), _select("offsite-backup"), _keys("space", "p", wait=0),
         _until("bulk", _on(BulkScreen, lambda s: len(s.results) == len(s.names))),
     ]),
-    # Run anywhere over every repo: each line ends with its exit code (the broken repo's 128).
+    # P on the libs group row: the repo ahead is pushed; diverged, detached and those with
+    # nothing to push are skipped, each with its reason.
+    "push": ((120, 35), [
+        _select("group:libs"), _keys("P", wait=0),
+        _until("push", _on(BulkScreen, lambda s: len(s.results) == len(s.names))),
+    ]),
+    # Run anywhere over every repo: each line ends with its exit code (the broken repo's 1).
     "run": ((120, 35), [
         _keys("a", "exclamation_mark", wait=0),
         _keys(*"git log -1 --format=%s 2>/dev/null && git status -sb | head -1", "enter", wait=0),
