@@ -23,12 +23,14 @@ from gitwatch_tui.ui.repo_view import (
     GROUP_PREFIX,
     SORTABLE,
     Column,
+    GroupTotals,
     RepoFilter,
     RepoRow,
     Totals,
     ago,
     clock_words,
     group_cells,
+    group_totals,
     ordered_keys,
     repo_cells,
 )
@@ -98,6 +100,7 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         self._last_tick = clock()
         self._summary_shown = Text()
         self._filter = RepoFilter()
+        self._groups: dict[str, GroupTotals] | None = None  # made once per redraw, when drawn
 
     def compose(self) -> ComposeResult:
         yield Static(id="summary")
@@ -193,15 +196,17 @@ class DashboardScreen(FollowsEngine, HostedScreen):
     def _cells_for(self, key: str, columns: Sequence[Column]) -> list[Text]:
         if key.startswith(GROUP_PREFIX):
             group = key.removeprefix(GROUP_PREFIX)
-            members = [r for r in self.rows.values() if r.group == group]
-            folded = group in self.folded
-            return group_cells(group, members, folded, self.palette, columns, self._filter)
+            if self._groups is None:  # every group's figures in one pass, not one per group
+                self._groups = group_totals(self.rows.values(), self._filter)
+            summary = self._groups.get(group, GroupTotals(0, Totals()))
+            return group_cells(group, summary, group in self.folded, self.palette, columns)
         return repo_cells(self.rows[key], self.palette, self._clock(), self._frame, columns)
 
     def _redraw(self, changed: set[str] | None = None, *, structure: bool = True) -> None:
         """Bring the table in line with the rows: changed cells in place, and the order
         re-computed when something that decides it may have moved."""
         table = self.query_one(RepoTable)
+        self._groups = None  # rows, filter or folding may have moved: figures made anew
         if changed is not None:
             # A group's header sums its members: it changes with them.
             changed = changed | {
