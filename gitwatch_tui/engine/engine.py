@@ -134,8 +134,11 @@ class Engine:
         watchdog_every: float = WATCHDOG_EVERY,
         config_settle: float = DEFAULT_SETTLE,
         environ: Mapping[str, str] | None = None,
+        watch_budget: int | None = None,
     ) -> None:
-        """`environ`: where the pipeline steps' secrets are read (default: os.environ)."""
+        """`environ`: where the pipeline steps' secrets are read (default: os.environ).
+        `watch_budget`: inotify watches the file watcher may take (default: what is free)."""
+        self._watch_budget = watch_budget
         self.config = config
         self._head_start = head_start
         self.events = EventBus()
@@ -226,6 +229,7 @@ class Engine:
                 on_change=self._on_files_changed,
                 debounce=0.3,
                 on_notice=lambda message: self._log("warning", message),
+                watch_budget=self._watch_budget,
             )
         self._apply_specs(specs)
         self.pipelines.start()
@@ -294,6 +298,10 @@ class Engine:
     def polling_fallback(self) -> bool:
         """True when file watching could not be set up and local changes wait for the next poll."""
         return self._watcher is not None and self._watcher.polling_fallback
+
+    def unwatched_trees(self) -> frozenset[str]:
+        """Repos whose work trees are polled rather than watched (over the inotify budget)."""
+        return self._watcher.unwatched_trees() if self._watcher is not None else frozenset()
 
     def begin_stop(self) -> None:
         """Start no new work from now on: no poll, fetch (a webhook's or a key's), auto-sync,

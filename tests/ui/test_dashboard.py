@@ -143,6 +143,20 @@ async def test_group_rows_are_summed_in_one_pass_per_redraw(
         assert "▾ backend | 2 repos" in row_text(app, "group:backend")
 
 
+async def test_the_header_says_how_many_trees_are_polled_over_the_watch_budget(
+    repo_set: RepoSet, tmp_path: Path
+) -> None:
+    from gitwatch_tui.engine.engine import Engine
+
+    # A budget of 0: git dirs are watched all the same, no work tree is.
+    engine = Engine(repo_set.config, state_dir=tmp_path / "state", watch_budget=0)
+    app = make_app(repo_set.config, tmp_path, engine=engine)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: engine.watching, within=20)
+        assert engine.unwatched_trees() == {"api", "web", "docs", "tools", "broken"}
+        await until(pilot, lambda: "5 trees polled" in plain(dashboard(app).query_one("#summary")))
+
+
 async def test_fetch_one_then_fetch_all(repo_set: RepoSet, tmp_path: Path) -> None:
     app = make_app(repo_set.config, tmp_path)
     async with app.run_test(size=(120, 35)) as pilot:

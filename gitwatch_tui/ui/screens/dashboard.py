@@ -239,6 +239,8 @@ class DashboardScreen(FollowsEngine, HostedScreen):
             if count or word in ("behind", "dirty", "in error"):
                 text.append(" · ")
                 text.append(f"{count} {word}", p.get(key, "") if count else "")
+        if polled := len(self.gw_app.engine.unwatched_trees()):  # over the inotify budget
+            text.append(f" · {polled} trees polled", p.get("repo-muted", ""))
         if self.last_full_refresh is not None:
             text.append(f" · refreshed {ago(self.last_full_refresh, now)}", p.get("repo-muted", ""))
         if selected := len(self.selection):
