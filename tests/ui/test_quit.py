@@ -1,0 +1,73 @@
+"""`q` while git hangs: the app leaves at once (not when the git call's timeout runs out) and
+no git process it started is left, by pid (the helpers a fetch starts included)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from gitwatch_tui.core.config_file import load_config
+from tests.conftest import make_remote_and_clone
+from tests.processes import MARKER, blocking_repo, kill_marked, marked, new_marker
+from tests.ui.conftest import dashboard, make_app, until
+
+QUICK = 5.0  # seconds: the hanging call's timeout is ten minutes, the target is one second
+
+
+def config_file(tmp_path: Path, repos: list[Path]) -> Path:
+    lines = ["defaults: {poll_interval: 1h, status_timeout: 10m, fetch_timeout: 10m}", "repos:"]
+    lines += [f"  - {{path: '{repo}', name: {repo.name}}}" for repo in repos]
+    path = tmp_path / "config.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def alive(pids: list[int]) -> list[int]:
+    """Those of `pids` still running (not gone, not a zombie waiting to be reaped)."""
+    running = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state not in ("Z", "X"):
+            running.append(pid)
+    return running
+
+
+@pytest.mark.parametrize("hang", ["status", "fetch"])
+async def test_q_while_git_hangs_quits_at_once_and_leaves_no_git(
+    hang: str, tmp_path: Path, silent_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = new_marker()
+    monkeypatch.setenv(MARKER, env[MARKER])  # every git the engine starts carries it
+    repos = [make_remote_and_clone(tmp_path / "repos", "fine")[1]]
+    if hang == "status":
+        repos.append(blocking_repo(tmp_path / "repos" / "stuck"))  # status reads a FIFO
+    else:
+        hung = make_remote_and_clone(tmp_path / "repos", "stuck")[1]
+        subprocess.run(["git", "-C", str(hung), "remote", "set-url", "origin", silent_server])
+        repos.append(hung)
+    config = load_config(config_file(tmp_path, repos))
+    app = make_app(config, tmp_path)
+    try:
+        async with app.run_test(size=(100, 24)) as pilot:
+            await until(pilot, lambda: dashboard(app).started)
+            if hang == "fetch":
+                await until(pilot, lambda: app.engine.statuses.keys() == {"fine", "stuck"})
+                await pilot.press("F")
+            await until(pilot, lambda: marked(env, program="git", args=f" {hang}"), within=15)
+            started = marked(env)  # git and what it started (a fetch's remote helper)
+            pressed = time.monotonic()
+            await pilot.press("q")
+            await until(pilot, lambda: app.return_code is not None, within=QUICK)
+        took = time.monotonic() - pressed
+        assert took < QUICK
+        assert app.return_code == 0
+        assert alive(started) == []
+        assert marked(env) == []
+    finally:
+        kill_marked(env)
