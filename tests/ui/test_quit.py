@@ -3,14 +3,13 @@ no git process it started is left, by pid (the helpers a fetch starts included).
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from gitwatch_tui.core.config_file import load_config
-from tests.conftest import make_remote_and_clone
+from tests.conftest import git, make_remote_and_clone
 from tests.processes import MARKER, blocking_repo, kill_marked, marked, new_marker
 from tests.ui.conftest import dashboard, make_app, until
 
@@ -49,7 +48,7 @@ async def test_q_while_git_hangs_quits_at_once_and_leaves_no_git(
         repos.append(blocking_repo(tmp_path / "repos" / "stuck"))  # status reads a FIFO
     else:
         hung = make_remote_and_clone(tmp_path / "repos", "stuck")[1]
-        subprocess.run(["git", "-C", str(hung), "remote", "set-url", "origin", silent_server])
+        git(hung, "remote", "set-url", "origin", silent_server)
         repos.append(hung)
     config = load_config(config_file(tmp_path, repos))
     app = make_app(config, tmp_path)
