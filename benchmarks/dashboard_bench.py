@@ -68,7 +68,7 @@ TARGETS = {  # the issue's targets: (limit, unit)
     "quit_s": (1.0, "s"),
 }
 # Phase time limits, seconds: a hung phase fails the run instead of the whole benchmark.
-LIMITS = {"frame": 20.0, "fill": 180.0, "settle": 30.0, "key": 10.0, "quit": 15.0}
+LIMITS = {"frame": 20.0, "fill": 180.0, "settle": 90.0, "key": 10.0, "quit": 15.0}
 
 
 class PhaseTimeoutError(RuntimeError):
@@ -348,10 +348,10 @@ def quit_app(term: Tmux, app: int, during: str, run: Run) -> None:
     until the app's process is gone, and how many of its processes outlived it."""
     run.quit_during = during
     term.keys("r" if during == "refresh" else "F")
-    wanted = "status --porcelain" if during == "refresh" else "fetch"
+    wanted = reading_status if during == "refresh" else lambda command: " fetch " in command
     deadline = time.perf_counter() + LIMITS["key"]
     while time.perf_counter() < deadline and not run.quit_busy:
-        run.quit_busy = any(wanted in " ".join(cmdline(p)) for p in descendants(app))
+        run.quit_busy = any(wanted(" ".join(cmdline(p))) for p in descendants(app))
         time.sleep(0.01)
     ours = descendants(app)
     term.keys("q")
@@ -385,7 +385,13 @@ def status_state(pid: int) -> str:
 def git_status_running(app: int) -> bool:
     """A status read of the app's is under way: a `git status`, or the shell loop that runs
     them one repo after another (its script names the command)."""
-    return any("status --porcelain" in " ".join(cmdline(p)) for p in descendants(app))
+    return any(reading_status(" ".join(cmdline(p))) for p in descendants(app))
+
+
+def reading_status(command: str) -> bool:
+    """A `git status` of ours, or a loop of them: `status`, options (`--ignore-submodules`
+    for an untrusted repo), then `--porcelain=v2`."""
+    return " status " in command and "--porcelain=v2" in command
 
 
 # -- one run ---------------------------------------------------------------------------------
