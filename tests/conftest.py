@@ -178,10 +178,20 @@ def git_http(tmp_path: Path) -> Iterator[GitHttpServer]:
             with state.lock:
                 state.in_flight += 1
                 state.most_in_flight = max(state.most_in_flight, state.in_flight)
+            self.counted = True
             try:
                 time.sleep(state.delay)
                 self._answer()
             finally:
+                self._uncount()
+
+        def send_response(self, code: int, message: str | None = None) -> None:
+            self._uncount()  # before the client has its answer: a request ends within its own
+            super().send_response(code, message)
+
+        def _uncount(self) -> None:
+            if getattr(self, "counted", False):
+                self.counted = False
                 with state.lock:
                     state.in_flight -= 1
 

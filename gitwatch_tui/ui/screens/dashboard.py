@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -342,8 +343,15 @@ class DashboardScreen(FollowsEngine, HostedScreen):
     def action_fetch_all(self) -> None:
         names = sorted(n for n in self.rows if n in self.gw_app.engine.specs)
         self.notify(f"Fetching {len(names)} repos …", timeout=2)
-        for name in names:
-            self.run_worker(self._fetch(name, quiet_without_remote=True), group=f"fetch {name}")
+        # One worker, a few fetches started at a time: a worker per repo was 10,000 workers,
+        # whose messages held up the keys (q included) and whose cancelling slowed the quit.
+        self.run_worker(self._fetch_all(names), group="fetch-all")
+
+    async def _fetch_all(self, names: list[str]) -> None:
+        from gitwatch_tui.engine.limiter import each_in_turn
+
+        quietly = partial(self._fetch, quiet_without_remote=True)
+        await each_in_turn(names, quietly, self.gw_app.engine.fetch_lanes)
 
     async def _fetch(self, name: str, *, quiet_without_remote: bool = False) -> None:
         result = await self.gw_app.engine.fetch(name)
