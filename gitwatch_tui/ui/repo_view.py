@@ -296,8 +296,9 @@ def group_cells(
     columns: Iterable[Column],
 ) -> list[Text]:
     """A group's header row: its name, how many of its repos are shown (`1 of 4 repos` under
-    a filter), and how many of those need attention, in words (`2 behind`): arrows with a
-    number are commits, in repo rows only. `summary` comes from `group_totals`."""
+    a filter), and how many of those need attention or have unpushed commits, in words
+    (`2 behind · 1 dirty · 1 ahead`): arrows with a number are commits, in repo rows only.
+    `summary` comes from `group_totals`."""
     p = palette
     keys = [c.key for c in columns]
     size, totals = summary.size, summary.shown
@@ -312,6 +313,8 @@ def group_cells(
             (totals.errors, "in error", "repo-error"),
             (totals.behind, "behind", "repo-behind"),
             (totals.dirty, "dirty", "repo-unstaged"),
+            # Unpushed work, last: a narrow column cuts it before uncommitted work.
+            (totals.ahead, "ahead", "repo-ahead"),
         )
         if count
     ]
