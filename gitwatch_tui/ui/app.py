@@ -38,6 +38,7 @@ from gitwatch_tui.engine.events import (
 )
 from gitwatch_tui.engine.head_start import HeadStart
 from gitwatch_tui.engine.history import default_state_dir
+from gitwatch_tui.engine.snapshot import DASHBOARD_SNAPSHOT
 from gitwatch_tui.engine.sync_log import SyncLog
 from gitwatch_tui.ui.host import Host
 from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate, FollowsEngine
@@ -147,7 +148,11 @@ class GitwatchApp(App[int]):
         self.config = config
         self.state_dir = state_dir or default_state_dir()
         self.engine = engine or Engine(
-            config, state_dir=self.state_dir, watch_files=watch_files, head_start=head_start
+            config,
+            state_dir=self.state_dir,
+            watch_files=watch_files,
+            head_start=head_start,
+            snapshot=DASHBOARD_SNAPSHOT,
         )
         self.clock = clock
         self._where = where or (str(config.source) if config.source else str(Path.cwd()))
