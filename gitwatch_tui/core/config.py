@@ -30,6 +30,9 @@ class Defaults:
     status_timeout: float = 20.0
     status_concurrency: int = field(default_factory=lambda: os.cpu_count() or 2)
     fetch_concurrency: int = 8
+    # Every repo's status is re-read once in this period, spread evenly: what file watching
+    # missed shows within it.
+    audit_period: float = 1800.0
 
 
 WEBHOOK_PROVIDERS: tuple[str, ...] = ("github", "gitlab", "gitea", "generic")
