@@ -810,13 +810,11 @@ class Engine:
                 self._set_state(name, phase="busy")
                 self._planned[name] = min(_BUSY_RETRY, self._interval(name))
                 return SyncFinished(name, "fetch", ok=False, error=str(busy))
-            finally:
-                # The fetch's own writes (FETCH_HEAD, refs), still on their way from the
-                # watcher, are not news: the status is read below if they changed anything.
-                # Suppressed from the end rather than the start, so that what the user did
-                # while it ran is still seen.
-                if self._watcher is not None and not cloning:
-                    self._watcher.suppress(name, _SUPPRESS_GRACE)
+        if self._watcher is not None and not cloning and outcome.refs_changed:
+            # The refs it wrote, still on their way from the watcher, are not news: the status
+            # is read below. Not suppressed from the start, so what the user did while it ran
+            # is seen (a fetch that brings nothing writes only FETCH_HEAD, which is not watched).
+            self._watcher.suppress(name, _SUPPRESS_GRACE)
         finished = self._after_fetch(name, outcome, "clone" if cloning else "fetch")
         if cloning and outcome.error is None:
             self._update_watcher()  # the work tree exists now
