@@ -210,6 +210,7 @@ class Engine:
         self._snapshot_kind = snapshot
         self._snapshot: StatusSnapshot | None = None
         self._unsaved: dict[str, Known] = {}  # read since the last snapshot write, by repo
+        self._stale: set[str] = set()  # shown from the snapshot, not read again yet
         self._snapshot_due = asyncio.Event()
         # Repos whose latest status was read while the watcher watched them: a change since
         # would have been reported, so a fetch that brings nothing need not read them again.
@@ -600,6 +601,7 @@ class Engine:
             self._due_at.pop(name, None)
             self.states.pop(name, None)
             self.statuses.pop(name, None)
+            self._stale.discard(name)
             task = self._cycles.pop(name, None)
             if task is not None:
                 task.cancel()
@@ -1132,10 +1134,17 @@ class Engine:
             if name in self.specs and name not in self.statuses:
                 status = self._with_fetch_times(replace(seen.status, as_of=seen.read_at))
                 self.statuses[name] = status
+                self._stale.add(name)
                 self.events.publish(StatusChanged(status))
         return known
 
+    @property
+    def unread(self) -> int:
+        """How many repos have no status read by this run yet (none, or the snapshot's)."""
+        return len(self.specs) - len(self.statuses) + len(self._stale)
+
     def _keep_in_snapshot(self, status: RepoStatus) -> None:
+        self._stale.discard(status.name)
         if self._snapshot is not None and status.as_of is None:
             self._unsaved[status.name] = Known(status, time.time())
             self._snapshot_due.set()

@@ -160,7 +160,7 @@ class GitwatchApp(App[int]):
         self._services: Service | None = None
         self._stop_on_signals = stop_on_signals
         self._batch: EngineUpdate | None = None
-        self._scanning = False  # some repo had no status yet at the last event
+        self._scanning = False  # some repo had no status read yet at the last event
         # What the log screen (`l`) shows: the latest lines, each with the time it came.
         self.log_lines: deque[tuple[float, LogLine]] = deque(maxlen=LOG_LINES_KEPT)
         self._sync_log = SyncLog()  # what went wrong (or right) with syncing, for that log
@@ -334,7 +334,7 @@ class GitwatchApp(App[int]):
 
     def _on_event(self, event: Event) -> None:
         """Called by the engine, on this loop, for every event: fold it into the batch."""
-        scanning = len(self.engine.statuses) < len(self.engine.specs)
+        scanning = self.engine.unread > 0
         if self._batch is None:
             self._batch = EngineUpdate()
             delay = _SCAN_FLUSH_DELAY if scanning else _FLUSH_DELAY
