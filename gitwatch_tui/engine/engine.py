@@ -209,7 +209,8 @@ class Engine:
         self._stopping = False  # set by begin_stop: no new work starts after it
         self._snapshot_kind = snapshot
         self._snapshot: StatusSnapshot | None = None
-        self._unsaved: dict[str, Known] = {}  # read since the last snapshot write, by repo
+        self._latest: dict[str, Known] = {}  # each repo's latest status read, for the snapshot
+        self._unsaved: set[str] = set()  # repos read since the last snapshot write
         self._stale: set[str] = set()  # shown from the snapshot, not read again yet
         self._snapshot_due = asyncio.Event()
         # Repos whose latest status was read while the watcher watched them: a change since
@@ -262,7 +263,7 @@ class Engine:
             swept.add_done_callback(self._after_head_start)
             first_sweep = [swept]
         else:
-            order = likely_changed_first(specs, known)
+            order = await self._in_thread(likely_changed_first, specs, known)
             first_sweep = [self._request_refresh(specs[index].name) for index in order]
         # Polls and the file watcher start once the first sweep is in: the sweep is what the
         # user waits for, and it should have the cores (the watcher's child walks every
@@ -1146,7 +1147,8 @@ class Engine:
     def _keep_in_snapshot(self, status: RepoStatus) -> None:
         self._stale.discard(status.name)
         if self._snapshot is not None and status.as_of is None:
-            self._unsaved[status.name] = Known(status, time.time())
+            self._latest[status.name] = Known(status, time.time())
+            self._unsaved.add(status.name)
             self._snapshot_due.set()
 
     async def _snapshot_writer(self) -> None:
@@ -1159,12 +1161,16 @@ class Engine:
             await self._save_snapshot()
 
     async def _save_snapshot(self) -> None:
-        snapshot, unsaved = self._snapshot, list(self._unsaved.values())
-        self._unsaved = {}
-        if snapshot is None or not unsaved:
+        snapshot, unsaved = self._snapshot, self._unsaved
+        self._unsaved = set()
+        if snapshot is None or self._snapshot_kind is None or not unsaved:
             return
+        key = snapshot_key(self._snapshot_kind, self.specs.values())
+        if key != snapshot.key:  # the watch list changed (a reload): the next start's key
+            snapshot.key, unsaved = key, set(self._latest)
+        rows = [self._latest[name] for name in unsaved if name in self.specs]
         try:
-            await self._in_thread(snapshot.save, unsaved)  # off the loop: it may wait for a lock
+            await self._in_thread(snapshot.save, rows)  # off the loop: it may wait for a lock
         except sqlite3.Error as exc:
             if self._snapshot is snapshot:  # say it once, then run without a snapshot
                 self._snapshot = None

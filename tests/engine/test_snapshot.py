@@ -203,3 +203,22 @@ async def test_a_broken_snapshot_is_said_in_the_log_and_the_repos_read_as_usual(
     assert len(warnings) == 1 and "ignored and replaced" in warnings[0]
     known = read_known(state / SNAPSHOT_FILENAME, snapshot_key("dashboard", specs), specs)
     assert list(known) == ["a"]  # written anew at stop
+
+
+async def test_a_new_watch_list_is_kept_under_its_own_key_for_the_next_start(
+    tmp_path: Path,
+) -> None:
+    first = [RepoSpec(make_repo(tmp_path / "one" / "a"), "a")]
+    make_repo(tmp_path / "two" / "b")
+    engine = await start_engine(config_for(*first), tmp_path, snapshot="dashboard")
+    try:
+        await wait_for(lambda: "a" in engine.statuses)
+        await engine.scan_folders([tmp_path / "two"])  # the folder picker: another list
+        await wait_for(lambda: list(engine.statuses) == ["b"])
+    finally:
+        await engine.stop()
+    specs = list(engine.specs.values())
+    known = read_known(
+        tmp_path / "state" / SNAPSHOT_FILENAME, snapshot_key("dashboard", specs), specs
+    )
+    assert list(known) == ["b"]
