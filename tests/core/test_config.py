@@ -61,6 +61,7 @@ defaults:
   status_timeout: 90
   status_concurrency: 010
   fetch_concurrency: 4
+  audit_period: 2h
 scan:
   - ~/src
   - path: scan-here
@@ -98,6 +99,7 @@ def test_full_config_gives_typed_values(tmp_path: Path, env: dict[str, str]) -> 
         status_timeout=90.0,
         status_concurrency=10,
         fetch_concurrency=4,
+        audit_period=7200.0,
     )
     assert config.scan == (
         ScanRoot(path=home / "src"),
