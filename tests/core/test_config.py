@@ -61,7 +61,6 @@ defaults:
   status_timeout: 90
   status_concurrency: 010
   fetch_concurrency: 4
-  audit_period: 2h
 scan:
   - ~/src
   - path: scan-here
@@ -99,7 +98,6 @@ def test_full_config_gives_typed_values(tmp_path: Path, env: dict[str, str]) -> 
         status_timeout=90.0,
         status_concurrency=10,
         fetch_concurrency=4,
-        audit_period=7200.0,
     )
     assert config.scan == (
         ScanRoot(path=home / "src"),
@@ -770,3 +768,10 @@ def test_theme_is_a_name(
 ) -> None:
     # Only the name: whether such a theme exists is the UI's business (core knows no themes).
     assert load_config(write(tmp_path, text), env).theme == expected
+
+
+@pytest.mark.usefixtures("yaml_parser")
+def test_the_audit_period_is_a_duration(tmp_path: Path, env: dict[str, str]) -> None:
+    config = load_config(write(tmp_path, "defaults:\n  audit_period: 2h\n"), env)
+    assert config.defaults.audit_period == 7200.0
+    assert load_config(write(tmp_path, "scan: [.]\n"), env).defaults.audit_period is None
