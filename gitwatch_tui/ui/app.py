@@ -161,6 +161,7 @@ class GitwatchApp(App[int]):
         self._stop_on_signals = stop_on_signals
         self._batch: EngineUpdate | None = None
         self._scanning = False  # some repo had no status read yet at the last event
+        self._flushing_soon = False  # a flush is due on the loop's next turn
         # What the log screen (`l`) shows: the latest lines, each with the time it came.
         self.log_lines: deque[tuple[float, LogLine]] = deque(maxlen=LOG_LINES_KEPT)
         self._sync_log = SyncLog()  # what went wrong (or right) with syncing, for that log
@@ -364,9 +365,17 @@ class GitwatchApp(App[int]):
         # A refused config edit (ConfigError) also comes as a LogLine, which is what is shown.
         if self._scanning and not scanning:
             self._flush_batch()  # the sweep's last status: no waiting for the timer
+        elif isinstance(event, StatusChanged) and event.status.as_of is not None:
+            self._flush_soon()  # the snapshot's rows, all published at once: show them now
         self._scanning = scanning
 
+    def _flush_soon(self) -> None:
+        if not self._flushing_soon:
+            self._flushing_soon = True
+            asyncio.get_running_loop().call_soon(self._flush_batch)
+
     def _flush_batch(self) -> None:
+        self._flushing_soon = False
         batch, self._batch = self._batch, None
         if batch is not None and not self._stopped:
             self._post(batch)
