@@ -151,7 +151,9 @@ def fetch(spec: RepoSpec, *, timeout: float) -> FetchOutcome:
     if isinstance(config, str):
         return FetchOutcome(remote=spec.remote, error=config)
     if not config.remotes:
-        return FetchOutcome(remote=None, error="no remote configured", no_remote=True)
+        return FetchOutcome(
+            remote=None, error="no remote configured", no_remote=True, refs_changed=False
+        )
     remote = spec.remote
     if remote is not None and remote not in config.remotes:
         return FetchOutcome(remote=remote, error=f"remote {remote!r} is not configured")

@@ -882,7 +882,7 @@ class Engine:
         circuit_open = self._record_breakers(name, outcome)
         state = self.states.get(name, SyncState(repo=name))
         if outcome.no_remote:
-            # A local-only repo: nothing to fetch, no failure; still refreshed at each poll.
+            # A local-only repo: nothing to fetch, no failure (nothing read unless unwatched).
             delay = self._next_poll(name)
             new_state = replace(state, phase="idle", last_error=None, next_attempt=None)
         elif outcome.error is None:

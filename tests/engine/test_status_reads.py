@@ -13,7 +13,8 @@ import pytest
 
 from gitwatch_tui.core.models import RepoSpec
 from gitwatch_tui.engine.engine import Engine
-from tests.conftest import make_remote_and_clone, push_from_elsewhere
+from gitwatch_tui.engine.events import NO_REMOTE
+from tests.conftest import commit_file, git, make_remote_and_clone, push_from_elsewhere
 from tests.engine.test_engine import config_for, start_engine, wait_for
 
 StatusCount = Callable[[Path], int]
@@ -125,5 +126,26 @@ async def test_the_audit_reads_every_repo_again_in_its_period(
         await wait_for(
             lambda: all(status_reads(clones[n][1]) > first[n] for n in clones), within=15
         )
+    finally:
+        await engine.stop()
+
+
+async def test_a_poll_of_a_repo_without_remotes_reads_nothing_while_watched(
+    tmp_path: Path, status_reads: StatusCount
+) -> None:
+    local = tmp_path / "local"
+    local.mkdir()
+    git(local, "init", "-q")
+    commit_file(local, "a.txt", "a\n")
+    engine = await start_engine(config_for(RepoSpec(local, "local")), tmp_path, watch_files=True)
+    try:
+        await wait_for(lambda: "local" in engine.statuses and engine.watching, within=20)
+        await engine.refresh("local")
+        reads = status_reads(local)
+        finished = await engine.fetch("local")
+        assert not finished.ok and finished.detail == NO_REMOTE
+        (local / "new.txt").write_text("x\n")  # then a change: read, and only once
+        await wait_for(lambda: engine.statuses["local"].untracked == 1, within=10)
+        assert status_reads(local) == reads + 1
     finally:
         await engine.stop()
