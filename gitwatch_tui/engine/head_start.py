@@ -20,7 +20,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, NoReturn, cast
@@ -131,7 +131,9 @@ class HeadStart:
         except Exception as exc:
             failure = exc
         else:
-            self.swept.set_result(None)
+            # Not if the engine stopped between the last status and this end (it cancelled).
+            with contextlib.suppress(InvalidStateError):
+                self.swept.set_result(None)
         _, wait_status = os.waitpid(self._child, 0)
         if not self.swept.done():
             self._fail(failure or RuntimeError(f"status sweep ended early ({_how(wait_status)})"))
