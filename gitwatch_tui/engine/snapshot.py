@@ -17,7 +17,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from gitwatch_tui.core.git import RepoPaths
@@ -165,9 +165,8 @@ def _load(conn: sqlite3.Connection, key: str, specs: Sequence[RepoSpec]) -> dict
     known: dict[str, Known] = {}
     for path, read_at, data in rows.fetchall():
         spec = by_path.get(path)
-        status = _decode(data) if spec is not None else None
+        status = _decode(data, spec) if spec is not None else None
         if spec is not None and status is not None:
-            status = replace(status, name=spec.name, group=spec.group, path=str(spec.path))
             known[spec.name] = Known(status, read_at)
     return known
 
@@ -182,15 +181,17 @@ def _encode(status: RepoStatus) -> str:
     return json.dumps(data, separators=(",", ":"))
 
 
-def _decode(data: str) -> RepoStatus | None:
+def _decode(data: str, spec: RepoSpec) -> RepoStatus | None:
+    """The status in `data`, named and grouped as `spec` now is; None if it is not one."""
     try:
         values = json.loads(data)
-        if not isinstance(values, dict) or set(values) != _FIELDS:
+        if values.keys() != _FIELDS:  # another version's fields
             return None
         if values["rebase_step"] is not None:
             values["rebase_step"] = tuple(values["rebase_step"])
+        values.update(name=spec.name, group=spec.group, path=str(spec.path))
         return RepoStatus(**values)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, AttributeError, KeyError):
         return None
 
 
