@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="the same as --format json")
     status.add_argument("--fetch", action="store_true", help="fetch every repo first")
+    status.add_argument(
+        "--branches",
+        action="store_true",
+        help="with --json: every local branch with its upstream and ahead/behind "
+        "(one more git call per repo)",
+    )
     status.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
     watch = commands.add_parser(
         "watch",
@@ -199,7 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = with_depth(with_paths(config, paths), args.depth)
     if args.command == "status":
         output = "json" if args.json else args.format or "table"
-        return status_command(config, output=output, fetch_first=args.fetch)
+        if args.branches and output != "json":
+            print("gitwatch-tui: --branches goes with --json", file=sys.stderr)
+            return EXIT_USAGE
+        return status_command(config, output=output, fetch_first=args.fetch, branches=args.branches)
     if args.command == "watch":
         from gitwatch_tui.engine.headless import run_headless
 
@@ -377,8 +386,11 @@ class StatusRow:
         return {**self.shown.to_json(), **state}
 
 
-def status_command(config: Config, *, output: str = "table", fetch_first: bool = False) -> int:
-    """`gitwatch-tui status`: fetch if asked, read every repo, print, exit 1 on any error."""
+def status_command(
+    config: Config, *, output: str = "table", fetch_first: bool = False, branches: bool = False
+) -> int:
+    """`gitwatch-tui status`: fetch if asked, read every repo, print, exit 1 on any error.
+    `branches` adds every local branch to the JSON (one more git call per repo)."""
     specs, warnings = resolve_repos(config.repos, config.scan)
     for warning in warnings:
         print(f"gitwatch-tui: {warning}", file=sys.stderr)
@@ -393,13 +405,31 @@ def status_command(config: Config, *, output: str = "table", fetch_first: bool =
     rows = [_status_row(s, record.get(s.path), fetched_now.get(s.name), now) for s in statuses]
     rows.sort(key=lambda row: (row.status.group or "", row.status.name))
     if output == "json":
+        extra = _branches_json(specs, config) if branches else {}
         for row in rows:
-            sys.stdout.write(json.dumps(row.to_json(), ensure_ascii=False) + "\n")
+            data = {**row.to_json(), **extra.get(row.status.name, {})}
+            sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
     elif output == "tsv":
         _print_tsv(rows)
     else:
         _print_table(rows, config, now)
     return EXIT_REPO_ERROR if any(row.shown.error for row in rows) else EXIT_OK
+
+
+def _branches_json(specs: Sequence[RepoSpec], config: Config) -> dict[str, dict[str, object]]:
+    """By repo name: `branches`, every local branch as JSON; or `branches_error`."""
+    from gitwatch_tui.core.unpushed import read_all_branches
+
+    defaults = config.defaults
+    found = read_all_branches(
+        specs, jobs=defaults.status_concurrency, timeout=defaults.status_timeout
+    )
+    return {
+        name: {"branches_error": branches}
+        if isinstance(branches, str)
+        else {"branches": [branch.to_json() for branch in branches]}
+        for name, branches in found.items()
+    }
 
 
 def _fetch_all(specs: Sequence[RepoSpec], config: Config) -> dict[str, tuple[FetchOutcome, float]]:
@@ -595,10 +625,13 @@ def _summary(rows: list[StatusRow]) -> str:
     repo whose state is trouble (✗ and ⊘ in red: unreadable, upstream gone, fetches failing)."""
     statuses = [row.shown for row in rows]
     behind = sum(1 for s in statuses if s.behind)
+    ahead = sum(1 for s in statuses if s.ahead)
     dirty = sum(1 for s in statuses if s.dirty)
     errors = sum(1 for row in rows if row.state.word in TROUBLE or row.shown.error)
     repos = f"{len(statuses)} repo" + ("s" if len(statuses) != 1 else "")
-    parts = [repos, f"{behind} behind", f"{dirty} dirty"]
+    # "ahead" only when some repo is, as the dashboard's header says it: unpushed work.
+    parts = [repos, f"{behind} behind", *([f"[cyan]{ahead} ahead[/]"] if ahead else [])]
+    parts.append(f"{dirty} dirty")
     parts.append(f"[red]{errors} in error[/]" if errors else "0 in error")
     return " · ".join(parts) + "\n[dim]changes: +staged ~unstaged ?untracked !conflicted[/]"
 

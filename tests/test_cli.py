@@ -133,6 +133,34 @@ def test_a_bare_repo_named_on_the_command_line_gets_its_own_row(workspace: Path)
     assert row["head"] == git(bare, "rev-parse", "HEAD")
 
 
+def test_json_branches_lists_every_local_branch_with_its_unpushed_commits(
+    workspace: Path,
+) -> None:
+    alpha = workspace / "work" / "alpha"
+    git(alpha, "switch", "-q", "-c", "feature")
+    git(alpha, "push", "-q", "-u", "origin", "feature")
+    commit_file(alpha, "f.txt", "f\n")
+    commit_file(alpha, "g.txt", "g\n")
+    git(alpha, "switch", "-q", "-c", "spike")  # tracks nothing
+    git(alpha, "switch", "-q", "main")  # HEAD's branch is in sync: the others are not
+    rows = json_rows(run_cli("status", "--json", "--branches", "work", cwd=workspace).stdout)
+    branches = {branch["name"]: branch for branch in rows["alpha"]["branches"]}  # type: ignore[attr-defined]
+    assert branches["feature"] == {
+        "name": "feature", "current": False, "upstream": "origin/feature",
+        "upstream_gone": False, "ahead": 2, "behind": 0,
+    }  # fmt: skip
+    assert branches["main"]["current"] and branches["main"]["ahead"] == 0
+    assert branches["spike"]["upstream"] is None and branches["spike"]["ahead"] is None
+    assert rows["beta"]["branches"] == [  # its HEAD's branch, ahead by one
+        {"name": "main", "current": True, "upstream": "origin/main", "upstream_gone": False,
+         "ahead": 1, "behind": 0},
+    ]  # fmt: skip
+    plain = json_rows(run_cli("status", "--json", "work", cwd=workspace).stdout)
+    assert "branches" not in plain["alpha"]  # only when asked: one more git call per repo
+    refused = run_cli("status", "--branches", "work", cwd=workspace)
+    assert refused.returncode == 2 and "--json" in refused.stderr
+
+
 def test_fetch_of_a_local_only_repo_is_not_an_error(workspace: Path) -> None:
     local = workspace / "work" / "local-only"
     local.mkdir()
@@ -149,7 +177,7 @@ def test_table_output_is_readable(workspace: Path) -> None:
     assert lines[0].split()[:3] == ["Repo", "Branch", "Upstream"]
     beta = next(line for line in lines if line.startswith("beta"))
     assert "↑1" in beta and "origin/main" in beta
-    assert "3 repos · 0 behind · 1 dirty · 0 in error" in result.stdout
+    assert "3 repos · 0 behind · 1 ahead · 1 dirty · 0 in error" in result.stdout
 
 
 def test_piped_table_has_one_unwrapped_line_per_repo(workspace: Path) -> None:
@@ -335,5 +363,5 @@ def test_the_summary_counts_in_error_as_the_dashboard_does(workspace: Path) -> N
     git(alpha, "push", "-q", "origin", "--delete", "feature")
     result = run_cli("status", "work", cwd=workspace, env={"NO_COLOR": "1"})
     assert "✗ upstream gone" in result.stdout
-    assert "3 repos · 0 behind · 1 dirty · 1 in error" in result.stdout
+    assert "3 repos · 0 behind · 1 ahead · 1 dirty · 1 in error" in result.stdout
     assert result.returncode == 0  # nothing failed to be read: the exit status says that

@@ -1,4 +1,5 @@
-"""What the detail pane shows for one repository: incoming and outgoing commits, changed files.
+"""What the detail pane shows for one repository: incoming and outgoing commits, changed files,
+and the local branches with unpushed commits (`core.unpushed`).
 
 One `git status --porcelain=v2 --branch -z` gives the files, the upstream and both totals; then
 one `git log` per direction that has commits. Everything is NUL-separated (parsed in
@@ -16,6 +17,7 @@ from gitwatch_tui.core.git import RepoPaths, run_git
 from gitwatch_tui.core.models import RepoSpec
 from gitwatch_tui.core.results import CommitInfo, FileChange, RepoDetails
 from gitwatch_tui.core.status import locate_repo, parse_porcelain_v2
+from gitwatch_tui.core.unpushed import read_branches, unpushed_only
 
 _Tracking = tuple[str | None, int | None, int | None]  # upstream, ahead, behind
 
@@ -74,7 +76,12 @@ def read_details(spec: RepoSpec, *, timeout: float, limit: int = 50) -> RepoDeta
                 error = log.error_text
         lists.append(commits)
     incoming, outgoing = lists
-    return RepoDetails(upstream, incoming, outgoing, behind or 0, ahead or 0, files, error)
+    # Unpushed work on the other branches too: one more call, here only (not in the polls).
+    branches = read_branches(repo, timeout=max(deadline - time.monotonic(), 0.1))
+    return RepoDetails(
+        upstream, incoming, outgoing, behind or 0, ahead or 0, files, error,
+        unpushed=unpushed_only(branches) if isinstance(branches, tuple) else (),
+    )  # fmt: skip
 
 
 def _bare_tracking(repo: RepoPaths, timeout: float) -> _Tracking | str:

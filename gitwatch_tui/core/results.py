@@ -613,3 +613,144 @@ class RepoDetails:
     outgoing_total: int
     files: tuple[FileChange, ...]
     error: str | None = None
+    unpushed: tuple[BranchTracking, ...] = ()  # local branches with commits not on their upstream
+
+
+# -- push ---------------------------------------------------------------------------------
+
+PushRefusalReason = Literal[
+    "detached",
+    "no-upstream",  # offer `push -u <remote> <branch>`
+    "pick-remote",  # no upstream, several remotes and none configured: ask which
+    "upstream-gone",  # its upstream was deleted on the remote: push -u makes it again
+    "behind",  # the remote has commits this branch has not: pull first
+    "diverged",  # both sides have commits: pull, or force with lease after a confirm
+    "up-to-date",
+    "stale",  # the remote moved since the force was confirmed
+    "hook",  # the user's pre-push hook said no
+    "auth",  # the remote wants credentials and gitwatch never prompts
+    "error",
+]
+
+PUSH_WORDS: dict[str, tuple[str, str]] = {
+    "detached": ("HEAD is detached: there is no branch to push", "switch to a branch first"),
+    "no-upstream": (
+        "{branch} has no upstream",
+        "push -u sets one: git push -u {remote} {branch}",
+    ),
+    "pick-remote": (
+        "{branch} has no upstream and no push remote is configured",
+        "pick the remote to push it to: {remotes}",
+    ),
+    "upstream-gone": (
+        "{upstream} is gone from the remote",
+        "push -u puts {branch} there again: git push -u {remote} {branch}",
+    ),
+    "behind": (
+        "{upstream} has {behind} you do not have",
+        "pull first, then push",
+    ),
+    "behind/rejected": (
+        "{upstream} has commits you have not fetched yet (the remote refused the push)",
+        "pull first, then push",
+    ),
+    "diverged": (
+        "{branch} and {upstream} have diverged (↑{up} to push, ↓{down} to pull)",
+        "pull first, or force with lease",
+    ),
+    "up-to-date": ("{upstream} has every commit of {branch}", "nothing to push"),
+    "stale": (
+        "{upstream} moved since you looked ({old} is now {new})",
+        "nothing was pushed; look at it again before forcing",
+    ),
+    "hook": ("the pre-push hook refused the push: {output}", "fix what it says, then push again"),
+    "auth": (
+        "the remote asked for credentials, and gitwatch never prompts ({error})",
+        "set up a credential helper or an ssh key, or push once in a shell",
+    ),
+    "error": ("{error}", "fix that and try again"),
+    "error/no-commits": ("branch {branch} has no commits yet", "commit something first"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PushRefusal(Refusal):
+    """Why a push was not done; nothing was pushed."""
+
+    reason: PushRefusalReason
+    WORDS: ClassVar[Mapping[str, tuple[str, str]]] = PUSH_WORDS
+
+
+@dataclass(frozen=True, slots=True)
+class PushPreview:
+    """What a push of the current branch would do now; `refusal` says why it would not."""
+
+    branch: str | None
+    head: str | None  # full sha
+    upstream: str | None  # short name, e.g. origin/main; None without one
+    upstream_sha: str | None  # full sha: pass it to `push` as `force_lease` to force
+    remote: str | None  # where it goes (or would go with -u); None when the user must pick
+    remotes: tuple[str, ...]  # every remote, for the pick
+    outgoing: tuple[CommitInfo, ...]  # newest first, capped
+    outgoing_total: int
+    overwritten: tuple[CommitInfo, ...]  # the remote's commits a force would drop, capped
+    overwritten_total: int
+    refusal: PushRefusal | None
+
+    @property
+    def needs_upstream(self) -> bool:
+        """No upstream (or a gone one): the push is a `push -u`."""
+        return self.refusal is not None and self.refusal.reason in (
+            "no-upstream",
+            "pick-remote",
+            "upstream-gone",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult(LeavesHead):
+    """A push that ran: `remote`'s `remote_ref` went from `old_sha` (None: new) to `new_sha`."""
+
+    branch: str
+    remote: str
+    remote_ref: str
+    old_sha: str | None
+    new_sha: str
+    forced: bool = False
+    set_upstream: bool = False
+    message: str = ""
+    undo: str = ""  # the push that puts the remote's branch back
+
+    @property
+    def ok(self) -> bool:
+        return True
+
+
+# -- unpushed work ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BranchTracking:
+    """A local branch against its upstream; `ahead`/`behind` are None without a living one."""
+
+    name: str
+    upstream: str | None  # short name, e.g. origin/main
+    ahead: int | None
+    behind: int | None
+    upstream_gone: bool = False
+    current: bool = False
+
+    @property
+    def unpushed(self) -> bool:
+        """It has commits its upstream has not."""
+        return bool(self.ahead)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "current": self.current,
+            "upstream": self.upstream,
+            "upstream_gone": self.upstream_gone,
+            "ahead": self.ahead,
+            "behind": self.behind,
+        }

@@ -47,6 +47,9 @@ from gitwatch_tui.core.results import (
     PullPreview,
     PullRefusal,
     PullResult,
+    PushPreview,
+    PushRefusal,
+    PushResult,
     Refusal,
     RepoDetails,
     ResolveOutcome,
@@ -557,6 +560,25 @@ class Engine:
         from gitwatch_tui.core.conflicts import abort_operation
 
         return await self._change(name, "abort", abort_operation)
+
+    # -- push -----------------------------------------------------------------------------
+
+    async def preview_push(self, name: str) -> PushPreview:
+        """What pushing the current branch would send, or why it would be refused."""
+        from gitwatch_tui.core.push import preview_push
+
+        return await self._read(name, preview_push)
+
+    async def push(
+        self, name: str, *, set_upstream: str | None = None, force_lease: str | None = None
+    ) -> PushResult | PushRefusal:
+        """Push the current branch to its upstream; never forced unless `force_lease` is the
+        remote sha the user saw (then `--force-with-lease` on it). `set_upstream` names the
+        remote for a branch without an upstream (`push -u`). The user's pre-push hook runs."""
+        from gitwatch_tui.core.push import push
+
+        run = partial(push, set_upstream=set_upstream, force_lease=force_lease)
+        return await self._change(name, "push", run)
 
     async def _change(self, name: str, action: Action, operation: Callable[..., C]) -> C:
         """Run `operation(spec, timeout=..)` under the repo's lock, log it to history with its

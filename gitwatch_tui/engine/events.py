@@ -16,6 +16,7 @@ Phase = Literal["idle", "fetching", "cloning", "syncing", "backoff", "circuit-op
 Action = Literal[
     "fetch",
     "pull",
+    "push",
     "auto-sync",
     "clone",
     "deploy-tag",

@@ -112,6 +112,7 @@ PALETTE_HELP = {
     "fetch_all": "Fetch every repo",
     "details": "Open the selected repo's details",
     "pull": "Pull the selected repo, or the picked repos",
+    "push": "Push the selected repo, its group, or the picked repos",
     "switch": "Switch the selected repo to another branch",
     "stash_switch": "Stash the changes and switch branch",
     "stashes": "List, apply, pop or drop the stashes",

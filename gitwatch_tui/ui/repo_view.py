@@ -318,8 +318,8 @@ def group_cells(
     query: RepoFilter | None = None,
 ) -> list[Text]:
     """A group's header row: its name, how many of its repos are shown (`1 of 4 repos` under
-    a filter), and how many of those need attention, in words (`2 behind`): arrows with a
-    number are commits, in repo rows only."""
+    a filter), and how many of those need attention or have unpushed commits, in words
+    (`2 behind · 1 dirty · 1 ahead`): arrows with a number are commits, in repo rows only."""
     p = palette
     keys = [c.key for c in columns]
     shown = [row for row in rows if not query or query.matches(row)]
@@ -335,6 +335,8 @@ def group_cells(
             (totals.errors, "in error", "repo-error"),
             (totals.behind, "behind", "repo-behind"),
             (totals.dirty, "dirty", "repo-unstaged"),
+            # Unpushed work, last: a narrow column cuts it before uncommitted work.
+            (totals.ahead, "ahead", "repo-ahead"),
         )
         if count
     ]

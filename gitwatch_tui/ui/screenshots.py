@@ -275,6 +275,12 @@ SCENES: dict[str, tuple[tuple[int, int], list[Scene]]] = {
         _keys("a", wait=0), _select("offsite-backup"), _keys("space", "p", wait=0),
         _until("bulk", _on(BulkScreen, lambda s: len(s.results) == len(s.names))),
     ]),
+    # P on the libs group row: the repo ahead is pushed; diverged, detached and those with
+    # nothing to push are skipped, each with its reason.
+    "push": ((120, 35), [
+        _select("group:libs"), _keys("P", wait=0),
+        _until("push", _on(BulkScreen, lambda s: len(s.results) == len(s.names))),
+    ]),
 }  # fmt: skip
 # What a scene changes in its new sandbox before the app starts; each returns the config to use.
 SETUPS: dict[str, Callable[[Config], Config]] = {

@@ -10,7 +10,7 @@ import pytest
 
 from gitwatch_tui.core.details import read_details
 from gitwatch_tui.core.models import RepoSpec
-from gitwatch_tui.core.results import FileChange, RepoDetails
+from gitwatch_tui.core.results import BranchTracking, FileChange, RepoDetails
 from tests.conftest import commit_file, git, make_remote_and_clone, push_from_elsewhere
 
 
@@ -80,7 +80,8 @@ def test_no_upstream_detached_and_gone_upstream_are_not_errors(tmp_path: Path) -
     remote, clone = make_remote_and_clone(tmp_path, "repo")
     commit_file(clone, "ahead.txt", "1\n")
     git(clone, "checkout", "-q", "--detach")
-    assert details(clone) == RepoDetails(None, (), (), 0, 0, ())
+    main_ahead = (BranchTracking("main", "origin/main", 1, 0),)  # unpushed, though not HEAD's
+    assert details(clone) == RepoDetails(None, (), (), 0, 0, (), unpushed=main_ahead)
     git(clone, "checkout", "-q", "main")
     assert details(clone).outgoing_total == 1
 

@@ -274,7 +274,7 @@ def test_a_group_row_counts_repos_in_words_and_follows_the_filter() -> None:
 
     everything = cells("")
     assert everything[:2] == ["▾ frontend", "2 repos"]
-    assert everything[-1] == "1 behind · 1 dirty"
+    assert everything[-1] == "1 behind · 1 dirty · 1 ahead"  # ahead: unpushed work
     assert not any("↓" in cell or "↑" in cell for cell in everything)  # arrows are commits
     assert cells("dirty")[1] == "1 of 2 repos" and cells("dirty")[-1] == "1 dirty"
 

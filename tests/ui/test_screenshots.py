@@ -23,6 +23,7 @@ PANELS = {
     "log": ["step 3/3 version", "2 files changed, 8 insertions(+)"],
     # Taken after the log scene pulled admin-panel: still behind here, its own new sandbox.
     "bulk": ["1 done · 11 skipped · 0 failed", "fast-forwarded"],  # no remote: skipped
+    "push": ["Push · libs · 5 repos", "pushed"],
 }
 
 

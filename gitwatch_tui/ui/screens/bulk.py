@@ -17,7 +17,14 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Input, Static
 
-from gitwatch_tui.core.results import PullRefusal, PullResult, SwitchRefusal, SwitchResult
+from gitwatch_tui.core.results import (
+    PullRefusal,
+    PullResult,
+    PushRefusal,
+    PushResult,
+    SwitchRefusal,
+    SwitchResult,
+)
 from gitwatch_tui.engine.events import NO_REMOTE, SyncFinished
 from gitwatch_tui.engine.locks import RepoBusy
 from gitwatch_tui.ui.host import HostedScreen
@@ -103,6 +110,29 @@ def switched(name: str, result: SwitchResult | SwitchRefusal) -> BulkResult:
         listed = paths if result.paths else ""
         return BulkResult(name, "skipped", first_line(result.message) + listed)
     return BulkResult(name, "done", f"on {result.branch} at {result.head[:8]}")
+
+
+def push_one(engine: Engine) -> Run:
+    async def run(name: str) -> BulkResult:
+        try:
+            result = await engine.push(name)
+        except RepoBusy as busy:
+            return BulkResult(name, "skipped", str(busy))
+        return pushed(name, result)
+
+    return run
+
+
+def pushed(name: str, result: PushResult | PushRefusal) -> BulkResult:
+    """A push's end in words: sent old..new, skipped for the reason it was refused (behind,
+    diverged, no upstream: its panel offers the next step), or failed (auth, a hook, git)."""
+    if isinstance(result, PushResult):
+        old = result.old_sha[:8] if result.old_sha else "new"
+        return BulkResult(name, "done", f"pushed {old}..{result.new_sha[:8]}")
+    if result.reason == "up-to-date":
+        return BulkResult(name, "skipped", "nothing to push")
+    outcome: Outcome = "failed" if result.reason in ("error", "auth", "hook") else "skipped"
+    return BulkResult(name, outcome, first_line(result.message or result.reason))
 
 
 class BulkScreen(HostedScreen):

@@ -65,6 +65,7 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         Binding("space", "select", "Select", show=False),
         Binding("a", "select_shown", "Select all shown", show=False),
         Binding("p", "pull", "Pull"),
+        Binding("P", "push", "Push", show=False),
         Binding("b", "switch", "Branch"),
         Binding("s", "stash_switch", "Stash & switch", show=False),
         Binding("S", "stashes", "Stashes", show=False),
@@ -408,6 +409,22 @@ class DashboardScreen(FollowsEngine, HostedScreen):
             self._bulk(title, pull_one(self.gw_app.engine), PullScreen, names)
         elif (name := self._selected_repo()) is not None:
             self.app.push_screen(PullScreen(name))
+
+    # -- push --
+
+    def action_push(self) -> None:
+        """The picked repos or the group under the cursor in bulk; one repo in its panel."""
+        from gitwatch_tui.ui.screens.bulk import push_one
+        from gitwatch_tui.ui.screens.push import PushScreen
+
+        key = self.query_one(RepoTable).selected_key
+        if self.selection:
+            self._bulk("Push", push_one(self.gw_app.engine), PushScreen)
+        elif key is not None and key.startswith(GROUP_PREFIX):
+            title = f"Push · {key.removeprefix(GROUP_PREFIX)}"
+            self._bulk(title, push_one(self.gw_app.engine), PushScreen, self._selected_repos())
+        elif (name := self._selected_repo()) is not None:
+            self.app.push_screen(PushScreen(name))
 
     def action_switch(self, stash: bool = False) -> None:
         if self.selection and not stash:

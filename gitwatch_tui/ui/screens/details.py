@@ -172,6 +172,8 @@ class DetailScreen(FollowsEngine, HostedScreen):
         if d is not None and d.upstream:
             parts.append(_commits("Incoming", d.incoming, d.incoming_total, p["repo-behind"], p))
             parts.append(_commits("Outgoing", d.outgoing, d.outgoing_total, p["repo-ahead"], p))
+        if d is not None and (unpushed := _unpushed_branches(d, p)) is not None:
+            parts.append(unpushed)
         elif d is None and s.upstream:
             parts.append(Text("\nreading commits …", p["repo-muted"]))
         return Group(*parts)
@@ -251,6 +253,20 @@ def _commits(
     if total > len(commits):
         return Group(heading, table, Text(f"  … and {total - len(commits)} more", p["repo-muted"]))
     return Group(heading, table)
+
+
+def _unpushed_branches(d: RepoDetails, p: dict[str, str]) -> Text | None:
+    """The other local branches with commits their upstream has not (HEAD's are listed as
+    Outgoing already); None when there is none."""
+    others = [branch for branch in d.unpushed if not branch.current]
+    if not others:
+        return None
+    text = Text(f"\nUnpushed branches ({len(others)})", f"bold {p['repo-ahead']}")
+    for branch in others:
+        text.append(f"\n  {branch.name}  ")
+        text.append(f"↑{branch.ahead}", p["repo-ahead"])
+        text.append(f" not on {branch.upstream}", p["repo-muted"])
+    return text
 
 
 def _display_path(path: str) -> str:

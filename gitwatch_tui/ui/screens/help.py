@@ -150,16 +150,18 @@ def _panels_part(wide: bool) -> Table:
     from gitwatch_tui.ui.screens.conflicts import ConflictScreen
     from gitwatch_tui.ui.screens.log import LogScreen
     from gitwatch_tui.ui.screens.pull import PullScreen
+    from gitwatch_tui.ui.screens.push import PushScreen
     from gitwatch_tui.ui.screens.stashes import StashScreen
     from gitwatch_tui.ui.screens.switch import SwitchScreen
 
     panels: list[tuple[str, list[tuple[str, str]]]] = [
         ("Pull  p", _keys(PullScreen.BINDINGS)),
+        ("Push  P", _keys(PushScreen.BINDINGS)),
         ("Branch  b s", [("type", "filter"), *_keys(SwitchScreen.BINDINGS)]),
         ("Stashes  S", _keys(StashScreen.BINDINGS)),
         ("Conflicts  c", _keys(ConflictScreen.BINDINGS)),
         ("Log  l", _keys(LogScreen.BINDINGS)),
-        ("Picked rows", [("space a", "pick"), ("f p b", "fetch / pull / switch them")]),
+        ("Picked rows", [("space a", "pick"), ("f p P b", "fetch / pull / push / switch them")]),
         ("Every panel", [("esc", "back"), ("↑ ↓ j k", "move or scroll")]),
     ]
     grid = _grid()
