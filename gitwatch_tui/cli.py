@@ -224,11 +224,12 @@ def dashboard_command(config: Config, paths: Sequence[str], listen: str | None =
         return status_command(config)
     from gitwatch_tui.core.early_signals import catch
     from gitwatch_tui.engine.head_start import HeadStart
+    from gitwatch_tui.engine.snapshot import DASHBOARD_SNAPSHOT
 
     # From here git runs: a hang-up or TERM before the app can stop cleanly waits for it.
     catch()
     # git reads every status while Textual is imported and the first frame is drawn.
-    head_start = HeadStart.begin(config)
+    head_start = HeadStart.begin(config, snapshot=DASHBOARD_SNAPSHOT)
     from gitwatch_tui.ui.app import OPEN_DEMO, build_app
 
     where = ", ".join(paths) if paths else None

@@ -30,6 +30,9 @@ class Defaults:
     status_timeout: float = 20.0
     status_concurrency: int = field(default_factory=lambda: os.cpu_count() or 2)
     fetch_concurrency: int = 8
+    # Every repo's status is re-read once in this period, spread evenly: what file watching
+    # missed shows within it. None: 30 min, or a second a repo where that is longer.
+    audit_period: float | None = None
 
 
 WEBHOOK_PROVIDERS: tuple[str, ...] = ("github", "gitlab", "gitea", "generic")

@@ -640,6 +640,7 @@ _DEFAULT_FIELDS: dict[str, Reader] = {
     "status_timeout": _read_duration,
     "status_concurrency": _int_reader(minimum=1),
     "fetch_concurrency": _int_reader(minimum=1),
+    "audit_period": _read_duration,
 }
 _CLONE_FIELDS: dict[str, Reader] = {
     "branch": _read_str,

@@ -189,6 +189,9 @@ class RepoStatus:
     # A rebase in progress detaches HEAD: the branch it is rebasing, and its step (2, 3).
     rebase_branch: str | None = None
     rebase_step: tuple[int, int] | None = None
+    # When this status was read, if it is the last one known from an earlier run (the
+    # dashboard opens on it) and has not been read again since; None once read fresh.
+    as_of: float | None = None
 
     @property
     def dirty(self) -> bool:
@@ -197,6 +200,7 @@ class RepoStatus:
     def to_json(self) -> dict[str, Any]:
         """The stable JSON shape documented in the README (`status --json`)."""
         data = asdict(self)
+        del data["as_of"]  # what the dashboard shows before its first read, not a repo's state
         data["last_fetch"] = iso_time(self.last_fetch)
         data["last_fetch_failed"] = iso_time(self.last_fetch_failed)
         return data

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gitwatch_tui.core.git import GitResult, RepoPaths, git_env, run_git
@@ -30,6 +30,10 @@ _SERVER_FAILURE = re.compile(
     r"|SSL_connect|gnutls_handshake|TLS connection was non-properly terminated",
     re.IGNORECASE,
 )
+# A ref fetch updated, as git reports it on stderr (`   1a2b..3c4d  main -> origin/main`,
+# ` * [new branch] ...`, ` + ... (forced update)`, ` - [deleted] ...`); a fetch that brings
+# nothing prints none.
+_REF_UPDATED = re.compile(r"^ [ +*t!-] .* -> ", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +52,8 @@ class RemoteConfig:
 class FetchOutcome:
     """What a fetch did; `error` is None on success, `auth_failed` marks credential problems,
     `server_down` a failure that says the server (not this repo) is unwell: refused, reset,
-    unreachable, timed out, 5xx."""
+    unreachable, timed out, 5xx. `refs_changed` is False only for a fetch that worked and
+    updated no ref (nothing in the repo's status can have changed)."""
 
     remote: str | None
     url: str | None = None
@@ -58,6 +63,7 @@ class FetchOutcome:
     duration: float = 0.0
     no_remote: bool = False
     server_down: bool = False
+    refs_changed: bool = True
 
 
 def read_remote_config(repo: RepoPaths, *, timeout: float) -> RemoteConfig | str:
@@ -145,7 +151,9 @@ def fetch(spec: RepoSpec, *, timeout: float) -> FetchOutcome:
     if isinstance(config, str):
         return FetchOutcome(remote=spec.remote, error=config)
     if not config.remotes:
-        return FetchOutcome(remote=None, error="no remote configured", no_remote=True)
+        return FetchOutcome(
+            remote=None, error="no remote configured", no_remote=True, refs_changed=False
+        )
     remote = spec.remote
     if remote is not None and remote not in config.remotes:
         return FetchOutcome(remote=remote, error=f"remote {remote!r} is not configured")
@@ -162,7 +170,8 @@ def fetch(spec: RepoSpec, *, timeout: float) -> FetchOutcome:
 
 def _fetch_outcome(remote: str | None, url: str | None, result: GitResult) -> FetchOutcome:
     if result.ok:
-        return FetchOutcome(remote=remote, url=url, duration=result.duration)
+        changed = bool(_REF_UPDATED.search(result.stderr))
+        return FetchOutcome(remote=remote, url=url, duration=result.duration, refs_changed=changed)
     auth_failed = bool(_AUTH_FAILURE.search(result.stderr))
     error = result.error_text
     if auth_failed:
@@ -200,4 +209,5 @@ def clone(spec: RepoSpec, *, timeout: float) -> FetchOutcome:
     args += ["--", spec.url, str(spec.path)]
     spec.path.parent.mkdir(parents=True, exist_ok=True)
     result = run_git(args, None, timeout=timeout, background=False)
-    return _fetch_outcome(spec.remote or "origin", spec.url, result)
+    # --quiet lists no refs, but a new repo is all new.
+    return replace(_fetch_outcome(spec.remote or "origin", spec.url, result), refs_changed=True)

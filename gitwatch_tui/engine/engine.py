@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
 import random
+import sqlite3
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
@@ -106,6 +108,13 @@ from gitwatch_tui.engine.limiter import MANUAL, SCHEDULED, PriorityLimiter, each
 from gitwatch_tui.engine.locks import HOLD_WAIT, RepoBusy, RepoLock
 from gitwatch_tui.engine.pipeline import PipelineRunner
 from gitwatch_tui.engine.run_anywhere import CommandRun, RepoRun
+from gitwatch_tui.engine.snapshot import (
+    SNAPSHOT_FILENAME,
+    Known,
+    StatusSnapshot,
+    likely_changed_first,
+    snapshot_key,
+)
 from gitwatch_tui.engine.watcher import RepoWatcher
 
 T = TypeVar("T")
@@ -121,6 +130,14 @@ _USER_LOCK_WAIT = 10.0
 WATCHDOG_EVERY = 5.0
 # A cycle that holds its fetch slot longer than its git timeouts add up to, plus this, is stuck.
 _STUCK_SLACK = 10.0
+# Statuses read are written to the snapshot at most this often (and once more at stop).
+SNAPSHOT_EVERY = 5.0
+# The audit re-reads a few repos at a time, at most this often.
+_AUDIT_STEP = 1.0
+# Its period unless configured: every repo once in 30 min, or, with many repos, at most one
+# read a second (about 0.5 % of a core: a status read costs some 5 ms of CPU).
+AUDIT_PERIOD = 1800.0
+AUDIT_PER_REPO = 1.0
 
 
 class UnknownRepo(LookupError):  # noqa: N818 (reads as the state it reports, like RepoBusy)
@@ -149,9 +166,12 @@ class Engine:
         config_settle: float = DEFAULT_SETTLE,
         environ: Mapping[str, str] | None = None,
         watch_budget: int | None = None,
+        snapshot: str | None = None,
     ) -> None:
         """`environ`: where the pipeline steps' secrets are read (default: os.environ).
-        `watch_budget`: inotify watches the file watcher may take (default: what is free)."""
+        `watch_budget`: inotify watches the file watcher may take (default: what is free).
+        `snapshot`: the kind of process (`dashboard`) whose status snapshot is kept in the
+        state dir and shown, marked as of when it was read, until each repo is read again."""
         self._watch_budget = watch_budget
         self.config = config
         self._head_start = head_start
@@ -208,6 +228,15 @@ class Engine:
         self._fetch_record: dict[str, FetchTimes] = {}  # by repo path, as history kept it
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False  # set by begin_stop: no new work starts after it
+        self._snapshot_kind = snapshot
+        self._snapshot: StatusSnapshot | None = None
+        self._latest: dict[str, Known] = {}  # each repo's latest status read, for the snapshot
+        self._unsaved: set[str] = set()  # repos read since the last snapshot write
+        self._stale: set[str] = set()  # shown from the snapshot, not read again yet
+        self._snapshot_due = asyncio.Event()
+        # Repos whose latest status was read while the watcher watched them: a change since
+        # would have been reported, so a fetch that brings nothing need not read them again.
+        self._watched_reads: set[str] = set()
         # Runs each repo's pipeline after its HEAD moves (it listens to SyncFinished).
         self.pipelines = PipelineRunner(self, self._state_dir, environ=environ)
 
@@ -246,16 +275,18 @@ class Engine:
                 watch_budget=self._watch_budget,
             )
         self._apply_specs(specs)
+        known = await self._open_snapshot(specs)
         self.pipelines.start()
         self._tasks = [asyncio.create_task(self._refresher(), name="gitwatch-refresher")]
         first_sweep: list[asyncio.Future[Any]]
-        if head_start is not None:
+        if head_start is not None:  # its child reads them in the same order
             head_start.follow(self._accept_status_threadsafe)
             swept = asyncio.wrap_future(head_start.swept)
             swept.add_done_callback(self._after_head_start)
             first_sweep = [swept]
         else:
-            first_sweep = [self._request_refresh(name) for name in self.specs]
+            order = await self._in_thread(likely_changed_first, specs, known)
+            first_sweep = [self._request_refresh(specs[index].name) for index in order]
         # Polls and the file watcher start once the first sweep is in: the sweep is what the
         # user waits for, and it should have the cores (the watcher's child walks every
         # folder to add its watches; a poll's fetch re-reads the status anyway).
@@ -272,6 +303,12 @@ class Engine:
             follow = self._config_watch.follow()
             self._tasks.append(asyncio.create_task(follow, name="gitwatch-config"))
         self._tasks.append(asyncio.create_task(self._watchdog(), name="gitwatch-watchdog"))
+        self._tasks.append(
+            asyncio.create_task(self._after(first_sweep, self._auditor), name="gitwatch-audit")
+        )
+        if self._snapshot is not None:
+            writer = self._snapshot_writer()
+            self._tasks.append(asyncio.create_task(writer, name="gitwatch-snapshot"))
 
     async def _take_head_start(self) -> HeadStart | None:
         """The head start's watch list once resolved, or None to do without one (also when it
@@ -346,6 +383,7 @@ class Engine:
             self._head_start.stop()  # a first sweep still under way, in its child process
         await asyncio.gather(*tasks, return_exceptions=True)
         self._network_pool.shutdown(wait=False, cancel_futures=True)
+        await self._close_snapshot()
         # Let a history write in flight finish before the database is closed.
         await asyncio.to_thread(self._local_pool.shutdown, wait=True, cancel_futures=True)
         if self._history is not None:
@@ -783,6 +821,7 @@ class Engine:
             self._due_at.pop(name, None)
             self.states.pop(name, None)
             self.statuses.pop(name, None)
+            self._stale.discard(name)
             task = self._cycles.pop(name, None)
             if task is not None:
                 task.cancel()
@@ -984,7 +1023,7 @@ class Engine:
             self._set_state(name, phase="cloning" if cloning else "fetching")
             defaults = self.config.defaults
             timeout = defaults.clone_timeout if cloning else defaults.fetch_timeout
-            if self._watcher is not None:
+            if self._watcher is not None and cloning:
                 self._watcher.suppress(name, timeout + _SUPPRESS_GRACE)
             operation = partial(clone if cloning else fetch, spec, timeout=timeout)
             try:
@@ -993,11 +1032,16 @@ class Engine:
                 self._set_state(name, phase="busy")
                 self._planned[name] = min(_BUSY_RETRY, self._interval(name))
                 return SyncFinished(name, "fetch", ok=False, error=str(busy))
+        if self._watcher is not None and not cloning and outcome.refs_changed:
+            # The refs it wrote, still on their way from the watcher, are not news: the status
+            # is read below. Not suppressed from the start, so what the user did while it ran
+            # is seen (a fetch that brings nothing writes only FETCH_HEAD, which is not watched).
+            self._watcher.suppress(name, _SUPPRESS_GRACE)
         finished = self._after_fetch(name, outcome, "clone" if cloning else "fetch")
         if cloning and outcome.error is None:
             self._update_watcher()  # the work tree exists now
         if name in self.specs:
-            status = await self.refresh(name)
+            status = await self._status_after_fetch(name, outcome)
             # Nothing to bring in unless behind: no lock, no events, no git call.
             if outcome.error is None and spec.auto_sync != "off" and status.behind:
                 await self._sync(spec, partial(auto_sync, spec, status), automatic=True)
@@ -1053,7 +1097,7 @@ class Engine:
         circuit_open = self._record_breakers(name, outcome)
         state = self.states.get(name, SyncState(repo=name))
         if outcome.no_remote:
-            # A local-only repo: nothing to fetch, no failure; still refreshed at each poll.
+            # A local-only repo: nothing to fetch, no failure (nothing read unless unwatched).
             delay = self._next_poll(name)
             new_state = replace(state, phase="idle", last_error=None, next_attempt=None)
         elif outcome.error is None:
@@ -1181,6 +1225,7 @@ class Engine:
 
     async def _read_batch(self, owned: dict[str, list[asyncio.Future[RepoStatus]]]) -> None:
         specs = [self.specs[name] for name in owned if name in self.specs]
+        self._note_watched_reads(owned)
         defaults = self.config.defaults
         try:
             await self._in_thread(
@@ -1224,6 +1269,7 @@ class Engine:
         if self.statuses.get(status.name) != status:
             self.statuses[status.name] = status
             self.events.publish(StatusChanged(status))
+        self._keep_in_snapshot(status)
         # Answered now, not when the batch's slowest repo is done; a request that waited for
         # this read can start its own.
         self._answer(status.name, self._reading.pop(status.name, []))
@@ -1282,6 +1328,138 @@ class Engine:
             self._request_refresh(name)
         self.events.publish(ConfigReloaded(config, tuple(added), tuple(removed), tuple(changed)))
         return True
+
+    # -- the status snapshot, the read after a fetch, and the audit ---------------------------
+
+    async def _open_snapshot(self, specs: Sequence[RepoSpec]) -> dict[str, Known]:
+        """Open this watch list's snapshot and show the statuses it knows, each marked as of
+        when it was read, until the repo is read again; what it knows, by repo name."""
+        if self._snapshot_kind is None:
+            return {}
+        path = self._state_dir / SNAPSHOT_FILENAME
+        key = snapshot_key(self._snapshot_kind, specs)
+        try:
+            snapshot = await self._in_thread(StatusSnapshot, path, key)
+        except (OSError, sqlite3.Error) as exc:
+            self._log("warning", f"status snapshot is off: {exc}")
+            return {}
+        self._snapshot = snapshot
+        for warning in snapshot.warnings:
+            self._log("warning", warning)
+        try:
+            known = await self._in_thread(snapshot.load, specs)
+        except sqlite3.Error as exc:
+            self._log("warning", f"status snapshot {path} could not be read: {exc}")
+            return {}
+        for name, seen in known.items():
+            if name in self.specs and name not in self.statuses:
+                status = self._with_fetch_times(replace(seen.status, as_of=seen.read_at))
+                self.statuses[name] = status
+                self._stale.add(name)
+                self.events.publish(StatusChanged(status))
+        return known
+
+    @property
+    def unread(self) -> int:
+        """How many repos have no status read by this run yet (none, or the snapshot's)."""
+        return len(self.specs) - len(self.statuses) + len(self._stale)
+
+    def _keep_in_snapshot(self, status: RepoStatus) -> None:
+        self._stale.discard(status.name)
+        if self._snapshot is not None and status.as_of is None:
+            self._latest[status.name] = Known(status, time.time())
+            self._unsaved.add(status.name)
+            self._snapshot_due.set()
+
+    async def _snapshot_writer(self) -> None:
+        """Write the statuses read to the snapshot in batches: at most every SNAPSHOT_EVERY
+        seconds, and not at all while nothing is read."""
+        while True:
+            await self._snapshot_due.wait()
+            await asyncio.sleep(SNAPSHOT_EVERY)
+            self._snapshot_due.clear()
+            await self._save_snapshot()
+
+    async def _save_snapshot(self) -> None:
+        snapshot, unsaved = self._snapshot, self._unsaved
+        self._unsaved = set()
+        if snapshot is None or self._snapshot_kind is None or not unsaved:
+            return
+        key = snapshot_key(self._snapshot_kind, self.specs.values())
+        if key != snapshot.key:  # the watch list changed (a reload): the next start's key
+            snapshot.key, unsaved = key, set(self._latest)
+        rows = [self._latest[name] for name in unsaved if name in self.specs]
+        try:
+            await self._in_thread(snapshot.save, rows)  # off the loop: it may wait for a lock
+        except sqlite3.Error as exc:
+            if self._snapshot is snapshot:  # say it once, then run without a snapshot
+                self._snapshot = None
+                self._log("warning", f"status snapshot is off: {exc}")
+
+    async def _close_snapshot(self) -> None:
+        """Write what was read since the last write, then close the file."""
+        snapshot = self._snapshot
+        await self._save_snapshot()
+        self._snapshot = None
+        if snapshot is not None:
+            await self._in_thread(snapshot.close)
+
+    def _watches(self, name: str) -> bool:
+        """Whether a change to the repo's files would be reported now: the watcher is up and
+        watches its work tree (not only its git dir)."""
+        watcher = self._watcher
+        if watcher is None or not watcher.watching or watcher.polling_fallback:
+            return False
+        return name not in watcher.unwatched_trees()  # over the watch budget
+
+    def _note_watched_reads(self, names: Iterable[str]) -> None:
+        for name in names:
+            if self._watches(name):
+                self._watched_reads.add(name)
+            else:
+                self._watched_reads.discard(name)
+
+    async def _status_after_fetch(self, name: str, outcome: FetchOutcome) -> RepoStatus:
+        """The status after a fetch: read again, unless the fetch updated no ref and the
+        watcher has watched the repo since its status was read (it would have reported a
+        change); then the same status, with the fetch's time."""
+        current = self.statuses.get(name)
+        trusted = name in self._watched_reads and self._watches(name)
+        if outcome.refs_changed or current is None or current.as_of is not None or not trusted:
+            return await self.refresh(name)
+        status = self._with_fetch_times(current)
+        if status != current:
+            self.statuses[name] = status
+            self.events.publish(StatusChanged(status))
+        return status
+
+    async def _auditor(self) -> None:
+        """Re-read every repo once per `audit_period`, a few at a time spread evenly over
+        it (what the watcher missed, or could not see, shows within one period). Each step
+        waits until the reads asked for are done: the audit never holds one up."""
+        while True:
+            names = list(self.specs)
+            configured = self.config.defaults.audit_period
+            period = configured or max(AUDIT_PERIOD, len(names) * AUDIT_PER_REPO)
+            if not names:
+                await asyncio.sleep(period)
+                continue
+            step = max(period / len(names), _AUDIT_STEP)
+            per_step = math.ceil(len(names) * step / period)
+            for first in range(0, len(names), per_step):
+                await asyncio.sleep(step)
+                await self._reads_done()
+                chunk = [name for name in names[first : first + per_step] if name in self.specs]
+                reads = [self._request_refresh(name) for name in chunk]
+                await asyncio.gather(*reads, return_exceptions=True)
+
+    async def _reads_done(self) -> None:
+        """Return once no status read is asked for or under way (checked now and then: only
+        the audit waits for it)."""
+        while True:
+            if not (self._pending_refresh or self._reading):
+                return
+            await asyncio.sleep(_AUDIT_STEP)
 
     # -- helpers ------------------------------------------------------------------------------
 

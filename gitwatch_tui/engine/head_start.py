@@ -20,8 +20,9 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO, NoReturn, cast
 
 from gitwatch_tui.core.config import Config
@@ -30,6 +31,13 @@ from gitwatch_tui.core.git import terminate_all
 from gitwatch_tui.core.lifetime import die_with_parent
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
 from gitwatch_tui.core.status import collect_statuses, locate_repo
+from gitwatch_tui.engine.history import default_state_dir
+from gitwatch_tui.engine.snapshot import (
+    SNAPSHOT_FILENAME,
+    likely_changed_first,
+    read_known,
+    snapshot_key,
+)
 
 WatchList = tuple[tuple[RepoSpec, ...], tuple[str, ...]]  # specs, warnings
 
@@ -67,10 +75,13 @@ class HeadStart:
         self._stopped = False
 
     @classmethod
-    def begin(cls, config: Config) -> HeadStart:
+    def begin(
+        cls, config: Config, *, snapshot: str | None = None, state_dir: Path | None = None
+    ) -> HeadStart:
         """Fork the child that reads the watch list and the statuses; call it from the main
         thread while this process has no other (a fork copies no thread but the caller, and
-        the child ends when the thread that forked it does)."""
+        the child ends when the thread that forked it does). With `snapshot` (the engine's
+        kind of process) the repos its snapshot says most likely changed are read first."""
         head_start = cls(config)
         parent = os.getpid()
         try:
@@ -81,7 +92,8 @@ class HeadStart:
             return head_start
         if child == 0:
             os.close(read_end)
-            _sweep_in_child(config, write_end, parent)
+            where = (state_dir or default_state_dir()) / SNAPSHOT_FILENAME
+            _sweep_in_child(config, write_end, parent, (where, snapshot) if snapshot else None)
         os.close(write_end)
         head_start._child = child
         threading.Thread(
@@ -119,7 +131,9 @@ class HeadStart:
         except Exception as exc:
             failure = exc
         else:
-            self.swept.set_result(None)
+            # Not if the engine stopped between the last status and this end (it cancelled).
+            with contextlib.suppress(InvalidStateError):
+                self.swept.set_result(None)
         _, wait_status = os.waitpid(self._child, 0)
         if not self.swept.done():
             self._fail(failure or RuntimeError(f"status sweep ended early ({_how(wait_status)})"))
@@ -155,7 +169,9 @@ def _how(wait_status: int) -> str:
     return f"exit {os.waitstatus_to_exitcode(wait_status)}"
 
 
-def _sweep_in_child(config: Config, fd: int, parent: int) -> NoReturn:
+def _sweep_in_child(
+    config: Config, fd: int, parent: int, snapshot: tuple[Path, str] | None
+) -> NoReturn:
     """The child's whole life: the watch list, the statuses in batches, then `os._exit` (the
     parent's exit handlers and buffered output are not the child's to run)."""
     code = 1
@@ -175,6 +191,12 @@ def _sweep_in_child(config: Config, fd: int, parent: int) -> NoReturn:
                 located = [locate_repo(spec) for spec in specs]
                 pickle.dump((specs, warnings), out)
                 out.flush()
+                if snapshot is not None:  # the likely changed first; the engine shows the rest
+                    path, kind = snapshot
+                    known = read_known(path, snapshot_key(kind, specs), specs)
+                    order = likely_changed_first(specs, known, located)
+                    specs = tuple(specs[index] for index in order)
+                    located = [located[index] for index in order]
                 batch: list[RepoStatus] = []
                 sent = time.monotonic()
 

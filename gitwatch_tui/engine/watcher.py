@@ -42,9 +42,8 @@ WatchFn = Callable[..., AsyncIterator[set[tuple[Change, str]]]]
 # In a git dir only these change what status shows; objects/, logs/ and *.lock churn on every
 # command. Per-worktree names live in a worktree's own git dir, shared ones in the common dir.
 # watch_worker.GIT_DEEP and GIT_SHALLOW must cover the folders of all of them (a test checks).
-_OWN = frozenset(
-    {"HEAD", "index", "FETCH_HEAD", "MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "BISECT_LOG"}
-)
+# FETCH_HEAD is not one: a fetch that brings nothing writes it and changes nothing shown.
+_OWN = frozenset({"HEAD", "index", "MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "BISECT_LOG"})
 _OWN_DIRS = frozenset({"rebase-merge", "rebase-apply"})
 _SHARED = frozenset({"refs", "packed-refs", "config"})  # config: `branch -u` moves the upstream
 _STASH_LOG = ["logs", "refs", "stash"]  # `git stash drop stash@{1}` rewrites only the reflog

@@ -38,6 +38,7 @@ from gitwatch_tui.engine.events import (
 )
 from gitwatch_tui.engine.head_start import HeadStart
 from gitwatch_tui.engine.history import default_state_dir
+from gitwatch_tui.engine.snapshot import DASHBOARD_SNAPSHOT
 from gitwatch_tui.engine.sync_log import SyncLog
 from gitwatch_tui.ui.host import Host
 from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate, FollowsEngine
@@ -152,7 +153,11 @@ class GitwatchApp(App[int]):
         self.config = config
         self.state_dir = state_dir or default_state_dir()
         self.engine = engine or Engine(
-            config, state_dir=self.state_dir, watch_files=watch_files, head_start=head_start
+            config,
+            state_dir=self.state_dir,
+            watch_files=watch_files,
+            head_start=head_start,
+            snapshot=DASHBOARD_SNAPSHOT,
         )
         self.clock = clock
         self._where = where or (str(config.source) if config.source else str(Path.cwd()))
@@ -160,7 +165,8 @@ class GitwatchApp(App[int]):
         self._services: Service | None = None
         self._stop_on_signals = stop_on_signals
         self._batch: EngineUpdate | None = None
-        self._scanning = False  # some repo had no status yet at the last event
+        self._scanning = False  # some repo had no status read yet at the last event
+        self._flushing_soon = False  # a flush is due on the loop's next turn
         # What the log screen (`l`) shows: the latest lines, each with the time it came.
         self.log_lines: deque[tuple[float, LogLine]] = deque(maxlen=LOG_LINES_KEPT)
         self._sync_log = SyncLog()  # what went wrong (or right) with syncing, for that log
@@ -334,7 +340,7 @@ class GitwatchApp(App[int]):
 
     def _on_event(self, event: Event) -> None:
         """Called by the engine, on this loop, for every event: fold it into the batch."""
-        scanning = len(self.engine.statuses) < len(self.engine.specs)
+        scanning = self.engine.unread > 0
         if self._batch is None:
             self._batch = EngineUpdate()
             delay = _SCAN_FLUSH_DELAY if scanning else _FLUSH_DELAY
@@ -364,9 +370,17 @@ class GitwatchApp(App[int]):
         # A refused config edit (ConfigError) also comes as a LogLine, which is what is shown.
         if self._scanning and not scanning:
             self._flush_batch()  # the sweep's last status: no waiting for the timer
+        elif isinstance(event, StatusChanged) and event.status.as_of is not None:
+            self._flush_soon()  # the snapshot's rows, all published at once: show them now
         self._scanning = scanning
 
+    def _flush_soon(self) -> None:
+        if not self._flushing_soon:
+            self._flushing_soon = True
+            asyncio.get_running_loop().call_soon(self._flush_batch)
+
     def _flush_batch(self) -> None:
+        self._flushing_soon = False
         batch, self._batch = self._batch, None
         if batch is not None and not self._stopped:
             self._post(batch)

@@ -157,12 +157,28 @@ def state_label(row: RepoRow, now: float, frame: int = 0, width: int = 0) -> tup
     state = repo_state(row.status, row.state, now, pipeline=row.pipeline)
     doing = None if state.word in ("error", "conflict") else _activity(row, frame)
     labels, style_key = doing or (state.labels, STATE_STYLE[state.word])
+    if doing is None and (as_of := stale_since(row)) is not None:
+        labels = _stale_labels(labels, as_of, now)
     if not width:
         return labels[0], style_key
     calm = doing is None and state.word not in (*TROUBLE, "conflict", "unknown")
+    calm = calm and stale_since(row) is None
     if calm and (when := next_poll(row, now)) is not None:
         labels = (f"{labels[0]} · next poll in {soon(when, now)}", *labels)
     return next((label for label in labels if len(label) <= width), labels[-1]), style_key
+
+
+def stale_since(row: RepoRow) -> float | None:
+    """When the row's status was read, if it comes from the last run's snapshot and has not
+    been read again yet (the dashboard opens on it); else None."""
+    return row.status.as_of if row.status is not None else None
+
+
+def _stale_labels(labels: tuple[str, ...], as_of: float, now: float) -> tuple[str, ...]:
+    """The state as the snapshot knew it, said to be that old (`✓ in sync · from 3m ago`)."""
+    old = ago(as_of, now)
+    aged = (f"{labels[0]} · from {old}", *(f"{label} · {old}" for label in labels))
+    return (*aged, *labels)  # too narrow for the age: the faint row still says it is old
 
 
 def next_poll(row: RepoRow, now: float) -> float | None:
@@ -186,12 +202,14 @@ def next_poll_text(row: RepoRow, now: float) -> str:
     return "due now" if when is not None else "not planned yet"
 
 
-def clock_words(row: RepoRow, now: float) -> tuple[str, str]:
+def clock_words(row: RepoRow, now: float) -> tuple[str, str, str]:
     """What a repo row says that changes with the clock alone ("3m ago", "next poll in 2m"):
     the row is drawn again when these read differently."""
     when = next_poll(row, now)
     fetch = fetched(row.status, now, short=True) if row.status is not None else ""
-    return fetch, soon(when, now) if when is not None else ""
+    as_of = stale_since(row)
+    stale = ago(as_of, now) if as_of is not None else ""
+    return fetch, soon(when, now) if when is not None else "", stale
 
 
 def _activity(row: RepoRow, frame: int) -> tuple[tuple[str, ...], str] | None:
@@ -285,6 +303,9 @@ def repo_cells(
     when = fetched(s, now, short=True)
     style = "repo-error" if s.last_fetch_failed else "repo-muted" if s.last_fetch is None else ""
     cells["fetched"] = _cell(when, p[style] if style else "")
+    if s.as_of is not None:  # not read since the last run: the whole row is faint
+        for cell in cells.values():
+            cell.stylize("dim")
     return [cells[key] for key in keys]
 
 
@@ -338,10 +359,11 @@ class Totals:
     dirty: int = 0
     errors: int = 0
     busy: int = 0
+    stale: int = 0  # shown from the last run's snapshot, not read again yet
 
     @classmethod
     def of(cls, rows: Iterable[RepoRow]) -> Totals:
-        repos = read = behind = ahead = dirty = errors = busy = 0
+        repos = read = behind = ahead = dirty = errors = busy = stale = 0
         for row in rows:
             repos += 1
             s, state = row.status, row.state
@@ -350,10 +372,11 @@ class Totals:
             if s is None:
                 continue
             read += 1
+            stale += s.as_of is not None
             behind += bool(s.behind)
             ahead += bool(s.ahead)
             dirty += s.dirty
-        return cls(repos, read, behind, ahead, dirty, errors, busy)
+        return cls(repos, read, behind, ahead, dirty, errors, busy, stale)
 
 
 @dataclass(frozen=True, slots=True)

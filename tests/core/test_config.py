@@ -768,3 +768,10 @@ def test_theme_is_a_name(
 ) -> None:
     # Only the name: whether such a theme exists is the UI's business (core knows no themes).
     assert load_config(write(tmp_path, text), env).theme == expected
+
+
+@pytest.mark.usefixtures("yaml_parser")
+def test_the_audit_period_is_a_duration(tmp_path: Path, env: dict[str, str]) -> None:
+    config = load_config(write(tmp_path, "defaults:\n  audit_period: 2h\n"), env)
+    assert config.defaults.audit_period == 7200.0
+    assert load_config(write(tmp_path, "scan: [.]\n"), env).defaults.audit_period is None

@@ -299,3 +299,15 @@ def test_a_forked_child_leaves_the_parents_git_calls_alone(
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert lifetime.kept_groups() == [os.getpid()]  # the parent's own are untouched
+
+
+def test_a_fetch_says_whether_it_updated_a_ref(tmp_path: Path) -> None:
+    remote, clone = make_remote_and_clone(tmp_path, "refs")
+    spec = RepoSpec(path=clone, name="refs")
+    assert fetch(spec, timeout=10).refs_changed is False  # nothing new: git lists no ref
+    push_from_elsewhere(remote, tmp_path)
+    brought = fetch(spec, timeout=10)
+    assert brought.error is None and brought.refs_changed
+    assert fetch(spec, timeout=10).refs_changed is False
+    git(tmp_path / "refs-other", "push", "-q", "origin", "HEAD:feature")
+    assert fetch(spec, timeout=10).refs_changed  # a new branch is an update too

@@ -95,12 +95,12 @@ def test_git_dir_keeps_status_files_and_drops_churn(tmp_path: Path) -> None:
     repo = make_repo(Path(os.path.realpath(tmp_path)) / "r")
     paths = RepoFilter(specs(repo))
     kept = ["HEAD", "index", "packed-refs", "config", "refs/heads/main", "refs/heads/feat/x"]
-    kept += ["refs/stash", "logs/refs/stash", "refs/remotes/origin/main", "FETCH_HEAD"]
+    kept += ["refs/stash", "logs/refs/stash", "refs/remotes/origin/main"]
     kept += ["MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "BISECT_LOG", "rebase-merge/done"]
     kept += ["rebase-apply/next", "rebase-merge"]
     dropped = ["index.lock", "HEAD.lock", "refs/heads/main.lock", "objects/ab/cdef", "gc.log"]
     dropped += ["objects/pack/p.pack", "logs/HEAD", "logs/refs/heads/main", "hooks/pre-commit"]
-    dropped += ["ORIG_HEAD", "COMMIT_EDITMSG", "modules/sub/HEAD", "HEAD/x"]
+    dropped += ["ORIG_HEAD", "COMMIT_EDITMSG", "modules/sub/HEAD", "HEAD/x", "FETCH_HEAD"]
     for rel in kept:
         assert paths.repos_for(str(repo / ".git" / rel)) == {"r"}, rel
     for rel in dropped:

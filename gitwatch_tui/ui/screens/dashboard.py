@@ -53,7 +53,8 @@ COLUMN_NAMES = {
     "state": "state",
 }
 _BUSY = ("fetching", "cloning", "syncing")
-_TICK = 0.25  # spinner frame; the clock columns are re-read every fourth tick
+_TICK = 0.25  # spinner frame, while some repo shows a spinner
+_CLOCK_TICK = 1.0  # "3m ago", "next poll in 2m": re-read this often, on the rows in view
 
 
 class DashboardScreen(FollowsEngine, HostedScreen):
@@ -105,8 +106,8 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         self._where = where
         self._clock = clock
         self._frame = 0
-        self._ticks = 0
         self._last_tick = clock()
+        self._spinning: set[str] = set()  # the rows with a spinner (a fetch, a pipeline run)
         self._summary_shown = Text()
         self._filter = RepoFilter()
         self._groups: dict[str, GroupTotals] | None = None  # made once per redraw, when drawn
@@ -123,7 +124,9 @@ class DashboardScreen(FollowsEngine, HostedScreen):
     def on_mount(self) -> None:
         self.palette = self.gw_app.palette()
         self.watch(self.app, "theme", self._theme_changed, init=False)
-        self.set_interval(_TICK, self._tick)
+        # Nothing wakes for nothing: the spinner's timer runs only while a row spins.
+        self._spinner = self.set_interval(_TICK, self._spin, pause=True)
+        self.set_interval(_CLOCK_TICK, self._tick)
         self._redraw()
 
     # -- engine updates -----------------------------------------------------------------------
@@ -165,30 +168,48 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         # The order can only move when rows went, a filter is on, or the sort is by a value.
         moved = bool(message.removed) or bool(self._filter) or self.sort_column != "repo"
         self._redraw(changed, structure=moved)
+        self._follow_spinners(changed | message.removed)
 
     def _theme_changed(self) -> None:
         self.palette = self.gw_app.palette()
         self._redraw(None)
 
-    def _tick(self) -> None:
-        """Move spinners, and once a second re-draw the rows whose "3m ago", "retry in 20s" or
-        "next poll in 2m" now reads differently (with 1,000 rows, re-drawing them all would
-        cost a few %)."""
-        self._frame += 1
-        self._ticks += 1
-        if self._ticks % 4:
-            due = {n for n, r in self.rows.items() if r.state.phase in _BUSY}
+    def _follow_spinners(self, names: set[str]) -> None:
+        """Keep the set of spinning rows up to date; the spinner's timer runs while it has any."""
+        for name in names:
+            row = self.rows.get(name)
+            if row is not None and _spins(row):
+                self._spinning.add(name)
+            else:
+                self._spinning.discard(name)
+        if self._spinning:
+            self._spinner.resume()
         else:
-            now, before = self._clock(), self._last_tick
-            self._last_tick = now
-            due = {
-                name
-                for name, row in self.rows.items()
-                if row.state.phase != "idle" or clock_words(row, now) != clock_words(row, before)
-            }
+            self._spinner.pause()
+
+    def _spin(self) -> None:
+        """Move the spinners of the rows in view."""
+        self._frame += 1
+        table = self.query_one(RepoTable)
+        due = self._spinning.intersection(table.keys_on_screen())
+        if due:
+            table.sync(table.order, due)
+
+    def _tick(self) -> None:
+        """Once a second, re-draw the rows in view whose "3m ago", "retry in 20s" or "next poll
+        in 2m" now reads differently (re-reading every row's would cost a few % at 1,000)."""
+        now, before = self._clock(), self._last_tick
+        self._last_tick = now
+        table = self.query_one(RepoTable)
+        due = {
+            name
+            for name in table.keys_on_screen()
+            if (row := self.rows.get(name)) is not None
+            and (row.state.phase != "idle" or clock_words(row, now) != clock_words(row, before))
+        }
+        if self.last_full_refresh is not None:  # "refreshed 3m ago"
             self._update_summary()
         if due:
-            table = self.query_one(RepoTable)
             table.sync(table.order, due)
 
     # -- drawing ------------------------------------------------------------------------------
@@ -238,6 +259,9 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         text.append(f" {totals.repos} repo{'s' if totals.repos != 1 else ''}", "bold")
         if self.started and totals.read < totals.repos:
             text.append(f" · scanning {totals.read}/{totals.repos}", p.get("repo-busy", ""))
+        elif totals.stale:  # opened on the last run's statuses: re-reading them
+            fresh = totals.repos - totals.stale
+            text.append(f" · refreshing {fresh}/{totals.repos}", p.get("repo-busy", ""))
         for count, word, key in (
             (totals.behind, "behind", "repo-behind"),
             (totals.ahead, "ahead", "repo-ahead"),
@@ -648,3 +672,9 @@ class DashboardScreen(FollowsEngine, HostedScreen):
             return
         saved = self.gw_app.engine.config.commands
         self.app.push_screen(RunScreen(names, saved, command))
+
+
+def _spins(row: RepoRow) -> bool:
+    """Whether the row shows a spinner: a fetch, clone or sync, or a pipeline step running."""
+    pipeline = row.pipeline
+    return row.state.phase in _BUSY or (pipeline is not None and pipeline.state == "running")

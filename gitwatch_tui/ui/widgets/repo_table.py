@@ -97,6 +97,11 @@ class RepoTable(DataTable[Text]):
     def columns_shown(self) -> tuple[Column, ...]:
         return self._layout
 
+    def keys_on_screen(self) -> list[str]:
+        """The keys of the rows in view, top to bottom."""
+        rows = self._rows_on_screen()
+        return self._order[rows.start : rows.stop]
+
     # -- internals ----------------------------------------------------------------------------
 
     def _fit(self, width: int, keys: Iterable[str]) -> tuple[tuple[Column, ...], tuple[int, ...]]:

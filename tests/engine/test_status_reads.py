@@ -1,0 +1,151 @@
+"""Work that grows with what changed: after the first sweep a repo's status is read again when
+the watcher saw it change, when a fetch updated a ref, or when the slow audit comes round;
+not for a fetch that brought nothing. Reads are counted as git processes (a `git` early in
+PATH that logs its arguments)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gitwatch_tui.core.models import RepoSpec
+from gitwatch_tui.engine.engine import Engine
+from gitwatch_tui.engine.events import NO_REMOTE
+from tests.conftest import commit_file, git, make_remote_and_clone, push_from_elsewhere
+from tests.engine.test_engine import config_for, start_engine, wait_for
+
+StatusCount = Callable[[Path], int]
+
+
+@pytest.fixture()
+def status_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StatusCount:
+    """How many `git status` processes have run in a work tree so far."""
+    real = shutil.which("git")
+    assert real is not None
+    log = tmp_path / "git-calls.log"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "git"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {real} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{Path(real).parent}")
+
+    def count(work_tree: Path) -> int:
+        lines = log.read_text().splitlines() if log.exists() else []
+        return sum(f"--work-tree={work_tree} " in line and " status " in line for line in lines)
+
+    return count
+
+
+async def watched_engine(tmp_path: Path, *names: str, **defaults: float) -> tuple[Engine, dict]:
+    clones = {name: make_remote_and_clone(tmp_path, name) for name in names}
+    specs = [RepoSpec(clone, name) for name, (_, clone) in clones.items()]
+    engine = await start_engine(config_for(*specs, **defaults), tmp_path, watch_files=True)
+    await wait_for(lambda: len(engine.statuses) == len(names) and engine.watching, within=20)
+    return engine, clones
+
+
+async def test_a_changed_repo_is_read_again_and_an_unchanged_one_is_not(
+    tmp_path: Path, status_reads: StatusCount
+) -> None:
+    engine, clones = await watched_engine(tmp_path, "edited", "quiet")
+    try:
+        edited, quiet = clones["edited"][1], clones["quiet"][1]
+        before = {"edited": status_reads(edited), "quiet": status_reads(quiet)}
+        (edited / "new.txt").write_text("x\n")
+        await wait_for(lambda: engine.statuses["edited"].untracked == 1, within=10)
+        assert status_reads(edited) == before["edited"] + 1
+        assert status_reads(quiet) == before["quiet"]
+    finally:
+        await engine.stop()
+
+
+async def test_a_fetch_that_brings_nothing_does_not_read_the_status_again(
+    tmp_path: Path, status_reads: StatusCount
+) -> None:
+    engine, clones = await watched_engine(tmp_path, "fetched", "other")
+    try:
+        remote, fetched = clones["fetched"]
+        await engine.refresh_all()  # read while watched: a change since would be reported
+        reads = status_reads(fetched)
+        first = engine.statuses["fetched"]
+        result = await engine.fetch("fetched")
+        assert result.ok
+        # A change to another repo, seen and read: the watcher has had its time.
+        (clones["other"][1] / "new.txt").write_text("x\n")
+        await wait_for(lambda: engine.statuses["other"].untracked == 1, within=10)
+        assert status_reads(fetched) == reads
+        after = engine.statuses["fetched"]
+        assert after.last_fetch is not None and after.last_fetch != first.last_fetch
+        # A fetch that brings a commit is read again: the repo is behind now.
+        push_from_elsewhere(remote, tmp_path)
+        assert (await engine.fetch("fetched")).ok
+        assert engine.statuses["fetched"].behind == 1
+        assert status_reads(fetched) == reads + 1
+    finally:
+        await engine.stop()
+
+
+async def test_what_changes_while_a_fetch_runs_is_still_read(
+    tmp_path: Path, status_reads: StatusCount
+) -> None:
+    engine, clones = await watched_engine(tmp_path, "busy")
+    try:
+        await engine.refresh_all()
+        fetching = engine.fetch("busy")
+        (clones["busy"][1] / "new.txt").write_text("x\n")
+        assert (await fetching).ok
+        await wait_for(lambda: engine.statuses["busy"].untracked == 1, within=10)
+    finally:
+        await engine.stop()
+
+
+async def test_without_a_watcher_every_fetch_is_followed_by_a_read(
+    tmp_path: Path, status_reads: StatusCount
+) -> None:
+    _, clone = make_remote_and_clone(tmp_path, "polled")
+    engine = await start_engine(config_for(RepoSpec(clone, "polled")), tmp_path)
+    try:
+        await wait_for(lambda: "polled" in engine.statuses)
+        reads = status_reads(clone)
+        assert (await engine.fetch("polled")).ok
+        assert status_reads(clone) == reads + 1
+    finally:
+        await engine.stop()
+
+
+async def test_the_audit_reads_every_repo_again_in_its_period(
+    tmp_path: Path, status_reads: StatusCount
+) -> None:
+    engine, clones = await watched_engine(tmp_path, "a", "b", "c", audit_period=1.0)
+    try:
+        first = {name: status_reads(clone) for name, (_, clone) in clones.items()}
+        await wait_for(
+            lambda: all(status_reads(clones[n][1]) > first[n] for n in clones), within=15
+        )
+    finally:
+        await engine.stop()
+
+
+async def test_a_poll_of_a_repo_without_remotes_reads_nothing_while_watched(
+    tmp_path: Path, status_reads: StatusCount
+) -> None:
+    local = tmp_path / "local"
+    local.mkdir()
+    git(local, "init", "-q")
+    commit_file(local, "a.txt", "a\n")
+    engine = await start_engine(config_for(RepoSpec(local, "local")), tmp_path, watch_files=True)
+    try:
+        await wait_for(lambda: "local" in engine.statuses and engine.watching, within=20)
+        await engine.refresh("local")
+        reads = status_reads(local)
+        finished = await engine.fetch("local")
+        assert not finished.ok and finished.detail == NO_REMOTE
+        (local / "new.txt").write_text("x\n")  # then a change: read, and only once
+        await wait_for(lambda: engine.statuses["local"].untracked == 1, within=10)
+        assert status_reads(local) == reads + 1
+    finally:
+        await engine.stop()

@@ -1,0 +1,58 @@
+"""The dashboard opens on the last run's statuses: every row at once, faint and "from 3m ago",
+until the repo is read again."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from textual.message import Message
+
+from gitwatch_tui.ui.app import GitwatchApp
+from gitwatch_tui.ui.messages import EngineUpdate
+from tests.ui.conftest import (
+    RepoSet,
+    all_read,
+    dashboard,
+    make_app,
+    plain,
+    row_text,
+    table,
+    until,
+)
+
+
+def fresh(app: GitwatchApp, name: str) -> bool:
+    """Whether the repo's row shows a status read by this run."""
+    row = dashboard(app).rows.get(name)
+    return row is not None and row.status is not None and row.status.as_of is None
+
+
+async def test_rows_come_from_the_snapshot_before_any_status_is_read(
+    repo_set: RepoSet, tmp_path: Path
+) -> None:
+    first = make_app(repo_set.config, tmp_path)
+    async with first.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: all_read(first))
+    # From now on docs' status never ends (git reads a FIFO for an ignore file).
+    (repo_set.clones["docs"] / "sub").mkdir()
+    os.mkfifo(repo_set.clones["docs"] / "sub" / ".gitignore")
+    defaults = replace(repo_set.config.defaults, status_timeout=300)
+    config = replace(repo_set.config, defaults=defaults)
+    seen: list[Message] = []
+    later = lambda: time.time() + 180  # noqa: E731 (three minutes after the last run)
+    app = make_app(config, tmp_path, clock=later)
+    async with app.run_test(size=(120, 35), message_hook=seen.append) as pilot:
+        await until(pilot, lambda: fresh(app, "api"))
+        updates = [m for m in seen if isinstance(m, EngineUpdate) and m.statuses]
+        assert all(s.as_of is not None for s in updates[0].statuses.values())
+        assert set(updates[0].statuses) == set(dashboard(app).rows)  # every row at once
+        docs = dashboard(app).rows["docs"].status
+        assert docs is not None and docs.as_of is not None and docs.untracked == 1
+        assert "dirty · from 3m ago" in row_text(app, "docs")
+        assert "from" not in row_text(app, "api")
+        assert any("dim" in str(span.style) for span in table(app).get_row("docs")[0].spans)
+        summary = plain(dashboard(app).query_one("#summary"))
+        assert f"refreshing {len(dashboard(app).rows) - 1}/{len(dashboard(app).rows)}" in summary
