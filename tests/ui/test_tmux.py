@@ -173,7 +173,7 @@ def test_a_conflict_made_in_the_demo_is_resolved_with_keys_only(
     terminal.keys("j", "p")  # past the group row to the repo; the pull panel
     terminal.wait_for(lambda s: "Pull  conflict-me" in s and "Incoming commits (1)" in s)
     terminal.keys("3")  # merge mode
-    terminal.wait_for(lambda s: "3 [merge]" in s)
+    terminal.wait_for(lambda s: "3 [merge]" in s and "a merge commit joins" in s)  # p's preview
     terminal.keys("p")
     terminal.wait_for(lambda s: "merging · 0/1 resolved" in s and "hunk 1/1" in s)
     # Back to back, no waiting: take theirs for the hunk (the file's last, so it is marked
