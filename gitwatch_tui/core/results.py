@@ -616,6 +616,85 @@ class RepoDetails:
     unpushed: tuple[BranchTracking, ...] = ()  # local branches with commits not on their upstream
 
 
+# -- diffs and the commit log -----------------------------------------------------------------
+
+LogMark = Literal["", "unpushed", "unpulled"]
+
+
+@dataclass(frozen=True, slots=True)
+class Patch:
+    """A diff (one file's, or a commit's with its stat) as git printed it, capped to
+    `text`'s lines; a binary file or a folder is summarised instead (`binary_size`, `note`)."""
+
+    text: str = ""
+    total_lines: int = 0  # in git's whole output; more than `text` holds when capped
+    binary_size: int | None = None  # bytes, for a binary file
+    note: str = ""  # what stands instead of a patch ("an untracked folder")
+    error: str | None = None
+
+    @property
+    def shown_lines(self) -> int:
+        return self.text.count("\n") + (1 if self.text and not self.text.endswith("\n") else 0)
+
+    @property
+    def summary(self) -> str | None:
+        """ "binary, 12 KB", "huge: 40,000 lines, first 2,000 shown", a note, or None."""
+        if self.binary_size is not None:
+            return f"binary, {human_size(self.binary_size)}"
+        if self.total_lines > self.shown_lines:
+            return f"huge: {self.total_lines:,} lines, first {self.shown_lines:,} shown"
+        return self.note or None
+
+
+def human_size(size: int) -> str:
+    """12 B, 12 KB, 3.4 MB: a file's size as a person reads it."""
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size // 1024} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One line of `git log --graph`: a commit (its `sha` set) or a line of the graph alone."""
+
+    graph: str
+    sha: str | None = None
+    short: str = ""
+    refs: str = ""  # "HEAD -> main, origin/main"
+    subject: str = ""
+    author: str = ""
+    time: float = 0.0
+    mark: LogMark = ""  # not pushed yet (only on HEAD), not pulled yet (only upstream)
+
+
+@dataclass(frozen=True, slots=True)
+class CommitLog:
+    """The graph of HEAD and its upstream, newest first, at most `limit` commits (`more`: the
+    limit cut it), with the commits not pushed and not pulled marked."""
+
+    entries: tuple[LogEntry, ...] = ()
+    upstream: str | None = None
+    unpushed: int = 0
+    unpulled: int = 0
+    limit: int = 0
+    more: bool = False
+    error: str | None = None
+
+    def matches(self, query: str) -> tuple[int, ...]:
+        """The entries whose sha, refs, subject or author hold `query` (any case)."""
+        needle = query.casefold()
+        if not needle:
+            return ()
+        return tuple(
+            i
+            for i, e in enumerate(self.entries)
+            if e.sha is not None
+            and any(needle in field.casefold() for field in (e.sha, e.refs, e.subject, e.author))
+        )
+
+
 # -- push ---------------------------------------------------------------------------------
 
 PushRefusalReason = Literal[

@@ -38,9 +38,12 @@ from gitwatch_tui.core.results import (
     PULL_MODES,
     BranchList,
     ChangeResult,
+    CommitLog,
     ConflictFile,
     ConflictState,
+    FileChange,
     OperationOutcome,
+    Patch,
     PullMode,
     PullPreview,
     PullRefusal,
@@ -522,6 +525,26 @@ class Engine:
         from gitwatch_tui.core.conflicts import abort_operation
 
         return await self._change(name, "abort", abort_operation)
+
+    # -- diffs and the commit log: reads, off the loop like the panels' ----------------------
+
+    async def file_diff(self, name: str, change: FileChange) -> Patch:
+        """One changed file's patch (staged, working tree, or untracked), capped."""
+        from gitwatch_tui.core.diffs import file_diff
+
+        return await self._read(name, partial(file_diff, change=change))
+
+    async def commit_log(self, name: str, limit: int = 500) -> CommitLog:
+        """The graph of HEAD and its upstream, unpushed and unpulled commits marked."""
+        from gitwatch_tui.core.commit_log import read_commit_log
+
+        return await self._read(name, partial(read_commit_log, limit=limit))
+
+    async def show_commit(self, name: str, sha: str) -> Patch:
+        """One commit's stat and patch, capped."""
+        from gitwatch_tui.core.diffs import show_commit
+
+        return await self._read(name, partial(show_commit, sha=sha))
 
     # -- push -----------------------------------------------------------------------------
 

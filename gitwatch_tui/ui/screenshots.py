@@ -32,8 +32,10 @@ from gitwatch_tui.engine.history import HISTORY_FILENAME, History
 from gitwatch_tui.ui.app import GitwatchApp, build_app
 from gitwatch_tui.ui.cast import Step, record
 from gitwatch_tui.ui.screens.bulk import BulkScreen
+from gitwatch_tui.ui.screens.commit_log import CommitLogScreen
 from gitwatch_tui.ui.screens.conflicts import ConflictScreen
 from gitwatch_tui.ui.screens.dashboard import DashboardScreen
+from gitwatch_tui.ui.screens.details import DetailScreen
 from gitwatch_tui.ui.screens.log import LogScreen
 from gitwatch_tui.ui.screens.pull import PullScreen
 from gitwatch_tui.ui.screens.stashes import StashScreen
@@ -280,6 +282,17 @@ SCENES: dict[str, tuple[tuple[int, int], list[Scene]]] = {
     "push": ((120, 35), [
         _select("group:libs"), _keys("P", wait=0),
         _until("push", _on(BulkScreen, lambda s: len(s.results) == len(s.names))),
+    ]),
+    # mobile-api has staged, unstaged and untracked files: the first one's diff is read.
+    "diffs": ((120, 35), [
+        _select("mobile-api"), _keys("enter", wait=0),
+        _until("diffs", _on(DetailScreen, lambda s: s.diffs)),
+    ]),
+    # auth-lib has diverged: its commits not pushed (↑) and not pulled (↓), the newest shown.
+    "commits": ((120, 35), [
+        _select("auth-lib"), _keys("L", wait=0),
+        _until("commits", _on(CommitLogScreen, lambda s: s.commits is not None)),
+        _keys("enter", wait=0), _until("commit shown", _on(CommitLogScreen, lambda s: s.shown)),
     ]),
 }  # fmt: skip
 # What a scene changes in its new sandbox before the app starts; each returns the config to use.

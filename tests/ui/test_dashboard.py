@@ -8,6 +8,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from textual.widgets import OptionList
+
 from gitwatch_tui.core.config import Config
 from gitwatch_tui.core.models import RepoSpec
 from gitwatch_tui.ui.app import GitwatchApp
@@ -173,9 +175,14 @@ async def test_enter_opens_details_and_escape_returns(repo_set: RepoSet, tmp_pat
         await pilot.press("enter")
         screen = app.screen
         await until(pilot, lambda: screen.details is not None)
-        files = plain(screen.query_one("#detail-files"))
-        assert "Not staged (1)" in files and "README.md" in files
-        assert "Untracked (1)" in files and "notes.txt" in files
+        await until(pilot, lambda: screen.query_one("#detail-file-list", OptionList).option_count)
+        files = [o.prompt for o in screen.query_one("#detail-file-list", OptionList).options]
+        assert [str(f) for f in files] == [
+            "Not staged (1)",
+            " M README.md",
+            "Untracked (1)",
+            " ? notes.txt",
+        ]
 
 
 async def test_an_idle_repo_says_when_it_is_polled_next(repo_set: RepoSet, tmp_path: Path) -> None:

@@ -24,6 +24,8 @@ PANELS = {
     # Taken after the log scene pulled admin-panel: still behind here, its own new sandbox.
     "bulk": ["1 done · 11 skipped · 0 failed", "fast-forwarded"],  # no remote: skipped
     "push": ["Push · libs · 5 repos", "pushed"],
+    "diffs": ["Staged (2)", "+_devices: dict[str, str] = {}  # user -> token"],
+    "commits": ["↓1 not pulled", "Document token lifetimes"],
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -117,6 +117,41 @@ def test_details(snap_compare, demo, tmp_path, size) -> None:  # type: ignore[no
                 break
             await pilot.pause(0.05)
         await pilot.pause(0.1)
+
+    app = demo_app(demo, tmp_path)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+async def _until(pilot: Pilot[int], ready: Callable[[], object]) -> None:
+    for _ in range(200):
+        if ready():
+            break
+        await pilot.pause(0.05)
+    await pilot.pause(0.1)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_details_with_a_diff(snap_compare, demo, tmp_path, size) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[int]) -> None:
+        await _select("mobile-api")(pilot)
+        await pilot.press("enter")
+        screen = pilot.app.screen
+        await _until(pilot, lambda: getattr(screen, "diffs", None))
+
+    app = demo_app(demo, tmp_path)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_commit_log(snap_compare, demo, tmp_path, size) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[int]) -> None:
+        await _select("auth-lib")(pilot)
+        await pilot.press("L")
+        screen = pilot.app.screen
+        await _until(pilot, lambda: getattr(screen, "commits", None))
+        if size == (120, 35):  # the newest commit shown below the graph
+            await pilot.press("enter")
+            await _until(pilot, lambda: getattr(screen, "shown", None))
 
     app = demo_app(demo, tmp_path)
     assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -68,7 +68,8 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         Binding("b", "switch", "Branch"),
         Binding("s", "stash_switch", "Stash & switch", show=False),
         Binding("S", "stashes", "Stashes", show=False),
-        Binding("l", "log", "Log", show=False),
+        Binding("l", "log", "Events", show=False),
+        Binding("L", "commit_log", "Commits", show=False),
         Binding("c", "conflicts", "Conflicts", show=False),
         Binding("slash", "filter", "Filter"),
         Binding("o", "sort", "Sort", show=False),
@@ -474,6 +475,16 @@ class DashboardScreen(FollowsEngine, HostedScreen):
 
         key = self.query_one(RepoTable).selected_key
         self.app.push_screen(LogScreen(key if key in self.rows else None))
+
+    # -- commit log --
+
+    def action_commit_log(self) -> None:
+        """The selected repo's commit graph (HEAD and its upstream)."""
+        if (name := self._selected_repo()) is None:
+            return
+        from gitwatch_tui.ui.screens.commit_log import CommitLogScreen
+
+        self.app.push_screen(CommitLogScreen(name))
 
     def action_conflicts(self) -> None:
         if (name := self._selected_repo()) is None:

@@ -41,6 +41,7 @@ def _dedupe(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
 _EVERY_PANEL = {
     *("Back", "Close", "Scroll down", "Scroll up", "Page down", "Page up"),
     *("Next branch", "Previous branch", "Next stash / scroll down", "Previous stash / scroll up"),
+    *("Next commit / scroll down", "Previous commit / scroll up"),
 }
 
 
@@ -147,6 +148,7 @@ def help_content(wide: bool) -> Table:
 
 
 def _panels_part(wide: bool) -> Table:
+    from gitwatch_tui.ui.screens.commit_log import CommitLogScreen
     from gitwatch_tui.ui.screens.conflicts import ConflictScreen
     from gitwatch_tui.ui.screens.log import LogScreen
     from gitwatch_tui.ui.screens.pull import PullScreen
@@ -160,7 +162,8 @@ def _panels_part(wide: bool) -> Table:
         ("Branch  b s", [("type", "filter"), *_keys(SwitchScreen.BINDINGS)]),
         ("Stashes  S", _keys(StashScreen.BINDINGS)),
         ("Conflicts  c", _keys(ConflictScreen.BINDINGS)),
-        ("Log  l", _keys(LogScreen.BINDINGS)),
+        ("Events  l", _keys(LogScreen.BINDINGS)),
+        ("Commits  L", _keys(CommitLogScreen.BINDINGS)),
         ("Picked rows", [("space a", "pick"), ("f p P b", "fetch / pull / push / switch them")]),
         ("Every panel", [("esc", "back"), ("↑ ↓ j k", "move or scroll")]),
     ]

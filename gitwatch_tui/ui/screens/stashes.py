@@ -4,7 +4,6 @@ and an apply or pop that conflicts keeps the stash and opens the conflict panel.
 
 from __future__ import annotations
 
-from rich.syntax import Syntax
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -20,6 +19,7 @@ from gitwatch_tui.core.results import (
     StashOutcome,
     undo_drop_command,
 )
+from gitwatch_tui.ui.diff_view import diff_text
 from gitwatch_tui.ui.repo_view import ago
 from gitwatch_tui.ui.screens.change_panel import ChangePanel, in_turn
 from gitwatch_tui.ui.screens.confirm import ConfirmScreen
@@ -287,14 +287,7 @@ class StashScreen(ChangePanel):
             return
         lines = diff.splitlines()
         shown = "\n".join(lines[:MAX_DIFF_LINES])
-        syntax = Syntax(
-            shown or "(an empty patch)",
-            "diff",
-            theme="ansi_dark" if self.app.current_theme.dark else "ansi_light",
-            # The pane's own colour: a theme's background would draw boxes behind the text.
-            background_color=self.query_one("#stash-diff").background_colors[1].hex,
-            word_wrap=True,
-        )
+        coloured = diff_text(shown or "(an empty patch)", p)
         if len(lines) > MAX_DIFF_LINES:
             more = len(lines) - MAX_DIFF_LINES
             note = Text(
@@ -303,9 +296,9 @@ class StashScreen(ChangePanel):
             )
             from rich.console import Group
 
-            patch.update(Group(syntax, note))
+            patch.update(Group(coloured, note))
         else:
-            patch.update(syntax)
+            patch.update(coloured)
         if self._shown_sha != entry.sha:
             self._shown_sha = entry.sha
             self.query_one("#stash-diff", VerticalScroll).scroll_home(animate=False)
