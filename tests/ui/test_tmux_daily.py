@@ -1,6 +1,7 @@
 """End to end, a day's loop by keys only: the real `gitwatch-tui` in tmux on a folder holding one
 clone of a real bare remote that moved on the same line as a local commit. Pull (merge), resolve
-the conflict, push: the bare remote ends up holding the merge."""
+the conflict, see the unpushed commits, push: the bare remote ends up holding the merge. And the
+push panel's every state and key at 80x24, its words whole."""
 
 from __future__ import annotations
 
@@ -88,6 +89,10 @@ def test_pull_resolve_push_all_by_keys(
     merge = git(clone, "rev-parse", "HEAD")
     assert len(git(clone, "log", "-1", "--format=%P").split()) == 2
 
+    terminal.keys("L")  # the commit log: ours and the merge are not pushed yet
+    terminal.wait_for(lambda s: "↑2 not pushed" in s and "Merge remote-tracking" in s, WITHIN)
+    terminal.keys("Escape")
+    terminal.wait_for(lambda s: "not pushed" not in s and _row(s, "app"), WITHIN)
     terminal.keys("P")
     terminal.wait_for(lambda s: "Push  app" in s and "To push (2)" in s, WITHIN)
     terminal.keys("Enter")
