@@ -65,9 +65,10 @@ TARGETS = {  # the issue's targets: (limit, unit)
     "key_open_ms": (100.0, "ms"),
     "key_close_ms": (100.0, "ms"),
     "rss_mb": (200.0, "MB"),
+    "quit_s": (1.0, "s"),
 }
 # Phase time limits, seconds: a hung phase fails the run instead of the whole benchmark.
-LIMITS = {"frame": 20.0, "fill": 180.0, "settle": 30.0, "key": 10.0, "quit": 15.0}
+LIMITS = {"frame": 20.0, "fill": 180.0, "settle": 90.0, "key": 10.0, "quit": 15.0}
 
 
 class PhaseTimeoutError(RuntimeError):
@@ -342,10 +343,55 @@ def watcher_pid(app: int) -> int | None:
     return next((p for p in descendants(app) if "watch_worker" in " ".join(cmdline(p))), None)
 
 
+def quit_app(term: Tmux, app: int, during: str, run: Run) -> None:
+    """`q` once a full refresh (`r`) or a fetch of every repo (`F`) is under way: the time
+    until the app's process is gone, and how many of its processes outlived it."""
+    run.quit_during = during
+    term.keys("r" if during == "refresh" else "F")
+    wanted = reading_status if during == "refresh" else lambda command: " fetch " in command
+    deadline = time.perf_counter() + LIMITS["key"]
+    while time.perf_counter() < deadline and not run.quit_busy:
+        run.quit_busy = any(wanted(" ".join(cmdline(p))) for p in descendants(app))
+        time.sleep(0.01)
+    ours = descendants(app)
+    term.keys("q")
+    quit_start = time.perf_counter()
+    while Path(f"/proc/{app}").exists() and status_state(app) != "Z":
+        if time.perf_counter() - quit_start > LIMITS["quit"]:
+            raise PhaseTimeoutError(f"quit: app still running; last screen:\n{term.screen()}")
+        time.sleep(0.005)
+    run.quit_s = time.perf_counter() - quit_start
+    # The watcher child and the group keeper leave as their pipes close: give them 2 s.
+    left = [p for p in ours if status_state(p) not in ("", "Z")]
+    while left and time.perf_counter() - quit_start < run.quit_s + 2.0:
+        time.sleep(0.02)
+        left = [p for p in left if status_state(p) not in ("", "Z")]
+    run.quit_left = len(left)
+    while term.pane("#{pane_dead}") != "1":
+        if time.perf_counter() - quit_start > LIMITS["quit"]:
+            raise PhaseTimeoutError("quit: the pane outlived the app")
+        time.sleep(0.05)
+    run.exit_status = term.pane("#{pane_dead_status}")
+
+
+def status_state(pid: int) -> str:
+    """A process's state letter (R, S, Z, ...), or "" once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
 def git_status_running(app: int) -> bool:
     """A status read of the app's is under way: a `git status`, or the shell loop that runs
     them one repo after another (its script names the command)."""
-    return any("status --porcelain" in " ".join(cmdline(p)) for p in descendants(app))
+    return any(reading_status(" ".join(cmdline(p))) for p in descendants(app))
+
+
+def reading_status(command: str) -> bool:
+    """A `git status` of ours, or a loop of them: `status`, options (`--ignore-submodules`
+    for an untrusted repo), then `--porcelain=v2`."""
+    return " status " in command and "--porcelain=v2" in command
 
 
 # -- one run ---------------------------------------------------------------------------------
@@ -360,6 +406,7 @@ class Run:
     lower_bound_after_s: float = 0.0
     launch_cmd_ms: float = 0.0  # the respawn-pane round trip, included in the first frame
     first_frame_s: float = 0.0
+    rows_shown_s: float = 0.0  # every repo has a row (its status may still be unread)
     filled_s: float = 0.0
     # Where the cores went from spawn to filled, in CPU seconds: the app (every thread), its
     # reaped children (git), and the whole machine's idle time (a core nobody used).
@@ -390,6 +437,10 @@ class Run:
     watcher_rss_mb: float = 0.0
     threads: int = 0
     exit_status: str = ""
+    quit_during: str = ""  # what ran as `q` went in: "refresh" (`r`) or "fetch-all" (`F`)
+    quit_busy: bool = False  # the app's git was seen running just before `q`
+    quit_s: float = 0.0  # `q` → the app's process gone
+    quit_left: int = 0  # processes of the app still alive once it was gone (git it started)
     load_avg: float = 0.0  # 1-minute load average as the run began
     machine_before_pct: float = 0.0  # whole machine, % of one core, the second before the run
 
@@ -494,7 +545,16 @@ def one_run(corpus: Path, args: argparse.Namespace, log: Callable[[str], None]) 
         if app is None:
             raise RuntimeError("no dashboard process under the tmux pane")
 
-        # 2. every row filled.
+        # 2. every repo has a row (the summary counts them all), then every row filled.
+        shown, _ = poll(
+            term,
+            lambda s: f" {n} repos" in summary_line(s),
+            since=t0,
+            phase="fill",
+            every=start_every,
+        )
+        run.rows_shown_s = shown.back - t0
+
         def filled(screen: str) -> bool:
             line = summary_line(screen)
             return f" {n} repos" in line and "scanning" not in line
@@ -600,13 +660,7 @@ def one_run(corpus: Path, args: argparse.Namespace, log: Callable[[str], None]) 
         run.threads = status_field(app, "Threads")
         w = watcher_pid(app)
         run.watcher_rss_mb = status_mb(w, "VmHWM") if w else float("nan")
-        term.keys("q")
-        quit_start = time.perf_counter()
-        while term.pane("#{pane_dead}") != "1":
-            if time.perf_counter() - quit_start > LIMITS["quit"]:
-                raise PhaseTimeoutError(f"quit: app still running; last screen:\n{term.screen()}")
-            time.sleep(0.05)
-        run.exit_status = term.pane("#{pane_dead_status}")
+        quit_app(term, app, args.quit_during, run)
     finally:
         # Closing the server hangs up on the app; whatever of ours outlives that is killed,
         # by pid, provided it still runs the same command line.
@@ -641,6 +695,10 @@ def summarize(runs: list[Run]) -> dict[str, Any]:
         "repos": runs[0].repos,
         "runs": len(runs),
         "first_frame_s": med(r.first_frame_s for r in runs),
+        "rows_shown_s": med(r.rows_shown_s for r in runs),
+        "quit_s": med(r.quit_s for r in runs),
+        "quit_left": max(r.quit_left for r in runs),
+        "quit_busy": all(r.quit_busy for r in runs),
         "filled_s": med(r.filled_s for r in runs),
         "lower_bound_s": med(r.lower_bound_s for r in runs),
         "fill_app_cpu_s": med(r.fill_app_cpu_s for r in runs),
@@ -704,6 +762,7 @@ def table(corpus: str, runs: list[Run], s: dict[str, Any]) -> str:
         f"| first frame (spawn → app on screen) | {frame} s | < 0.6 s "
         f"| {verdict('first_frame_s', s['first_frame_s'])} |"
     )
+    add(f"| every repo has a row | {spread(runs, lambda r: r.rows_shown_s, '{:.2f}')} s | | |")
     add(f"| all rows filled | {spread(runs, lambda r: r.filled_s, '{:.2f}')} s | | |")
     add(
         f"| lower bound: git status, xargs -P{CORES} (mean of before/after) | "
@@ -763,6 +822,13 @@ def table(corpus: str, runs: list[Run], s: dict[str, Any]) -> str:
         f"{s['refresh_coverage']:.0%} of {sum(len(r.key_open_ms) for r in runs)} | | |"
     )
     add(f"| watcher child peak RSS | {s['watcher_rss_mb']:.0f} MB | | |")
+    during = runs[0].quit_during
+    add(
+        f"| `q` during a {during} → app gone (its git seen running first: "
+        f"{'yes' if s['quit_busy'] else 'no'}) | {spread(runs, lambda r: r.quit_s, '{:.2f}')} s "
+        f"| < 1 s | {verdict('quit_s', s['quit_s'])} |"
+    )
+    add(f"| processes of the app left 2 s after it | {s['quit_left']} | 0 | |")
     return "\n".join(lines)
 
 
@@ -826,6 +892,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--jobs", type=int, default=CORES, help="lower bound's xargs -P")
     parser.add_argument("--capture", choices=("control", "spawn"), default="control")
+    parser.add_argument(
+        "--quit-during",
+        choices=("refresh", "fetch-all"),
+        default="refresh",
+        help="what the app is doing when `q` goes in at the end of a run",
+    )
     parser.add_argument(
         "--need-watcher",
         action=argparse.BooleanOptionalAction,

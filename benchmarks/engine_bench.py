@@ -233,12 +233,13 @@ def proc_status_mb(key: str) -> float:
 # -- corpus, daemon, remotes -----------------------------------------------------------------
 
 
-def ensure_corpus(n: int) -> Path:
-    """benchmarks/.corpus/nN, built with make_corpus.py when it is not there yet."""
-    corpus = CORPUS_DIR / f"n{n}"
+def ensure_corpus(n: int, where: Path = CORPUS_DIR) -> Path:
+    """`where`/nN (default benchmarks/.corpus/nN), built with make_corpus.py when it is not
+    there yet."""
+    corpus = where / f"n{n}"
     manifest = corpus / "manifest.json"
     if not manifest.exists():
-        print(f"building {corpus.relative_to(HERE.parent)} ...", file=sys.stderr, flush=True)
+        print(f"building {corpus} ...", file=sys.stderr, flush=True)
         make = [sys.executable, str(HERE / "make_corpus.py"), str(corpus), "--repos", str(n)]
         subprocess.run(make, check=True, stdout=sys.stderr)
     repos = json.loads(manifest.read_text())["repos"]
@@ -726,8 +727,15 @@ def engine_sample(data: dict[str, Any]) -> Sample:
     )
 
 
-def fetch_scenario(corpus: Path, rounds: int, fetch_jobs: int, status_jobs: int) -> dict[str, Any]:
-    """Paired rounds, lower bound then engine, for both modes, file watching off then on."""
+def fetch_scenario(
+    corpus: Path,
+    rounds: int,
+    fetch_jobs: int,
+    status_jobs: int,
+    modes: Sequence[str] = MODES,
+    watching: Sequence[bool] = (False, True),
+) -> dict[str, Any]:
+    """Paired rounds, lower bound then engine, for each mode, file watching off then on."""
     work, remotes = clones(corpus), corpus / "remotes"
     bare = [remotes / f"{c.name}.git" for c in work]
     series: dict[tuple[str, str], Series] = {}
@@ -787,15 +795,15 @@ def fetch_scenario(corpus: Path, rounds: int, fetch_jobs: int, status_jobs: int)
             add_loopback_remote(work, url)
             # Fetch, then the status sweep at the engine's status concurrency ($4).
             fetch_status = LB_FETCH + "; " + LB_STATUS.replace('"$1"', '"$4"')
-            for watch in (False, True):
+            for watch in watching:
                 tag = "watch on" if watch else "watch off"
                 worker = Worker("fetch", str(corpus), *(["--watch"] if watch else []))
                 try:
                     notes.append(f"engine ({tag}) first sweep: {worker.read()['sweep_s']:.2f} s")
-                    for mode in MODES:  # warm-up: page cache, the first fetch creates lo/*
+                    for mode in modes:  # warm-up: page cache, the first fetch creates lo/*
                         plain(LB_FETCH, mode)
                         engine(worker, mode)
-                    for mode in MODES:
+                    for mode in modes:
                         for _ in range(rounds):
                             one_round(worker, mode, watch)
                 finally:
@@ -1046,6 +1054,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--idle-seconds", type=float, default=30.0)
     parser.add_argument("--only", choices=("fetch", "idle", "watcher"), help="run one scenario")
+    parser.add_argument(
+        "--corpus-dir",
+        type=Path,
+        default=CORPUS_DIR,
+        help="where the nN corpora are (or are built), e.g. a disk with room for n10000",
+    )
+    parser.add_argument(
+        "--fetch-modes", nargs="+", choices=MODES, default=list(MODES), metavar="MODE"
+    )
+    parser.add_argument(
+        "--fetch-watch", nargs="+", choices=("off", "on"), default=["off", "on"], metavar="W"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--watch", action="store_true", help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args(argv)
@@ -1071,17 +1091,20 @@ def main(argv: list[str] | None = None) -> int:
     git = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip()
     print(f"{CORES} cores, {git}, Python {sys.version.split()[0]}; load before: {load()}\n")
     if args.only in (None, "fetch"):
-        corpus = ensure_corpus(args.repos_fetch)
-        result = fetch_scenario(corpus, args.rounds, fetch_jobs, status_jobs)
+        corpus = ensure_corpus(args.repos_fetch, args.corpus_dir)
+        watching = [w == "on" for w in args.fetch_watch]
+        result = fetch_scenario(
+            corpus, args.rounds, fetch_jobs, status_jobs, args.fetch_modes, watching
+        )
         print_fetch(result, args.repos_fetch, args.rounds, fetch_jobs)
         print(f"\nload after fetch: {load()}\n")
     if args.only in (None, "idle"):
-        corpus = ensure_corpus(args.repos_idle)
+        corpus = ensure_corpus(args.repos_idle, args.corpus_dir)
         result = idle_scenario(corpus, args.idle_seconds, fetch_jobs, status_jobs)
         print_idle(result, args.repos_idle, status_jobs, fetch_jobs)
         print(f"\nload after idle: {load()}\n")
     if args.only in (None, "watcher"):
-        corpus = ensure_corpus(args.repos_idle)
+        corpus = ensure_corpus(args.repos_idle, args.corpus_dir)
         print_watcher(watcher_scenario(corpus, args.rounds, args.idle_seconds), args.repos_idle)
         print(f"\nload after watcher: {load()}")
     return 0

@@ -12,7 +12,21 @@ def run() -> int:
         catch()
     from gitwatch_tui.cli import main
 
-    return main()
+    code = main()
+    if "textual" in sys.modules:  # a dashboard ran, and is closed: nothing is left to tear down
+        _leave_now(code)
+    return code
+
+
+def _leave_now(code: int) -> None:
+    """Exit without the interpreter's teardown: freeing a dashboard's objects one by one (the
+    rows, statuses and widgets of 10,000 repos) took 0.7 s of a quit. The engine has stopped,
+    its git processes are ended and the terminal is restored; only the output needs a flush."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _command(argv: list[str]) -> str | None:

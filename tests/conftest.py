@@ -155,6 +155,10 @@ class GitHttpServer:
     root: Path
     answers: dict[str, int] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
+    delay: float = 0.0  # seconds each request is held before it is served (a slow server)
+    in_flight: int = 0
+    most_in_flight: int = 0  # the most requests served at one time
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @pytest.fixture()
@@ -171,6 +175,27 @@ def git_http(tmp_path: Path) -> Iterator[GitHttpServer]:
             self._serve()
 
         def _serve(self) -> None:
+            with state.lock:
+                state.in_flight += 1
+                state.most_in_flight = max(state.most_in_flight, state.in_flight)
+            self.counted = True
+            try:
+                time.sleep(state.delay)
+                self._answer()
+            finally:
+                self._uncount()
+
+        def send_response(self, code: int, message: str | None = None) -> None:
+            self._uncount()  # before the client has its answer: a request ends within its own
+            super().send_response(code, message)
+
+        def _uncount(self) -> None:
+            if getattr(self, "counted", False):
+                self.counted = False
+                with state.lock:
+                    state.in_flight -= 1
+
+        def _answer(self) -> None:
             path, _, query = self.path.partition("?")
             repo = path.strip("/").split("/", 1)[0]
             state.requests.append(repo)

@@ -177,6 +177,19 @@ class NotifySettings:
         return bool(self.on) and (self.webhook is not None or self.email is not None)
 
 
+# The single-repo tools `t` hands over to, the first one installed (else the shell).
+DEFAULT_HANDOFF: tuple[str, ...] = ("lazygit", "gitui", "tig")
+DEFAULT_RUN_CONCURRENCY = 4
+
+
+@dataclass(frozen=True, slots=True)
+class SavedCommand:
+    """A command kept in the config for run-anywhere (`!`): a shell line run in each repo."""
+
+    name: str
+    run: str
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """The whole config; `source` is the file it came from, None for the built-in default.
@@ -195,6 +208,10 @@ class Config:
     # empties the watch list on purpose; a bare `repos:` may be a file still being written.
     repos_key: SourceLocation | None = None
     repos_listed: bool = False
+    # -- hand-off and run anywhere --
+    handoff: tuple[str, ...] = DEFAULT_HANDOFF
+    commands: tuple[SavedCommand, ...] = ()
+    run_concurrency: int = DEFAULT_RUN_CONCURRENCY
 
 
 def refuse_no_repos(config: Config, found: Collection[RepoSpec]) -> None:

@@ -28,6 +28,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.reader import ReaderError
 
 from gitwatch_tui.core.config import (
+    DEFAULT_HANDOFF,
     NOTIFY_KINDS,
     WEBHOOK_PROVIDERS,
     Config,
@@ -36,6 +37,7 @@ from gitwatch_tui.core.config import (
     NotifyRate,
     NotifySettings,
     RateLimit,
+    SavedCommand,
     ServerSettings,
     WebhookTarget,
     expand_user,
@@ -1116,3 +1118,44 @@ _REPO_FIELDS.update(
     pipeline=_read_pipeline,
 )
 _TOP_FIELDS["notify"] = _read_notify
+
+
+# -- hand-off and run anywhere: `handoff`, `commands`, `run_concurrency` --------------------------
+
+
+def _read_handoff(node: Node, ctx: _Context) -> tuple[str, ...]:
+    # `handoff:` left empty means the default tools; `handoff: []` means none (the shell).
+    if _is_null(node):
+        return DEFAULT_HANDOFF
+    if not isinstance(node, SequenceNode):
+        raise _BadValueError(node, f"expected a list of program names, got {_describe(node)}")
+    return tuple(_read_str(item, ctx) for item in node.value)
+
+
+def _read_commands(node: Node, ctx: _Context) -> tuple[SavedCommand, ...]:
+    commands: list[SavedCommand] = []
+    first_line: dict[str, int] = {}
+    for item in _items(node):
+        values = _read_fields(item, _COMMAND_FIELDS, ctx, "a commands entry", ("name", "run"))
+        if "name" not in values or "run" not in values:
+            continue
+        name = values["name"]
+        if name in first_line:
+            where = _pairs(item, ctx)["name"][1] if isinstance(item, MappingNode) else item
+            ctx.error(where, f"duplicate command name '{_quote(name)}' (first on line "
+                             f"{first_line[name]})")  # fmt: skip
+            continue
+        first_line[name] = item.start_mark.line + 1
+        commands.append(SavedCommand(**values))
+    return tuple(commands)
+
+
+_COMMAND_FIELDS: dict[str, Reader] = {
+    "name": _read_str,
+    "run": lambda node, ctx: _scalar(node, "a shell command line"),
+}
+_TOP_FIELDS.update(
+    handoff=_read_handoff,
+    commands=_read_commands,
+    run_concurrency=_int_reader(minimum=1, maximum=64),
+)

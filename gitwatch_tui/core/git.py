@@ -239,6 +239,11 @@ def git_env(
     return env
 
 
+def without_repo_vars(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` without the variables that point git at another repository than its cwd's."""
+    return {k: v for k, v in env.items() if k not in _REPO_ENV_VARS}
+
+
 def git_argv(
     args: Sequence[str],
     repo: RepoPaths | None = None,
@@ -407,6 +412,7 @@ async def _outcome(
 # Each repo's command line (its guard's variables, then git's argv) is one argument, quoted
 # for `eval`. Each repo's output ends with a marker carrying a per-run nonce and git's exit status.
 _READ_NAP = 0.01  # seconds between reads of a shell loop's output; far below any timeout
+_terminations = [0]  # how often terminate_all was called: a run_many begun before stops early
 _SHARD_SCRIPT = """\
 for command in "$@"; do
   eval "$command" </dev/null
@@ -429,7 +435,8 @@ def run_many(
 
     Yields `(index into repos, result)` as chunks finish. `timeout` applies to each repo:
     a repo that hangs is killed with its process group, reported as timed out, and the rest
-    of its chunk carries on in a fresh loop.
+    of its chunk carries on in a fresh loop. Once `terminate_all` is called no further loop
+    starts: the repos not read by then get no result.
     """
     if any(repo.work_tree is None for repo in repos):
         raise ValueError("run_many needs work trees; run bare repos with run_git")
@@ -443,6 +450,7 @@ def run_many(
     done: queue.SimpleQueue[list[tuple[int, GitResult]] | BaseException] = queue.SimpleQueue()
     for chunk in chunks:
         todo.put(chunk)
+    generation = _terminations[0]
 
     def worker() -> None:
         while True:
@@ -450,6 +458,9 @@ def run_many(
                 chunk = todo.get_nowait()
             except queue.Empty:
                 return
+            if _terminations[0] != generation:  # we are stopping: a sweep of 10,000 repos
+                done.put([])  # would otherwise run on, loop after loop, for a minute
+                continue
             try:
                 done.put(_run_shard(repos, chunk, args, timeout, env))
             except BaseException as exc:  # handed to the caller, not lost in a thread
@@ -605,7 +616,9 @@ def _collect_shard(
 
 
 def terminate_all() -> None:
-    """End every git call still running in this process (their whole process groups)."""
+    """End every git call still running in this process (their whole process groups); a
+    `run_many` under way starts no further shell loop."""
+    _terminations[0] += 1
     for pgid in kept_groups():
         _signal_group(pgid, signal.SIGTERM)
 

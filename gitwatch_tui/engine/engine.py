@@ -95,9 +95,10 @@ from gitwatch_tui.engine.history import (
     HistoryUnavailable,
     default_state_dir,
 )
-from gitwatch_tui.engine.limiter import MANUAL, SCHEDULED, PriorityLimiter
+from gitwatch_tui.engine.limiter import MANUAL, SCHEDULED, PriorityLimiter, each_in_turn
 from gitwatch_tui.engine.locks import HOLD_WAIT, RepoBusy, RepoLock
 from gitwatch_tui.engine.pipeline import PipelineRunner
+from gitwatch_tui.engine.run_anywhere import CommandRun, RepoRun
 from gitwatch_tui.engine.watcher import RepoWatcher
 
 T = TypeVar("T")
@@ -140,8 +141,11 @@ class Engine:
         watchdog_every: float = WATCHDOG_EVERY,
         config_settle: float = DEFAULT_SETTLE,
         environ: Mapping[str, str] | None = None,
+        watch_budget: int | None = None,
     ) -> None:
-        """`environ`: where the pipeline steps' secrets are read (default: os.environ)."""
+        """`environ`: where the pipeline steps' secrets are read (default: os.environ).
+        `watch_budget`: inotify watches the file watcher may take (default: what is free)."""
+        self._watch_budget = watch_budget
         self.config = config
         self._head_start = head_start
         self.events = EventBus()
@@ -232,6 +236,7 @@ class Engine:
                 on_change=self._on_files_changed,
                 debounce=0.3,
                 on_notice=lambda message: self._log("warning", message),
+                watch_budget=self._watch_budget,
             )
         self._apply_specs(specs)
         self.pipelines.start()
@@ -300,6 +305,10 @@ class Engine:
     def polling_fallback(self) -> bool:
         """True when file watching could not be set up and local changes wait for the next poll."""
         return self._watcher is not None and self._watcher.polling_fallback
+
+    def unwatched_trees(self) -> frozenset[str]:
+        """Repos whose work trees are polled rather than watched (over the inotify budget)."""
+        return self._watcher.unwatched_trees() if self._watcher is not None else frozenset()
 
     def begin_stop(self) -> None:
         """Start no new work from now on: no poll, fetch (a webhook's or a key's), auto-sync,
@@ -382,8 +391,28 @@ class Engine:
             return _not_started(name, "fetch")
         return await self._start_cycle(name, manual=True)
 
-    async def fetch_all(self) -> list[SyncFinished]:
-        return list(await asyncio.gather(*(self.fetch(name) for name in list(self.specs))))
+    async def fetch_all(self, names: Sequence[str] | None = None) -> list[SyncFinished]:
+        """Fetch every repo (or `names`), in order. Only a few more cycles are started than
+        the network limit lets run: 10,000 cycles started at once took seconds to start and,
+        at a quit, to cancel."""
+        names = list(self.specs) if names is None else list(names)
+        results: dict[str, SyncFinished] = {}
+        await each_in_turn(names, self._fetch_into(results), self.fetch_lanes)
+        return [results[name] for name in names]
+
+    def _fetch_into(
+        self, results: dict[str, SyncFinished]
+    ) -> Callable[[str], Coroutine[Any, Any, None]]:
+        async def fetch_one(name: str) -> None:
+            results[name] = await self.fetch(name)
+
+        return fetch_one
+
+    @property
+    def fetch_lanes(self) -> int:
+        """How many fetches a bulk fetch keeps started: the network limit's, twice over, so
+        that a slot that frees always has a fetch waiting for it."""
+        return 2 * self.config.defaults.fetch_concurrency
 
     async def pull(
         self, name: str, mode: PullMode = "ff-only", *, expected_upstream: str | None = None
@@ -564,6 +593,21 @@ class Engine:
 
         run = partial(push, set_upstream=set_upstream, force_lease=force_lease)
         return await self._change(name, "push", run)
+
+    # -- run anywhere -------------------------------------------------------------------------
+
+    def run_command(
+        self,
+        names: Sequence[str],
+        command: str,
+        on_progress: Callable[[RepoRun], None] = lambda run: None,
+    ) -> CommandRun:
+        """`command` (a shell line) in each repo of `names`, at most `run_concurrency` at a
+        time; `await run.run()` runs it, and cancelling that ends every command it started.
+        Not under the repos' locks: it is the user's own command, as in their shell."""
+        targets = [(name, self._spec(name).path) for name in names]
+        concurrency = self.config.run_concurrency
+        return CommandRun(command, targets, concurrency=concurrency, on_progress=on_progress)
 
     async def _change(self, name: str, action: Action, operation: Callable[..., C]) -> C:
         """Run `operation(spec, timeout=..)` under the repo's lock, log it to history with its

@@ -1,14 +1,17 @@
-"""A concurrency limit whose waiters are served by priority, so a key press jumps the queue."""
+"""A concurrency limit whose waiters are served by priority, so a key press jumps the queue;
+and `each_in_turn`, which runs a bulk action a few items at a time."""
 
 from __future__ import annotations
 
 import asyncio
 import heapq
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 MANUAL, SCHEDULED = 0, 1
+T = TypeVar("T")
 
 
 class PriorityLimiter:
@@ -59,3 +62,15 @@ class PriorityLimiter:
             if not future.done():
                 self._active += 1
                 future.set_result(None)
+
+
+async def each_in_turn(items: Sequence[T], run: Callable[[T], Awaitable[None]], lanes: int) -> None:
+    """`run(item)` for every item, in order, at most `lanes` at a time: a bulk action over
+    10,000 repos keeps a few tasks, not 10,000 of them waiting for the limiter."""
+    todo = iter(items)
+
+    async def lane() -> None:
+        for item in todo:
+            await run(item)
+
+    await asyncio.gather(*(lane() for _ in range(max(1, min(lanes, len(items))))))

@@ -7,11 +7,12 @@ events of a big checkout, never holds the interpreter its event loop runs on. It
 request line from stdin:
 
     {"roots": [[folder, "tree" | "git"], ...], "lenient": false, "ignore_dirs": [...],
-     "step_ms": 50, "debounce_ms": 100, "backend": "inotify" | "watchfiles", "parent": pid}
+     "step_ms": 50, "debounce_ms": 100, "backend": "inotify" | "watchfiles", "parent": pid,
+     "budget": N | null}
 
 and writes JSON lines to stdout:
 
-    {"ready": true, "watches": N}         every watch is in place
+    {"ready": true, "watches": N, "unwatched": [folder, ...]}   every watch is in place
     {"changes": [[change, path], ...]}    a batch; `change` is a watchfiles.Change value
     {"error": {"type": ..., "errno": ..., "strerror": ..., "filename": ..., "message": ...}}
 
@@ -24,7 +25,10 @@ status: in a git dir only the top folder, `refs/`, `logs/` and `logs/refs/` (for
 reflog) and an operation's folder (`rebase-merge/`) are watched, not `objects/` or the other
 reflogs; in a work tree, folders watchfiles' `DefaultFilter` ignores (`node_modules`, `.venv`,
 ...) are left out. Elsewhere the `watchfiles` backend watches every folder recursively, as
-`watchfiles.awatch` would. Only the standard library is imported up front, so the process is up
+`watchfiles.awatch` would. With a `budget` (inotify backend), work trees are watched in the order
+given for as long as their watches fit in it, git dirs always: the first tree that would go over
+it is given back, and it and the trees after it are listed as `unwatched` (the engine polls
+them). Only the standard library is imported up front, so the process is up
 in a few tens of milliseconds.
 """
 
@@ -34,6 +38,7 @@ import contextlib
 import ctypes
 import errno
 import json
+import math
 import os
 import select
 import signal
@@ -108,19 +113,41 @@ class Inotify:
             raise OSError(code, os.strerror(code), *([path] if path else []))
         return result
 
-    def setup(self) -> None:
+    def setup(self, budget: int | None = None) -> list[str]:
         """Watch every root: permission errors pass only when lenient, a limit never does.
-        Raises StoppedError if told to stop meanwhile (a set-up can take a second or more)."""
-        for i, root in enumerate(self._roots):
+        Work trees stop at the first that would take the watches over `budget`; the trees
+        left unwatched are returned. Raises StoppedError if told to stop meanwhile (a set-up
+        can take a second or more)."""
+        unwatched: list[str] = []
+        # Git dirs first: they are few watches each, and always wanted.
+        roots = sorted(self._roots, key=lambda root: self._roots[root] != "git")
+        for i, root in enumerate(roots):
             if i % 64 == 0 and self._stopped():
                 raise StoppedError
+            if self._roots[root] == "tree" and budget is not None:
+                if unwatched or not self._watch_within(root, budget):
+                    unwatched.append(root)
+                continue
             self._watch_tree(root, root, strict=True)
+        return unwatched
 
-    def _watch_tree(self, top: str, root: str, strict: bool) -> None:
+    def _watch_within(self, root: str, budget: int) -> bool:
+        """Watch a work tree if all its watches fit in `budget`; else give them back."""
+        if self._watch_tree(root, root, strict=True, limit=budget):
+            return True
+        for wd in [wd for wd, (_, owner) in self._path.items() if owner == root]:
+            del self._wd[self._path.pop(wd)[0]]
+            self._libc.inotify_rm_watch(self.fd, wd)
+        return False
+
+    def _watch_tree(self, top: str, root: str, strict: bool, limit: float = math.inf) -> bool:
         """Watch `top` and the wanted folders below it; each is watched before it is listed,
-        so nothing made meanwhile goes unseen. Other roots are walked on their own."""
+        so nothing made meanwhile goes unseen. Other roots are walked on their own. False if
+        it stopped because the watches reached `limit`."""
         kind, stack = self._roots[root], [top]
         while stack:
+            if len(self._wd) >= limit:
+                return False
             folder = stack.pop()
             try:
                 self._add(folder, root)
@@ -142,6 +169,7 @@ class Inotify:
                     continue
                 if wanted(kind, entry.path[len(root) + 1 :].split(os.sep), self._ignore):
                     stack.append(entry.path)
+        return True
 
     def _add(self, folder: str, root: str) -> None:
         wd = self._check(self._libc.inotify_add_watch(self.fd, os.fsencode(folder), _MASK), folder)
@@ -224,8 +252,8 @@ def _serve_inotify(request: dict[str, Any], out: BinaryIO, parent: int) -> None:
     stdin.register(0, select.POLLIN)  # EOF when the watcher stops or its process dies
     ignore = frozenset(request["ignore_dirs"])
     notify = Inotify(roots, ignore, request["lenient"], lambda: bool(stdin.poll(0)))
-    notify.setup()
-    _send(out, {"ready": True, "watches": notify.watches})
+    unwatched = notify.setup(request.get("budget"))
+    _send(out, {"ready": True, "watches": notify.watches, "unwatched": unwatched})
     poller = select.poll()
     poller.register(notify.fd, select.POLLIN)
     poller.register(0, select.POLLIN)
@@ -282,7 +310,7 @@ def _serve_watchfiles(request: dict[str, Any], out: BinaryIO, parent: int) -> No
     ):
         if not ready:
             ready = True
-            _send(out, {"ready": True, "watches": None})
+            _send(out, {"ready": True, "watches": None, "unwatched": []})
         if changes:
             _send_changes(out, ((int(c), p) for c, p in changes))
         if os.getppid() != parent:

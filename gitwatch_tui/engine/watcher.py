@@ -7,6 +7,11 @@ it starts and once more when it ends. A new repo set starts a new session before
 stops, so no event falls into the gap. When the OS refuses the watches (inotify limits) the
 watcher says so once and sets `polling_fallback`; the engine then polls.
 
+Watches at scale: git dirs are always watched, work trees as the inotify budget allows (what
+`max_user_watches` leaves free, less a reserve), the most recently active first (by the mtime of
+the git dir's index, HEAD and HEAD reflog). `unwatched_trees()` names the repos whose trees did
+not fit: the engine re-reads those after every poll.
+
 Why a process: adding ~20,000 inotify watches for 1,000 repos takes the better part of a
 second of CPU, and `watchfiles` does it holding the GIL, which froze the event loop (and the
 dashboard on it) for 1.5-2.5 s. In a thread, a Python walk would still take the GIL back from
@@ -52,6 +57,8 @@ _WORKER = "gitwatch_tui.engine.watch_worker"
 _BACKEND = "inotify" if sys.platform.startswith("linux") else "watchfiles"
 _IDLE_TICK = 1.0  # seconds: how often a quiet worker's session looks for missing folders
 _LINE_LIMIT = 1 << 24  # bytes; the worker sends at most 1,000 paths a line
+_RESERVE = 0.1  # of max_user_watches, left for editors and other tools however many repos
+_ACTIVITY = ("index", "HEAD", os.path.join("logs", "HEAD"))  # what a commit, add or switch touches
 
 
 def _git_kind(rel: str) -> str | None:
@@ -94,6 +101,46 @@ def _sysctl(name: str) -> str:
         return "?"
 
 
+def _watches_in_use() -> int:
+    """The inotify watches this user's processes hold (those /proc lets us read)."""
+    held = 0
+    for pid in filter(str.isdigit, _listdir("/proc")):
+        for fd in _listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:inotify":
+                    info = Path(f"/proc/{pid}/fdinfo/{fd}").read_text()
+                    held += info.count("inotify wd:")
+    return held
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def inotify_budget(own: int = 0) -> int | None:
+    """How many watches a new session may add: `max_user_watches` less those held by other
+    processes (`own`: held by our current session, which the new one replaces) and a reserve;
+    None when there is no such limit to read (not Linux)."""
+    try:
+        limit = int(_sysctl("max_user_watches"))
+    except ValueError:
+        return None
+    others = max(0, _watches_in_use() - own)
+    return max(0, limit - others - int(limit * _RESERVE))
+
+
+def _activity(git_dir: Path) -> float:
+    """When a repo was last used, as its git dir's index, HEAD and HEAD reflog tell."""
+    times = [0.0]
+    for name in _ACTIVITY:
+        with contextlib.suppress(OSError):
+            times.append(os.stat(os.path.join(git_dir, name)).st_mtime)
+    return max(times)
+
+
 @dataclass(slots=True)
 class _Root:
     """The repos a folder is the work tree, git dir or common (refs) dir of."""
@@ -110,6 +157,7 @@ class RepoFilter(DefaultFilter):
     def __init__(self, repos: Repos) -> None:
         super().__init__()
         self.roots: dict[str, _Root] = {}
+        self._git_dirs = {name: git_dir for name, (_, git_dir) in repos.items()}
         for name, (tree, git_dir) in repos.items():
             real = os.path.realpath(git_dir)
             self.roots.setdefault(real, _Root()).own.add(name)
@@ -142,22 +190,43 @@ class RepoFilter(DefaultFilter):
         listed, nested ones too: the worker walks each by its own rules."""
         kinds = {r: "git" if x.own or x.shared else "tree" for r, x in sorted(self.roots.items())}
         there = {r: kind for r, kind in kinds.items() if os.path.isdir(r)}
-        return there, [r for r in kinds if r not in there]
+        return self._by_activity(there), [r for r in kinds if r not in there]
+
+    def _by_activity(self, roots: dict[str, str]) -> dict[str, str]:
+        """The roots with the most recently active work trees first (a budget takes the first)."""
+        active = {name: _activity(git_dir) for name, git_dir in self._git_dirs.items()}
+
+        def latest(root: str) -> float:
+            return max((active[name] for name in self.roots[root].tree), default=0.0)
+
+        return dict(sorted(roots.items(), key=lambda item: -latest(item[0])))
+
+    def trees_of(self, roots: list[str]) -> frozenset[str]:
+        """The repos whose work trees these roots are."""
+        return frozenset(name for root in roots for name in self.roots[root].tree)
 
 
 def _outermost(roots: Mapping[str, str]) -> list[str]:
     """For a recursive watch (awatch): a root inside another is covered by it."""
-    return [r for r in roots if not any(str(p) in roots for p in Path(r).parents)]
+    return sorted(r for r in roots if not any(str(p) in roots for p in Path(r).parents))
 
 
 async def _watch_process(
-    roots: Mapping[str, str], *, lenient: bool, stop: asyncio.Event, tick: float | None
+    roots: Mapping[str, str],
+    *,
+    lenient: bool,
+    stop: asyncio.Event,
+    tick: float | None,
+    budget: int | None = None,
+    ready_info: dict[str, Any] | None = None,
 ) -> AsyncIterator[set[tuple[Change, str]]]:
     """awatch's batches, from a watch_worker process: an empty batch once every watch is in
     place and after each `tick` seconds of quiet (None: never); a set-up error is raised as
-    what it was."""
+    what it was. The worker's ready message (watches held, trees left unwatched for the
+    `budget`) goes into `ready_info`."""
     request = {
-        "roots": sorted(roots.items()),
+        "roots": list(roots.items()),  # in order: a budget takes the first work trees
+        "budget": budget,
         "lenient": lenient,
         "ignore_dirs": sorted(DefaultFilter.ignore_dirs),
         "step_ms": _STEP_MS,
@@ -202,6 +271,8 @@ async def _watch_process(
                 yield {(Change(c), p) for c, p in message["changes"]}
             elif "ready" in message:
                 ready = True
+                if ready_info is not None:
+                    ready_info.update(message)
                 yield set()
             elif "error" in message:
                 raise _error(message["error"])
@@ -276,13 +347,16 @@ class _Session:
     gen: int
     ready: asyncio.Future[None]  # resolved by the first batch: the OS watches are in place
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    watches: int = 0  # inotify watches its worker holds
+    unwatched: frozenset[str] = frozenset()  # repos whose work trees did not fit the budget
 
 
 class RepoWatcher:
     """Calls `on_change(names)` on the loop thread, coalesced, when watched repos change on disk.
 
     `watch_fn`, when given, is an awatch-compatible function that watches in this process
-    instead of the worker (tests inject set-up failures through it).
+    instead of the worker (tests inject set-up failures through it). `watch_budget`: the
+    inotify watches a session may take (default: what the system leaves, `inotify_budget`).
     """
 
     def __init__(
@@ -293,8 +367,10 @@ class RepoWatcher:
         on_notice: Callable[[str], object] | None = None,
         clock: Callable[[], float] = time.monotonic,
         watch_fn: WatchFn | None = None,
+        watch_budget: int | None = None,
     ) -> None:
         self.notices: list[str] = []
+        self._budget = watch_budget
         self._on_change, self._on_notice = on_change, on_notice
         self._debounce, self._clock, self._watch_fn = debounce, clock, watch_fn
         self._repos: dict[str, tuple[Path | None, Path]] = {}
@@ -320,6 +396,14 @@ class RepoWatcher:
         """True once the OS watches for the latest repo set are in place."""
         s = self._current
         return s is not None and s.gen == self._gen and s in self._sessions
+
+    def unwatched_trees(self) -> frozenset[str]:
+        """The repos whose work trees are not watched (over the inotify budget, or every one
+        while watching is down): their local changes show only when they are read again."""
+        if self._fallback:
+            return frozenset(name for name, (tree, _) in self._repos.items() if tree is not None)
+        s = self._current
+        return s.unwatched if s is not None else frozenset()
 
     def set_repos(self, repos: Repos) -> None:
         """Watch exactly these repos; the old watch runs until the new one is in place."""
@@ -348,6 +432,13 @@ class RepoWatcher:
                 if self._current is not None:
                     self._current.stop.set()
                 self._current, self._fallback = new, False
+                if new.unwatched:
+                    trees = sum(tree is not None for tree, _ in self._repos.values())
+                    self._say(
+                        f"{len(new.unwatched)} of {trees} work trees are over the inotify watch "
+                        f"budget (fs.inotify.max_user_watches={_sysctl('max_user_watches')}); "
+                        "their local changes are picked up every poll instead"
+                    )
         finally:
             if self._timer is not None:
                 self._timer.cancel()
@@ -365,10 +456,19 @@ class RepoWatcher:
         try:
             paths = await asyncio.to_thread(RepoFilter, repos)  # realpath and commondir reads
             roots, missing = await asyncio.to_thread(paths.plan)
+            ready_info: dict[str, Any] = {}
             if self._watch_fn is None:
                 # Idle ticks only drive the look for missing folders: none, no wake-ups.
                 tick = _IDLE_TICK if missing else None
-                batches = _watch_process(roots, lenient=self._lenient, stop=s.stop, tick=tick)
+                budget = await self._session_budget()
+                batches = _watch_process(
+                    roots,
+                    lenient=self._lenient,
+                    stop=s.stop,
+                    tick=tick,
+                    budget=budget,
+                    ready_info=ready_info,
+                )
             else:
                 batches = self._watch_fn(
                     *_outermost(roots),
@@ -383,6 +483,8 @@ class RepoWatcher:
             look_again, absent = time.monotonic() + _RECHECK, set(missing)
             async for changes in batches:
                 if not s.ready.done():
+                    s.watches = ready_info.get("watches") or 0
+                    s.unwatched = paths.trees_of(ready_info.get("unwatched", []))
                     s.ready.set_result(None)
                 # A watched folder that goes, or a missing one that comes, needs a fresh plan.
                 restart = any(
@@ -407,6 +509,16 @@ class RepoWatcher:
             self._sessions.pop(s, None)
             if not s.ready.done():
                 s.ready.set_result(None)
+
+    async def _session_budget(self) -> int | None:
+        """The watches a new session may take: the injected budget, or what the system leaves
+        (the current session's watches count as ours: the new one replaces it)."""
+        if self._budget is not None:
+            return self._budget
+        if _BACKEND != "inotify":
+            return None
+        own = self._current.watches if self._current is not None else 0
+        return await asyncio.to_thread(inotify_budget, own)
 
     async def _failed(self, exc: Exception) -> None:
         """A new session could not start: plan again, retry alone or leniently, or degrade."""

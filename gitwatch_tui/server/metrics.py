@@ -104,6 +104,11 @@ class _EngineCollector(Collector):
             "Repos neither being polled nor due in time (the liveness watchdog's finding).",
             value=len(self._engine.find_overdue()),
         )
+        yield GaugeMetricFamily(
+            "gitwatch_trees_polled",
+            "Repos whose work trees are polled, not watched (over the inotify watch budget).",
+            value=len(self._engine.unwatched_trees()),
+        )
 
 
 class Metrics:

@@ -120,6 +120,9 @@ PALETTE_HELP = {
     "filter": "Filter by name, branch, group or state",
     "help": "Every key and symbol",
     "fold_all": "Fold or unfold every group",
+    "handoff": "Suspend and open lazygit, gitui or tig (the config's handoff), else the shell",
+    "edit": "Open the repo's folder in your editor (git's order: GIT_EDITOR, core.editor, …)",
+    "run_anywhere": "Run a shell command in the picked repos, a few at a time",
 }
 
 
@@ -402,6 +405,13 @@ class GitwatchApp(App[int]):
                     f"Order the rows by {words} (o cycles, O reverses)",
                     lambda column=column: screen.action_sort(column),
                     discover=False,
+                )
+        if isinstance(screen, DashboardScreen):  # the saved commands of run anywhere (`!`)
+            for saved in self.engine.config.commands:
+                yield SystemCommand(
+                    f"Run: {saved.name}",
+                    f"$ {saved.run} · in the picked repos, else the selected one (!)",
+                    partial(screen.action_run_anywhere, saved.run),
                 )
         for name in self.theme_names():
             yield SystemCommand(

@@ -290,24 +290,23 @@ def repo_cells(
 
 def group_cells(
     group: str,
-    rows: list[RepoRow],
+    summary: GroupTotals,
     folded: bool,
     palette: Mapping[str, str],
     columns: Iterable[Column],
-    query: RepoFilter | None = None,
 ) -> list[Text]:
     """A group's header row: its name, how many of its repos are shown (`1 of 4 repos` under
     a filter), and how many of those need attention or have unpushed commits, in words
-    (`2 behind · 1 dirty · 1 ahead`): arrows with a number are commits, in repo rows only."""
+    (`2 behind · 1 dirty · 1 ahead`): arrows with a number are commits, in repo rows only.
+    `summary` comes from `group_totals`."""
     p = palette
     keys = [c.key for c in columns]
-    shown = [row for row in rows if not query or query.matches(row)]
+    size, totals = summary.size, summary.shown
     cells = {key: _cell() for key in keys}
     cells["repo"] = _cell(f"{'▸' if folded else '▾'} {group}", f"bold {p['repo-group']}")
-    noun = "repo" if len(rows) == 1 else "repos"
-    size = f"{len(shown)} of {len(rows)}" if len(shown) != len(rows) else f"{len(rows)}"
-    cells["branch"] = _cell(f"{size} {noun}", p["repo-muted"])
-    totals = Totals.of(shown)
+    noun = "repo" if size == 1 else "repos"
+    count = f"{totals.repos} of {size}" if totals.repos != size else f"{size}"
+    cells["branch"] = _cell(f"{count} {noun}", p["repo-muted"])
     counts = [
         (f"{count} {word}", p[key])
         for count, word, key in (
@@ -355,6 +354,29 @@ class Totals:
             ahead += bool(s.ahead)
             dirty += s.dirty
         return cls(repos, read, behind, ahead, dirty, errors, busy)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupTotals:
+    """A group's size and the totals of those of its repos the filter shows."""
+
+    size: int
+    shown: Totals
+
+
+def group_totals(
+    rows: Iterable[RepoRow], query: RepoFilter | None = None
+) -> dict[str, GroupTotals]:
+    """Every group's header figures in one pass over the rows (each row is matched once), so
+    a frame with many groups costs O(repos), not O(repos x groups)."""
+    members: dict[str, list[RepoRow]] = {}
+    for row in rows:
+        if row.group is not None:
+            members.setdefault(row.group, []).append(row)
+    return {
+        group: GroupTotals(len(mine), Totals.of(r for r in mine if not query or query.matches(r)))
+        for group, mine in members.items()
+    }
 
 
 # -- filter -----------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from gitwatch_tui.ui.screens.dashboard import DashboardScreen
 from gitwatch_tui.ui.screens.details import DetailScreen
 from gitwatch_tui.ui.screens.log import LogScreen
 from gitwatch_tui.ui.screens.pull import PullScreen
+from gitwatch_tui.ui.screens.run import RunScreen
 from gitwatch_tui.ui.screens.stashes import StashScreen
 from gitwatch_tui.ui.screens.switch import SwitchScreen
 
@@ -293,6 +294,12 @@ SCENES: dict[str, tuple[tuple[int, int], list[Scene]]] = {
         _select("auth-lib"), _keys("L", wait=0),
         _until("commits", _on(CommitLogScreen, lambda s: s.commits is not None)),
         _keys("enter", wait=0), _until("commit shown", _on(CommitLogScreen, lambda s: s.shown)),
+    ]),
+    # Run anywhere over every repo: each line ends with its exit code (the broken repo's 1).
+    "run": ((120, 35), [
+        _keys("a", "exclamation_mark", wait=0),
+        _keys(*"git log -1 --format=%s 2>/dev/null && git status -sb | head -1", "enter", wait=0),
+        _until("run", _on(RunScreen, lambda s: s.command_run is not None and not s.running)),
     ]),
 }  # fmt: skip
 # What a scene changes in its new sandbox before the app starts; each returns the config to use.

@@ -230,7 +230,7 @@ ERRORS = [
         "colour: red\n",
         [
             "1:1: unknown key 'colour' in the top level; valid keys: defaults, scan, repos, theme, "
-            "server, notify"
+            "server, notify, handoff, commands, run_concurrency"
         ],
         id="unknown-key-no-suggestion",
     ),
@@ -444,7 +444,7 @@ def test_error_string_is_one_line_per_problem(tmp_path: Path, env: dict[str, str
         f"{path}:2:18: poll_interval: must be greater than 0, got '0'",
         f"{path}:3:22: fetch_concurrency: expected an integer, got 'x'",
         f"{path}:4:1: unknown key 'foo' in the top level; valid keys: defaults, scan, repos, "
-        "theme, server, notify",
+        "theme, server, notify, handoff, commands, run_concurrency",
     ]
 
 

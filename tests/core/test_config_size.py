@@ -74,7 +74,7 @@ def test_aliases_may_add_a_million_values_and_no_more(tmp_path: Path) -> None:
     assert config_yaml.MAX_ALIAS_VALUES == 1_000_000
     assert problems_of(aliases_adding(1_000_000), tmp_path) == [
         f"c.yaml:{line}:1: unknown key '{key}' in the top level; valid keys: defaults, scan, "
-        "repos, theme, server, notify"
+        "repos, theme, server, notify, handoff, commands, run_concurrency"
         for line, key in ((1, "big"), (2, "one"), (3, "uses"))
     ]
     assert problems_of(aliases_adding(1_000_001), tmp_path) == [

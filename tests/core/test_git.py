@@ -245,6 +245,31 @@ def test_run_many_loops_run_below_our_priority(tmp_path: Path) -> None:
     assert [int(r.stdout) for r in results] == [expected] * 3
 
 
+def test_after_terminate_all_run_many_starts_no_further_loop(tmp_path: Path) -> None:
+    """A stopping app's sweep of 10,000 repos went on, loop after loop, for a minute."""
+    import threading
+
+    from gitwatch_tui.core.git import terminate_all
+    from gitwatch_tui.core.lifetime import kept_groups
+    from tests.processes import blocking_repo
+
+    repos = [RepoPaths.of(blocking_repo(tmp_path / f"stuck{i}")) for i in range(4)]
+    before = set(kept_groups())
+
+    def stop_once_a_loop_runs() -> None:
+        deadline = time.monotonic() + 30
+        while not set(kept_groups()) - before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        terminate_all()
+
+    stopper = threading.Thread(target=stop_once_a_loop_runs)
+    stopper.start()
+    results = list(run_many(repos, ["status"], jobs=1, timeout=60, chunk_size=1))
+    stopper.join()
+    assert [index for index, _ in results] == [0]  # the loop that ran; none started after
+    assert not results[0][1].ok
+
+
 def test_chunks_get_smaller_towards_the_end_and_cover_every_repo_once() -> None:
     from gitwatch_tui.core.git import _chunks
 

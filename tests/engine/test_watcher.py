@@ -405,6 +405,74 @@ async def test_the_worker_watches_only_folders_that_can_change_a_status(tmp_path
         assert inotify_watches(os.getpid()) == []  # none in the loop's process
 
 
+def used_at(repo: Path, when: float) -> None:
+    """Make `repo` look last used at `when` (its git dir's index, HEAD and HEAD reflog)."""
+    for name in ("index", "HEAD", "logs/HEAD"):
+        os.utime(repo / ".git" / name, (when, when))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify")
+async def test_over_the_watch_budget_the_most_recently_used_trees_are_watched(
+    tmp_path: Path,
+) -> None:
+    repos = {name: make_repo(tmp_path / name) for name in "abcd"}
+    for repo in repos.values():
+        for folder in ("src/pkg", "docs"):
+            (repo / folder).mkdir(parents=True)  # 4 watches a tree: ., src, src/pkg, docs
+    for age, name in enumerate("cadb"):  # c used last, b longest ago
+        used_at(repos[name], time.time() - 1000 * (age + 1))
+    git_dirs = watch_worker.Inotify(
+        {str(r / ".git"): "git" for r in repos.values()}, frozenset(), lenient=False
+    )
+    git_dirs.setup()
+    os.close(git_dirs.fd)
+    budget = git_dirs.watches + 2 * 4 + 3  # every git dir, two trees, not a third
+    kids = set(children())
+    async with watching(specs(*repos.values()), watch_budget=budget) as (watcher, seen):
+        assert watcher.watching
+        assert watcher.unwatched_trees() == {"d", "b"}
+        (worker,) = set(children()) - kids
+        trees = {f.split("/")[0] for f in watched_folders(worker, tmp_path) if ".git" not in f}
+        assert trees == {"c", "a"}
+        assert {f for f in watched_folders(worker, tmp_path) if f.endswith(".git")} == {
+            f"{name}/.git" for name in "abcd"
+        }  # git dirs always
+        (repos["c"] / "new.txt").write_text("x\n")
+        await seen.reported("c", 0)
+        mark = await seen.settle(0.3)
+        (repos["b"] / "new.txt").write_text("x\n")  # b's tree is polled instead
+        git(repos["d"], "add", "-A")  # a git command shows through d's git dir all the same
+        await seen.reported("d", mark)
+        assert "b" not in seen.since(mark)
+    assert watcher.notices == [
+        "2 of 4 work trees are over the inotify watch budget (fs.inotify.max_user_watches="
+        f"{watcher_module._sysctl('max_user_watches')}); their local changes are picked up "
+        "every poll instead"
+    ]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify")
+def test_the_budget_is_what_the_system_leaves_less_a_reserve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folders = [tmp_path / f"f{i}" for i in range(30)]
+    for folder in folders:
+        folder.mkdir()
+    ours = watch_worker.Inotify({str(f): "tree" for f in folders}, frozenset(), lenient=False)
+    ours.setup()
+    try:  # other processes' watches come and go meanwhile: ours are counted at least
+        assert watcher_module._watches_in_use() >= 30
+    finally:
+        os.close(ours.fd)
+    limit = int(watcher_module._sysctl("max_user_watches"))
+    monkeypatch.setattr(watcher_module, "_watches_in_use", lambda: 5000)
+    assert watcher_module.inotify_budget() == limit - 5000 - limit // 10
+    # The current session's watches are its own: the new session replaces it.
+    assert watcher_module.inotify_budget(own=3000) == limit - 2000 - limit // 10
+    monkeypatch.setattr(watcher_module, "_watches_in_use", lambda: limit)
+    assert watcher_module.inotify_budget() == 0
+
+
 async def test_new_and_moved_folders_are_watched_where_they_are_now(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "a")
     outside = tmp_path / "outside"

@@ -143,6 +143,7 @@ async def test_a_repo_with_no_next_attempt_degrades_healthz_and_shows_in_metrics
         assert response.status == 200 and (await response.json())["status"] == "ok"
     samples = await scrape(world)
     assert samples["gitwatch_scheduler_overdue_repos"][()] == 0
+    assert samples["gitwatch_trees_polled"][()] == 0  # under the inotify watch budget
     due = samples["gitwatch_repo_next_attempt_timestamp_seconds"]
     assert {labels[0][1] for labels in due} == set(world.engine.specs)
     assert all(when > time.time() - 60 for when in due.values())

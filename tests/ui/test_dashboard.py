@@ -5,14 +5,17 @@ from __future__ import annotations
 import itertools
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from textual.widgets import OptionList
 
 from gitwatch_tui.core.config import Config
 from gitwatch_tui.core.models import RepoSpec
 from gitwatch_tui.ui.app import GitwatchApp
+from gitwatch_tui.ui.repo_view import RepoFilter, RepoRow
 from gitwatch_tui.ui.screens.details import DetailScreen
 from gitwatch_tui.ui.screens.help import HelpScreen
 from gitwatch_tui.ui.themes import REPO_VARIABLES
@@ -114,6 +117,45 @@ async def test_fold_a_group_and_all_groups(repo_set: RepoSet, tmp_path: Path) ->
         assert table(app).order == ["tools", "group:backend", "group:frontend"]
         await pilot.press("Z")
         assert len(table(app).order) == 7
+
+
+async def test_group_rows_are_summed_in_one_pass_per_redraw(
+    repo_set: RepoSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each group header used to scan every row: O(repos x groups) a frame."""
+    from gitwatch_tui.ui.screens import dashboard as dashboard_module
+
+    passes: list[int] = []
+    one_pass = dashboard_module.group_totals
+
+    def counted(rows: Iterable[RepoRow], query: RepoFilter | None = None) -> object:
+        passes.append(1)
+        return one_pass(rows, query)
+
+    monkeypatch.setattr(dashboard_module, "group_totals", counted)
+    app = make_app(repo_set.config, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: all_read(app))
+        passes.clear()
+        dashboard(app)._redraw()  # every row drawn again, both group headers among them
+        await pilot.pause()
+        assert passes == [1]
+        assert "▾ frontend | 2 repos" in row_text(app, "group:frontend")
+        assert "▾ backend | 2 repos" in row_text(app, "group:backend")
+
+
+async def test_the_header_says_how_many_trees_are_polled_over_the_watch_budget(
+    repo_set: RepoSet, tmp_path: Path
+) -> None:
+    from gitwatch_tui.engine.engine import Engine
+
+    # A budget of 0: git dirs are watched all the same, no work tree is.
+    engine = Engine(repo_set.config, state_dir=tmp_path / "state", watch_budget=0)
+    app = make_app(repo_set.config, tmp_path, engine=engine)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: engine.watching, within=20)
+        assert engine.unwatched_trees() == {"api", "web", "docs", "tools", "broken"}
+        await until(pilot, lambda: "5 trees polled" in plain(dashboard(app).query_one("#summary")))
 
 
 async def test_fetch_one_then_fetch_all(repo_set: RepoSet, tmp_path: Path) -> None:

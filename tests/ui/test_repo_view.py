@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import ClassVar
 
 import pytest
 
@@ -21,6 +22,7 @@ from gitwatch_tui.ui.repo_view import (
     columns_for,
     first_line,
     group_cells,
+    group_totals,
     next_poll_text,
     ordered_keys,
     repo_cells,
@@ -267,16 +269,43 @@ def test_a_group_row_counts_repos_in_words_and_follows_the_filter() -> None:
     frontend = [r for r in FLEET.values() if r.group == "frontend"]  # web dirty, docs diverged
 
     def cells(query: str) -> list[str]:
-        found = group_cells(
-            "frontend", frontend, False, REPO_VARIABLES, COLUMNS, RepoFilter.parse(query)
-        )
-        return [str(cell) for cell in found]
+        summary = group_totals(frontend, RepoFilter.parse(query))["frontend"]
+        return [
+            str(cell) for cell in group_cells("frontend", summary, False, REPO_VARIABLES, COLUMNS)
+        ]
 
     everything = cells("")
     assert everything[:2] == ["▾ frontend", "2 repos"]
     assert everything[-1] == "1 behind · 1 dirty · 1 ahead"  # ahead: unpushed work
     assert not any("↓" in cell or "↑" in cell for cell in everything)  # arrows are commits
     assert cells("dirty")[1] == "1 of 2 repos" and cells("dirty")[-1] == "1 dirty"
+
+
+class CountingFilter(RepoFilter):
+    """A filter that notes the rows it is asked about (in a class list: the dataclass is
+    frozen)."""
+
+    asked: ClassVar[list[str]] = []
+
+    def matches(self, row: RepoRow) -> bool:
+        self.asked.append(row.name)
+        return super().matches(row)
+
+
+def test_every_groups_figures_come_from_one_pass_over_the_rows() -> None:
+    groups, per_group = 40, 25
+    rows = [
+        row(f"r{g}-{i}", group=f"g{g}", **({"behind": 1} if i % 5 == 0 else {}))
+        for g in range(groups)
+        for i in range(per_group)
+    ] + [row("loose")]
+    query = CountingFilter(("r",))
+    CountingFilter.asked.clear()
+    figures = group_totals(rows, query)
+    assert sorted(query.asked) == sorted(r.name for r in rows if r.group)  # each row once
+    assert len(figures) == groups
+    assert figures["g7"].size == per_group and figures["g7"].shown.behind == per_group // 5
+    assert group_totals(rows)["g7"] == figures["g7"]  # no filter: every member is shown
 
 
 def test_an_idle_repo_says_its_next_poll_when_the_column_has_room() -> None:

@@ -26,6 +26,7 @@ PANELS = {
     "push": ["Push · libs · 5 repos", "pushed"],
     "diffs": ["Staged (2)", "+_devices: dict[str, str] = {}  # user -> token"],
     "commits": ["↓1 not pulled", "Document token lifetimes"],
+    "run": ["12 ok · 1 failed", "✗ exit 1", "Release 0.2.0"],
 }
 
 

@@ -8,9 +8,6 @@ goes through the engine, so it is logged with the command that brings the confli
 
 from __future__ import annotations
 
-import os
-import shlex
-import subprocess
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -20,7 +17,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult, SuspendNotSupported
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Vertical, VerticalScroll
 from textual.widgets import OptionList, Static
@@ -36,6 +33,7 @@ from gitwatch_tui.core.results import (
     Side,
     plural,
 )
+from gitwatch_tui.ui.handoff import edit
 from gitwatch_tui.ui.screens.change_panel import ChangePanel, in_turn
 from gitwatch_tui.ui.screens.confirm import ConfirmScreen
 from gitwatch_tui.ui.widgets.footer import Footer
@@ -176,7 +174,7 @@ class ConflictScreen(ChangePanel):
         Binding("B", "take_file('both')", "Whole file: both", show=False),
         Binding("j,n", "hunk(1)", "Next hunk", show=False),
         Binding("k,N", "hunk(-1)", "Previous hunk", show=False),
-        Binding("e", "edit", "Edit in $EDITOR", show=False),
+        Binding("e", "edit", "Edit in your editor", show=False),
         Binding("r", "reload", "Reload", show=False),
     ]
     KEYS_LINE = "n/N j/k hunk · O/T/B whole file · e $EDITOR · ↑↓ file · r reload"
@@ -594,14 +592,6 @@ class ConflictScreen(ChangePanel):
         if picked is None:
             return
         path, file = picked
-        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
-        if not editor:
-            self.say(
-                f"No editor: set $VISUAL or $EDITOR (e.g. export EDITOR=vim), or edit {path} "
-                "in another window and press r.",
-                "error",
-            )
-            return
         if file.binary or (file.entry is not None and file.entry.binary):
             self.say(f"{path} is binary: O or T takes a side for the whole file.", "error")
             return
@@ -613,16 +603,10 @@ class ConflictScreen(ChangePanel):
         if not full.is_file():
             self.say(f"{path} is not in the working tree: O or T decides it.", "error")
             return
-        try:
-            with self.app.suspend():
-                # The user's own editor, in the foreground: the app waits until it exits.
-                subprocess.run([*shlex.split(editor), str(full)], check=False)
-        except SuspendNotSupported:
-            self.say(f"This terminal cannot hand over to an editor: edit {path} elsewhere and "
-                     "press r.", "error")  # fmt: skip
-            return
-        except OSError as exc:
-            self.say(f"Could not start {editor!r}: {exc.strerror}", "error")
+        # The editor in git's order, as every `e` of the app finds it (ui.handoff).
+        problem = edit(self.app, spec, full)
+        if problem is not None:
+            self.say(f"{problem}; or edit {path} elsewhere and press r.", "error")
             return
         self.say(f"Back from the editor: {path} read again.")
         self._load(path, self.hunk)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,12 +25,14 @@ from gitwatch_tui.ui.repo_view import (
     GROUP_PREFIX,
     SORTABLE,
     Column,
+    GroupTotals,
     RepoFilter,
     RepoRow,
     Totals,
     ago,
     clock_words,
     group_cells,
+    group_totals,
     ordered_keys,
     repo_cells,
 )
@@ -81,6 +85,10 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         Binding("escape", "clear_filter", "Clear selection / filter", show=False),
         # Before the folder box's own ctrl+d (delete right); only where nothing is shown.
         Binding("ctrl+d", "demo", "", show=False, priority=True),  # said in the empty state
+        # -- hand-off, editor, run anywhere --
+        Binding("t", "handoff", "Hand off", show=False),
+        Binding("e", "edit", "Editor", show=False),
+        Binding("exclamation_mark", "run_anywhere", "Run anywhere", show=False),
     ]
 
     def __init__(self, *, where: str, clock: Callable[[], float] = time.time) -> None:
@@ -100,6 +108,7 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         self._last_tick = clock()
         self._summary_shown = Text()
         self._filter = RepoFilter()
+        self._groups: dict[str, GroupTotals] | None = None  # made once per redraw, when drawn
 
     def compose(self) -> ComposeResult:
         yield Static(id="summary")
@@ -195,15 +204,17 @@ class DashboardScreen(FollowsEngine, HostedScreen):
     def _cells_for(self, key: str, columns: Sequence[Column]) -> list[Text]:
         if key.startswith(GROUP_PREFIX):
             group = key.removeprefix(GROUP_PREFIX)
-            members = [r for r in self.rows.values() if r.group == group]
-            folded = group in self.folded
-            return group_cells(group, members, folded, self.palette, columns, self._filter)
+            if self._groups is None:  # every group's figures in one pass, not one per group
+                self._groups = group_totals(self.rows.values(), self._filter)
+            summary = self._groups.get(group, GroupTotals(0, Totals()))
+            return group_cells(group, summary, group in self.folded, self.palette, columns)
         return repo_cells(self.rows[key], self.palette, self._clock(), self._frame, columns)
 
     def _redraw(self, changed: set[str] | None = None, *, structure: bool = True) -> None:
         """Bring the table in line with the rows: changed cells in place, and the order
         re-computed when something that decides it may have moved."""
         table = self.query_one(RepoTable)
+        self._groups = None  # rows, filter or folding may have moved: figures made anew
         if changed is not None:
             # A group's header sums its members: it changes with them.
             changed = changed | {
@@ -236,6 +247,8 @@ class DashboardScreen(FollowsEngine, HostedScreen):
             if count or word in ("behind", "dirty", "in error"):
                 text.append(" · ")
                 text.append(f"{count} {word}", p.get(key, "") if count else "")
+        if polled := len(self.gw_app.engine.unwatched_trees()):  # over the inotify budget
+            text.append(f" · {polled} trees polled", p.get("repo-muted", ""))
         if self.last_full_refresh is not None:
             text.append(f" · refreshed {ago(self.last_full_refresh, now)}", p.get("repo-muted", ""))
         if selected := len(self.selection):
@@ -337,8 +350,15 @@ class DashboardScreen(FollowsEngine, HostedScreen):
     def action_fetch_all(self) -> None:
         names = sorted(n for n in self.rows if n in self.gw_app.engine.specs)
         self.notify(f"Fetching {len(names)} repos …", timeout=2)
-        for name in names:
-            self.run_worker(self._fetch(name, quiet_without_remote=True), group=f"fetch {name}")
+        # One worker, a few fetches started at a time: a worker per repo was 10,000 workers,
+        # whose messages held up the keys (q included) and whose cancelling slowed the quit.
+        self.run_worker(self._fetch_all(names), group="fetch-all")
+
+    async def _fetch_all(self, names: list[str]) -> None:
+        from gitwatch_tui.engine.limiter import each_in_turn
+
+        quietly = partial(self._fetch, quiet_without_remote=True)
+        await each_in_turn(names, quietly, self.gw_app.engine.fetch_lanes)
 
     async def _fetch(self, name: str, *, quiet_without_remote: bool = False) -> None:
         result = await self.gw_app.engine.fetch(name)
@@ -576,3 +596,45 @@ class DashboardScreen(FollowsEngine, HostedScreen):
 
     async def action_quit(self) -> None:
         await self.gw_app.shut_down()
+
+    # -- hand-off, editor, run anywhere -------------------------------------------------------
+
+    def action_handoff(self) -> None:
+        """Suspend and open the first installed tool of `handoff:` (else the shell) in the
+        selected repo; its row is read again on return."""
+        from gitwatch_tui.core.handoff import handoff_argv
+        from gitwatch_tui.ui.handoff import hand_over
+
+        if (name := self._selected_repo()) is None:
+            return
+        argv = handoff_argv(self.gw_app.engine.config.handoff, os.environ)
+        outcome = hand_over(self.app, argv, self.gw_app.engine.specs[name].path)
+        self._back_from(name, outcome if isinstance(outcome, str) else None)
+
+    def action_edit(self) -> None:
+        """Open the selected repo's folder in the editor (git's order); row read on return."""
+        from gitwatch_tui.ui.handoff import edit
+
+        if (name := self._selected_repo()) is None:
+            return
+        spec = self.gw_app.engine.specs[name]
+        self._back_from(name, edit(self.app, spec, spec.path))
+
+    def _back_from(self, name: str, problem: str | None) -> None:
+        if problem is not None:
+            self.notify(problem, title=name, severity="warning", timeout=6)
+            return
+        self.run_worker(self.gw_app.engine.refresh(name), group=f"refresh {name}")
+
+    def action_run_anywhere(self, command: str = "") -> None:
+        """A command in the picked repos, else the selected repo or group row's repos."""
+        from gitwatch_tui.ui.screens.run import RunScreen
+
+        names = sorted(self.selection) or [
+            n for n in self._selected_repos() if n in self.gw_app.engine.specs
+        ]
+        if not names:
+            self.notify("No repo to run in: pick some, or move to a repo row", timeout=3)
+            return
+        saved = self.gw_app.engine.config.commands
+        self.app.push_screen(RunScreen(names, saved, command))

@@ -47,6 +47,7 @@ _EVERY_PANEL = {
 
 def _key_name(key: str) -> str:
     names = {"slash": "/", "question_mark": "?", "escape": "esc", "down": "↓", "up": "↑"}
+    names["exclamation_mark"] = "!"
     return names.get(key, key.replace("pagedown", "pgdn").replace("pageup", "pgup"))
 
 
@@ -153,6 +154,7 @@ def _panels_part(wide: bool) -> Table:
     from gitwatch_tui.ui.screens.log import LogScreen
     from gitwatch_tui.ui.screens.pull import PullScreen
     from gitwatch_tui.ui.screens.push import PushScreen
+    from gitwatch_tui.ui.screens.run import RunScreen
     from gitwatch_tui.ui.screens.stashes import StashScreen
     from gitwatch_tui.ui.screens.switch import SwitchScreen
 
@@ -164,6 +166,7 @@ def _panels_part(wide: bool) -> Table:
         ("Conflicts  c", _keys(ConflictScreen.BINDINGS)),
         ("Events  l", _keys(LogScreen.BINDINGS)),
         ("Commits  L", _keys(CommitLogScreen.BINDINGS)),
+        ("Run  !", [("enter", "run it"), *_keys(RunScreen.BINDINGS)]),
         ("Picked rows", [("space a", "pick"), ("f p P b", "fetch / pull / push / switch them")]),
         ("Every panel", [("esc", "back"), ("↑ ↓ j k", "move or scroll")]),
     ]
