@@ -200,7 +200,12 @@ class RepoStatus:
     def to_json(self) -> dict[str, Any]:
         """The stable JSON shape documented in the README (`status --json`)."""
         data = asdict(self)
-        del data["as_of"]  # what the dashboard shows before its first read, not a repo's state
+        # Only a status from an earlier run, not read again yet (a dashboard's first moments),
+        # says when it was read: every other one is fresh, and keeps the shape it always had.
+        if self.as_of is None:
+            del data["as_of"]
+        else:
+            data["as_of"] = iso_time(self.as_of)
         data["last_fetch"] = iso_time(self.last_fetch)
         data["last_fetch_failed"] = iso_time(self.last_fetch_failed)
         return data

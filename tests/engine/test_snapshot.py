@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gitwatch_tui.core.models import RepoSpec, RepoStatus
+from gitwatch_tui.core.models import RepoSpec, RepoStatus, iso_time
 from gitwatch_tui.core.status import collect_statuses
 from gitwatch_tui.engine.engine import Engine
 from gitwatch_tui.engine.events import Event, LogLine, StatusChanged
@@ -179,6 +179,9 @@ async def test_the_next_start_shows_the_snapshot_until_each_repo_is_read_again(
         stuck = engine.statuses["stuck"]
         assert stuck.as_of is not None and time.time() - 60 < stuck.as_of < time.time()
         assert stuck.untracked == 1 and stuck.error is None  # as it was, still being read
+        # Every face says so (/api is to_json): the stale one carries its time, a fresh one not.
+        assert stuck.to_json()["as_of"] == iso_time(stuck.as_of)
+        assert "as_of" not in engine.statuses["quick"].to_json()
     finally:
         await engine.stop()
 

@@ -33,7 +33,7 @@ WAYS = {
 
 @pytest.fixture()
 def terminal(tmp_path: Path) -> Iterator[Terminal]:
-    term = Terminal(f"gitwatch-stop-{tmp_path.name}")
+    term = Terminal(f"gitwatch-stop-{os.getpid()}-{tmp_path.name}")
     yield term
     term.tmux("kill-server")
 
