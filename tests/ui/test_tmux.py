@@ -70,6 +70,9 @@ class Terminal:
             "new-session", "-d", "-s", "gw", "-x", str(width), "-y", str(height),
             f"stty cols {width} rows {height}; {command}",
         )  # fmt: skip
+        # The pane outlives the program: a program that ends by itself leaves its last words
+        # (a traceback) on the screen a failing wait prints.
+        self.tmux("set-option", "-w", "-t", "gw", "remain-on-exit", "on")
 
     def quit(self) -> None:
         """Press q and wait for the program (and so the session) to end."""
@@ -79,12 +82,8 @@ class Terminal:
             time.sleep(0.1)
 
     def alive(self) -> bool:
-        return (
-            subprocess.run(
-                ["tmux", "-L", self.socket, "has-session", "-t", "gw"], capture_output=True
-            ).returncode
-            == 0
-        )
+        """The program still runs in the pane (which stays after it: see `start`)."""
+        return self.tmux("display", "-p", "-t", "gw", "#{pane_dead}").strip() == "0"
 
 
 @pytest.fixture()
