@@ -24,6 +24,7 @@ from gitwatch_tui.engine import engine as engine_module
 from gitwatch_tui.engine.engine import Engine
 from gitwatch_tui.ui.app import GitwatchApp, build_app
 from gitwatch_tui.ui.screenshots import age_fetches, wait_until_read
+from tests.ui.conftest import until
 
 NOW = 1_763_700_000.0  # a fixed "now" for every "3m ago"
 SIZES = [(80, 24), (120, 35)]
@@ -123,10 +124,9 @@ def test_details(snap_compare, demo, tmp_path, size) -> None:  # type: ignore[no
 
 
 async def _until(pilot: Pilot[int], ready: Callable[[], object]) -> None:
-    for _ in range(200):
-        if ready():
-            break
-        await pilot.pause(0.05)
+    """The shared wait (it fails when the state never comes, rather than snapping whatever is
+    there), with room for a loaded machine, then a moment for the frame to be drawn."""
+    await until(pilot, ready, within=30)
     await pilot.pause(0.1)
 
 
