@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol, cast
 
+from rich.console import RenderableType
 from textual.screen import Screen
+from textual.widgets import Static
 
 from gitwatch_tui.core.config import Config
 from gitwatch_tui.engine.engine import Engine
@@ -59,3 +61,11 @@ class HostedScreen(Screen[None]):
     def gw_app(self) -> Host:
         # Only GitwatchApp runs these screens, and ui/app.py has mypy check that it is a Host.
         return cast(Host, self.app)
+
+    def fill_sections(self, sections: Mapping[str, RenderableType]) -> None:
+        """Put each content in the Static of its `#id`; an empty one is hidden, so that it
+        leaves no blank margin (the pull and push panels are drawn so)."""
+        for selector, content in sections.items():
+            section = self.query_one(selector, Static)
+            section.update(content)
+            section.display = content != ""

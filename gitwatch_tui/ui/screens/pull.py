@@ -237,10 +237,7 @@ class PullScreen(HostedScreen):
             "#pull-commits": self._commits(p, now),
             "#pull-files": self._files(p),
         }
-        for selector, content in sections.items():
-            section = self.query_one(selector, Static)
-            section.update(content)
-            section.display = content != ""  # no blank margin for an empty section
+        self.fill_sections(sections)
         self.refresh_bindings()
 
     def _title(self, p: dict[str, str]) -> Text:

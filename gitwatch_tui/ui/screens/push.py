@@ -207,10 +207,7 @@ class PushScreen(HostedScreen):
             "#push-outcome": self.outcome or "",
             "#push-commits": self._commits(p, now),
         }
-        for selector, content in sections.items():
-            section = self.query_one(selector, Static)
-            section.update(content)
-            section.display = content != ""  # no blank margin for an empty section
+        self.fill_sections(sections)
         self.refresh_bindings()
 
     def _title(self, p: dict[str, str]) -> Text:
