@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from gitwatch_tui.ui.app import GitwatchApp, build_app
 from gitwatch_tui.ui.screens.dashboard import DashboardScreen
 from gitwatch_tui.ui.widgets.repo_table import RepoTable
 from tests.conftest import commit_file, make_remote_and_clone, push_from_elsewhere
+from tests.ui.tmux import Terminal
 
 
 @dataclass
@@ -112,3 +113,12 @@ def plain(widget: object) -> str:
     with console.file:
         console.print(content)
     return console.export_text()
+
+
+@pytest.fixture()
+def terminal(tmp_path: Path) -> Iterator[Terminal]:
+    """A tmux server of this test's own (named by process and test, so parallel runs never
+    share one), ended after it."""
+    term = Terminal(f"gitwatch-test-{os.getpid()}-{tmp_path.name}")
+    yield term
+    term.tmux("kill-server")

@@ -11,14 +11,13 @@ import os
 import shutil
 import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import make_remote_and_clone
 from tests.processes import blocking_repo, kill_marked, marked, new_marker, wait_until
-from tests.ui.test_tmux import Terminal
+from tests.ui.tmux import Terminal
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 
@@ -29,13 +28,6 @@ WAYS = {
     "SIGKILL": signal.SIGKILL,
     "terminal closed": None,
 }
-
-
-@pytest.fixture()
-def terminal(tmp_path: Path) -> Iterator[Terminal]:
-    term = Terminal(f"gitwatch-stop-{os.getpid()}-{tmp_path.name}")
-    yield term
-    term.tmux("kill-server")
 
 
 def blocked_config(tmp_path: Path) -> Path:

@@ -3,13 +3,9 @@ with `capture-pane`, on real repos with real remotes."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,84 +13,9 @@ import pytest
 from gitwatch_tui.demo import UNREACHABLE_URL
 from tests.conftest import git, make_remote_and_clone, push_from_elsewhere
 from tests.ui.conftest import RepoSet
+from tests.ui.tmux import Terminal, row
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
-
-
-class Terminal:
-    """One tmux session on its own server socket, so nothing touches the user's tmux."""
-
-    def __init__(self, socket: str) -> None:
-        self.socket = socket
-
-    def tmux(self, *args: str) -> str:
-        return subprocess.run(
-            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=False
-        ).stdout
-
-    def keys(self, *keys: str) -> None:
-        for key in keys:
-            self.tmux("send-keys", "-t", "gw", key)
-            time.sleep(0.15)
-
-    def keys_at_once(self, *keys: str) -> None:
-        """Every key in one write, as a fast typist's keys come."""
-        self.tmux("send-keys", "-t", "gw", *keys)
-
-    def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", "gw")
-
-    def styled_screen(self) -> str:
-        """The screen with its SGR escapes (colours, reverse video) kept."""
-        return self.tmux("capture-pane", "-p", "-e", "-t", "gw")
-
-    def wait_for(self, check: Callable[[str], bool], within: float = 15.0) -> str:
-        deadline = time.monotonic() + within
-        while True:
-            screen = self.screen()
-            if check(screen):
-                return screen
-            if time.monotonic() > deadline:
-                raise AssertionError(f"screen never matched; last screen:\n{screen}")
-            time.sleep(0.1)
-
-    def start(self, args: str, size: tuple[int, int], **env: str) -> None:
-        """Run `python -m gitwatch_tui ARGS` in a new session of this size, with `env` set."""
-        env = {"TERM": "xterm-256color", "PYTHONPATH": str(Path(__file__).parents[2]), **env}
-        exports = " ".join(f"{k}={v}" for k, v in env.items())
-        width, height = size
-        # stty: the program may start before tmux gives the pane its size (it then drew at
-        # 80x24 in a 120x35 window), so the pane's own terminal is told the size first.
-        command = f"env {exports} {sys.executable} -m gitwatch_tui {args}"
-        self.tmux(
-            "new-session", "-d", "-s", "gw", "-x", str(width), "-y", str(height),
-            f"stty cols {width} rows {height}; {command}",
-        )  # fmt: skip
-        # The pane outlives the program: a program that ends by itself leaves its last words
-        # (a traceback) on the screen a failing wait prints.
-        self.tmux("set-option", "-w", "-t", "gw", "remain-on-exit", "on")
-
-    def quit(self) -> None:
-        """Press q and wait for the program (and so the session) to end."""
-        self.keys("q")
-        deadline = time.monotonic() + 10
-        while self.alive() and time.monotonic() < deadline:
-            time.sleep(0.1)
-
-    def alive(self) -> bool:
-        """The program still runs in the pane (which stays after it: see `start`)."""
-        return self.tmux("display", "-p", "-t", "gw", "#{pane_dead}").strip() == "0"
-
-
-@pytest.fixture()
-def terminal(tmp_path: Path) -> Iterator[Terminal]:
-    term = Terminal(f"gitwatch-test-{os.getpid()}-{tmp_path.name}")
-    yield term
-    term.tmux("kill-server")
-
-
-def _row(screen: str, name: str) -> str:
-    return next((line for line in screen.splitlines() if f" {name} " in line), "")
 
 
 def test_the_real_program_in_a_terminal(
@@ -108,15 +29,15 @@ def test_the_real_program_in_a_terminal(
     terminal.start(
         "", (100, 24), GITWATCH_TUI_CONFIG=str(config), XDG_STATE_HOME=str(tmp_path / "state")
     )
-    screen = terminal.wait_for(lambda s: "4 repos" in s and "↓1" in _row(s, "web"))
-    assert "~1 ?1" in _row(screen, "docs") and "↑1" in _row(screen, "tools")
+    screen = terminal.wait_for(lambda s: "4 repos" in s and "↓1" in row(s, "web"))
+    assert "~1 ?1" in row(screen, "docs") and "↑1" in row(screen, "tools")
     assert "r Refresh" in screen and "? Help" in screen  # the footer, at 100 columns
 
     terminal.keys("/", *"behind", "Enter")
-    screen = terminal.wait_for(lambda s: "filter: behind" in s and not _row(s, "api"))
-    assert _row(screen, "web")
+    screen = terminal.wait_for(lambda s: "filter: behind" in s and not row(s, "api"))
+    assert row(screen, "web")
     terminal.keys("Escape")
-    terminal.wait_for(lambda s: _row(s, "api") and "filter:" not in s)
+    terminal.wait_for(lambda s: row(s, "api") and "filter:" not in s)
 
     terminal.keys("?")
     terminal.wait_for(lambda s: "Fetch all" in s and "keys and symbols" in s)
@@ -125,7 +46,7 @@ def test_the_real_program_in_a_terminal(
 
     push_from_elsewhere(repo_set.remotes["api"], repo_set.base)
     terminal.keys("F")
-    terminal.wait_for(lambda s: "↓1" in _row(s, "api"))
+    terminal.wait_for(lambda s: "↓1" in row(s, "api"))
 
     # An arrow comes as ESC [ A: read whole it moves the cursor; split, it would be Escape.
     terminal.keys("Up", "Enter")  # from web (the filter's row) to tools
@@ -153,7 +74,7 @@ def test_demo_shows_its_sandbox_lets_rows_change_and_removes_it_on_quit(
     assert any(p.name.startswith("gitwatch-demo-") for p in temp.iterdir())
     # Fetch everything: the pusher's commits arrive, the unreachable remote fails.
     terminal.keys("F")
-    screen = terminal.wait_for(lambda s: "retry" in _row(s, "offsite-backup"), within=20)
+    screen = terminal.wait_for(lambda s: "retry" in row(s, "offsite-backup"), within=20)
     terminal.quit()
     assert not terminal.alive()
     assert list(temp.iterdir()) == []  # the sandbox and the pusher are gone
@@ -165,7 +86,7 @@ def test_a_conflict_made_in_the_demo_is_resolved_with_keys_only(
     temp = tmp_path / "tmp"
     temp.mkdir()
     terminal.start("--demo", (100, 30), TMPDIR=str(temp), XDG_STATE_HOME=str(tmp_path / "state"))
-    terminal.wait_for(lambda s: "13 repos" in s and "diverged" in _row(s, "conflict-me"), 30)
+    terminal.wait_for(lambda s: "13 repos" in s and "diverged" in row(s, "conflict-me"), 30)
     (repo,) = temp.glob("gitwatch-demo-*/work/apps/conflict-me")
     terminal.keys("/", *"conflict-me", "Enter")
     terminal.wait_for(lambda s: "conflict-me" in s and "mobile-api" not in s)
@@ -180,7 +101,7 @@ def test_a_conflict_made_in_the_demo_is_resolved_with_keys_only(
     # resolved by itself), then continue. Keys pressed while a change runs wait their turn.
     terminal.keys_at_once("t", "C")
     terminal.wait_for(lambda s: "merge continued" in s)  # a toast: gone after a while
-    terminal.wait_for(lambda s: "↑ ahead" in _row(s, "conflict-me"))
+    terminal.wait_for(lambda s: "↑ ahead" in row(s, "conflict-me"))
     parents = subprocess.run(
         ["git", "-C", str(repo), "log", "-1", "--format=%P"], capture_output=True, text=True
     ).stdout.split()
@@ -259,12 +180,12 @@ def test_states_show_whole_and_the_cursor_row_stands_out(
     config = _table_reading_config(tmp_path)
     state = str(tmp_path / "state")
     terminal.start("", size, GITWATCH_TUI_CONFIG=str(config), XDG_STATE_HOME=state)
-    screen = terminal.wait_for(lambda s: "✗" in _row(s, "legacy-tools") and "never" in s)
+    screen = terminal.wait_for(lambda s: "✗" in row(s, "legacy-tools") and "never" in s)
     wide = size[0] >= 110
-    broken = _row(screen, "legacy-tools").rstrip()
+    broken = row(screen, "legacy-tools").rstrip()
     assert broken.endswith("✗ not a git repository" if wide else "✗ not a repo"), broken
     if wide:
-        assert LONG_BRANCH in _row(screen, "mirror-a")
+        assert LONG_BRANCH in row(screen, "mirror-a")
     # The cursor is on the first row, under the header: each looks different.
     header = next(i for i, line in enumerate(screen.splitlines()) if " Repo " in line)
     looks = _line_looks(terminal.styled_screen())
@@ -288,7 +209,7 @@ def test_without_colour_the_cursor_row_is_in_reverse_video(
     terminal.start(
         "", (80, 24), GITWATCH_TUI_CONFIG=str(config), XDG_STATE_HOME=state, NO_COLOR="1"
     )
-    screen = terminal.wait_for(lambda s: "✗" in _row(s, "legacy-tools") and "never" in s)
+    screen = terminal.wait_for(lambda s: "✗" in row(s, "legacy-tools") and "never" in s)
     header = next(i for i, line in enumerate(screen.splitlines()) if " Repo " in line)
     looks = _line_looks(terminal.styled_screen())
     assert looks[header + 1][1] and not looks[header][1] and not looks[header + 2][1]

@@ -6,25 +6,17 @@ push panel's every state and key at 80x24, its words whole."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import commit_file, git, make_remote_and_clone, push_from_elsewhere
-from tests.ui.test_tmux import Terminal, _row
+from tests.ui.tmux import Terminal, row
 
 # Under load (two busy cores, other test runs) a git call or a first frame can take seconds:
 # every wait is for a screen state, with room to spare.
 WITHIN = 60.0
-
-
-@pytest.fixture()
-def terminal(tmp_path: Path) -> Iterator[Terminal]:
-    """A tmux server of this test's own (as test_tmux's fixture), ended after it."""
-    term = Terminal(f"gitwatch-daily-{os.getpid()}-{tmp_path.name}")
-    yield term
-    term.tmux("kill-server")
 
 
 def conflicting_clone(base: Path) -> tuple[Path, Path]:
@@ -62,7 +54,7 @@ def start_on(terminal: Terminal, folder: Path, home: Path, size: tuple[int, int]
 
 def row_says(name: str, *words: str) -> Callable[[str], bool]:
     """The screen check: `name`'s row holds every one of `words`."""
-    return lambda screen: all(word in _row(screen, name) for word in words)
+    return lambda screen: all(word in row(screen, name) for word in words)
 
 
 @pytest.mark.parametrize("size", [(120, 35), (80, 24)], ids=lambda s: f"{s[0]}x{s[1]}")
@@ -92,7 +84,7 @@ def test_pull_resolve_push_all_by_keys(
     terminal.keys("L")  # the commit log: ours and the merge are not pushed yet
     terminal.wait_for(lambda s: "↑2 not pushed" in s and "Merge remote-tracking" in s, WITHIN)
     terminal.keys("Escape")
-    terminal.wait_for(lambda s: "not pushed" not in s and _row(s, "app"), WITHIN)
+    terminal.wait_for(lambda s: "not pushed" not in s and row(s, "app"), WITHIN)
     terminal.keys("P")
     terminal.wait_for(lambda s: "Push  app" in s and "To push (2)" in s, WITHIN)
     terminal.keys("Enter")
@@ -157,7 +149,7 @@ def test_push_panel_answers_its_keys_at_80x24(tmp_path: Path, terminal: Terminal
     remotes = push_cases(tmp_path)
     work = tmp_path / "work"
     start_on(terminal, work, tmp_path / "home", (80, 24))
-    terminal.wait_for(lambda s: "4 repos" in s and "diverged" in _row(s, "site"), WITHIN)
+    terminal.wait_for(lambda s: "4 repos" in s and "diverged" in row(s, "site"), WITHIN)
 
     # Diverged: the refusal says both next steps; f asks first, esc keeps the remote as it is.
     open_push_on(terminal, "site")
@@ -181,7 +173,7 @@ def test_push_panel_answers_its_keys_at_80x24(tmp_path: Path, terminal: Terminal
     open_push_on(terminal, "tool")
     terminal.wait_for(whole("Press enter to push -u."), WITHIN)
     terminal.keys("Enter")
-    terminal.wait_for(lambda s: "Push  tool" not in s and "in sync" in _row(s, "tool"), WITHIN)
+    terminal.wait_for(lambda s: "Push  tool" not in s and "in sync" in row(s, "tool"), WITHIN)
     assert git(remotes["tool"], "rev-parse", "feature/txt-records") == git(
         work / "tool", "rev-parse", "HEAD"
     )
@@ -192,7 +184,7 @@ def test_push_panel_answers_its_keys_at_80x24(tmp_path: Path, terminal: Terminal
         whole("Press the remote's number to push -u there.", "1  backup", "2  upstream"), WITHIN
     )
     terminal.keys("1")
-    terminal.wait_for(lambda s: "Push  mirror" not in s and "in sync" in _row(s, "mirror"), WITHIN)
+    terminal.wait_for(lambda s: "Push  mirror" not in s and "in sync" in row(s, "mirror"), WITHIN)
     assert git(remotes["backup"], "rev-parse", "docs") == git(work / "mirror", "rev-parse", "HEAD")
 
     # Nothing to push: enter does nothing, esc goes back.
