@@ -102,7 +102,6 @@ from gitwatch_tui.engine.history import (
     HistoryEntry,
     HistoryUnavailable,
     StoredUndo,
-    default_state_dir,
 )
 from gitwatch_tui.engine.limiter import MANUAL, SCHEDULED, PriorityLimiter, each_in_turn
 from gitwatch_tui.engine.locks import HOLD_WAIT, RepoBusy, RepoLock
@@ -116,6 +115,7 @@ from gitwatch_tui.engine.snapshot import (
     matching,
     snapshot_key,
 )
+from gitwatch_tui.engine.state_dir import default_state_dir
 from gitwatch_tui.engine.watcher import RepoWatcher
 
 T = TypeVar("T")

@@ -153,8 +153,11 @@ class RepoTable(DataTable[Text]):
         empty = cast("dict[ColumnKey, Text]", dict.fromkeys(c.key for c in self.ordered_columns))
         first = self.row_count
         added = [Row(RowKey(key), 1) for key in keys]
-        for index, row in enumerate(added, start=first):
-            self._row_locations[row.key] = index
+        if first == 0:  # one dict built at once, not a Python call per row
+            self._row_locations = TwoWayDict({row.key: i for i, row in enumerate(added)})
+        else:
+            for index, row in enumerate(added, start=first):
+                self._row_locations[row.key] = index
         self.rows.update({row.key: row for row in added})
         self._data.update({row.key: empty.copy() for row in added})  # a copy keeps the hashes
         # `_new_rows` is left alone: it only feeds `_update_dimensions`, which needs no rows.
