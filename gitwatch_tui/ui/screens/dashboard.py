@@ -171,7 +171,8 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         # The order can only move when rows went, a filter is on, or the sort is by a value.
         moved = bool(message.removed) or bool(self._filter) or self.sort_column != "repo"
         self._redraw(changed, structure=moved)
-        self._follow_spinners(changed | message.removed)
+        # A spinner follows a row's network state and pipeline, never its status.
+        self._follow_spinners(set(message.states) | set(message.pipelines) | message.removed)
 
     def _theme_changed(self) -> None:
         self.palette = self.gw_app.palette()
