@@ -1529,6 +1529,8 @@ class Engine:
     # -- the fetch record: what "Fetched" shows, kept in history so it survives a restart ------
 
     def _first_state(self, spec: RepoSpec, next_attempt: float) -> SyncState:
+        if not self._fetch_record:  # nothing fetched yet (nor a path made a string for it)
+            return SyncState(spec.name, next_attempt=next_attempt)
         known = self._fetch_record.get(str(spec.path), FetchTimes())
         return SyncState(
             spec.name,
