@@ -144,6 +144,37 @@ async def test_group_rows_are_summed_in_one_pass_per_redraw(
         assert "▾ backend | 2 repos" in row_text(app, "group:backend")
 
 
+async def test_an_update_of_one_row_of_many_counts_that_row_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The header's totals were counted from every row at each update: at 10,000 repos that
+    held the event loop for most of each update, and a key pressed meanwhile waited."""
+    from gitwatch_tui.core.config import Defaults
+    from gitwatch_tui.core.models import RepoStatus
+    from gitwatch_tui.ui import repo_view
+    from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate
+
+    counted: list[str] = []
+    has_error = repo_view.has_error
+    monkeypatch.setattr(repo_view, "has_error", lambda r: counted.append(r.name) or has_error(r))
+
+    def status(name: str, behind: int = 0) -> RepoStatus:
+        return RepoStatus(name, f"/r/{name}", branch="main", upstream="o/main", behind=behind)
+
+    app = make_app(Config(defaults=Defaults(poll_interval=3600)), tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: dashboard(app).started)
+        screen = dashboard(app)
+        names = [f"repo-{i:03d}" for i in range(300)]
+        screen.on_engine_started(EngineStarted(dict.fromkeys(names)))
+        screen.on_engine_update(EngineUpdate(statuses={n: status(n) for n in names}))
+        counted.clear()
+        screen.on_engine_update(EngineUpdate(statuses={"repo-007": status("repo-007", 2)}))
+        assert counted == ["repo-007"]
+        await pilot.pause()
+        assert "300 repos · 1 behind · 0 dirty" in plain(screen.query_one("#summary"))
+
+
 async def test_the_header_says_how_many_trees_are_polled_over_the_watch_budget(
     repo_set: RepoSet, tmp_path: Path
 ) -> None:

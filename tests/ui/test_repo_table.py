@@ -186,7 +186,9 @@ async def test_datatable_render_caches_are_keyed_as_repo_table_expects() -> None
             cache = getattr(table, name)
             assert isinstance(cache, LRUCache), name
             assert len(cache) and all(shaped(k) for k in cache.keys()), name  # noqa: SIM118
-        assert all(isinstance(row, RowKey) for row, _ in table._y_offsets)
+        # One line per row, in the rows' order: a row's line is its index (what `_redraw`
+        # drops from the line cache without walking every row's offset).
+        assert [row for row, _ in table._y_offsets] == [RowKey(key) for key in table.order]
 
 
 async def test_datatable_row_locations_data_and_update_count_are_as_repo_table_expects() -> None:

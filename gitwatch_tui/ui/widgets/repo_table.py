@@ -46,6 +46,8 @@ class RepoTable(DataTable[Text]):
         self._layout: tuple[Column, ...] = ()
         self._widths: tuple[int, ...] = ()
         self._sort: tuple[str, bool] = ("repo", False)
+        self._key_set: set[str] = set()
+        self._keys_of: list[str] | None = None  # the `_order` list `_key_set` was made from
 
     # -- what the screen calls ----------------------------------------------------------------
 
@@ -53,21 +55,11 @@ class RepoTable(DataTable[Text]):
         """Show the rows `order` names; re-render those in `changed` (None: all of them)."""
         if not self._layout:
             self._layout, self._widths = self._fit(self.size.width, order)
-        if set(order) != set(self._order):
+        if len(order) != len(self._order) or not self.shows(order):
             if not self._refit(self.size.width, order):
                 self._rebuild(order)
             return
-        keys = list(self._drawn if changed is None else changed & self._drawn.keys())
-        rows = self._rows_on_screen()
-        on_screen = set(self._order[rows.start : rows.stop])
-        # A row on screen is diffed now; one off screen drops its cells, made again if it
-        # scrolls into view (a row with no cells has nothing cached either).
-        dirty = [
-            key
-            for key in keys
-            if (self._update_row(key) if key in on_screen else self._drawn.pop(key, None))
-        ]
-        self._redraw(dirty)
+        self.update_rows(changed)
         if order != self._order:
             selected = self.selected_key
             self._order = list(order)
@@ -76,6 +68,26 @@ class RepoTable(DataTable[Text]):
             self._update_count += 1
             self.refresh()
             self._restore_cursor(selected)
+
+    def update_rows(self, changed: Iterable[str] | None = None) -> None:
+        """Re-render the rows in `changed` (None: all of them), in the order shown now: the
+        cost is in the rows changed, not in the rows shown."""
+        drawn = self._drawn
+        keys = list(drawn) if changed is None else [key for key in changed if key in drawn]
+        rows = self._rows_on_screen()
+        on_screen = set(self._order[rows.start : rows.stop])
+        # A row on screen is diffed now; one off screen drops its cells, made again if it
+        # scrolls into view (a row with no cells has nothing cached either).
+        dirty = [
+            key
+            for key in keys
+            if (self._update_row(key) if key in on_screen else drawn.pop(key, None))
+        ]
+        self._redraw(dirty)
+
+    def shows(self, keys: Iterable[str]) -> bool:
+        """Whether every one of `keys` has a row (folded and filtered-out repos have none)."""
+        return self._keys().issuperset(keys)
 
     def set_sort(self, column: str, reverse: bool) -> None:
         """Mark the sorted column in the header (the order itself comes from `sync`)."""
@@ -103,6 +115,13 @@ class RepoTable(DataTable[Text]):
         return self._order[rows.start : rows.stop]
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _keys(self) -> set[str]:
+        """The keys of the rows, as a set made once per order (every change of order puts a
+        new list in `_order`, and nothing changes that list in place)."""
+        if self._keys_of is not self._order:
+            self._key_set, self._keys_of = set(self._order), self._order
+        return self._key_set
 
     def _fit(self, width: int, keys: Iterable[str]) -> tuple[tuple[Column, ...], tuple[int, ...]]:
         """The columns, each with the width it gets, for a table `width` cells wide showing
@@ -194,8 +213,10 @@ class RepoTable(DataTable[Text]):
             return
         rows = {RowKey(key) for key in keys}
         indexes = {i for row in rows if (i := self._row_locations.get(row)) is not None}
+        # A row's line is its index, every row being one line high (`_y_offsets` is a list
+        # of every row: walking it cost O(repos) per update).
         first_line = self.header_height if self.show_header else 0
-        lines = {first_line + y for y, (row, _) in enumerate(self._y_offsets) if row in rows}
+        lines = {first_line + index for index in indexes}
         _discard(self._row_render_cache, lambda k: k[0] in rows)
         _discard(self._cell_render_cache, lambda k: k[0] in rows)
         _discard(self._row_renderable_cache, lambda k: k[1] in indexes)
