@@ -406,6 +406,9 @@ class RunningTotals:
     def totals(self) -> Totals:
         return Totals(*self._sums)
 
+    def __len__(self) -> int:
+        return len(self._counted)  # how many repos are counted
+
     def _add(self, counts: tuple[int, ...], sign: int) -> None:
         for i, count in enumerate(counts):
             self._sums[i] += sign * count

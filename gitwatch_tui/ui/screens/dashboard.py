@@ -227,11 +227,18 @@ class DashboardScreen(FollowsEngine, HostedScreen):
     def _cells_for(self, key: str, columns: Sequence[Column]) -> list[Text]:
         if key.startswith(GROUP_PREFIX):
             group = key.removeprefix(GROUP_PREFIX)
-            if self._groups is None:  # every group's figures in one pass, not one per group
-                self._groups = group_totals(self.rows.values(), self._filter)
+            if self._groups is None:  # every group's figures at once, not a pass per group
+                self._groups = self._group_figures()
             summary = self._groups.get(group, GroupTotals(0, Totals()))
             return group_cells(group, summary, group in self.folded, self.palette, columns)
         return repo_cells(self.rows[key], self.palette, self._clock(), self._frame, columns)
+
+    def _group_figures(self) -> dict[str, GroupTotals]:
+        """Kept as rows change; with a filter on, counted in one pass over the rows (the
+        order is made again at each update then anyway)."""
+        if self._filter:
+            return group_totals(self.rows.values(), self._filter)
+        return self.rows.group_totals()
 
     def _redraw(self, changed: set[str] | None = None, *, structure: bool = True) -> None:
         """Bring the table in line with the rows: changed cells in place, and the order
