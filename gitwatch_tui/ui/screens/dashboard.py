@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Input, Static
 from gitwatch_tui.engine.events import NO_REMOTE, SyncState
 from gitwatch_tui.ui.host import HostedScreen
 from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate, FollowsEngine
+from gitwatch_tui.ui.repo_rows import RepoRows
 from gitwatch_tui.ui.repo_view import (
     GROUP_PREFIX,
     SORTABLE,
@@ -95,7 +96,7 @@ class DashboardScreen(FollowsEngine, HostedScreen):
 
     def __init__(self, *, where: str, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
-        self.rows: dict[str, RepoRow] = {}
+        self.rows = RepoRows()  # keeps the header's totals as rows change
         self.query_text = ""
         self.sort_column = "repo"
         self.sort_reverse = False
@@ -197,7 +198,7 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         table = self.query_one(RepoTable)
         due = self._spinning.intersection(table.keys_on_screen())
         if due:
-            table.sync(table.order, due)
+            table.update_rows(due)
 
     def _tick(self) -> None:
         """Once a second, re-draw the rows in view whose "3m ago", "retry in 20s" or "next poll
@@ -214,7 +215,7 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         if self.last_full_refresh is not None:  # "refreshed 3m ago"
             self._update_summary()
         if due:
-            table.sync(table.order, due)
+            table.update_rows(due)
 
     # -- drawing ------------------------------------------------------------------------------
 
@@ -230,11 +231,18 @@ class DashboardScreen(FollowsEngine, HostedScreen):
     def _cells_for(self, key: str, columns: Sequence[Column]) -> list[Text]:
         if key.startswith(GROUP_PREFIX):
             group = key.removeprefix(GROUP_PREFIX)
-            if self._groups is None:  # every group's figures in one pass, not one per group
-                self._groups = group_totals(self.rows.values(), self._filter)
+            if self._groups is None:  # every group's figures at once, not a pass per group
+                self._groups = self._group_figures()
             summary = self._groups.get(group, GroupTotals(0, Totals()))
             return group_cells(group, summary, group in self.folded, self.palette, columns)
         return repo_cells(self.rows[key], self.palette, self._clock(), self._frame, columns)
+
+    def _group_figures(self) -> dict[str, GroupTotals]:
+        """Kept as rows change; with a filter on, counted in one pass over the rows (the
+        order is made again at each update then anyway)."""
+        if self._filter:
+            return group_totals(self.rows.values(), self._filter)
+        return self.rows.group_totals()
 
     def _redraw(self, changed: set[str] | None = None, *, structure: bool = True) -> None:
         """Bring the table in line with the rows: changed cells in place, and the order
@@ -250,16 +258,16 @@ class DashboardScreen(FollowsEngine, HostedScreen):
                 for n in changed
                 if n in self.rows and (group := self.rows[n].group)
             }
-        if structure or changed is None or not changed <= set(table.order):
+        if structure or changed is None or not table.shows(changed):
             table.sync(self._order(), changed)
-        else:
-            table.sync(table.order, changed)
+        else:  # the same rows in the same order: only the changed ones are looked at
+            table.update_rows(changed)
         self._update_summary()
         self._update_empty_state(table)
 
     def _update_summary(self) -> None:
         p, now = self.palette, self._clock()
-        totals = Totals.of(self.rows.values())
+        totals = self.rows.totals
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" gitwatch ", "bold reverse")
         text.append(f" {totals.repos} repo{'s' if totals.repos != 1 else ''}", "bold")
@@ -488,7 +496,7 @@ class DashboardScreen(FollowsEngine, HostedScreen):
 
     @property
     def selection(self) -> set[str]:
-        return {name for name, row in self.rows.items() if row.selected}
+        return self.rows.picked
 
     def action_select(self) -> None:
         """Pick the repo under the cursor (or a whole group) for a bulk action."""
