@@ -392,9 +392,18 @@ class RunningTotals:
 
     def put(self, name: str, row: RepoRow) -> None:
         """Count `row` in place of what was counted for the repo `name` before."""
-        self.drop(name)
-        counts = self._counted[name] = row_counts(row)
-        self._add(counts, 1)
+        counts = row_counts(row)
+        before = self._counted.get(name)
+        if counts == before:
+            return  # most updates change what a row shows, not what it counts for
+        self._counted[name] = counts
+        if before is None:  # one list made at once: 10,000 rows come at once from the snapshot
+            self._sums = [total + count for total, count in zip(self._sums, counts, strict=True)]
+        else:
+            self._sums = [
+                total + count - old
+                for total, count, old in zip(self._sums, counts, before, strict=True)
+            ]
 
     def drop(self, name: str) -> None:
         """Stop counting the repo `name` (nothing if it was not counted)."""
