@@ -6,7 +6,7 @@ the picked repos again from every row took most of each update's time on the eve
 
 from __future__ import annotations
 
-from collections.abc import ItemsView, Iterator, KeysView, MutableMapping, ValuesView
+from collections.abc import ItemsView, Iterator, KeysView, Mapping, MutableMapping, ValuesView
 
 from gitwatch_tui.ui.repo_view import GroupTotals, RepoRow, RunningTotals, Totals
 
@@ -51,6 +51,24 @@ class RepoRows(MutableMapping[str, RepoRow]):
             self._picked.add(name)
         else:
             self._picked.discard(name)
+
+    def add_new(self, rows: Mapping[str, RepoRow]) -> None:
+        """Put rows of repos not here yet (a row already here is put as `self[name] = row`
+        puts it), each counted in one pass: the snapshot's 10,000 come at once."""
+        old = {name: row for name, row in rows.items() if name in self._rows}
+        new = {name: row for name, row in rows.items() if name not in self._rows}
+        self._rows.update(new)
+        self._totals.add_new(new)
+        by_group: dict[str, dict[str, RepoRow]] = {}
+        for name, row in new.items():
+            if row.group is not None:
+                by_group.setdefault(row.group, {})[name] = row
+            if row.selected:
+                self._picked.add(name)
+        for group, members in by_group.items():
+            self._groups.setdefault(group, RunningTotals()).add_new(members)
+        for name, row in old.items():
+            self[name] = row
 
     def __delitem__(self, name: str) -> None:
         row = self._rows.pop(name)

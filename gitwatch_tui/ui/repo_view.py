@@ -405,6 +405,14 @@ class RunningTotals:
                 for total, count, old in zip(self._sums, counts, before, strict=True)
             ]
 
+    def add_new(self, rows: Mapping[str, RepoRow]) -> None:
+        """Count rows of repos not counted yet, summed column by column in one pass."""
+        counts = {name: row_counts(row) for name, row in rows.items()}
+        if counts:
+            self._counted.update(counts)
+            columns = zip(*counts.values(), strict=True)
+            self._sums = [total + sum(c) for total, c in zip(self._sums, columns, strict=True)]
+
     def drop(self, name: str) -> None:
         """Stop counting the repo `name` (nothing if it was not counted)."""
         counts = self._counted.pop(name, None)

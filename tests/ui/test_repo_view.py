@@ -296,6 +296,22 @@ def test_running_group_figures_match_one_pass_over_the_rows_as_rows_change() -> 
     assert "frontend" not in rows.group_totals() and rows.group_totals()["backend"].size == 3
 
 
+def test_rows_added_at_once_are_counted_as_rows_put_one_by_one() -> None:
+    from gitwatch_tui.ui.repo_rows import RepoRows
+
+    one_by_one, at_once = RepoRows(), RepoRows()
+    first = dict(list(FLEET.items())[:3])
+    for name, fleet_row in FLEET.items():
+        one_by_one[name] = replace(fleet_row, selected=name == "web")
+    at_once.add_new({n: replace(r, selected=n == "web") for n, r in first.items()})
+    # The rest, with one already there (put as a change, not counted twice).
+    rest = {n: replace(r, selected=n == "web") for n, r in FLEET.items() if n not in first}
+    at_once.add_new({**rest, "web": one_by_one["web"]})
+    assert at_once.totals == one_by_one.totals == Totals.of(FLEET.values())
+    assert at_once.group_totals() == one_by_one.group_totals()
+    assert at_once.picked == one_by_one.picked == {"web"} and dict(at_once) == dict(one_by_one)
+
+
 def test_rows_know_which_are_picked_as_they_are_put_and_removed() -> None:
     from gitwatch_tui.ui.repo_rows import RepoRows
 

@@ -141,12 +141,14 @@ class DashboardScreen(FollowsEngine, HostedScreen):
 
     def on_engine_update(self, message: EngineUpdate) -> None:
         changed = set(message.statuses) | set(message.states) | set(message.pipelines)
+        new: dict[str, RepoRow] = {}  # counted at once: the snapshot's rows come 10,000 at once
         for name, status in message.statuses.items():
             row = self.rows.get(name)
-            if row is None:  # one object, not two: the snapshot's rows come 10,000 at once
-                self.rows[name] = RepoRow(name, status.group, status, SyncState(repo=name))
+            if row is None:
+                new[name] = RepoRow(name, status.group, status, SyncState(repo=name))
             else:
                 self.rows[name] = replace(row, status=status)
+        self.rows.add_new(new)
         for name, state in message.states.items():
             if name in self.rows:
                 self.rows[name] = replace(self.rows[name], state=state)
