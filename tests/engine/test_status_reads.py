@@ -40,6 +40,19 @@ def status_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StatusCount
     return count
 
 
+def calls(tmp_path: Path, work_tree: Path) -> list[str]:
+    """The fetch and status processes run in a work tree so far, in order (`status_reads`
+    logs them)."""
+    log = tmp_path / "git-calls.log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    subcommands = (
+        next((word for word in line.split() if word in ("fetch", "status")), None)
+        for line in lines
+        if f"--work-tree={work_tree} " in line
+    )
+    return [word for word in subcommands if word is not None]
+
+
 async def watched_engine(tmp_path: Path, *names: str, **defaults: float) -> tuple[Engine, dict]:
     clones = {name: make_remote_and_clone(tmp_path, name) for name in names}
     specs = [RepoSpec(clone, name) for name, (_, clone) in clones.items()]
@@ -103,16 +116,39 @@ async def test_what_changes_while_a_fetch_runs_is_still_read(
         await engine.stop()
 
 
-async def test_without_a_watcher_every_fetch_is_followed_by_a_read(
+async def test_without_a_watcher_a_fetch_soon_after_a_read_reads_only_if_it_brings_something(
     tmp_path: Path, status_reads: StatusCount
 ) -> None:
-    _, clone = make_remote_and_clone(tmp_path, "polled")
+    remote, clone = make_remote_and_clone(tmp_path, "polled")
     engine = await start_engine(config_for(RepoSpec(clone, "polled")), tmp_path)
     try:
         await wait_for(lambda: "polled" in engine.statuses)
         reads = status_reads(clone)
+        # Read just now, polled hourly: a fetch-all right after the sweep reads nothing.
+        assert (await engine.fetch("polled")).ok
+        assert status_reads(clone) == reads
+        assert engine.statuses["polled"].last_fetch is not None
+        push_from_elsewhere(remote, tmp_path)
         assert (await engine.fetch("polled")).ok
         assert status_reads(clone) == reads + 1
+        assert engine.statuses["polled"].behind == 1
+    finally:
+        await engine.stop()
+
+
+async def test_without_a_watcher_each_poll_reads_the_status(
+    tmp_path: Path, status_reads: StatusCount
+) -> None:
+    _, clone = make_remote_and_clone(tmp_path, "polled")
+    engine = await start_engine(config_for(RepoSpec(clone, "polled"), poll_interval=1.0), tmp_path)
+    try:
+        # Polls 0.9-1.1 s apart: each comes over half an interval after the last read.
+        await wait_for(lambda: calls(tmp_path, clone).count("fetch") >= 4, within=20)
+        await wait_for(lambda: calls(tmp_path, clone)[-1] == "status", within=10)
+        after_first_poll = calls(tmp_path, clone)
+        second = after_first_poll.index("fetch", after_first_poll.index("fetch") + 1)
+        polls = after_first_poll[second:]
+        assert polls == ["fetch", "status"] * (len(polls) // 2)
     finally:
         await engine.stop()
 
