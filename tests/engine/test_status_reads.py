@@ -136,6 +136,23 @@ async def test_without_a_watcher_a_fetch_soon_after_a_read_reads_only_if_it_brin
         await engine.stop()
 
 
+async def test_a_fetch_that_brings_nothing_runs_one_git_process(
+    tmp_path: Path, status_reads: StatusCount
+) -> None:
+    _, clone = make_remote_and_clone(tmp_path, "quiet")
+    engine = await start_engine(config_for(RepoSpec(clone, "quiet")), tmp_path)
+    try:
+        await wait_for(lambda: "quiet" in engine.statuses)
+        assert (await engine.fetch("quiet")).ok  # the first also reads the remotes' config
+        log = tmp_path / "git-calls.log"
+        before = len(log.read_text().splitlines())
+        assert (await engine.fetch("quiet")).ok
+        started = log.read_text().splitlines()[before:]
+        assert len(started) == 1 and " fetch " in started[0]
+    finally:
+        await engine.stop()
+
+
 async def test_without_a_watcher_each_poll_reads_the_status(
     tmp_path: Path, status_reads: StatusCount
 ) -> None:
