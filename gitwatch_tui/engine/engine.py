@@ -113,6 +113,7 @@ from gitwatch_tui.engine.snapshot import (
     Known,
     StatusSnapshot,
     likely_changed_first,
+    matching,
     snapshot_key,
 )
 from gitwatch_tui.engine.watcher import RepoWatcher
@@ -255,6 +256,7 @@ class Engine:
             except HistoryUnavailable as exc:
                 self._history = None
                 self._log("warning", f"sync history is off: {exc}")
+        await self._show_snapshot()  # the last run's rows, before the watch list is resolved
         head_start = await self._take_head_start()
         if self._stopping:  # stopped meanwhile (a signal to the dashboard): start nothing
             return
@@ -277,8 +279,10 @@ class Engine:
                 on_notice=lambda message: self._log("warning", message),
                 watch_budget=self._watch_budget,
             )
-        self._apply_specs(specs)
-        known = await self._open_snapshot(specs)
+        self._apply_specs(specs, watch=False)
+        known = self._match_snapshot(specs)
+        if self._watcher is not None:  # a stat per repo: 0.2 s at 10,000, kept off the loop
+            self._watcher.set_repos(await self._in_thread(_watch_map, list(self.specs.values())))
         self.pipelines.start()
         self._tasks = [asyncio.create_task(self._refresher(), name="gitwatch-refresher")]
         first_sweep: list[asyncio.Future[Any]]
@@ -813,8 +817,11 @@ class Engine:
 
     # -- scheduling ---------------------------------------------------------------------------
 
-    def _apply_specs(self, specs: Sequence[RepoSpec]) -> tuple[list[str], list[str], list[str]]:
-        """Make `specs` the watch list; returns the names added, removed and changed."""
+    def _apply_specs(
+        self, specs: Sequence[RepoSpec], *, watch: bool = True
+    ) -> tuple[list[str], list[str], list[str]]:
+        """Make `specs` the watch list; returns the names added, removed and changed. With
+        `watch` the watcher is told at once (else the caller tells it, off the loop)."""
         new = {spec.name: spec for spec in specs}
         added = [n for n in new if n not in self.specs]
         removed = [n for n in self.specs if n not in new]
@@ -829,26 +836,23 @@ class Engine:
             if task is not None:
                 task.cancel()
             self.events.publish(StatusRemoved(name))
+        now = time.time()
         for name in added:
-            self.states[name] = self._first_state(new[name])
             # Spread the first polls over one interval so 1,000 repos do not fetch at once;
-            # a repo still to be cloned goes first.
+            # a repo still to be cloned goes first. No event per repo while a list loads.
             first = 0.0 if _needs_clone(new[name]) else self._next_poll(name, True)
-            self._schedule(name, first, quiet=True)
+            self.states[name] = self._first_state(new[name], next_attempt=now + first)
+            self._enqueue(name, first)
         for name in changed:
             if name not in self._cycles:  # a running cycle schedules the next itself
                 self._schedule(name, self._next_poll(name, True))
-        self._update_watcher()
+        if watch:
+            self._update_watcher()
         return added, removed, changed
 
     def _update_watcher(self) -> None:
         if self._watcher is not None:
-            self._watcher.set_repos(
-                {
-                    name: (spec.path, RepoPaths.of(spec.path, bare=spec.bare).git_dir)
-                    for name, spec in self.specs.items()
-                }
-            )
+            self._watcher.set_repos(_watch_map(self.specs.values()))
 
     def _interval(self, name: str) -> float:
         return self.specs[name].poll_interval or self.config.defaults.poll_interval
@@ -864,22 +868,25 @@ class Engine:
             return self._interval(name) * self._rng.random()
         return self._interval(name) * self._rng.uniform(0.9, 1.1)
 
-    def _schedule(self, name: str, delay: float, *, quiet: bool = False) -> None:
+    def _schedule(self, name: str, delay: float) -> None:
         """Make `delay` from now the repo's one next attempt (none while a cycle runs: its end
-        schedules the next)."""
-        if name not in self.specs or name in self._cycles or self._stopping:
+        schedules the next), and say so in its state."""
+        if not self._enqueue(name, delay):
             return
+        state = self.states.get(name)
+        if state is not None:
+            self._publish_state(replace(state, next_attempt=time.time() + max(0.0, delay)))
+
+    def _enqueue(self, name: str, delay: float) -> bool:
+        """Put the repo's next attempt `delay` from now in the scheduler's queue; False when
+        it takes none now (not watched, a cycle runs, or stopping)."""
+        if name not in self.specs or name in self._cycles or self._stopping:
+            return False
         when = time.monotonic() + max(0.0, delay)
         self._due_at[name] = when
         heapq.heappush(self._due, (when, next(self._seq), name))
-        state = self.states.get(name)
-        if state is not None:
-            state = replace(state, next_attempt=time.time() + max(0.0, delay))
-            if quiet:  # first polls of a new watch list: no event per repo while it loads
-                self.states[name] = state
-            else:
-                self._publish_state(state)
         self._wake_scheduler.set()
+        return True
 
     async def _scheduler(self) -> None:
         while True:
@@ -1335,33 +1342,62 @@ class Engine:
 
     # -- the status snapshot, the read after a fetch, and the audit ---------------------------
 
-    async def _open_snapshot(self, specs: Sequence[RepoSpec]) -> dict[str, Known]:
-        """Open this watch list's snapshot and show the statuses it knows, each marked as of
-        when it was read, until the repo is read again; what it knows, by repo name."""
+    async def _show_snapshot(self) -> None:
+        """Open this watch list's snapshot and show every status it knows, each marked as of
+        when it was read, until the repo is read again (or the watch list, once resolved, turns
+        out not to hold it any more: `_match_snapshot`)."""
         if self._snapshot_kind is None:
-            return {}
+            return
         path = self._state_dir / SNAPSHOT_FILENAME
-        key = snapshot_key(self._snapshot_kind, specs)
+        key = snapshot_key(self._snapshot_kind, self.config)
         try:
             snapshot = await self._in_thread(StatusSnapshot, path, key)
         except (OSError, sqlite3.Error) as exc:
             self._log("warning", f"status snapshot is off: {exc}")
-            return {}
+            return
         self._snapshot = snapshot
         for warning in snapshot.warnings:
             self._log("warning", warning)
         try:
-            known = await self._in_thread(snapshot.load, specs)
+            known = await self._in_thread(snapshot.load)
         except sqlite3.Error as exc:
             self._log("warning", f"status snapshot {path} could not be read: {exc}")
-            return {}
+            return
         for name, seen in known.items():
-            if name in self.specs and name not in self.statuses:
-                status = self._with_fetch_times(replace(seen.status, as_of=seen.read_at))
+            if name not in self.statuses:
+                status = self._with_recorded_fetch_times(seen.status)
                 self.statuses[name] = status
                 self._stale.add(name)
+                self._latest[name] = seen  # kept as it is known until the repo is read again
                 self.events.publish(StatusChanged(status))
-        return known
+
+    def _match_snapshot(self, specs: Sequence[RepoSpec]) -> dict[str, Known]:
+        """What the snapshot knows of the watch list now resolved: its rows of repos no longer
+        watched (or now at another path) go, those regrouped are shown in their new group."""
+        matched = matching({name: self._latest[name] for name in self._stale}, specs)
+        for name in list(self._stale):
+            seen = matched.get(name)
+            if seen is None:
+                self._stale.discard(name)
+                self._latest.pop(name, None)
+                self.statuses.pop(name, None)
+                self.events.publish(StatusRemoved(name))
+            elif seen.status.group != self.statuses[name].group:
+                self._latest[name] = seen
+                self.statuses[name] = status = replace(self.statuses[name], group=seen.status.group)
+                self.events.publish(StatusChanged(status))
+        return matched
+
+    def _with_recorded_fetch_times(self, status: RepoStatus) -> RepoStatus:
+        """The status with the fetch times history has for its path (before the watch list,
+        and with it the repos' sync states, is known)."""
+        known = self._fetch_record.get(status.path, FetchTimes())
+        if (status.last_fetch, status.last_fetch_failed) == (
+            known.last_success,
+            known.last_failure,
+        ):
+            return status
+        return replace(status, last_fetch=known.last_success, last_fetch_failed=known.last_failure)
 
     @property
     def unread(self) -> int:
@@ -1389,10 +1425,9 @@ class Engine:
         self._unsaved = set()
         if snapshot is None or self._snapshot_kind is None or not unsaved:
             return
-        key = snapshot_key(self._snapshot_kind, self.specs.values())
-        if key != snapshot.key:  # the watch list changed (a reload): the next start's key
-            snapshot.key, unsaved = key, set(self._latest)
-        rows = [self._latest[name] for name in unsaved if name in self.specs]
+        # The watch list may have changed (a reload, the folder picker): the next start's key.
+        snapshot.key = snapshot_key(self._snapshot_kind, self.config)
+        rows = [self._latest[name] for name in self.specs if name in self._latest]
         try:
             await self._in_thread(snapshot.save, rows)  # off the loop: it may wait for a lock
         except sqlite3.Error as exc:
@@ -1511,10 +1546,13 @@ class Engine:
 
     # -- the fetch record: what "Fetched" shows, kept in history so it survives a restart ------
 
-    def _first_state(self, spec: RepoSpec) -> SyncState:
+    def _first_state(self, spec: RepoSpec, next_attempt: float) -> SyncState:
         known = self._fetch_record.get(str(spec.path), FetchTimes())
         return SyncState(
-            spec.name, last_success=known.last_success, last_failure=known.last_failure
+            spec.name,
+            next_attempt=next_attempt,
+            last_success=known.last_success,
+            last_failure=known.last_failure,
         )
 
     def _record_fetch(self, name: str, state: SyncState, outcome: FetchOutcome) -> None:
@@ -1589,6 +1627,13 @@ def change_finished(
 def _not_started(name: str, action: Action) -> SyncFinished:
     """The answer for work asked for once the engine is stopping (not an event, not history)."""
     return SyncFinished(name, action, ok=False, error="not started: gitwatch is stopping")
+
+
+def _watch_map(specs: Iterable[RepoSpec]) -> dict[str, tuple[Path | None, Path]]:
+    """What the watcher watches of each repo: its folder and its git dir."""
+    return {
+        spec.name: (spec.path, RepoPaths.of(spec.path, bare=spec.bare).git_dir) for spec in specs
+    }
 
 
 def _needs_clone(spec: RepoSpec) -> bool:
