@@ -102,7 +102,6 @@ from gitwatch_tui.engine.history import (
     HistoryEntry,
     HistoryUnavailable,
     StoredUndo,
-    default_state_dir,
 )
 from gitwatch_tui.engine.limiter import MANUAL, SCHEDULED, PriorityLimiter, each_in_turn
 from gitwatch_tui.engine.locks import HOLD_WAIT, RepoBusy, RepoLock
@@ -115,7 +114,9 @@ from gitwatch_tui.engine.snapshot import (
     likely_changed_first,
     matching,
     snapshot_key,
+    snapshot_row,
 )
+from gitwatch_tui.engine.state_dir import default_state_dir
 from gitwatch_tui.engine.watcher import RepoWatcher
 
 T = TypeVar("T")
@@ -139,6 +140,8 @@ _AUDIT_STEP = 1.0
 # read a second (about 0.5 % of a core: a status read costs some 5 ms of CPU).
 AUDIT_PERIOD = 1800.0
 AUDIT_PER_REPO = 1.0
+# Status requests made between two turns of the loop by `refresh_all` (a few ms of work).
+_REQUESTS_PER_TURN = 500
 
 
 class UnknownRepo(LookupError):  # noqa: N818 (reads as the state it reports, like RepoBusy)
@@ -231,7 +234,11 @@ class Engine:
         self._stopping = False  # set by begin_stop: no new work starts after it
         self._snapshot_kind = snapshot
         self._snapshot: StatusSnapshot | None = None
-        self._latest: dict[str, Known] = {}  # each repo's latest status read, for the snapshot
+        # What the snapshot keeps of each repo: its status as this run last read it, made into
+        # the snapshot's row as it comes (a write then joins them, holding the GIL for
+        # a millisecond rather than re-encoding 10,000), else as the last run's snapshot knew it.
+        self._read_rows: dict[str, str] = {}
+        self._known: dict[str, Known] = {}
         self._unsaved: set[str] = set()  # repos read since the last snapshot write
         self._stale: set[str] = set()  # shown from the snapshot, not read again yet
         self._snapshot_due = asyncio.Event()
@@ -431,7 +438,18 @@ class Engine:
         return await self._request_refresh(name)
 
     async def refresh_all(self) -> list[RepoStatus]:
-        return list(await asyncio.gather(*(self._request_refresh(n) for n in list(self.specs))))
+        """Read every repo's status now, as one sweep. The requests go in a few hundred at a
+        time, letting the loop turn in between (10,000 at once, and a gather of as many,
+        held it, and a key pressed with `r`, for a tenth of a second); the refresher is woken
+        once they are all in."""
+        names, reads = list(self.specs), []
+        for first in range(0, len(names), _REQUESTS_PER_TURN):
+            if first:
+                await asyncio.sleep(0)
+            chunk = names[first : first + _REQUESTS_PER_TURN]
+            reads += [self._request_refresh(name, wake=False) for name in chunk]
+        self._wake_refresher.set()
+        return [await read for read in reads]  # each wakes this once: no O(repos) step
 
     async def fetch(self, name: str) -> SyncFinished:
         """Fetch now, ahead of scheduled polls; joins a fetch of this repo already running."""
@@ -1207,10 +1225,11 @@ class Engine:
 
     # -- local status -------------------------------------------------------------------------
 
-    def _request_refresh(self, name: str) -> asyncio.Future[RepoStatus]:
+    def _request_refresh(self, name: str, *, wake: bool = True) -> asyncio.Future[RepoStatus]:
         future: asyncio.Future[RepoStatus] = asyncio.get_running_loop().create_future()
         self._pending_refresh.setdefault(name, []).append(future)
-        self._wake_refresher.set()
+        if wake:
+            self._wake_refresher.set()
         return future
 
     async def _refresher(self) -> None:
@@ -1368,22 +1387,22 @@ class Engine:
                 status = self._with_recorded_fetch_times(seen.status)
                 self.statuses[name] = status
                 self._stale.add(name)
-                self._latest[name] = seen  # kept as it is known until the repo is read again
+                self._known[name] = seen  # kept as it is known until the repo is read again
                 self.events.publish(StatusChanged(status))
 
     def _match_snapshot(self, specs: Sequence[RepoSpec]) -> dict[str, Known]:
         """What the snapshot knows of the watch list now resolved: its rows of repos no longer
         watched (or now at another path) go, those regrouped are shown in their new group."""
-        matched = matching({name: self._latest[name] for name in self._stale}, specs)
+        matched = matching({name: self._known[name] for name in self._stale}, specs)
         for name in list(self._stale):
             seen = matched.get(name)
             if seen is None:
                 self._stale.discard(name)
-                self._latest.pop(name, None)
+                self._known.pop(name, None)
                 self.statuses.pop(name, None)
                 self.events.publish(StatusRemoved(name))
             elif seen.status.group != self.statuses[name].group:
-                self._latest[name] = seen
+                self._known[name] = seen
                 self.statuses[name] = status = replace(self.statuses[name], group=seen.status.group)
                 self.events.publish(StatusChanged(status))
         return matched
@@ -1407,7 +1426,8 @@ class Engine:
     def _keep_in_snapshot(self, status: RepoStatus) -> None:
         self._stale.discard(status.name)
         if self._snapshot is not None and status.as_of is None:
-            self._latest[status.name] = Known(status, time.time())
+            self._read_rows[status.name] = snapshot_row(Known(status, time.time()))
+            self._known.pop(status.name, None)
             self._unsaved.add(status.name)
             self._snapshot_due.set()
 
@@ -1427,9 +1447,14 @@ class Engine:
             return
         # The watch list may have changed (a reload, the folder picker): the next start's key.
         snapshot.key = snapshot_key(self._snapshot_kind, self.config)
-        rows = [self._latest[name] for name in self.specs if name in self._latest]
+        read, known = self._read_rows, self._known
+        rows = [
+            read[name] if name in read else snapshot_row(known[name])
+            for name in self.specs
+            if name in read or name in known
+        ]
         try:
-            await self._in_thread(snapshot.save, rows)  # off the loop: it may wait for a lock
+            await self._in_thread(snapshot.save_rows, rows)  # off the loop: it may wait for a lock
         except sqlite3.Error as exc:
             if self._snapshot is snapshot:  # say it once, then run without a snapshot
                 self._snapshot = None
@@ -1547,6 +1572,8 @@ class Engine:
     # -- the fetch record: what "Fetched" shows, kept in history so it survives a restart ------
 
     def _first_state(self, spec: RepoSpec, next_attempt: float) -> SyncState:
+        if not self._fetch_record:  # nothing fetched yet (nor a path made a string for it)
+            return SyncState(spec.name, next_attempt=next_attempt)
         known = self._fetch_record.get(str(spec.path), FetchTimes())
         return SyncState(
             spec.name,

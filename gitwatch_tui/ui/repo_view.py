@@ -363,20 +363,55 @@ class Totals:
 
     @classmethod
     def of(cls, rows: Iterable[RepoRow]) -> Totals:
-        repos = read = behind = ahead = dirty = errors = busy = stale = 0
+        sums = [0] * len(_TOTALS_FIELDS)
         for row in rows:
-            repos += 1
-            s, state = row.status, row.state
-            busy += state.phase in ("fetching", "cloning", "syncing")
-            errors += has_error(row)
-            if s is None:
-                continue
-            read += 1
-            stale += s.as_of is not None
-            behind += bool(s.behind)
-            ahead += bool(s.ahead)
-            dirty += s.dirty
-        return cls(repos, read, behind, ahead, dirty, errors, busy, stale)
+            for i, count in enumerate(row_counts(row)):
+                sums[i] += count
+        return cls(*sums)
+
+
+def row_counts(row: RepoRow) -> tuple[int, ...]:
+    """What one row adds to each of the `Totals` figures, in their order."""
+    s, state = row.status, row.state
+    busy = state.phase in ("fetching", "cloning", "syncing")
+    if s is None:
+        return (1, 0, 0, 0, 0, has_error(row), busy, 0)
+    return (1, 1, bool(s.behind), bool(s.ahead), s.dirty, has_error(row), busy, s.as_of is not None)
+
+
+_TOTALS_FIELDS = Totals.__dataclass_fields__
+
+
+class RunningTotals:
+    """`Totals` kept row by row: a change to one row of N costs O(1), where `Totals.of`
+    reads all N (at 10,000 repos that was most of each update's time on the loop)."""
+
+    def __init__(self) -> None:
+        self._sums = [0] * len(_TOTALS_FIELDS)
+        self._counted: dict[str, tuple[int, ...]] = {}
+
+    def put(self, name: str, row: RepoRow) -> None:
+        """Count `row` in place of what was counted for the repo `name` before."""
+        self.drop(name)
+        counts = self._counted[name] = row_counts(row)
+        self._add(counts, 1)
+
+    def drop(self, name: str) -> None:
+        """Stop counting the repo `name` (nothing if it was not counted)."""
+        counts = self._counted.pop(name, None)
+        if counts is not None:
+            self._add(counts, -1)
+
+    @property
+    def totals(self) -> Totals:
+        return Totals(*self._sums)
+
+    def __len__(self) -> int:
+        return len(self._counted)  # how many repos are counted
+
+    def _add(self, counts: tuple[int, ...], sign: int) -> None:
+        for i, count in enumerate(counts):
+            self._sums[i] += sign * count
 
 
 @dataclass(frozen=True, slots=True)

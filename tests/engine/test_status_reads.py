@@ -207,3 +207,33 @@ async def test_a_poll_of_a_repo_without_remotes_reads_nothing_while_watched(
         assert status_reads(local) == reads + 1
     finally:
         await engine.stop()
+
+
+async def test_a_full_refresh_reads_every_repo_once_in_one_sweep(
+    tmp_path: Path, status_reads: StatusCount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`r` lets the loop turn while its requests go in (a key waits for no 10,000 of them),
+    yet the repos are read in one sweep, not one per turn."""
+    from gitwatch_tui.engine import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "_REQUESTS_PER_TURN", 1)  # a turn between any two
+    names = ["one", "two", "three"]
+    clones = {name: make_remote_and_clone(tmp_path, name)[1] for name in names}
+    engine = await start_engine(config_for(*(RepoSpec(clones[n], n) for n in names)), tmp_path)
+    try:
+        await wait_for(lambda: len(engine.statuses) == len(names), within=20)
+        sweeps: list[list[str]] = []
+        real = engine_module.collect_statuses
+
+        def counted(specs: list[RepoSpec], **options: object) -> object:
+            sweeps.append([spec.name for spec in specs])
+            return real(specs, **options)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(engine_module, "collect_statuses", counted)
+        before = {name: status_reads(clone) for name, clone in clones.items()}
+        statuses = await engine.refresh_all()
+        assert [status.name for status in statuses] == list(engine.specs)
+        assert sweeps == [list(engine.specs)]
+        assert all(status_reads(clones[n]) == before[n] + 1 for n in names)
+    finally:
+        await engine.stop()

@@ -265,6 +265,50 @@ def test_totals() -> None:
     assert Totals.of([unread]).read == 0
 
 
+def test_running_totals_match_the_totals_of_every_row_as_rows_change() -> None:
+    from gitwatch_tui.ui.repo_rows import RepoRows
+
+    rows = RepoRows()
+    for name, fleet_row in FLEET.items():
+        rows[name] = fleet_row
+    assert rows.totals == Totals.of(FLEET.values())
+    rows["web"] = replace(FLEET["web"], status=None)  # read again: unread now
+    rows["cli"] = replace(FLEET["cli"], state=SyncState("cli", phase="fetching"))
+    rows["new"] = row("new", error="fatal: not a git repository", as_of=NOW)
+    del rows["docs"]
+    rows.pop("missing", None)  # not there: nothing counted twice or dropped
+    assert rows.totals == Totals.of(rows.values())
+    assert rows.totals.busy == 1 and rows.totals.stale == 1
+
+
+def test_running_group_figures_match_one_pass_over_the_rows_as_rows_change() -> None:
+    from gitwatch_tui.ui.repo_rows import RepoRows
+
+    rows = RepoRows()
+    for name, fleet_row in FLEET.items():
+        rows[name] = fleet_row
+    assert rows.group_totals() == group_totals(rows.values())
+    rows["cli"] = replace(FLEET["cli"], group="backend")  # joins a group
+    rows["web"] = replace(FLEET["web"], group="tools")  # moves to a new one
+    rows["db"] = replace(FLEET["db"], status=None)
+    del rows["docs"]  # frontend's last member: the group is gone
+    assert rows.group_totals() == group_totals(rows.values())
+    assert "frontend" not in rows.group_totals() and rows.group_totals()["backend"].size == 3
+
+
+def test_rows_know_which_are_picked_as_they_are_put_and_removed() -> None:
+    from gitwatch_tui.ui.repo_rows import RepoRows
+
+    rows = RepoRows()
+    for name, fleet_row in FLEET.items():
+        rows[name] = replace(fleet_row, selected=name in ("web", "cli"))
+    assert rows.picked == {"web", "cli"}
+    rows["web"] = replace(rows["web"], selected=False)
+    del rows["cli"]
+    rows["docs"] = replace(rows["docs"], selected=True)
+    assert rows.picked == {"docs"} == {n for n, r in rows.items() if r.selected}
+
+
 def test_a_group_row_counts_repos_in_words_and_follows_the_filter() -> None:
     frontend = [r for r in FLEET.values() if r.group == "frontend"]  # web dirty, docs diverged
 

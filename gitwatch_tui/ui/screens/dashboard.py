@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Input, Static
 from gitwatch_tui.engine.events import NO_REMOTE, SyncState
 from gitwatch_tui.ui.host import HostedScreen
 from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate, FollowsEngine
+from gitwatch_tui.ui.repo_rows import RepoRows
 from gitwatch_tui.ui.repo_view import (
     GROUP_PREFIX,
     SORTABLE,
@@ -95,7 +96,7 @@ class DashboardScreen(FollowsEngine, HostedScreen):
 
     def __init__(self, *, where: str, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
-        self.rows: dict[str, RepoRow] = {}
+        self.rows = RepoRows()  # keeps the header's totals as rows change
         self.query_text = ""
         self.sort_column = "repo"
         self.sort_reverse = False
@@ -171,7 +172,8 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         # The order can only move when rows went, a filter is on, or the sort is by a value.
         moved = bool(message.removed) or bool(self._filter) or self.sort_column != "repo"
         self._redraw(changed, structure=moved)
-        self._follow_spinners(changed | message.removed)
+        # A spinner follows a row's network state and pipeline, never its status.
+        self._follow_spinners(set(message.states) | set(message.pipelines) | message.removed)
 
     def _theme_changed(self) -> None:
         self.palette = self.gw_app.palette()
@@ -196,7 +198,7 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         table = self.query_one(RepoTable)
         due = self._spinning.intersection(table.keys_on_screen())
         if due:
-            table.sync(table.order, due)
+            table.update_rows(due)
 
     def _tick(self) -> None:
         """Once a second, re-draw the rows in view whose "3m ago", "retry in 20s" or "next poll
@@ -213,7 +215,7 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         if self.last_full_refresh is not None:  # "refreshed 3m ago"
             self._update_summary()
         if due:
-            table.sync(table.order, due)
+            table.update_rows(due)
 
     # -- drawing ------------------------------------------------------------------------------
 
@@ -229,17 +231,26 @@ class DashboardScreen(FollowsEngine, HostedScreen):
     def _cells_for(self, key: str, columns: Sequence[Column]) -> list[Text]:
         if key.startswith(GROUP_PREFIX):
             group = key.removeprefix(GROUP_PREFIX)
-            if self._groups is None:  # every group's figures in one pass, not one per group
-                self._groups = group_totals(self.rows.values(), self._filter)
+            if self._groups is None:  # every group's figures at once, not a pass per group
+                self._groups = self._group_figures()
             summary = self._groups.get(group, GroupTotals(0, Totals()))
             return group_cells(group, summary, group in self.folded, self.palette, columns)
         return repo_cells(self.rows[key], self.palette, self._clock(), self._frame, columns)
+
+    def _group_figures(self) -> dict[str, GroupTotals]:
+        """Kept as rows change; with a filter on, counted in one pass over the rows (the
+        order is made again at each update then anyway)."""
+        if self._filter:
+            return group_totals(self.rows.values(), self._filter)
+        return self.rows.group_totals()
 
     def _redraw(self, changed: set[str] | None = None, *, structure: bool = True) -> None:
         """Bring the table in line with the rows: changed cells in place, and the order
         re-computed when something that decides it may have moved."""
         table = self.query_one(RepoTable)
         self._groups = None  # rows, filter or folding may have moved: figures made anew
+        if not table.order:
+            changed = None  # the first rows (10,000 at once from the snapshot): all are new
         if changed is not None:
             # A group's header sums its members: it changes with them.
             changed = changed | {
@@ -247,16 +258,16 @@ class DashboardScreen(FollowsEngine, HostedScreen):
                 for n in changed
                 if n in self.rows and (group := self.rows[n].group)
             }
-        if structure or changed is None or not changed <= set(table.order):
+        if structure or changed is None or not table.shows(changed):
             table.sync(self._order(), changed)
-        else:
-            table.sync(table.order, changed)
+        else:  # the same rows in the same order: only the changed ones are looked at
+            table.update_rows(changed)
         self._update_summary()
         self._update_empty_state(table)
 
     def _update_summary(self) -> None:
         p, now = self.palette, self._clock()
-        totals = Totals.of(self.rows.values())
+        totals = self.rows.totals
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" gitwatch ", "bold reverse")
         text.append(f" {totals.repos} repo{'s' if totals.repos != 1 else ''}", "bold")
@@ -275,7 +286,8 @@ class DashboardScreen(FollowsEngine, HostedScreen):
             if count or word in ("behind", "dirty", "in error"):
                 text.append(" · ")
                 text.append(f"{count} {word}", p.get(key, "") if count else "")
-        if polled := len(self.gw_app.engine.unwatched_trees()):  # over the inotify budget
+        # Over the inotify budget (known once started: the engine is made after the first frame).
+        if self.started and (polled := len(self.gw_app.engine.unwatched_trees())):
             text.append(f" · {polled} trees polled", p.get("repo-muted", ""))
         if self.last_full_refresh is not None:
             text.append(f" · refreshed {ago(self.last_full_refresh, now)}", p.get("repo-muted", ""))
@@ -484,7 +496,7 @@ class DashboardScreen(FollowsEngine, HostedScreen):
 
     @property
     def selection(self) -> set[str]:
-        return {name for name, row in self.rows.items() if row.selected}
+        return self.rows.picked
 
     def action_select(self) -> None:
         """Pick the repo under the cursor (or a whole group) for a bulk action."""
