@@ -1410,7 +1410,7 @@ class Engine:
     def _with_recorded_fetch_times(self, status: RepoStatus) -> RepoStatus:
         """The status with the fetch times history has for its path (before the watch list,
         and with it the repos' sync states, is known)."""
-        known = self._fetch_record.get(status.path, FetchTimes())
+        known = self._fetch_record.get(status.path) or _NEVER_FETCHED
         if (status.last_fetch, status.last_fetch_failed) == (
             known.last_success,
             known.last_failure,
@@ -1654,6 +1654,9 @@ def change_finished(
 def _not_started(name: str, action: Action) -> SyncFinished:
     """The answer for work asked for once the engine is stopping (not an event, not history)."""
     return SyncFinished(name, action, ok=False, error="not started: gitwatch is stopping")
+
+
+_NEVER_FETCHED = FetchTimes()  # what history knows of a repo it has no fetch of
 
 
 def _watch_map(specs: Iterable[RepoSpec]) -> dict[str, tuple[Path | None, Path]]:
