@@ -3,8 +3,9 @@
     python benchmarks/start_bench.py [CORPUS] [--idle-seconds 30] [--json [PATH]]
 
 Two starts of `gitwatch-tui --config CONFIG dashboard` in one state folder, over CORPUS/work
-(default benchmarks/.corpus/n1000; polls every 24 h, so none is due while measuring; the
-audit at its default, or `--audit-period`):
+(default benchmarks/.corpus/n1000; polls every `--poll-interval`, 8760h by default, so none is
+due while measuring: first polls are spread over one interval, so with 24 h 10,000 repos still
+poll every 8.6 s; the audit at its default, or `--audit-period`):
 
 1. cold: no snapshot yet. First frame, and every row filled (the summary says "N repos"
    without "scanning"); then `q`, which writes the snapshot.
@@ -71,11 +72,11 @@ class Result:
         return self.idle_app_pct + self.idle_children_pct
 
 
-def write_config(folder: Path, work: Path, audit_period: str | None) -> Path:
+def write_config(folder: Path, work: Path, audit_period: str | None, poll: str) -> Path:
     config = folder / "config.yaml"
     audit = f"  audit_period: {audit_period}\n" if audit_period else ""
     scan = f"scan:\n  - {json.dumps(str(work))}\n"
-    config.write_text(f"defaults:\n  poll_interval: 24h\n{audit}{scan}")
+    config.write_text(f"defaults:\n  poll_interval: {poll}\n{audit}{scan}")
     return config
 
 
@@ -140,13 +141,17 @@ def quit_app(term: Tmux) -> None:
 
 
 def measure(
-    corpus: Path, idle_seconds: float, log: Callable[[str], object], audit: str | None = None
+    corpus: Path,
+    idle_seconds: float,
+    log: Callable[[str], object],
+    audit: str | None = None,
+    poll: str = "8760h",
 ) -> Result:
     work = corpus / "work"
     n = sum(1 for _ in work.iterdir())
     tmp = Path(tempfile.mkdtemp(prefix="gitwatch-start-bench-"))
     env = clean_env(tmp)
-    config = write_config(tmp, work, audit)
+    config = write_config(tmp, work, audit, poll)
     names = [k for k in ("XDG_STATE_HOME", "TERM", "PYTHONPATH") if k in env]  # this checkout's
     exports = " ".join(f"{k}={shlex.quote(env[k])}" for k in names)
     argv = [*app_argv(), "--config", str(config), "dashboard"]
@@ -191,8 +196,11 @@ def main() -> int:
     parser.add_argument("--idle-seconds", type=float, default=30.0)
     parser.add_argument("--json", nargs="?", const="-", default=None)
     parser.add_argument("--audit-period", help="the config's audit_period (default: unset)")
+    parser.add_argument("--poll-interval", default="8760h", help="the config's poll_interval")
     args = parser.parse_args()
-    result = measure(Path(args.corpus), args.idle_seconds, print, args.audit_period)
+    result = measure(
+        Path(args.corpus), args.idle_seconds, print, args.audit_period, args.poll_interval
+    )
     if args.json:
         data = asdict(result) | {"idle_total_pct": result.idle_total_pct}
         text = json.dumps(data, indent=2)
