@@ -512,3 +512,30 @@ async def test_c_without_a_conflict_and_s_without_stashes_say_so_in_one_line(
 
     assert "api has no conflict in progress" in said
     assert "api has no stashes" in said
+
+
+async def test_a_status_change_counts_its_row_for_the_header_not_every_row(
+    repo_set: RepoSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The header's totals were counted over every row on each update: at 10,000 repos that
+    was most of the idle dashboard's CPU (one update a second from the audit)."""
+    from gitwatch_tui.ui.repo_view import Totals
+
+    counted: list[int] = []  # the rows of each count
+    count = Totals.of
+
+    def counting(rows: Iterable[RepoRow]) -> Totals:
+        rows = list(rows)
+        counted.append(len(rows))
+        return count(rows)
+
+    app = make_app(repo_set.config, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await until(pilot, lambda: all_read(app))
+        monkeypatch.setattr(Totals, "of", counting)
+        (repo_set.clones["api"] / "new.txt").write_text("x\n")
+        await app.engine.refresh("api")
+        summary = dashboard(app).query_one("#summary")
+        await until(pilot, lambda: "2 dirty" in plain(summary))
+        # The row itself, before and after; its group's header (2 repos) counts its members.
+        assert counted and max(counted) < len(dashboard(app).rows)

@@ -15,6 +15,7 @@ from gitwatch_tui.ui.repo_view import (
     Column,
     RepoFilter,
     RepoRow,
+    RunningTotals,
     Totals,
     ago,
     clock_words,
@@ -263,6 +264,22 @@ def test_totals() -> None:
     assert (totals.repos, totals.behind, totals.dirty, totals.errors) == (7, 2, 1, 1)
     unread = RepoRow("x", None, None, SyncState("x"))
     assert Totals.of([unread]).read == 0
+
+
+def test_running_totals_follow_each_rows_change_as_a_full_count_would() -> None:
+    rows = dict(FLEET)
+    running = RunningTotals()
+    running.update(rows)
+    assert running.totals == Totals.of(rows.values()) and running.selected == 0
+    rows["web"] = replace(rows["web"], selected=True)  # one row changed, one added, one gone
+    rows["new"] = row("new", behind=3, unstaged=1)
+    del rows["docs"]
+    running.update(rows, {"web", "new", "docs"})
+    assert running.totals == Totals.of(rows.values()) and running.selected == 1
+    rows["api"] = row("api", error="gone")  # rows added unannounced: counted all over again
+    rows["extra"] = row("extra")
+    running.update(rows, set())
+    assert running.totals == Totals.of(rows.values())
 
 
 def test_a_group_row_counts_repos_in_words_and_follows_the_filter() -> None:

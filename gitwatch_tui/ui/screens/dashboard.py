@@ -28,6 +28,7 @@ from gitwatch_tui.ui.repo_view import (
     GroupTotals,
     RepoFilter,
     RepoRow,
+    RunningTotals,
     Totals,
     ago,
     clock_words,
@@ -111,6 +112,7 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         self._summary_shown = Text()
         self._filter = RepoFilter()
         self._groups: dict[str, GroupTotals] | None = None  # made once per redraw, when drawn
+        self._totals = RunningTotals()  # the summary's figures, counted row by row
 
     def compose(self) -> ComposeResult:
         yield Static(id="summary")
@@ -237,6 +239,7 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         re-computed when something that decides it may have moved."""
         table = self.query_one(RepoTable)
         self._groups = None  # rows, filter or folding may have moved: figures made anew
+        self._totals.update(self.rows, changed)
         if changed is not None:
             # A group's header sums its members: it changes with them.
             changed = changed | {
@@ -244,7 +247,8 @@ class DashboardScreen(FollowsEngine, HostedScreen):
                 for n in changed
                 if n in self.rows and (group := self.rows[n].group)
             }
-        if structure or changed is None or not changed <= set(table.order):
+        # `in table.rows`, not a set of the order: 10,000 keys hashed on every update.
+        if structure or changed is None or not all(key in table.rows for key in changed):
             table.sync(self._order(), changed)
         else:
             table.sync(table.order, changed)
@@ -253,7 +257,7 @@ class DashboardScreen(FollowsEngine, HostedScreen):
 
     def _update_summary(self) -> None:
         p, now = self.palette, self._clock()
-        totals = Totals.of(self.rows.values())
+        totals = self._totals.totals
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" gitwatch ", "bold reverse")
         text.append(f" {totals.repos} repo{'s' if totals.repos != 1 else ''}", "bold")
@@ -276,7 +280,7 @@ class DashboardScreen(FollowsEngine, HostedScreen):
             text.append(f" · {polled} trees polled", p.get("repo-muted", ""))
         if self.last_full_refresh is not None:
             text.append(f" · refreshed {ago(self.last_full_refresh, now)}", p.get("repo-muted", ""))
-        if selected := len(self.selection):
+        if selected := self._totals.selected:
             text.append(f"  {selected} selected", f"bold {p.get('repo-ahead', '')}")
         if self._filter:
             text.append(f"  filter: {self.query_text}", "bold")

@@ -53,7 +53,7 @@ class RepoTable(DataTable[Text]):
         """Show the rows `order` names; re-render those in `changed` (None: all of them)."""
         if not self._layout:
             self._layout, self._widths = self._fit(self.size.width, order)
-        if set(order) != set(self._order):
+        if order != self._order and set(order) != set(self._order):  # the same list: no sets
             if not self._refit(self.size.width, order):
                 self._rebuild(order)
             return
