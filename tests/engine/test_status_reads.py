@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gitwatch_tui.core.models import RepoSpec
-from gitwatch_tui.engine.engine import Engine
+from gitwatch_tui.engine.engine import Engine, audit_pace
 from gitwatch_tui.engine.events import NO_REMOTE
 from tests.conftest import commit_file, git, make_remote_and_clone, push_from_elsewhere
 from tests.engine.test_engine import config_for, start_engine, wait_for
@@ -128,6 +128,18 @@ async def test_the_audit_reads_every_repo_again_in_its_period(
         )
     finally:
         await engine.stop()
+
+
+def test_the_audits_pace_grows_with_the_repo_count_and_reads_a_few_together() -> None:
+    """Unless configured, every repo once in 30 min, or 2 s a repo when that is longer (at
+    10,000 repos 5 h 33 min, about 0.3 % of a core): 8 repos a step, not one a second."""
+    assert audit_pace(10_000) == (16.0, 8)  # 20,000 s for all of them
+    assert audit_pace(1_000) == (16.0, 8)  # 2,000 s
+    assert audit_pace(100) == (144.0, 8)  # 1,800 s
+    assert audit_pace(3) == (1800.0, 3)
+    # A short period configured: steps of at least a second, more repos in each.
+    assert audit_pace(3, 1.0) == (1.0, 3)
+    assert audit_pace(10_000, 600.0) == (1.0, 17)
 
 
 async def test_a_poll_of_a_repo_without_remotes_reads_nothing_while_watched(
