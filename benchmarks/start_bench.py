@@ -114,9 +114,12 @@ def settle(app: int, limit: float = 30.0) -> None:
         if watcher is None:
             time.sleep(0.25)
             continue
-        before = cpu_seconds(watcher)[0]
-        time.sleep(0.5)
-        quiet = quiet + 1 if cpu_seconds(watcher)[0] - before < 0.01 else 0
+        try:
+            before = cpu_seconds(watcher)[0]
+            time.sleep(0.5)
+            quiet = quiet + 1 if cpu_seconds(watcher)[0] - before < 0.01 else 0
+        except OSError:  # replaced by a new watch session meanwhile: wait for that one
+            quiet = 0
 
 
 def tree_cpu(app: int) -> tuple[float, float]:
