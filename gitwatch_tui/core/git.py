@@ -488,17 +488,10 @@ def _shell_command(
     return " ".join([*assignments, shlex.join(git_argv(args, repo, background=True, guard=guard))])
 
 
-# Up to this many repos a loop, a read is cut into one chunk per loop (none sits idle long).
-_FEW_PER_LOOP = 8
-
-
 def _chunks(n: int, jobs: int, size: int | None) -> list[list[int]]:
     """Indices 0..n-1 cut into the chunks the loops take in turn: up to 32 repos, fewer as
     the end nears (a quarter of what each loop has left), so that the loops finish together
-    rather than one running a last full chunk alone while the other core idles. A few repos
-    (the watcher's, the audit's) go in one chunk a loop: a loop costs a fifth of a read."""
-    if size is None and n <= jobs * _FEW_PER_LOOP:
-        size = -(-n // jobs)
+    rather than one running a last full chunk alone while the other core idles."""
     chunks, start = [], 0
     while start < n:
         step = size or max(1, min(32, -(-(n - start) // (jobs * 4))))

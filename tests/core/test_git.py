@@ -290,16 +290,6 @@ def test_chunks_get_smaller_towards_the_end_and_cover_every_repo_once() -> None:
     assert [len(chunk) for chunk in _chunks(10, 2, 3)] == [3, 3, 3, 1]  # a size given: kept
 
 
-def test_a_few_repos_are_read_in_one_shell_loop_per_job() -> None:
-    """A loop costs about a fifth of a read: the audit's 8 repos took 8 loops, now 2."""
-    from gitwatch_tui.core.git import _chunks
-
-    assert _chunks(8, 2, None) == [[0, 1, 2, 3], [4, 5, 6, 7]]
-    assert _chunks(5, 2, None) == [[0, 1, 2], [3, 4]]
-    assert _chunks(1, 2, None) == [[0]]
-    assert len(_chunks(17, 2, None)) > 2  # more than a few: balanced as before
-
-
 def test_a_forked_child_leaves_the_parents_git_calls_alone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
