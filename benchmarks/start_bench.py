@@ -66,6 +66,7 @@ class Result:
     idle_seconds: float = 0.0
     idle_app_pct: float = 0.0  # % of one core: the app's own threads
     idle_children_pct: float = 0.0  # reaped children (git) and live ones (the watcher)
+    idle_live_pct: float = 0.0  # of which the live ones (the watcher's process)
 
     @property
     def idle_total_pct(self) -> float:
@@ -122,8 +123,8 @@ def settle(app: int, limit: float = 30.0) -> None:
             quiet = 0
 
 
-def tree_cpu(app: int) -> tuple[float, float]:
-    """(the app's own CPU seconds, its children's: reaped and live)."""
+def tree_cpu(app: int) -> tuple[float, float, float]:
+    """(the app's own CPU seconds, its reaped children's, its live ones')."""
     own, reaped = cpu_seconds(app)
     live = 0.0
     for pid in descendants(app):
@@ -131,7 +132,7 @@ def tree_cpu(app: int) -> tuple[float, float]:
             live += sum(cpu_seconds(pid))
         except OSError:
             continue  # ended meanwhile: its time is in `reaped` once collected
-    return own, reaped + live
+    return own, reaped, live
 
 
 def quit_app(term: Tmux) -> None:
@@ -174,17 +175,19 @@ def measure(
         )
         result = Result(n, cold, warm)
         settle(app)
-        own0, kids0 = tree_cpu(app)
+        own0, reaped0, live0 = tree_cpu(app)
         t0 = time.perf_counter()
         time.sleep(idle_seconds)
-        own1, kids1 = tree_cpu(app)
+        own1, reaped1, live1 = tree_cpu(app)
         result.idle_seconds = time.perf_counter() - t0
         span = result.idle_seconds / 100  # % of one core
         result.idle_app_pct = (own1 - own0) / span
-        result.idle_children_pct = (kids1 - kids0) / span
+        result.idle_live_pct = (live1 - live0) / span
+        result.idle_children_pct = (reaped1 - reaped0) / span + result.idle_live_pct
         log(
             f"idle over {result.idle_seconds:.0f} s: app {result.idle_app_pct:.2f} %, "
-            f"children {result.idle_children_pct:.2f} % of a core"
+            f"children {result.idle_children_pct:.2f} % of a core "
+            f"(the watcher's process {result.idle_live_pct:.2f} %)"
         )
         quit_app(term)
         return result
