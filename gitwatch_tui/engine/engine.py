@@ -113,6 +113,7 @@ from gitwatch_tui.engine.snapshot import (
     Known,
     StatusSnapshot,
     likely_changed_first,
+    matching,
     snapshot_key,
 )
 from gitwatch_tui.engine.watcher import RepoWatcher
@@ -268,6 +269,7 @@ class Engine:
             except HistoryUnavailable as exc:
                 self._history = None
                 self._log("warning", f"sync history is off: {exc}")
+        await self._show_snapshot()  # the last run's rows, before the watch list is resolved
         head_start = await self._take_head_start()
         if self._stopping:  # stopped meanwhile (a signal to the dashboard): start nothing
             return
@@ -291,7 +293,7 @@ class Engine:
                 watch_budget=self._watch_budget,
             )
         self._apply_specs(specs)
-        known = await self._open_snapshot(specs)
+        known = self._match_snapshot(specs)
         self.pipelines.start()
         self._tasks = [asyncio.create_task(self._refresher(), name="gitwatch-refresher")]
         first_sweep: list[asyncio.Future[Any]]
@@ -1347,33 +1349,62 @@ class Engine:
 
     # -- the status snapshot, the read after a fetch, and the audit ---------------------------
 
-    async def _open_snapshot(self, specs: Sequence[RepoSpec]) -> dict[str, Known]:
-        """Open this watch list's snapshot and show the statuses it knows, each marked as of
-        when it was read, until the repo is read again; what it knows, by repo name."""
+    async def _show_snapshot(self) -> None:
+        """Open this watch list's snapshot and show every status it knows, each marked as of
+        when it was read, until the repo is read again (or the watch list, once resolved, turns
+        out not to hold it any more: `_match_snapshot`)."""
         if self._snapshot_kind is None:
-            return {}
+            return
         path = self._state_dir / SNAPSHOT_FILENAME
-        key = snapshot_key(self._snapshot_kind, specs)
+        key = snapshot_key(self._snapshot_kind, self.config)
         try:
             snapshot = await self._in_thread(StatusSnapshot, path, key)
         except (OSError, sqlite3.Error) as exc:
             self._log("warning", f"status snapshot is off: {exc}")
-            return {}
+            return
         self._snapshot = snapshot
         for warning in snapshot.warnings:
             self._log("warning", warning)
         try:
-            known = await self._in_thread(snapshot.load, specs)
+            known = await self._in_thread(snapshot.load)
         except sqlite3.Error as exc:
             self._log("warning", f"status snapshot {path} could not be read: {exc}")
-            return {}
+            return
         for name, seen in known.items():
-            if name in self.specs and name not in self.statuses:
-                status = self._with_fetch_times(replace(seen.status, as_of=seen.read_at))
+            if name not in self.statuses:
+                status = self._with_recorded_fetch_times(seen.status)
                 self.statuses[name] = status
                 self._stale.add(name)
+                self._latest[name] = seen  # kept as it is known until the repo is read again
                 self.events.publish(StatusChanged(status))
-        return known
+
+    def _match_snapshot(self, specs: Sequence[RepoSpec]) -> dict[str, Known]:
+        """What the snapshot knows of the watch list now resolved: its rows of repos no longer
+        watched (or now at another path) go, those regrouped are shown in their new group."""
+        matched = matching({name: self._latest[name] for name in self._stale}, specs)
+        for name in list(self._stale):
+            seen = matched.get(name)
+            if seen is None:
+                self._stale.discard(name)
+                self._latest.pop(name, None)
+                self.statuses.pop(name, None)
+                self.events.publish(StatusRemoved(name))
+            elif seen.status.group != self.statuses[name].group:
+                self._latest[name] = seen
+                self.statuses[name] = status = replace(self.statuses[name], group=seen.status.group)
+                self.events.publish(StatusChanged(status))
+        return matched
+
+    def _with_recorded_fetch_times(self, status: RepoStatus) -> RepoStatus:
+        """The status with the fetch times history has for its path (before the watch list,
+        and with it the repos' sync states, is known)."""
+        known = self._fetch_record.get(status.path, FetchTimes())
+        if (status.last_fetch, status.last_fetch_failed) == (
+            known.last_success,
+            known.last_failure,
+        ):
+            return status
+        return replace(status, last_fetch=known.last_success, last_fetch_failed=known.last_failure)
 
     @property
     def unread(self) -> int:
@@ -1401,10 +1432,9 @@ class Engine:
         self._unsaved = set()
         if snapshot is None or self._snapshot_kind is None or not unsaved:
             return
-        key = snapshot_key(self._snapshot_kind, self.specs.values())
-        if key != snapshot.key:  # the watch list changed (a reload): the next start's key
-            snapshot.key, unsaved = key, set(self._latest)
-        rows = [self._latest[name] for name in unsaved if name in self.specs]
+        # The watch list may have changed (a reload, the folder picker): the next start's key.
+        snapshot.key = snapshot_key(self._snapshot_kind, self.config)
+        rows = [self._latest[name] for name in self.specs if name in self._latest]
         try:
             await self._in_thread(snapshot.save, rows)  # off the loop: it may wait for a lock
         except sqlite3.Error as exc:

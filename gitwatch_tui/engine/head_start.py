@@ -35,6 +35,7 @@ from gitwatch_tui.engine.history import default_state_dir
 from gitwatch_tui.engine.snapshot import (
     SNAPSHOT_FILENAME,
     likely_changed_first,
+    matching,
     read_known,
     snapshot_key,
 )
@@ -193,7 +194,7 @@ def _sweep_in_child(
                 out.flush()
                 if snapshot is not None:  # the likely changed first; the engine shows the rest
                     path, kind = snapshot
-                    known = read_known(path, snapshot_key(kind, specs), specs)
+                    known = matching(read_known(path, snapshot_key(kind, config)), specs)
                     order = likely_changed_first(specs, known, located)
                     specs = tuple(specs[index] for index in order)
                     located = [located[index] for index in order]

@@ -1,10 +1,12 @@
 """The last known status of every repo, kept in SQLite so that the next start opens on it.
 
-One row per repo and watch list: the key is a hash of the kind of process (dashboard, daemon)
-and the sorted repo paths, so two processes sharing the state dir, or two watch lists, never
-overwrite each other's. The file lives beside the history, in WAL mode with a busy timeout
-for the same reason. It is a cache: a file that is corrupt, foreign or of another schema is
-said once and replaced, never trusted.
+One row per kind of process (dashboard, daemon) and watch list, holding every repo's status as
+one JSON document: a start reads it with one query and one parse, before the watch list is
+even resolved. So the key is a hash of the kind and of what the watch list is made from (the
+configured repos and the scanned folders), and two processes sharing the state dir, or two
+watch lists, never overwrite each other's. The file lives beside the history, in WAL mode with
+a busy timeout for the same reason. It is a cache: a file that is corrupt, foreign or of
+another schema is said once and replaced, never trusted.
 """
 
 from __future__ import annotations
@@ -17,28 +19,34 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from gitwatch_tui.core.config import Config
 from gitwatch_tui.core.git import RepoPaths
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
 
 SNAPSHOT_FILENAME = "status-snapshot.sqlite3"
 DASHBOARD_SNAPSHOT = "dashboard"  # the dashboard's kind of process (the daemon keeps none)
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_FIRST_SCHEMA = 1  # one row per repo: replaced without a word (it was only ever a cache)
 BUSY_TIMEOUT = 10.0  # as the history's: a writer waits for another process's transaction
-# Rows of watch lists no process has written for this long are dropped at open.
+# Watch lists no process has written for this long are dropped at open.
 FORGET_AFTER = 30 * 86400.0
 _APPLICATION_ID = 0x67777374  # "gwst": tells our file from another program's SQLite file
 _SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS status (
-    key TEXT NOT NULL, path TEXT NOT NULL, read_at REAL NOT NULL, data TEXT NOT NULL,
-    PRIMARY KEY (key, path)
+CREATE TABLE IF NOT EXISTS watch_list (
+    key TEXT PRIMARY KEY, written_at REAL NOT NULL, data TEXT NOT NULL
 );
 PRAGMA application_id = {_APPLICATION_ID};
 PRAGMA user_version = {SCHEMA_VERSION};
 """
-_FIELDS = frozenset(f.name for f in fields(RepoStatus)) - {"as_of"}
+# A status is kept as the list of these fields' values, then when it was read: positional, so
+# 10,000 of them parse and build in a few hundredths of a second. The document names them, and
+# one of another version (other fields, or in another order) is not used.
+_FIELDS = tuple(f.name for f in fields(RepoStatus))[:-1]  # all but the last, `as_of`
+_REBASE_STEP = _FIELDS.index("rebase_step")
+assert fields(RepoStatus)[-1].name == "as_of"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +57,15 @@ class Known:
     read_at: float
 
 
-def snapshot_key(kind: str, specs: Iterable[RepoSpec]) -> str:
-    """The key of a watch list's rows: the process's kind and the sorted repo paths."""
+def snapshot_key(kind: str, config: Config) -> str:
+    """The key of a watch list's snapshot: the process's kind and what the list is resolved
+    from (the repos named, in any order, and the folders scanned, with how they are scanned)."""
     digest = hashlib.sha256(kind.encode())
-    for path in sorted(str(spec.path) for spec in specs):
-        digest.update(b"\0" + os.fsencode(path))
+    for path in sorted(str(spec.path) for spec in config.repos):
+        digest.update(b"\0repo\0" + os.fsencode(path))
+    for root in config.scan:
+        where = (str(root.path), root.depth, root.include_bare, sorted(root.exclude))
+        digest.update(b"\0scan\0" + json.dumps(where).encode())
     return digest.hexdigest()
 
 
@@ -93,45 +105,34 @@ class StatusSnapshot:
                 conn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
             elif app != _APPLICATION_ID:
                 raise sqlite3.DatabaseError("not a gitwatch-tui status snapshot")
+            elif version == _FIRST_SCHEMA:
+                conn.executescript(
+                    f"BEGIN IMMEDIATE; DROP TABLE IF EXISTS status; {_SCHEMA} COMMIT;"
+                )
             elif version != SCHEMA_VERSION:
                 raise sqlite3.DatabaseError(f"schema {version}, not {SCHEMA_VERSION}")
-            conn.execute("SELECT key, path, read_at, data FROM status LIMIT 1").fetchall()
+            conn.execute("SELECT key, written_at, data FROM watch_list LIMIT 1").fetchall()
             forget = time.time() - FORGET_AFTER
-            conn.execute(
-                "DELETE FROM status WHERE key IN "
-                "(SELECT key FROM status GROUP BY key HAVING max(read_at) < ?)",
-                (forget,),
-            )
+            conn.execute("DELETE FROM watch_list WHERE written_at < ?", (forget,))
         except sqlite3.Error:
             conn.close()
             raise
         return conn
 
-    def load(self, specs: Sequence[RepoSpec]) -> dict[str, Known]:
-        """The statuses known for `specs`, by repo name (named and grouped as the spec now
-        is); a row that no longer reads as a status is skipped."""
+    def load(self) -> dict[str, Known]:
+        """The statuses known for this key, by repo name, as they were saved (named, grouped
+        and placed as the watch list was then: the caller matches them to the list now)."""
         with self._lock:
-            return _load(self._conn, self.key, specs)
+            return _load(self._conn, self.key)
 
     def save(self, statuses: Iterable[Known]) -> None:
-        """Keep these statuses (one transaction, however many)."""
-        rows = [
-            (self.key, known.status.path, known.read_at, _encode(known.status))
-            for known in statuses
-        ]
-        if not rows:
-            return
+        """Keep these statuses as the whole watch list's (those saved before are replaced)."""
+        data = _encode(statuses)
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.executemany(
-                    "INSERT OR REPLACE INTO status (key, path, read_at, data) VALUES (?, ?, ?, ?)",
-                    rows,
-                )
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+            self._conn.execute(
+                "INSERT OR REPLACE INTO watch_list (key, written_at, data) VALUES (?, ?, ?)",
+                (self.key, time.time(), data),
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -141,8 +142,8 @@ class StatusSnapshot:
 _PRAGMAS = ("application_id", "user_version")
 
 
-def read_known(path: Path, key: str, specs: Sequence[RepoSpec]) -> dict[str, Known]:
-    """What the snapshot at `path` knows for `specs`, read only (the file is neither made nor
+def read_known(path: Path, key: str) -> dict[str, Known]:
+    """What the snapshot at `path` knows for `key`, read only (the file is neither made nor
     repaired); {} when it cannot be read."""
     try:
         conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT)
@@ -152,47 +153,66 @@ def read_known(path: Path, key: str, specs: Sequence[RepoSpec]) -> dict[str, Kno
         app, version = (conn.execute(f"PRAGMA {p}").fetchone()[0] for p in _PRAGMAS)
         if (app, version) != (_APPLICATION_ID, SCHEMA_VERSION):
             return {}
-        return _load(conn, key, specs)
+        return _load(conn, key)
     except sqlite3.Error:
         return {}
     finally:
         conn.close()
 
 
-def _load(conn: sqlite3.Connection, key: str, specs: Sequence[RepoSpec]) -> dict[str, Known]:
-    by_path = {str(spec.path): spec for spec in specs}
-    rows = conn.execute("SELECT path, read_at, data FROM status WHERE key = ?", (key,))
-    known: dict[str, Known] = {}
-    for path, read_at, data in rows.fetchall():
-        spec = by_path.get(path)
-        status = _decode(data, spec) if spec is not None else None
-        if spec is not None and status is not None:
-            known[spec.name] = Known(status, read_at)
-    return known
+def matching(known: Mapping[str, Known], specs: Iterable[RepoSpec]) -> dict[str, Known]:
+    """What `known` says of `specs`: the statuses of the repos at the same path, named and
+    grouped as the spec now is."""
+    matched: dict[str, Known] = {}
+    for spec in specs:
+        seen = known.get(spec.name)
+        if seen is None or seen.status.path != str(spec.path):
+            continue
+        if seen.status.group != spec.group:
+            seen = Known(replace(seen.status, group=spec.group), seen.read_at)
+        matched[spec.name] = seen
+    return matched
 
 
 def _tables(conn: sqlite3.Connection) -> list[str]:
     return [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
 
 
-def _encode(status: RepoStatus) -> str:
+def _load(conn: sqlite3.Connection, key: str) -> dict[str, Known]:
+    row = conn.execute("SELECT data FROM watch_list WHERE key = ?", (key,)).fetchone()
+    return _decode(row[0]) if row is not None else {}
+
+
+def _encode(statuses: Iterable[Known]) -> str:
     # getattr, not asdict: asdict deep-copies every value, a tenth of a second at 10,000.
-    data = {name: getattr(status, name) for name in _FIELDS}
-    return json.dumps(data, separators=(",", ":"))
+    rows = [[*(getattr(k.status, name) for name in _FIELDS), k.read_at] for k in statuses]
+    return json.dumps({"fields": _FIELDS, "rows": rows}, separators=(",", ":"))
 
 
-def _decode(data: str, spec: RepoSpec) -> RepoStatus | None:
-    """The status in `data`, named and grouped as `spec` now is; None if it is not one."""
+def _decode(data: str) -> dict[str, Known]:
+    """The statuses in `data`, each marked as of when it was read; {} if it is not a
+    document of this version's fields, and a row that is not a status is skipped."""
     try:
-        values = json.loads(data)
-        if values.keys() != _FIELDS:  # another version's fields
-            return None
-        if values["rebase_step"] is not None:
-            values["rebase_step"] = tuple(values["rebase_step"])
-        values.update(name=spec.name, group=spec.group, path=str(spec.path))
-        return RepoStatus(**values)
-    except (ValueError, TypeError, AttributeError, KeyError):
-        return None
+        document = json.loads(data)
+        if tuple(document["fields"]) != _FIELDS:
+            return {}
+        rows = document["rows"]
+    except (ValueError, TypeError, KeyError):
+        return {}
+    known: dict[str, Known] = {}
+    width = len(_FIELDS) + 1
+    for values in rows:
+        try:
+            if len(values) != width or not isinstance(values[-1], float | int):
+                continue
+            if values[_REBASE_STEP] is not None:
+                values[_REBASE_STEP] = tuple(values[_REBASE_STEP])
+            values[-1] = read_at = float(values[-1])
+            status = RepoStatus(*values)  # the last value, when it was read, is its `as_of`
+        except (TypeError, KeyError, IndexError):
+            continue
+        known[status.name] = Known(status, read_at)
+    return known
 
 
 # -- which repos to read first ------------------------------------------------------------------

@@ -224,3 +224,34 @@ async def test_datatable_calls_the_hooks_repo_table_overrides() -> None:
         await pilot.pause()
         assert {"_compute_row_renderables", "_update_dimensions"} <= set(calls)
         assert table.virtual_size.height == 4 + table.header_height
+
+
+async def test_rows_added_at_once_leave_the_table_as_add_row_does() -> None:
+    keys = [f"repo-{i}" for i in range(5)]
+    app = TableApp(rows=5)
+    async with app.run_test(size=(80, 12)) as pilot:
+        table = app.query_one(RepoTable)
+        table.sync(keys)  # the first rows: `_add_rows`
+        await pilot.pause()
+        plain: DataTable[Text] = DataTable(cursor_type="row")
+        await app.mount(plain)
+        for column in table.ordered_columns:
+            plain.add_column(column.label, width=column.width, key=column.key.value)
+        for key in keys:
+            plain.add_row(key=key)
+        await pilot.pause()
+        for key in keys:
+            assert table._row_locations.get(RowKey(key)) == plain._row_locations.get(RowKey(key))
+        assert table.rows == plain.rows
+        # Cells not made yet are None in `_data`, as add_row leaves a row given no cells;
+        # those on screen were made when drawn.
+        made = {RowKey(k) for k in app.made}
+        for key, cells in plain._data.items():
+            assert list(cells) == list(table._data[key])
+            if key not in made:
+                assert table._data[key] == cells
+        assert (table.row_count, table.cursor_coordinate) == (
+            plain.row_count,
+            plain.cursor_coordinate,
+        )
+        assert table.virtual_size.height == plain.virtual_size.height

@@ -143,8 +143,11 @@ class DashboardScreen(FollowsEngine, HostedScreen):
     def on_engine_update(self, message: EngineUpdate) -> None:
         changed = set(message.statuses) | set(message.states) | set(message.pipelines)
         for name, status in message.statuses.items():
-            row = self.rows.get(name) or RepoRow(name, status.group, None, SyncState(repo=name))
-            self.rows[name] = replace(row, status=status)
+            row = self.rows.get(name)
+            if row is None:  # one object, not two: the snapshot's rows come 10,000 at once
+                self.rows[name] = RepoRow(name, status.group, status, SyncState(repo=name))
+            else:
+                self.rows[name] = replace(row, status=status)
         for name, state in message.states.items():
             if name in self.rows:
                 self.rows[name] = replace(self.rows[name], state=state)
@@ -296,7 +299,7 @@ class DashboardScreen(FollowsEngine, HostedScreen):
     def _update_empty_state(self, table: RepoTable) -> None:
         empty = self.query_one("#empty")
         message = None
-        if not self.started:
+        if not self.started and not self.rows:  # the last run's rows are shown meanwhile
             message = "Reading the watch list …"
         elif not self.rows:
             message = (
