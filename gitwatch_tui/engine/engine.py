@@ -1414,9 +1414,13 @@ class Engine:
     def _keep_in_snapshot(self, status: RepoStatus) -> None:
         self._stale.discard(status.name)
         if self._snapshot is not None and status.as_of is None:
+            kept = self._latest.get(status.name)
             self._latest[status.name] = Known(status, time.time())
             self._unsaved.add(status.name)
-            self._snapshot_due.set()
+            # A status read again unchanged (the audit's, mostly) goes with the next write or
+            # the one at stop: each write is the whole list's, 10,000 rows at 10,000 repos.
+            if kept is None or kept.status != status:
+                self._snapshot_due.set()
 
     async def _snapshot_writer(self) -> None:
         """Write the statuses read to the snapshot in batches: at most every SNAPSHOT_EVERY

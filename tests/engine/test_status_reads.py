@@ -6,7 +6,7 @@ PATH that logs its arguments)."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -14,8 +14,10 @@ import pytest
 from gitwatch_tui.core.models import RepoSpec
 from gitwatch_tui.engine.engine import Engine, audit_pace
 from gitwatch_tui.engine.events import NO_REMOTE
+from gitwatch_tui.engine.snapshot import SNAPSHOT_FILENAME, Known, StatusSnapshot, read_known
 from tests.conftest import commit_file, git, make_remote_and_clone, push_from_elsewhere
 from tests.engine.test_engine import config_for, start_engine, wait_for
+from tests.engine.test_snapshot import key_of, make_repo
 
 StatusCount = Callable[[Path], int]
 
@@ -161,3 +163,34 @@ async def test_a_poll_of_a_repo_without_remotes_reads_nothing_while_watched(
         assert status_reads(local) == reads + 1
     finally:
         await engine.stop()
+
+
+async def test_a_status_read_again_unchanged_waits_for_the_next_snapshot_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each snapshot write is the whole watch list's: the audit's reads, nearly all unchanged,
+    wrote 10,000 rows every few seconds at 10,000 repos. They go with the next write of a
+    change, or the one at stop."""
+    saves: list[int] = []
+    save = StatusSnapshot.save
+
+    def counted(snapshot: StatusSnapshot, statuses: Iterable[Known]) -> None:
+        save(snapshot, statuses)
+        saves.append(1)
+
+    monkeypatch.setattr(StatusSnapshot, "save", counted)
+    specs = [RepoSpec(make_repo(tmp_path / name), name) for name in ("same", "edited")]
+    engine = await start_engine(config_for(*specs), tmp_path, snapshot="dashboard")
+    try:
+        await wait_for(lambda: len(engine.statuses) == 2 and saves, within=20)
+        first = read_known(tmp_path / "state" / SNAPSHOT_FILENAME, key_of(*specs))["same"]
+        await engine.refresh("same")
+        assert not engine._snapshot_due.is_set()  # nothing to write
+        (tmp_path / "edited" / "new.txt").write_text("x\n")
+        await engine.refresh("edited")
+        assert engine._snapshot_due.is_set()  # a change: written within SNAPSHOT_EVERY
+    finally:
+        await engine.stop()
+    known = read_known(tmp_path / "state" / SNAPSHOT_FILENAME, key_of(*specs))
+    assert known["edited"].status.untracked == 1
+    assert known["same"].read_at > first.read_at  # its later read, written at stop
