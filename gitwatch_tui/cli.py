@@ -328,7 +328,7 @@ def dashboard_folders(config: Config, paths: Sequence[str]) -> list[str]:
     else the config's repos; else the remembered folders, the current one, or the folder
     that holds the repo we are in (`starting_folders`)."""
     from gitwatch_tui.core.starting_folders import remember_folders, starting_folders
-    from gitwatch_tui.engine.history import default_state_dir
+    from gitwatch_tui.engine.state_dir import default_state_dir
 
     state_dir = default_state_dir()
     if paths:
@@ -460,8 +460,8 @@ def _fetch_record(
         HISTORY_FILENAME,
         History,
         HistoryUnavailable,
-        default_state_dir,
     )
+    from gitwatch_tui.engine.state_dir import default_state_dir
 
     path = default_state_dir() / HISTORY_FILENAME
     if not fetched_now and not path.exists():

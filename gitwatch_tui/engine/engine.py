@@ -102,7 +102,6 @@ from gitwatch_tui.engine.history import (
     HistoryEntry,
     HistoryUnavailable,
     StoredUndo,
-    default_state_dir,
 )
 from gitwatch_tui.engine.limiter import MANUAL, SCHEDULED, PriorityLimiter, each_in_turn
 from gitwatch_tui.engine.locks import HOLD_WAIT, RepoBusy, RepoLock
@@ -116,6 +115,7 @@ from gitwatch_tui.engine.snapshot import (
     matching,
     snapshot_key,
 )
+from gitwatch_tui.engine.state_dir import default_state_dir
 from gitwatch_tui.engine.watcher import RepoWatcher
 
 T = TypeVar("T")
@@ -292,8 +292,10 @@ class Engine:
                 on_notice=lambda message: self._log("warning", message),
                 watch_budget=self._watch_budget,
             )
-        self._apply_specs(specs)
+        self._apply_specs(specs, watch=False)
         known = self._match_snapshot(specs)
+        if self._watcher is not None:  # a stat per repo: 0.2 s at 10,000, kept off the loop
+            self._watcher.set_repos(await self._in_thread(_watch_map, list(self.specs.values())))
         self.pipelines.start()
         self._tasks = [asyncio.create_task(self._refresher(), name="gitwatch-refresher")]
         first_sweep: list[asyncio.Future[Any]]
@@ -828,8 +830,11 @@ class Engine:
 
     # -- scheduling ---------------------------------------------------------------------------
 
-    def _apply_specs(self, specs: Sequence[RepoSpec]) -> tuple[list[str], list[str], list[str]]:
-        """Make `specs` the watch list; returns the names added, removed and changed."""
+    def _apply_specs(
+        self, specs: Sequence[RepoSpec], *, watch: bool = True
+    ) -> tuple[list[str], list[str], list[str]]:
+        """Make `specs` the watch list; returns the names added, removed and changed. With
+        `watch` the watcher is told at once (else the caller tells it, off the loop)."""
         new = {spec.name: spec for spec in specs}
         added = [n for n in new if n not in self.specs]
         removed = [n for n in self.specs if n not in new]
@@ -844,26 +849,23 @@ class Engine:
             if task is not None:
                 task.cancel()
             self.events.publish(StatusRemoved(name))
+        now = time.time()
         for name in added:
-            self.states[name] = self._first_state(new[name])
             # Spread the first polls over one interval so 1,000 repos do not fetch at once;
-            # a repo still to be cloned goes first.
+            # a repo still to be cloned goes first. No event per repo while a list loads.
             first = 0.0 if _needs_clone(new[name]) else self._next_poll(name, True)
-            self._schedule(name, first, quiet=True)
+            self.states[name] = self._first_state(new[name], next_attempt=now + first)
+            self._enqueue(name, first)
         for name in changed:
             if name not in self._cycles:  # a running cycle schedules the next itself
                 self._schedule(name, self._next_poll(name, True))
-        self._update_watcher()
+        if watch:
+            self._update_watcher()
         return added, removed, changed
 
     def _update_watcher(self) -> None:
         if self._watcher is not None:
-            self._watcher.set_repos(
-                {
-                    name: (spec.path, RepoPaths.of(spec.path, bare=spec.bare).git_dir)
-                    for name, spec in self.specs.items()
-                }
-            )
+            self._watcher.set_repos(_watch_map(self.specs.values()))
 
     def _interval(self, name: str) -> float:
         return self.specs[name].poll_interval or self.config.defaults.poll_interval
@@ -879,22 +881,25 @@ class Engine:
             return self._interval(name) * self._rng.random()
         return self._interval(name) * self._rng.uniform(0.9, 1.1)
 
-    def _schedule(self, name: str, delay: float, *, quiet: bool = False) -> None:
+    def _schedule(self, name: str, delay: float) -> None:
         """Make `delay` from now the repo's one next attempt (none while a cycle runs: its end
-        schedules the next)."""
-        if name not in self.specs or name in self._cycles or self._stopping:
+        schedules the next), and say so in its state."""
+        if not self._enqueue(name, delay):
             return
+        state = self.states.get(name)
+        if state is not None:
+            self._publish_state(replace(state, next_attempt=time.time() + max(0.0, delay)))
+
+    def _enqueue(self, name: str, delay: float) -> bool:
+        """Put the repo's next attempt `delay` from now in the scheduler's queue; False when
+        it takes none now (not watched, a cycle runs, or stopping)."""
+        if name not in self.specs or name in self._cycles or self._stopping:
+            return False
         when = time.monotonic() + max(0.0, delay)
         self._due_at[name] = when
         heapq.heappush(self._due, (when, next(self._seq), name))
-        state = self.states.get(name)
-        if state is not None:
-            state = replace(state, next_attempt=time.time() + max(0.0, delay))
-            if quiet:  # first polls of a new watch list: no event per repo while it loads
-                self.states[name] = state
-            else:
-                self._publish_state(state)
         self._wake_scheduler.set()
+        return True
 
     async def _scheduler(self) -> None:
         while True:
@@ -1540,10 +1545,13 @@ class Engine:
 
     # -- the fetch record: what "Fetched" shows, kept in history so it survives a restart ------
 
-    def _first_state(self, spec: RepoSpec) -> SyncState:
+    def _first_state(self, spec: RepoSpec, next_attempt: float) -> SyncState:
         known = self._fetch_record.get(str(spec.path), FetchTimes())
         return SyncState(
-            spec.name, last_success=known.last_success, last_failure=known.last_failure
+            spec.name,
+            next_attempt=next_attempt,
+            last_success=known.last_success,
+            last_failure=known.last_failure,
         )
 
     def _record_fetch(self, name: str, state: SyncState, outcome: FetchOutcome) -> None:
@@ -1618,6 +1626,13 @@ def change_finished(
 def _not_started(name: str, action: Action) -> SyncFinished:
     """The answer for work asked for once the engine is stopping (not an event, not history)."""
     return SyncFinished(name, action, ok=False, error="not started: gitwatch is stopping")
+
+
+def _watch_map(specs: Iterable[RepoSpec]) -> dict[str, tuple[Path | None, Path]]:
+    """What the watcher watches of each repo: its folder and its git dir."""
+    return {
+        spec.name: (spec.path, RepoPaths.of(spec.path, bare=spec.bare).git_dir) for spec in specs
+    }
 
 
 def _needs_clone(spec: RepoSpec) -> bool:

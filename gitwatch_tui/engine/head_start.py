@@ -31,7 +31,6 @@ from gitwatch_tui.core.git import terminate_all
 from gitwatch_tui.core.lifetime import die_with_parent
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
 from gitwatch_tui.core.status import collect_statuses, locate_repo
-from gitwatch_tui.engine.history import default_state_dir
 from gitwatch_tui.engine.snapshot import (
     SNAPSHOT_FILENAME,
     likely_changed_first,
@@ -39,6 +38,7 @@ from gitwatch_tui.engine.snapshot import (
     read_known,
     snapshot_key,
 )
+from gitwatch_tui.engine.state_dir import default_state_dir
 
 WatchList = tuple[tuple[RepoSpec, ...], tuple[str, ...]]  # specs, warnings
 

@@ -13,10 +13,8 @@ work side by side, and a busy timeout makes writers queue instead of failing.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
-from collections.abc import Mapping
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from types import TracebackType
@@ -113,18 +111,6 @@ class StoredUndo:
     repo: str
     record: UndoRecord
     undone: bool
-
-
-def default_state_dir(env: Mapping[str, str] = os.environ) -> Path:
-    """`$XDG_STATE_HOME/gitwatch-tui`, else `~/.local/state/gitwatch-tui`.
-
-    A relative `XDG_STATE_HOME` is ignored, as the XDG spec requires.
-    """
-    xdg = env.get("XDG_STATE_HOME", "")
-    if xdg and os.path.isabs(xdg):
-        return Path(xdg) / "gitwatch-tui"
-    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
-    return home / ".local" / "state" / "gitwatch-tui"
 
 
 class History:

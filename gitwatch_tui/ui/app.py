@@ -24,7 +24,6 @@ from textual.screen import Screen
 
 from gitwatch_tui.core import early_signals
 from gitwatch_tui.core.config import Config
-from gitwatch_tui.engine.engine import Engine
 from gitwatch_tui.engine.events import (
     ConfigReloaded,
     Event,
@@ -37,8 +36,8 @@ from gitwatch_tui.engine.events import (
     SyncStateChanged,
 )
 from gitwatch_tui.engine.head_start import HeadStart
-from gitwatch_tui.engine.history import default_state_dir
 from gitwatch_tui.engine.snapshot import DASHBOARD_SNAPSHOT
+from gitwatch_tui.engine.state_dir import default_state_dir
 from gitwatch_tui.engine.sync_log import SyncLog
 from gitwatch_tui.ui.host import Host
 from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate, FollowsEngine
@@ -49,6 +48,9 @@ from gitwatch_tui.ui.themes import (
     load_themes,
     save_theme_choice,
 )
+
+if TYPE_CHECKING:
+    from gitwatch_tui.engine.engine import Engine
 
 LOG_LINES_KEPT = 5000
 
@@ -63,7 +65,7 @@ class Service(Protocol):
     async def stop(self) -> None: ...
 
 
-StartServices = Callable[[Engine], Awaitable[Service]]
+StartServices = Callable[["Engine"], Awaitable[Service]]
 _FLUSH_DELAY = 1 / 30  # events are gathered for at most one frame before the UI sees them
 # While some repo has no status yet (the first sweep), for longer: each batch costs a frame,
 # and the CPU of 30 frames a second is taken from the git processes the user is waiting for.
@@ -152,13 +154,13 @@ class GitwatchApp(App[int]):
         super().__init__()
         self.config = config
         self.state_dir = state_dir or default_state_dir()
-        self.engine = engine or Engine(
-            config,
-            state_dir=self.state_dir,
-            watch_files=watch_files,
-            head_start=head_start,
-            snapshot=DASHBOARD_SNAPSHOT,
-        )
+        self._engine = engine
+        self._engine_options: dict[str, Any] = {
+            "state_dir": self.state_dir,
+            "watch_files": watch_files,
+            "head_start": head_start,
+            "snapshot": DASHBOARD_SNAPSHOT,
+        }
         self.clock = clock
         self._where = where or (str(config.source) if config.source else str(Path.cwd()))
         self._start_services = services
@@ -184,6 +186,16 @@ class GitwatchApp(App[int]):
             if choice.notice:
                 self.theme_problems.append(choice.notice)
         self._theme_ready = True
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, made when first asked for: after the first frame, so that its modules
+        (a tenth of a second of imports) are not on the way to it."""
+        if self._engine is None:
+            from gitwatch_tui.engine.engine import Engine
+
+            self._engine = Engine(self.config, **self._engine_options)
+        return self._engine
 
     def get_driver_class(self) -> type[Driver]:
         from textual.drivers.linux_driver import LinuxDriver

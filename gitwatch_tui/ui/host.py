@@ -6,15 +6,17 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from rich.console import RenderableType
 from textual.screen import Screen
 from textual.widgets import Static
 
 from gitwatch_tui.core.config import Config
-from gitwatch_tui.engine.engine import Engine
 from gitwatch_tui.engine.events import LogLine
+
+if TYPE_CHECKING:  # made by the app after its first frame, and its modules imported then
+    from gitwatch_tui.engine.engine import Engine
 
 
 class Host(Protocol):

@@ -18,8 +18,8 @@ from gitwatch_tui.engine.history import (
     History,
     HistoryEntry,
     HistoryUnavailable,
-    default_state_dir,
 )
+from gitwatch_tui.engine.state_dir import default_state_dir
 
 
 def entry(n: int, repo: str = "alpha", **kw: object) -> HistoryEntry:

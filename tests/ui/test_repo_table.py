@@ -242,7 +242,7 @@ async def test_rows_added_at_once_leave_the_table_as_add_row_does() -> None:
         await pilot.pause()
         for key in keys:
             assert table._row_locations.get(RowKey(key)) == plain._row_locations.get(RowKey(key))
-        assert table.rows == plain.rows
+        assert table.rows == plain.rows and table.ordered_rows == plain.ordered_rows
         # Cells not made yet are None in `_data`, as add_row leaves a row given no cells;
         # those on screen were made when drawn.
         made = {RowKey(k) for k in app.made}

@@ -173,7 +173,8 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         # The order can only move when rows went, a filter is on, or the sort is by a value.
         moved = bool(message.removed) or bool(self._filter) or self.sort_column != "repo"
         self._redraw(changed, structure=moved)
-        self._follow_spinners(changed | message.removed)
+        # A spinner follows a row's network state and pipeline, never its status.
+        self._follow_spinners(set(message.states) | set(message.pipelines) | message.removed)
 
     def _theme_changed(self) -> None:
         self.palette = self.gw_app.palette()
@@ -242,6 +243,8 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         re-computed when something that decides it may have moved."""
         table = self.query_one(RepoTable)
         self._groups = None  # rows, filter or folding may have moved: figures made anew
+        if not table.order:
+            changed = None  # the first rows (10,000 at once from the snapshot): all are new
         self._totals.update(self.rows, changed)
         if changed is not None:
             # A group's header sums its members: it changes with them.
@@ -279,7 +282,8 @@ class DashboardScreen(FollowsEngine, HostedScreen):
             if count or word in ("behind", "dirty", "in error"):
                 text.append(" · ")
                 text.append(f"{count} {word}", p.get(key, "") if count else "")
-        if polled := len(self.gw_app.engine.unwatched_trees()):  # over the inotify budget
+        # Over the inotify budget (known once started: the engine is made after the first frame).
+        if self.started and (polled := len(self.gw_app.engine.unwatched_trees())):
             text.append(f" · {polled} trees polled", p.get("repo-muted", ""))
         if self.last_full_refresh is not None:
             text.append(f" · refreshed {ago(self.last_full_refresh, now)}", p.get("repo-muted", ""))

@@ -148,20 +148,32 @@ class RepoTable(DataTable[Text]):
     def _add_rows(self, keys: list[str]) -> None:
         """`add_row` for each key with no cells yet (made when the row is drawn), doing once
         what it does per row: 10,000 `add_row` calls took half a second, most of it in setting
-        the cursor again and counting the columns for every row."""
-        columns = [column.key for column in self.ordered_columns]
+        the cursor again and counting the columns for every row, and in hashing each key a
+        dozen times (a RowKey's hash is Python code): here it is hashed three times."""
+        empty = cast("dict[ColumnKey, Text]", dict.fromkeys(c.key for c in self.ordered_columns))
         first = self.row_count
-        for index, key in enumerate(keys, start=first):
-            row_key = RowKey(key)
-            self._row_locations[row_key] = index
-            self._data[row_key] = cast("dict[ColumnKey, Text]", dict.fromkeys(columns))
-            self.rows[row_key] = Row(row_key, 1)
-            self._new_rows.add(row_key)
+        added = [Row(RowKey(key), 1) for key in keys]
+        if first == 0:  # one dict built at once, not a Python call per row
+            self._row_locations = TwoWayDict({row.key: i for i, row in enumerate(added)})
+        else:
+            for index, row in enumerate(added, start=first):
+                self._row_locations[row.key] = index
+        self.rows.update({row.key: row for row in added})
+        self._data.update({row.key: empty.copy() for row in added})  # a copy keeps the hashes
+        # `_new_rows` is left alone: it only feeds `_update_dimensions`, which needs no rows.
         self._require_update_dimensions = True
         self.cursor_coordinate = self.cursor_coordinate
-        if first == 0 and keys and self.columns and self.show_cursor and self.cursor_type != "none":
-            self._highlight_cursor()  # a cell to highlight now exists
         self._update_count += 1
+        if first == 0:  # the order is known: DataTable need not look up every row to find it
+            self._ordered_row_cache[(len(added), self._update_count)] = added
+        if (
+            first == 0
+            and added
+            and self.columns
+            and self.show_cursor
+            and self.cursor_type != "none"
+        ):
+            self._highlight_cursor()  # a cell to highlight now exists
         self.check_idle()
 
     def _cells(self, key: str) -> list[Text]:
