@@ -127,7 +127,11 @@ class StatusSnapshot:
 
     def save(self, statuses: Iterable[Known]) -> None:
         """Keep these statuses as the whole watch list's (those saved before are replaced)."""
-        data = _encode(statuses)
+        self.save_rows(snapshot_row(known) for known in statuses)
+
+    def save_rows(self, rows: Iterable[str]) -> None:
+        """`save`, of statuses already made into rows (`snapshot_row`)."""
+        data = f'{{"fields":{json.dumps(_FIELDS)},"rows":[{",".join(rows)}]}}'
         with self._lock:
             self._conn.execute(
                 "INSERT OR REPLACE INTO watch_list (key, written_at, data) VALUES (?, ?, ?)",
@@ -183,10 +187,12 @@ def _load(conn: sqlite3.Connection, key: str) -> dict[str, Known]:
     return _decode(row[0]) if row is not None else {}
 
 
-def _encode(statuses: Iterable[Known]) -> str:
-    # getattr, not asdict: asdict deep-copies every value, a tenth of a second at 10,000.
-    rows = [[*(getattr(k.status, name) for name in _FIELDS), k.read_at] for k in statuses]
-    return json.dumps({"fields": _FIELDS, "rows": rows}, separators=(",", ":"))
+def snapshot_row(known: Known) -> str:
+    """A status as the snapshot keeps it: its fields' values (all but `as_of`), then when it
+    was read, as a JSON list."""
+    # getattr, not asdict: asdict deep-copies every value.
+    status = known.status
+    return json.dumps([*(getattr(status, name) for name in _FIELDS), known.read_at])
 
 
 def _decode(data: str) -> dict[str, Known]:

@@ -384,6 +384,7 @@ class RepoWatcher:
         self._current: _Session | None = None
         self._sessions: dict[_Session, asyncio.Task[None]] = {}  # the live ones
         self._fallback = self._lenient = False
+        self._trees: tuple[int, frozenset[str]] = (-1, frozenset())  # (gen, its work trees)
 
     @property
     def polling_fallback(self) -> bool:
@@ -400,9 +401,18 @@ class RepoWatcher:
         """The repos whose work trees are not watched (over the inotify budget, or every one
         while watching is down): their local changes show only when they are read again."""
         if self._fallback:
-            return frozenset(name for name, (tree, _) in self._repos.items() if tree is not None)
+            return self._all_trees()
         s = self._current
         return s.unwatched if s is not None else frozenset()
+
+    def _all_trees(self) -> frozenset[str]:
+        """The repos with a work tree, made once per watch list (the dashboard's header asks
+        at every update: at 10,000 repos a new set each time held the loop)."""
+        gen, trees = self._trees
+        if gen != self._gen:
+            trees = frozenset(name for name, (tree, _) in self._repos.items() if tree is not None)
+            self._trees = (self._gen, trees)
+        return trees
 
     def set_repos(self, repos: Repos) -> None:
         """Watch exactly these repos; the old watch runs until the new one is in place."""

@@ -363,56 +363,72 @@ class Totals:
 
     @classmethod
     def of(cls, rows: Iterable[RepoRow]) -> Totals:
-        repos = read = behind = ahead = dirty = errors = busy = stale = 0
+        sums = [0] * len(_TOTALS_FIELDS)
         for row in rows:
-            repos += 1
-            s, state = row.status, row.state
-            busy += state.phase in ("fetching", "cloning", "syncing")
-            errors += has_error(row)
-            if s is None:
-                continue
-            read += 1
-            stale += s.as_of is not None
-            behind += bool(s.behind)
-            ahead += bool(s.ahead)
-            dirty += s.dirty
-        return cls(repos, read, behind, ahead, dirty, errors, busy, stale)
+            for i, count in enumerate(row_counts(row)):
+                sums[i] += count
+        return cls(*sums)
+
+
+def row_counts(row: RepoRow) -> tuple[int, ...]:
+    """What one row adds to each of the `Totals` figures, in their order."""
+    s, state = row.status, row.state
+    busy = state.phase in ("fetching", "cloning", "syncing")
+    if s is None:
+        return (1, 0, 0, 0, 0, has_error(row), busy, 0)
+    return (1, 1, bool(s.behind), bool(s.ahead), s.dirty, has_error(row), busy, s.as_of is not None)
+
+
+_TOTALS_FIELDS = Totals.__dataclass_fields__
 
 
 class RunningTotals:
-    """The totals of every row, and how many are selected, kept up to date row by row: an
-    update of a few rows costs a few rows, not a pass over all of them (at 10,000 repos that
-    pass was most of the dashboard's idle CPU, once per status read by the audit)."""
+    """`Totals` kept row by row: a change to one row of N costs O(1), where `Totals.of`
+    reads all N (at 10,000 repos that was most of each update's time on the loop)."""
 
     def __init__(self) -> None:
-        self._counted: dict[str, RepoRow] = {}
-        self._sums: dict[str, int] = dict.fromkeys(Totals.__slots__, 0)
-        self.selected = 0
+        self._sums = [0] * len(_TOTALS_FIELDS)
+        self._counted: dict[str, tuple[int, ...]] = {}
 
-    def update(self, rows: Mapping[str, RepoRow], names: Iterable[str] | None = None) -> None:
-        """Count `rows` again for the rows `names` (added, changed or removed); None: all."""
-        if names is None:  # start over
-            self._counted, self.selected = {}, 0
-            self._sums = dict.fromkeys(self._sums, 0)
-            names = rows.keys()
-        for name in list(names):
-            if (old := self._counted.pop(name, None)) is not None:
-                self._count(old, -1)
-            if (new := rows.get(name)) is not None:
-                self._counted[name] = new
-                self._count(new, 1)
-        if len(self._counted) != len(rows):  # a row changed unannounced: count them all
-            self.update(rows)
+    def put(self, name: str, row: RepoRow) -> None:
+        """Count `row` in place of what was counted for the repo `name` before."""
+        counts = row_counts(row)
+        before = self._counted.get(name)
+        if counts == before:
+            return  # most updates change what a row shows, not what it counts for
+        self._counted[name] = counts
+        if before is None:  # one list made at once: 10,000 rows come at once from the snapshot
+            self._sums = [total + count for total, count in zip(self._sums, counts, strict=True)]
+        else:
+            self._sums = [
+                total + count - old
+                for total, count, old in zip(self._sums, counts, before, strict=True)
+            ]
+
+    def add_new(self, rows: Mapping[str, RepoRow]) -> None:
+        """Count rows of repos not counted yet, summed column by column in one pass."""
+        counts = {name: row_counts(row) for name, row in rows.items()}
+        if counts:
+            self._counted.update(counts)
+            columns = zip(*counts.values(), strict=True)
+            self._sums = [total + sum(c) for total, c in zip(self._sums, columns, strict=True)]
+
+    def drop(self, name: str) -> None:
+        """Stop counting the repo `name` (nothing if it was not counted)."""
+        counts = self._counted.pop(name, None)
+        if counts is not None:
+            self._add(counts, -1)
 
     @property
     def totals(self) -> Totals:
-        return Totals(**self._sums)
+        return Totals(*self._sums)
 
-    def _count(self, row: RepoRow, sign: int) -> None:
-        one = Totals.of([row])  # one row's share, by the same rules as a full count
-        for field in self._sums:
-            self._sums[field] += sign * getattr(one, field)
-        self.selected += sign * row.selected
+    def __len__(self) -> int:
+        return len(self._counted)  # how many repos are counted
+
+    def _add(self, counts: tuple[int, ...], sign: int) -> None:
+        for i, count in enumerate(counts):
+            self._sums[i] += sign * count
 
 
 @dataclass(frozen=True, slots=True)

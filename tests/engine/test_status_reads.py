@@ -14,7 +14,7 @@ import pytest
 from gitwatch_tui.core.models import RepoSpec
 from gitwatch_tui.engine.engine import Engine, audit_pace
 from gitwatch_tui.engine.events import NO_REMOTE
-from gitwatch_tui.engine.snapshot import SNAPSHOT_FILENAME, Known, StatusSnapshot, read_known
+from gitwatch_tui.engine.snapshot import SNAPSHOT_FILENAME, StatusSnapshot, read_known
 from tests.conftest import commit_file, git, make_remote_and_clone, push_from_elsewhere
 from tests.engine.test_engine import config_for, start_engine, wait_for
 from tests.engine.test_snapshot import key_of, make_repo
@@ -172,13 +172,13 @@ async def test_a_status_read_again_unchanged_waits_for_the_next_snapshot_write(
     wrote 10,000 rows every few seconds at 10,000 repos. They go with the next write of a
     change, or the one at stop."""
     saves: list[int] = []
-    save = StatusSnapshot.save
+    save = StatusSnapshot.save_rows
 
-    def counted(snapshot: StatusSnapshot, statuses: Iterable[Known]) -> None:
-        save(snapshot, statuses)
+    def counted(snapshot: StatusSnapshot, rows: Iterable[str]) -> None:
+        save(snapshot, rows)
         saves.append(1)
 
-    monkeypatch.setattr(StatusSnapshot, "save", counted)
+    monkeypatch.setattr(StatusSnapshot, "save_rows", counted)
     specs = [RepoSpec(make_repo(tmp_path / name), name) for name in ("same", "edited")]
     engine = await start_engine(config_for(*specs), tmp_path, snapshot="dashboard")
     try:
@@ -194,3 +194,33 @@ async def test_a_status_read_again_unchanged_waits_for_the_next_snapshot_write(
     known = read_known(tmp_path / "state" / SNAPSHOT_FILENAME, key_of(*specs))
     assert known["edited"].status.untracked == 1
     assert known["same"].read_at > first.read_at  # its later read, written at stop
+
+
+async def test_a_full_refresh_reads_every_repo_once_in_one_sweep(
+    tmp_path: Path, status_reads: StatusCount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`r` lets the loop turn while its requests go in (a key waits for no 10,000 of them),
+    yet the repos are read in one sweep, not one per turn."""
+    from gitwatch_tui.engine import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "_REQUESTS_PER_TURN", 1)  # a turn between any two
+    names = ["one", "two", "three"]
+    clones = {name: make_remote_and_clone(tmp_path, name)[1] for name in names}
+    engine = await start_engine(config_for(*(RepoSpec(clones[n], n) for n in names)), tmp_path)
+    try:
+        await wait_for(lambda: len(engine.statuses) == len(names), within=20)
+        sweeps: list[list[str]] = []
+        real = engine_module.collect_statuses
+
+        def counted(specs: list[RepoSpec], **options: object) -> object:
+            sweeps.append([spec.name for spec in specs])
+            return real(specs, **options)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(engine_module, "collect_statuses", counted)
+        before = {name: status_reads(clone) for name, clone in clones.items()}
+        statuses = await engine.refresh_all()
+        assert [status.name for status in statuses] == list(engine.specs)
+        assert sweeps == [list(engine.specs)]
+        assert all(status_reads(clones[n]) == before[n] + 1 for n in names)
+    finally:
+        await engine.stop()

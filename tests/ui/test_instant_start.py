@@ -4,6 +4,8 @@ until the repo is read again."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -56,3 +58,26 @@ async def test_rows_come_from_the_snapshot_before_any_status_is_read(
         assert any("dim" in str(span.style) for span in table(app).get_row("docs")[0].spans)
         summary = plain(dashboard(app).query_one("#summary"))
         assert f"refreshing {len(dashboard(app).rows) - 1}/{len(dashboard(app).rows)}" in summary
+
+
+def test_the_engine_is_imported_after_the_first_frame_not_before(tmp_path: Path) -> None:
+    """What the dashboard imports and builds before its first frame leaves out the engine and
+    what it alone needs (history, results): a tenth of a second of imports, paid after it."""
+    probe = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from gitwatch_tui.core.config import Config\n"
+        "from gitwatch_tui.engine.head_start import HeadStart\n"
+        "from gitwatch_tui.ui.app import build_app\n"
+        f"app = build_app(Config(), state_dir=Path({str(tmp_path)!r}), where='here')\n"
+        "late = ('gitwatch_tui.engine.engine', 'gitwatch_tui.engine.history',\n"
+        "        'gitwatch_tui.core.results')\n"
+        "early = [m for m in late if m in sys.modules]\n"
+        "assert not early, early\n"
+        "app.engine  # made when first asked for\n"
+        "assert all(m in sys.modules for m in late)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr

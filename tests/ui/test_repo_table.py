@@ -69,6 +69,28 @@ async def test_one_changed_row_is_the_only_one_rendered_again() -> None:
         assert "v5" in rendered(table, "repo-5")
 
 
+async def test_of_a_changed_row_only_the_cells_that_changed_are_rendered_again() -> None:
+    """The clock ticking a row's "12s ago" re-rendered all its cells: once a second, every
+    row in view with a recent fetch, the longest hold of the event loop during a refresh."""
+    app = TableApp()
+    async with app.run_test(size=(120, 20)) as pilot:
+        table = app.query_one(RepoTable)
+        table.sync(list(app.values))
+        await pilot.pause()
+        for y in range(table.size.height):
+            table.render_line(y)
+        row = RowKey("repo-3")
+
+        def cached() -> set[object]:
+            return {k[1].value for k in table._cell_render_cache.keys() if k[0] == row}  # noqa: SIM118
+
+        assert {"repo", "branch"} <= cached()
+        app.values["repo-3"] = "changed"  # every column but the name shows this value
+        table.update_rows({"repo-3"})
+        assert cached() == {"repo"}
+        assert "changed" in rendered(table, "repo-3")
+
+
 async def test_cells_are_made_for_rows_on_screen_and_when_scrolled_into_view() -> None:
     app = TableApp(rows=500)
     async with app.run_test(size=(120, 20)) as pilot:
@@ -178,7 +200,7 @@ async def test_datatable_render_caches_are_keyed_as_repo_table_expects() -> None
         rows = keys | {table._header_row_key}  # the header is a row too (index -1)
         caches = {
             "_row_render_cache": lambda k: k[0] in rows,  # (row key, line, …)
-            "_cell_render_cache": lambda k: k[0] in rows,  # (row key, column key, …)
+            "_cell_render_cache": lambda k: k[0] in rows and k[1] in table.columns,  # (row, col, …)
             "_row_renderable_cache": lambda k: k[1] in range(-1, len(keys)),  # (count, index)
             "_line_cache": lambda k: k[0] in range(table.size.height),  # (y, …)
         }
@@ -186,7 +208,9 @@ async def test_datatable_render_caches_are_keyed_as_repo_table_expects() -> None
             cache = getattr(table, name)
             assert isinstance(cache, LRUCache), name
             assert len(cache) and all(shaped(k) for k in cache.keys()), name  # noqa: SIM118
-        assert all(isinstance(row, RowKey) for row, _ in table._y_offsets)
+        # One line per row, in the rows' order: a row's line is its index (what `_redraw`
+        # drops from the line cache without walking every row's offset).
+        assert [row for row, _ in table._y_offsets] == [RowKey(key) for key in table.order]
 
 
 async def test_datatable_row_locations_data_and_update_count_are_as_repo_table_expects() -> None:

@@ -15,7 +15,6 @@ from gitwatch_tui.ui.repo_view import (
     Column,
     RepoFilter,
     RepoRow,
-    RunningTotals,
     Totals,
     ago,
     clock_words,
@@ -266,20 +265,64 @@ def test_totals() -> None:
     assert Totals.of([unread]).read == 0
 
 
-def test_running_totals_follow_each_rows_change_as_a_full_count_would() -> None:
-    rows = dict(FLEET)
-    running = RunningTotals()
-    running.update(rows)
-    assert running.totals == Totals.of(rows.values()) and running.selected == 0
-    rows["web"] = replace(rows["web"], selected=True)  # one row changed, one added, one gone
-    rows["new"] = row("new", behind=3, unstaged=1)
+def test_running_totals_match_the_totals_of_every_row_as_rows_change() -> None:
+    from gitwatch_tui.ui.repo_rows import RepoRows
+
+    rows = RepoRows()
+    for name, fleet_row in FLEET.items():
+        rows[name] = fleet_row
+    assert rows.totals == Totals.of(FLEET.values())
+    rows["web"] = replace(FLEET["web"], status=None)  # read again: unread now
+    rows["cli"] = replace(FLEET["cli"], state=SyncState("cli", phase="fetching"))
+    rows["new"] = row("new", error="fatal: not a git repository", as_of=NOW)
     del rows["docs"]
-    running.update(rows, {"web", "new", "docs"})
-    assert running.totals == Totals.of(rows.values()) and running.selected == 1
-    rows["api"] = row("api", error="gone")  # rows added unannounced: counted all over again
-    rows["extra"] = row("extra")
-    running.update(rows, set())
-    assert running.totals == Totals.of(rows.values())
+    rows.pop("missing", None)  # not there: nothing counted twice or dropped
+    assert rows.totals == Totals.of(rows.values())
+    assert rows.totals.busy == 1 and rows.totals.stale == 1
+
+
+def test_running_group_figures_match_one_pass_over_the_rows_as_rows_change() -> None:
+    from gitwatch_tui.ui.repo_rows import RepoRows
+
+    rows = RepoRows()
+    for name, fleet_row in FLEET.items():
+        rows[name] = fleet_row
+    assert rows.group_totals() == group_totals(rows.values())
+    rows["cli"] = replace(FLEET["cli"], group="backend")  # joins a group
+    rows["web"] = replace(FLEET["web"], group="tools")  # moves to a new one
+    rows["db"] = replace(FLEET["db"], status=None)
+    del rows["docs"]  # frontend's last member: the group is gone
+    assert rows.group_totals() == group_totals(rows.values())
+    assert "frontend" not in rows.group_totals() and rows.group_totals()["backend"].size == 3
+
+
+def test_rows_added_at_once_are_counted_as_rows_put_one_by_one() -> None:
+    from gitwatch_tui.ui.repo_rows import RepoRows
+
+    one_by_one, at_once = RepoRows(), RepoRows()
+    first = dict(list(FLEET.items())[:3])
+    for name, fleet_row in FLEET.items():
+        one_by_one[name] = replace(fleet_row, selected=name == "web")
+    at_once.add_new({n: replace(r, selected=n == "web") for n, r in first.items()})
+    # The rest, with one already there (put as a change, not counted twice).
+    rest = {n: replace(r, selected=n == "web") for n, r in FLEET.items() if n not in first}
+    at_once.add_new({**rest, "web": one_by_one["web"]})
+    assert at_once.totals == one_by_one.totals == Totals.of(FLEET.values())
+    assert at_once.group_totals() == one_by_one.group_totals()
+    assert at_once.picked == one_by_one.picked == {"web"} and dict(at_once) == dict(one_by_one)
+
+
+def test_rows_know_which_are_picked_as_they_are_put_and_removed() -> None:
+    from gitwatch_tui.ui.repo_rows import RepoRows
+
+    rows = RepoRows()
+    for name, fleet_row in FLEET.items():
+        rows[name] = replace(fleet_row, selected=name in ("web", "cli"))
+    assert rows.picked == {"web", "cli"}
+    rows["web"] = replace(rows["web"], selected=False)
+    del rows["cli"]
+    rows["docs"] = replace(rows["docs"], selected=True)
+    assert rows.picked == {"docs"} == {n for n, r in rows.items() if r.selected}
 
 
 def test_a_group_row_counts_repos_in_words_and_follows_the_filter() -> None:

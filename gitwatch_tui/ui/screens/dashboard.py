@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Input, Static
 from gitwatch_tui.engine.events import NO_REMOTE, SyncState
 from gitwatch_tui.ui.host import HostedScreen
 from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate, FollowsEngine
+from gitwatch_tui.ui.repo_rows import RepoRows
 from gitwatch_tui.ui.repo_view import (
     GROUP_PREFIX,
     SORTABLE,
@@ -28,7 +29,6 @@ from gitwatch_tui.ui.repo_view import (
     GroupTotals,
     RepoFilter,
     RepoRow,
-    RunningTotals,
     Totals,
     ago,
     clock_words,
@@ -96,7 +96,7 @@ class DashboardScreen(FollowsEngine, HostedScreen):
 
     def __init__(self, *, where: str, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
-        self.rows: dict[str, RepoRow] = {}
+        self.rows = RepoRows()  # keeps the header's totals as rows change
         self.query_text = ""
         self.sort_column = "repo"
         self.sort_reverse = False
@@ -112,7 +112,6 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         self._summary_shown = Text()
         self._filter = RepoFilter()
         self._groups: dict[str, GroupTotals] | None = None  # made once per redraw, when drawn
-        self._totals = RunningTotals()  # the summary's figures, counted row by row
 
     def compose(self) -> ComposeResult:
         yield Static(id="summary")
@@ -142,12 +141,14 @@ class DashboardScreen(FollowsEngine, HostedScreen):
 
     def on_engine_update(self, message: EngineUpdate) -> None:
         changed = set(message.statuses) | set(message.states) | set(message.pipelines)
+        new: dict[str, RepoRow] = {}  # counted at once: the snapshot's rows come 10,000 at once
         for name, status in message.statuses.items():
             row = self.rows.get(name)
-            if row is None:  # one object, not two: the snapshot's rows come 10,000 at once
-                self.rows[name] = RepoRow(name, status.group, status, SyncState(repo=name))
+            if row is None:
+                new[name] = RepoRow(name, status.group, status, SyncState(repo=name))
             else:
                 self.rows[name] = replace(row, status=status)
+        self.rows.add_new(new)
         for name, state in message.states.items():
             if name in self.rows:
                 self.rows[name] = replace(self.rows[name], state=state)
@@ -199,7 +200,7 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         table = self.query_one(RepoTable)
         due = self._spinning.intersection(table.keys_on_screen())
         if due:
-            table.sync(table.order, due)
+            table.update_rows(due)
 
     def _tick(self) -> None:
         """Once a second, re-draw the rows in view whose "3m ago", "retry in 20s" or "next poll
@@ -216,7 +217,7 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         if self.last_full_refresh is not None:  # "refreshed 3m ago"
             self._update_summary()
         if due:
-            table.sync(table.order, due)
+            table.update_rows(due)
 
     # -- drawing ------------------------------------------------------------------------------
 
@@ -232,11 +233,18 @@ class DashboardScreen(FollowsEngine, HostedScreen):
     def _cells_for(self, key: str, columns: Sequence[Column]) -> list[Text]:
         if key.startswith(GROUP_PREFIX):
             group = key.removeprefix(GROUP_PREFIX)
-            if self._groups is None:  # every group's figures in one pass, not one per group
-                self._groups = group_totals(self.rows.values(), self._filter)
+            if self._groups is None:  # every group's figures at once, not a pass per group
+                self._groups = self._group_figures()
             summary = self._groups.get(group, GroupTotals(0, Totals()))
             return group_cells(group, summary, group in self.folded, self.palette, columns)
         return repo_cells(self.rows[key], self.palette, self._clock(), self._frame, columns)
+
+    def _group_figures(self) -> dict[str, GroupTotals]:
+        """Kept as rows change; with a filter on, counted in one pass over the rows (the
+        order is made again at each update then anyway)."""
+        if self._filter:
+            return group_totals(self.rows.values(), self._filter)
+        return self.rows.group_totals()
 
     def _redraw(self, changed: set[str] | None = None, *, structure: bool = True) -> None:
         """Bring the table in line with the rows: changed cells in place, and the order
@@ -245,7 +253,6 @@ class DashboardScreen(FollowsEngine, HostedScreen):
         self._groups = None  # rows, filter or folding may have moved: figures made anew
         if not table.order:
             changed = None  # the first rows (10,000 at once from the snapshot): all are new
-        self._totals.update(self.rows, changed)
         if changed is not None:
             # A group's header sums its members: it changes with them.
             changed = changed | {
@@ -253,17 +260,16 @@ class DashboardScreen(FollowsEngine, HostedScreen):
                 for n in changed
                 if n in self.rows and (group := self.rows[n].group)
             }
-        # `in table.rows`, not a set of the order: 10,000 keys hashed on every update.
-        if structure or changed is None or not all(key in table.rows for key in changed):
+        if structure or changed is None or not table.shows(changed):
             table.sync(self._order(), changed)
-        else:
-            table.sync(table.order, changed)
+        else:  # the same rows in the same order: only the changed ones are looked at
+            table.update_rows(changed)
         self._update_summary()
         self._update_empty_state(table)
 
     def _update_summary(self) -> None:
         p, now = self.palette, self._clock()
-        totals = self._totals.totals
+        totals = self.rows.totals
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" gitwatch ", "bold reverse")
         text.append(f" {totals.repos} repo{'s' if totals.repos != 1 else ''}", "bold")
@@ -287,7 +293,7 @@ class DashboardScreen(FollowsEngine, HostedScreen):
             text.append(f" · {polled} trees polled", p.get("repo-muted", ""))
         if self.last_full_refresh is not None:
             text.append(f" · refreshed {ago(self.last_full_refresh, now)}", p.get("repo-muted", ""))
-        if selected := self._totals.selected:
+        if selected := len(self.selection):
             text.append(f"  {selected} selected", f"bold {p.get('repo-ahead', '')}")
         if self._filter:
             text.append(f"  filter: {self.query_text}", "bold")
@@ -492,7 +498,7 @@ class DashboardScreen(FollowsEngine, HostedScreen):
 
     @property
     def selection(self) -> set[str]:
-        return {name for name, row in self.rows.items() if row.selected}
+        return self.rows.picked
 
     def action_select(self) -> None:
         """Pick the repo under the cursor (or a whole group) for a bulk action."""

@@ -46,6 +46,8 @@ class RepoTable(DataTable[Text]):
         self._layout: tuple[Column, ...] = ()
         self._widths: tuple[int, ...] = ()
         self._sort: tuple[str, bool] = ("repo", False)
+        self._key_set: set[str] = set()
+        self._keys_of: list[str] | None = None  # the `_order` list `_key_set` was made from
 
     # -- what the screen calls ----------------------------------------------------------------
 
@@ -53,21 +55,11 @@ class RepoTable(DataTable[Text]):
         """Show the rows `order` names; re-render those in `changed` (None: all of them)."""
         if not self._layout:
             self._layout, self._widths = self._fit(self.size.width, order)
-        if order != self._order and set(order) != set(self._order):  # the same list: no sets
+        if len(order) != len(self._order) or not self.shows(order):
             if not self._refit(self.size.width, order):
                 self._rebuild(order)
             return
-        keys = list(self._drawn if changed is None else changed & self._drawn.keys())
-        rows = self._rows_on_screen()
-        on_screen = set(self._order[rows.start : rows.stop])
-        # A row on screen is diffed now; one off screen drops its cells, made again if it
-        # scrolls into view (a row with no cells has nothing cached either).
-        dirty = [
-            key
-            for key in keys
-            if (self._update_row(key) if key in on_screen else self._drawn.pop(key, None))
-        ]
-        self._redraw(dirty)
+        self.update_rows(changed)
         if order != self._order:
             selected = self.selected_key
             self._order = list(order)
@@ -76,6 +68,29 @@ class RepoTable(DataTable[Text]):
             self._update_count += 1
             self.refresh()
             self._restore_cursor(selected)
+
+    def update_rows(self, changed: Iterable[str] | None = None) -> None:
+        """Re-render the rows in `changed` (None: all of them), in the order shown now: the
+        cost is in the rows changed, not in the rows shown."""
+        drawn = self._drawn
+        keys = list(drawn) if changed is None else [key for key in changed if key in drawn]
+        rows = self._rows_on_screen()
+        on_screen = set(self._order[rows.start : rows.stop])
+        # A row on screen is diffed now; one off screen drops its cells, made again if it
+        # scrolls into view (a row with no cells has nothing cached either).
+        dirty: dict[str, list[str] | None] = {}
+        for key in keys:
+            if key in on_screen:
+                columns = self._update_row(key)
+                if columns != []:
+                    dirty[key] = columns
+            elif drawn.pop(key, None) is not None:
+                dirty[key] = None
+        self._redraw(dirty)
+
+    def shows(self, keys: Iterable[str]) -> bool:
+        """Whether every one of `keys` has a row (folded and filtered-out repos have none)."""
+        return self._keys().issuperset(keys)
 
     def set_sort(self, column: str, reverse: bool) -> None:
         """Mark the sorted column in the header (the order itself comes from `sync`)."""
@@ -103,6 +118,13 @@ class RepoTable(DataTable[Text]):
         return self._order[rows.start : rows.stop]
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _keys(self) -> set[str]:
+        """The keys of the rows, as a set made once per order (every change of order puts a
+        new list in `_order`, and nothing changes that list in place)."""
+        if self._keys_of is not self._order:
+            self._key_set, self._keys_of = set(self._order), self._order
+        return self._key_set
 
     def _fit(self, width: int, keys: Iterable[str]) -> tuple[tuple[Column, ...], tuple[int, ...]]:
         """The columns, each with the width it gets, for a table `width` cells wide showing
@@ -199,20 +221,24 @@ class RepoTable(DataTable[Text]):
             self._cells(key)
         return super().get_row(row_key)
 
-    def _update_row(self, key: str) -> bool:
-        """Put the row's new cells in place; True when one of them changed."""
+    def _update_row(self, key: str) -> list[str] | None:
+        """Put the row's new cells in place; the columns whose cell changed (None: every
+        one, the row had no cells)."""
         old = self._drawn.pop(key, None)
         cells = self._cells(key)
         if old is None:
-            return True
+            return None
         # Text's == compares text and spans, not the base style a cell's colour is in.
-        return any(
-            new != before or new.style != before.style
-            for new, before in zip(cells, old, strict=True)
-        )
+        return [
+            column.key
+            for column, new, before in zip(self._layout, cells, old, strict=True)
+            if new != before or new.style != before.style
+        ]
 
-    def _redraw(self, keys: list[str]) -> None:
-        """Drop these rows' renders from the caches and repaint those on screen.
+    def _redraw(self, dirty: dict[str, list[str] | None]) -> None:
+        """Drop these rows' renders from the caches and repaint those on screen. Of each
+        row's cells only those of the columns named are rendered again (None: all): the
+        clock ticking a row's "12s ago" costs one cell, not the row's eight.
 
         `DataTable.update_cell` bumps a counter that every render cache is keyed on, so one
         changed cell re-renders every visible row (about 50 ms at 120x35): with polls changing
@@ -220,14 +246,22 @@ class RepoTable(DataTable[Text]):
         entries leave the caches (the widths are fixed, so nothing else moves). Tied to
         Textual's DataTable internals: textual is pinned, and tests/ui/test_repo_table.py
         checks each internal this class touches (cache keys, row locations, hooks)."""
-        if not keys:
+        if not dirty:
             return
-        rows = {RowKey(key) for key in keys}
+        rows = {RowKey(key) for key in dirty}
+        whole = {RowKey(key) for key, columns in dirty.items() if columns is None}
+        cells = {
+            (RowKey(key), ColumnKey(column))
+            for key, columns in dirty.items()
+            for column in columns or ()
+        }
         indexes = {i for row in rows if (i := self._row_locations.get(row)) is not None}
+        # A row's line is its index, every row being one line high (`_y_offsets` is a list
+        # of every row: walking it cost O(repos) per update).
         first_line = self.header_height if self.show_header else 0
-        lines = {first_line + y for y, (row, _) in enumerate(self._y_offsets) if row in rows}
+        lines = {first_line + index for index in indexes}
         _discard(self._row_render_cache, lambda k: k[0] in rows)
-        _discard(self._cell_render_cache, lambda k: k[0] in rows)
+        _discard(self._cell_render_cache, lambda k: k[0] in whole or (k[0], k[1]) in cells)
         _discard(self._row_renderable_cache, lambda k: k[1] in indexes)
         _discard(self._line_cache, lambda k: k[0] in lines)
         # Only rows on screen need painting (all rows are one line high); `refresh_row` sums
