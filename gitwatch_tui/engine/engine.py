@@ -261,6 +261,9 @@ class Engine:
         # Repos whose latest status was read while the watcher watched them: a change since
         # would have been reported, so a fetch that brings nothing need not read them again.
         self._watched_reads: set[str] = set()
+        # When each repo's status was last read by this run (monotonic): a polled repo read
+        # moments ago needs no read after a fetch that brings nothing.
+        self._read_at: dict[str, float] = {}
         # Runs each repo's pipeline after its HEAD moves (it listens to SyncFinished).
         self.pipelines = PipelineRunner(self, self._state_dir, environ=environ)
 
@@ -1307,6 +1310,7 @@ class Engine:
     def _accept_status(self, status: RepoStatus) -> None:
         if status.name not in self.specs:
             return
+        self._read_at[status.name] = time.monotonic()
         status = self._with_fetch_times(status)
         changed = self.statuses.get(status.name) != status
         if changed:
@@ -1500,18 +1504,32 @@ class Engine:
                 self._watched_reads.discard(name)
 
     async def _status_after_fetch(self, name: str, outcome: FetchOutcome) -> RepoStatus:
-        """The status after a fetch: read again, unless the fetch updated no ref and the
-        watcher has watched the repo since its status was read (it would have reported a
-        change); then the same status, with the fetch's time."""
+        """The status after a fetch: read again, unless the fetch updated no ref and the last
+        read still holds (`_read_still_holds`); then the same status, with the fetch's time."""
         current = self.statuses.get(name)
-        trusted = name in self._watched_reads and self._watches(name)
-        if outcome.refs_changed or current is None or current.as_of is not None or not trusted:
+        if (
+            outcome.refs_changed
+            or current is None
+            or current.as_of is not None
+            or not self._read_still_holds(name)
+        ):
             return await self.refresh(name)
         status = self._with_fetch_times(current)
         if status != current:
             self.statuses[name] = status
             self.events.publish(StatusChanged(status))
         return status
+
+    def _read_still_holds(self, name: str) -> bool:
+        """Whether the repo's last status read tells its local state after a fetch that
+        brought nothing: the watcher has watched it since (it would have reported a change),
+        or its tree is polled and the read is less than half a poll interval old (a poll's
+        fetch reads it again; a key's, a webhook's or a fetch-all's right after a read does
+        not: 10,000 reads would double a fetch-all's work)."""
+        if name in self._watched_reads and self._watches(name):
+            return True
+        read_at = self._read_at.get(name)
+        return read_at is not None and time.monotonic() - read_at < self._interval(name) / 2
 
     async def _auditor(self) -> None:
         """Re-read every repo once per `audit_period`, a few at a time spread evenly over

@@ -16,6 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from rich.console import RenderableType
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.driver import Driver
@@ -174,6 +175,7 @@ class GitwatchApp(App[int]):
         self._sync_log = SyncLog()  # what went wrong (or right) with syncing, for that log
         self._unsubscribe: Callable[[], None] | None = None
         self._stopped = False
+        self._engine_asked = False  # the engine starts after the dashboard's first frame
         self._preparation: list[Callable[[], object]] | None = preparation_steps(self)
         themes, self.theme_problems = load_themes()
         for loaded in themes:
@@ -232,8 +234,23 @@ class GitwatchApp(App[int]):
         self.push_screen(DashboardScreen(where=self._where, clock=self.clock))
         for problem in self.theme_problems:
             self.notify(problem, title="Theme skipped", severity="warning")
-        # After the first frame: the table is on screen before the watch list is read.
-        self.call_after_refresh(lambda: self.run_worker(self._start_engine(), name="engine"))
+
+    def _display(self, screen: Screen[Any], renderable: RenderableType | None) -> None:
+        super()._display(screen, renderable)
+        # The engine starts on the loop's next turn once the dashboard's first frame is out:
+        # the table is on screen before the engine's modules are imported. `call_after_refresh`
+        # from on_mount ran only when a later event reached the screen (in tmux the terminal's
+        # second size report, a third to half a second on). Textual's `_display` is private:
+        # tests/ui/test_instant_start.py checks the hook.
+        if (
+            not self._engine_asked
+            and renderable is not None
+            and isinstance(screen, DashboardScreen)
+        ):
+            self._engine_asked = True
+            asyncio.get_running_loop().call_soon(
+                lambda: self.run_worker(self._start_engine(), name="engine")
+            )
 
     async def _start_engine(self) -> None:
         if self._stopped:  # a stop signal came first
@@ -315,7 +332,8 @@ class GitwatchApp(App[int]):
                 self._unsubscribe()
             if self._services is not None:
                 await self._services.stop()
-            await self.engine.stop()
+            if self._engine is not None:  # none is made before the first frame
+                await self._engine.stop()
 
     def open_demo(self) -> None:
         """Stop, and have the command line open the demo sandbox (`--demo`) instead."""

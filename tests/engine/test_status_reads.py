@@ -42,6 +42,19 @@ def status_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StatusCount
     return count
 
 
+def calls(tmp_path: Path, work_tree: Path) -> list[str]:
+    """The fetch and status processes run in a work tree so far, in order (`status_reads`
+    logs them)."""
+    log = tmp_path / "git-calls.log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    subcommands = (
+        next((word for word in line.split() if word in ("fetch", "status")), None)
+        for line in lines
+        if f"--work-tree={work_tree} " in line
+    )
+    return [word for word in subcommands if word is not None]
+
+
 async def watched_engine(tmp_path: Path, *names: str, **defaults: float) -> tuple[Engine, dict]:
     clones = {name: make_remote_and_clone(tmp_path, name) for name in names}
     specs = [RepoSpec(clone, name) for name, (_, clone) in clones.items()]
@@ -105,16 +118,61 @@ async def test_what_changes_while_a_fetch_runs_is_still_read(
         await engine.stop()
 
 
-async def test_without_a_watcher_every_fetch_is_followed_by_a_read(
+async def test_without_a_watcher_a_fetch_soon_after_a_read_reads_only_if_it_brings_something(
     tmp_path: Path, status_reads: StatusCount
 ) -> None:
-    _, clone = make_remote_and_clone(tmp_path, "polled")
+    remote, clone = make_remote_and_clone(tmp_path, "polled")
     engine = await start_engine(config_for(RepoSpec(clone, "polled")), tmp_path)
     try:
         await wait_for(lambda: "polled" in engine.statuses)
         reads = status_reads(clone)
+        # Read just now, polled hourly: a fetch-all right after the sweep reads nothing.
+        assert (await engine.fetch("polled")).ok
+        assert status_reads(clone) == reads
+        assert engine.statuses["polled"].last_fetch is not None
+        push_from_elsewhere(remote, tmp_path)
         assert (await engine.fetch("polled")).ok
         assert status_reads(clone) == reads + 1
+        assert engine.statuses["polled"].behind == 1
+    finally:
+        await engine.stop()
+
+
+async def test_a_fetch_that_brings_nothing_runs_one_git_process(
+    tmp_path: Path, status_reads: StatusCount
+) -> None:
+    _, clone = make_remote_and_clone(tmp_path, "quiet")
+    engine = await start_engine(config_for(RepoSpec(clone, "quiet")), tmp_path)
+    try:
+        await wait_for(lambda: "quiet" in engine.statuses)
+        assert (await engine.fetch("quiet")).ok  # the first also reads the remotes' config
+        log = tmp_path / "git-calls.log"
+        before = len(log.read_text().splitlines())
+        assert (await engine.fetch("quiet")).ok
+        started = log.read_text().splitlines()[before:]
+        assert len(started) == 1 and " fetch " in started[0]
+    finally:
+        await engine.stop()
+
+
+async def test_without_a_watcher_each_poll_reads_the_status(
+    tmp_path: Path, status_reads: StatusCount
+) -> None:
+    _, clone = make_remote_and_clone(tmp_path, "polled")
+    engine = await start_engine(config_for(RepoSpec(clone, "polled"), poll_interval=1.0), tmp_path)
+    try:
+        seen: list[str] = []
+
+        def read_after_fourth_poll() -> bool:
+            seen[:] = calls(tmp_path, clone)  # kept as it was when this held
+            return seen.count("fetch") >= 4 and seen[-1] == "status"
+
+        # Polls 0.9-1.1 s apart: each comes over half an interval after the last read (the
+        # first may come just after the sweep's read, and read nothing).
+        await wait_for(read_after_fourth_poll, within=30)
+        second = seen.index("fetch", seen.index("fetch") + 1)
+        polls = seen[second:]
+        assert polls == ["fetch", "status"] * (len(polls) // 2)
     finally:
         await engine.stop()
 

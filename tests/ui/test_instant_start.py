@@ -3,15 +3,20 @@ until the repo is read again."""
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from unittest.mock import patch
 
+from textual.app import App
 from textual.message import Message
+from textual.screen import Screen
 
+from gitwatch_tui.core.config import Config
 from gitwatch_tui.ui.app import GitwatchApp
 from gitwatch_tui.ui.messages import EngineUpdate
 from tests.ui.conftest import (
@@ -81,3 +86,27 @@ def test_the_engine_is_imported_after_the_first_frame_not_before(tmp_path: Path)
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+async def test_the_engine_starts_right_after_the_dashboards_first_frame(tmp_path: Path) -> None:
+    """The app starts its engine from Textual's `_display` (a private hook, checked here): on
+    the loop's turn after the dashboard's first frame, with no other event needed."""
+    assert list(inspect.signature(App._display).parameters) == ["self", "screen", "renderable"]
+    app = make_app(Config(), tmp_path)
+    frames: list[str] = []
+    started: list[int] = []
+    original = App._display
+
+    def display(self: App[object], screen: Screen[object], renderable: object) -> None:
+        if renderable is not None:
+            frames.append(type(screen).__name__)
+        original(self, screen, renderable)  # type: ignore[arg-type]
+
+    async def start() -> None:
+        started.append(len(frames))
+
+    app._start_engine = start  # type: ignore[method-assign]
+    with patch.object(App, "_display", display):
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: bool(started))
+    assert started[0] >= 1 and frames[0] == "DashboardScreen"  # after the frame, never before
