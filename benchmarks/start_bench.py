@@ -3,8 +3,9 @@
     python benchmarks/start_bench.py [CORPUS] [--idle-seconds 30] [--json [PATH]]
 
 Two starts of `gitwatch-tui --config CONFIG dashboard` in one state folder, over CORPUS/work
-(default benchmarks/.corpus/n1000; polls every 24 h, so none is due while measuring; the
-audit at its default, or `--audit-period`):
+(default benchmarks/.corpus/n1000; polls every `--poll-interval`, 8760h by default, so none is
+due while measuring: first polls are spread over one interval, so with 24 h 10,000 repos still
+poll every 8.6 s; the audit at its default, or `--audit-period`):
 
 1. cold: no snapshot yet. First frame, and every row filled (the summary says "N repos"
    without "scanning"); then `q`, which writes the snapshot.
@@ -65,17 +66,18 @@ class Result:
     idle_seconds: float = 0.0
     idle_app_pct: float = 0.0  # % of one core: the app's own threads
     idle_children_pct: float = 0.0  # reaped children (git) and live ones (the watcher)
+    idle_live_pct: float = 0.0  # of which the live ones (the watcher's process)
 
     @property
     def idle_total_pct(self) -> float:
         return self.idle_app_pct + self.idle_children_pct
 
 
-def write_config(folder: Path, work: Path, audit_period: str | None) -> Path:
+def write_config(folder: Path, work: Path, audit_period: str | None, poll: str) -> Path:
     config = folder / "config.yaml"
     audit = f"  audit_period: {audit_period}\n" if audit_period else ""
     scan = f"scan:\n  - {json.dumps(str(work))}\n"
-    config.write_text(f"defaults:\n  poll_interval: 24h\n{audit}{scan}")
+    config.write_text(f"defaults:\n  poll_interval: {poll}\n{audit}{scan}")
     return config
 
 
@@ -117,13 +119,16 @@ def settle(app: int, limit: float = 30.0) -> None:
         if watcher is None:
             time.sleep(0.25)
             continue
-        before = cpu_seconds(watcher)[0]
-        time.sleep(0.5)
-        quiet = quiet + 1 if cpu_seconds(watcher)[0] - before < 0.01 else 0
+        try:
+            before = cpu_seconds(watcher)[0]
+            time.sleep(0.5)
+            quiet = quiet + 1 if cpu_seconds(watcher)[0] - before < 0.01 else 0
+        except OSError:  # replaced by a new watch session meanwhile: wait for that one
+            quiet = 0
 
 
-def tree_cpu(app: int) -> tuple[float, float]:
-    """(the app's own CPU seconds, its children's: reaped and live)."""
+def tree_cpu(app: int) -> tuple[float, float, float]:
+    """(the app's own CPU seconds, its reaped children's, its live ones')."""
     own, reaped = cpu_seconds(app)
     live = 0.0
     for pid in descendants(app):
@@ -131,7 +136,7 @@ def tree_cpu(app: int) -> tuple[float, float]:
             live += sum(cpu_seconds(pid))
         except OSError:
             continue  # ended meanwhile: its time is in `reaped` once collected
-    return own, reaped + live
+    return own, reaped, live
 
 
 def quit_app(term: Tmux) -> None:
@@ -144,13 +149,17 @@ def quit_app(term: Tmux) -> None:
 
 
 def measure(
-    corpus: Path, idle_seconds: float, log: Callable[[str], object], audit: str | None = None
+    corpus: Path,
+    idle_seconds: float,
+    log: Callable[[str], object],
+    audit: str | None = None,
+    poll: str = "8760h",
 ) -> Result:
     work = corpus / "work"
     n = sum(1 for _ in work.iterdir())
     tmp = Path(tempfile.mkdtemp(prefix="gitwatch-start-bench-"))
     env = clean_env(tmp)
-    config = write_config(tmp, work, audit)
+    config = write_config(tmp, work, audit, poll)
     names = [k for k in ("XDG_STATE_HOME", "TERM", "PYTHONPATH") if k in env]  # this checkout's
     exports = " ".join(f"{k}={shlex.quote(env[k])}" for k in names)
     argv = [*app_argv(), "--config", str(config), "dashboard"]
@@ -170,17 +179,19 @@ def measure(
         )
         result = Result(n, cold, warm)
         settle(app)
-        own0, kids0 = tree_cpu(app)
+        own0, reaped0, live0 = tree_cpu(app)
         t0 = time.perf_counter()
         time.sleep(idle_seconds)
-        own1, kids1 = tree_cpu(app)
+        own1, reaped1, live1 = tree_cpu(app)
         result.idle_seconds = time.perf_counter() - t0
         span = result.idle_seconds / 100  # % of one core
         result.idle_app_pct = (own1 - own0) / span
-        result.idle_children_pct = (kids1 - kids0) / span
+        result.idle_live_pct = (live1 - live0) / span
+        result.idle_children_pct = (reaped1 - reaped0) / span + result.idle_live_pct
         log(
             f"idle over {result.idle_seconds:.0f} s: app {result.idle_app_pct:.2f} %, "
-            f"children {result.idle_children_pct:.2f} % of a core"
+            f"children {result.idle_children_pct:.2f} % of a core "
+            f"(the watcher's process {result.idle_live_pct:.2f} %)"
         )
         quit_app(term)
         return result
@@ -195,8 +206,11 @@ def main() -> int:
     parser.add_argument("--idle-seconds", type=float, default=30.0)
     parser.add_argument("--json", nargs="?", const="-", default=None)
     parser.add_argument("--audit-period", help="the config's audit_period (default: unset)")
+    parser.add_argument("--poll-interval", default="8760h", help="the config's poll_interval")
     args = parser.parse_args()
-    result = measure(Path(args.corpus), args.idle_seconds, print, args.audit_period)
+    result = measure(
+        Path(args.corpus), args.idle_seconds, print, args.audit_period, args.poll_interval
+    )
     if args.json:
         data = asdict(result) | {"idle_total_pct": result.idle_total_pct}
         text = json.dumps(data, indent=2)

@@ -134,14 +134,30 @@ WATCHDOG_EVERY = 5.0
 _STUCK_SLACK = 10.0
 # Statuses read are written to the snapshot at most this often (and once more at stop).
 SNAPSHOT_EVERY = 5.0
-# The audit re-reads a few repos at a time, at most this often.
+# The audit re-reads a few repos at a time, at most this often, ...
 _AUDIT_STEP = 1.0
-# Its period unless configured: every repo once in 30 min, or, with many repos, at most one
-# read a second (about 0.5 % of a core: a status read costs some 5 ms of CPU).
+# ... this many together when its pace allows (one refresh, one trip to a thread, for them
+# all: a fifth less of this process's CPU per read than one at a time).
+AUDIT_BATCH = 8
+# Its period unless configured: every repo once in 30 min, or, with many repos, one read
+# every 2 s on average (about 0.3 % of a core: a status read costs some 5 ms of CPU), so a
+# change the watcher missed shows within 5 h 33 min at 10,000 repos.
 AUDIT_PERIOD = 1800.0
-AUDIT_PER_REPO = 1.0
+AUDIT_PER_REPO = 2.0
 # Status requests made between two turns of the loop by `refresh_all` (a few ms of work).
 _REQUESTS_PER_TURN = 500
+
+
+def audit_pace(repos: int, configured: float | None = None) -> tuple[float, int]:
+    """(seconds between the audit's steps, repos read at each) for reading `repos` once per
+    period: `configured`, or AUDIT_PERIOD lengthened to AUDIT_PER_REPO seconds a repo."""
+    period = configured or max(AUDIT_PERIOD, repos * AUDIT_PER_REPO)
+    if not repos:
+        return period, 0
+    batch = min(AUDIT_BATCH, repos)
+    if period * batch / repos >= _AUDIT_STEP:
+        return period * batch / repos, batch
+    return _AUDIT_STEP, math.ceil(repos * _AUDIT_STEP / period)  # a short period: bigger steps
 
 
 class UnknownRepo(LookupError):  # noqa: N818 (reads as the state it reports, like RepoBusy)
@@ -1296,10 +1312,11 @@ class Engine:
             return
         self._read_at[status.name] = time.monotonic()
         status = self._with_fetch_times(status)
-        if self.statuses.get(status.name) != status:
+        changed = self.statuses.get(status.name) != status
+        if changed:
             self.statuses[status.name] = status
             self.events.publish(StatusChanged(status))
-        self._keep_in_snapshot(status)
+        self._keep_in_snapshot(status, changed)
         # Answered now, not when the batch's slowest repo is done; a request that waited for
         # this read can start its own.
         self._answer(status.name, self._reading.pop(status.name, []))
@@ -1423,13 +1440,16 @@ class Engine:
         """How many repos have no status read by this run yet (none, or the snapshot's)."""
         return len(self.specs) - len(self.statuses) + len(self._stale)
 
-    def _keep_in_snapshot(self, status: RepoStatus) -> None:
+    def _keep_in_snapshot(self, status: RepoStatus, changed: bool) -> None:
         self._stale.discard(status.name)
         if self._snapshot is not None and status.as_of is None:
             self._read_rows[status.name] = snapshot_row(Known(status, time.time()))
             self._known.pop(status.name, None)
             self._unsaved.add(status.name)
-            self._snapshot_due.set()
+            # A status read again unchanged (the audit's, mostly) goes with the next write or
+            # the one at stop: each write is the whole list's, 10,000 rows at 10,000 repos.
+            if changed:
+                self._snapshot_due.set()
 
     async def _snapshot_writer(self) -> None:
         """Write the statuses read to the snapshot in batches: at most every SNAPSHOT_EVERY
@@ -1517,13 +1537,10 @@ class Engine:
         waits until the reads asked for are done: the audit never holds one up."""
         while True:
             names = list(self.specs)
-            configured = self.config.defaults.audit_period
-            period = configured or max(AUDIT_PERIOD, len(names) * AUDIT_PER_REPO)
+            step, per_step = audit_pace(len(names), self.config.defaults.audit_period)
             if not names:
-                await asyncio.sleep(period)
+                await asyncio.sleep(step)
                 continue
-            step = max(period / len(names), _AUDIT_STEP)
-            per_step = math.ceil(len(names) * step / period)
             for first in range(0, len(names), per_step):
                 await asyncio.sleep(step)
                 await self._reads_done()
