@@ -225,6 +225,9 @@ class Engine:
         # never hold up status reads, syncs and history writes. Threads start only when used.
         self._network_pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="gw-net")
         self._local_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gw-local")
+        # History's writes, in order, and every one made before stop closes the database (the
+        # local pool's queue is cancelled at stop: a fetch's record waiting there was lost).
+        self._history_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gw-history")
         # Liveness: each watched repo is in exactly one of `_cycles` (running) or `_due_at`
         # (its one next attempt); a cycle's end, however it ended, schedules the next.
         self._due: list[tuple[float, int, str]] = []  # (monotonic time, seq, repo); lazy deletes
@@ -414,8 +417,9 @@ class Engine:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._network_pool.shutdown(wait=False, cancel_futures=True)
         await self._close_snapshot()
-        # Let a history write in flight finish before the database is closed.
         await asyncio.to_thread(self._local_pool.shutdown, wait=True, cancel_futures=True)
+        # Every history write asked for is made before the database is closed.
+        await asyncio.to_thread(self._history_pool.shutdown, wait=True)
         if self._history is not None:
             self._history.close()
         self.events.close()
@@ -1583,7 +1587,7 @@ class Engine:
             new_head=finished.new_head, detail=finished.detail,
         )  # fmt: skip
         # Off the loop: SQLite may wait on another process's write lock.
-        written = self._local_pool.submit(self._history.record, entry)
+        written = self._history_pool.submit(self._history.record, entry)
         written.add_done_callback(self._history_written)
 
     # -- the fetch record: what "Fetched" shows, kept in history so it survives a restart ------
@@ -1607,7 +1611,7 @@ class Engine:
         when = (state.last_success if ok else state.last_failure) or time.time()
         path = str(self.specs[name].path)
         record = partial(self._history.record_fetch, path, ok=ok, when=when, error=outcome.error)
-        self._local_pool.submit(record).add_done_callback(self._history_written)
+        self._history_pool.submit(record).add_done_callback(self._history_written)
 
     def _with_fetch_times(self, status: RepoStatus) -> RepoStatus:
         """The status with the engine's fetch times: reading a repo cannot tell them."""

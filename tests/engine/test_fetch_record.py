@@ -3,7 +3,11 @@ failure as one, and keeps both times in history across a restart. Real repos, lo
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from gitwatch_tui.core.models import RepoSpec
 from gitwatch_tui.engine.history import History
@@ -60,3 +64,27 @@ async def test_fetch_times_survive_a_restart(tmp_path: Path) -> None:
             )
     finally:
         await again.stop()
+
+
+async def test_every_fetch_record_asked_for_is_written_before_stop_closes_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop right after a fetch-all of more repos than the engine had threads for history
+    writes, each write slow: every record is written (a guard: the stop used to cancel writes
+    still queued, which lost a record in one CI run; this test did not catch that here)."""
+    slow_write = History.record_fetch
+
+    def record_fetch(self: History, *args: Any, **kwargs: Any) -> None:
+        time.sleep(0.3)  # a write that waits for another process's lock
+        slow_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(History, "record_fetch", record_fetch)
+    clones = [make_remote_and_clone(tmp_path, f"r{i}")[1] for i in range(6)]
+    config = config_for(*(RepoSpec(clone, clone.name) for clone in clones))
+    engine = await start_engine(config, tmp_path, retry=FAST_RETRY)
+    try:
+        await engine.fetch_all()
+    finally:
+        await engine.stop()
+    with History(tmp_path / "state" / "history.sqlite3") as history:
+        assert set(history.fetch_times()) == {str(clone) for clone in clones}
