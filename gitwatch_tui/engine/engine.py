@@ -870,6 +870,11 @@ class Engine:
             self.states.pop(name, None)
             self.statuses.pop(name, None)
             self._stale.discard(name)
+            # Nor kept for the snapshot, nor trusted as a recent read if it comes back.
+            self._read_rows.pop(name, None)
+            self._known.pop(name, None)
+            self._read_at.pop(name, None)
+            self._watched_reads.discard(name)
             task = self._cycles.pop(name, None)
             if task is not None:
                 task.cancel()
@@ -1595,7 +1600,7 @@ class Engine:
     def _first_state(self, spec: RepoSpec, next_attempt: float) -> SyncState:
         if not self._fetch_record:  # nothing fetched yet (nor a path made a string for it)
             return SyncState(spec.name, next_attempt=next_attempt)
-        known = self._fetch_record.get(str(spec.path), FetchTimes())
+        known = self._fetch_record.get(str(spec.path)) or _NEVER_FETCHED
         return SyncState(
             spec.name,
             next_attempt=next_attempt,
