@@ -8,6 +8,7 @@ back as plain engine method calls from workers.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -236,18 +237,19 @@ class GitwatchApp(App[int]):
             self.notify(problem, title="Theme skipped", severity="warning")
 
     def _display(self, screen: Screen[Any], renderable: RenderableType | None) -> None:
+        # A call inside a batch of updates (the first one is) writes nothing.
+        written = renderable is not None and not self._batch_count
         super()._display(screen, renderable)
         # The engine starts on the loop's next turn once the dashboard's first frame is out:
         # the table is on screen before the engine's modules are imported. `call_after_refresh`
         # from on_mount ran only when a later event reached the screen (in tmux the terminal's
-        # second size report, a third to half a second on). Textual's `_display` is private:
-        # tests/ui/test_instant_start.py checks the hook.
-        if (
-            not self._engine_asked
-            and renderable is not None
-            and isinstance(screen, DashboardScreen)
-        ):
+        # second size report, a third to half a second on). Textual's `_display` and
+        # `_batch_count` are private: tests/ui/test_instant_start.py checks the hook.
+        if not self._engine_asked and written and isinstance(screen, DashboardScreen):
             self._engine_asked = True
+            if not gc.isenabled():  # turned off for the start (`__main__`): its objects stay
+                gc.freeze()
+                gc.enable()
             asyncio.get_running_loop().call_soon(
                 lambda: self.run_worker(self._start_engine(), name="engine")
             )
