@@ -12,8 +12,8 @@ def run() -> int:
 
         catch()
     elif command in (None, "dashboard"):
-        # No cyclic collection until the first frame is out (the app turns it back on, with
-        # what the imports made frozen): two full passes over the imports took 30 ms of it.
+        # No cyclic collection until the start's rows are in: two full passes over the
+        # imports took 30 ms of the first frame. The app turns it on (`ui.collector`).
         import gc
 
         gc.disable()

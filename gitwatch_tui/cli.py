@@ -231,12 +231,18 @@ def dashboard_command(config: Config, paths: Sequence[str], listen: str | None =
     # git reads every status while Textual is imported and the first frame is drawn.
     head_start = HeadStart.begin(config, snapshot=DASHBOARD_SNAPSHOT)
     from gitwatch_tui.ui.app import OPEN_DEMO, build_app
+    from gitwatch_tui.ui.collector import Collector
 
     where = ", ".join(paths) if paths else None
     notify = config.notify != NotifySettings()  # a `notify:` section
     services = _serving(listen, notify=notify) if listen or notify else None
     app = build_app(
-        config, where=where, head_start=head_start, services=services, stop_on_signals=True
+        config,
+        where=where,
+        head_start=head_start,
+        services=services,
+        stop_on_signals=True,
+        collector=Collector(),
     )
     result = app.run()
     if result == OPEN_DEMO:  # asked for from the empty dashboard
@@ -297,13 +303,17 @@ def demo_command() -> int:
 
     from gitwatch_tui.demo import demo_sandbox
     from gitwatch_tui.ui.app import build_app
+    from gitwatch_tui.ui.collector import Collector
 
     with (
         demo_sandbox() as config,
         tempfile.TemporaryDirectory(prefix="gitwatch-demo-state-") as state,
     ):
         # Demo history and locks stay in the sandbox, away from the user's own state.
-        return build_app(config, state_dir=Path(state), where="the demo sandbox").run() or EXIT_OK
+        app = build_app(
+            config, state_dir=Path(state), where="the demo sandbox", collector=Collector()
+        )
+        return app.run() or EXIT_OK
 
 
 def _load_config(cli_path: str | None) -> Config:

@@ -8,7 +8,6 @@ back as plain engine method calls from workers.
 from __future__ import annotations
 
 import asyncio
-import gc
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.console import RenderableType
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.driver import Driver
@@ -41,6 +41,8 @@ from gitwatch_tui.engine.head_start import HeadStart
 from gitwatch_tui.engine.snapshot import DASHBOARD_SNAPSHOT
 from gitwatch_tui.engine.state_dir import default_state_dir
 from gitwatch_tui.engine.sync_log import SyncLog
+from gitwatch_tui.ui.collector import CHECK_EVERY as COLLECTOR_CHECK_EVERY
+from gitwatch_tui.ui.collector import Collector
 from gitwatch_tui.ui.host import Host
 from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate, FollowsEngine
 from gitwatch_tui.ui.screens.dashboard import COLUMN_NAMES, DashboardScreen
@@ -152,8 +154,12 @@ class GitwatchApp(App[int]):
         head_start: HeadStart | None = None,
         services: StartServices | None = None,
         stop_on_signals: bool = False,
+        collector: Collector | None = None,
     ) -> None:
         super().__init__()
+        self._collector = collector  # the process's garbage collection, when the app runs it
+        if collector is not None:
+            collector.pause()
         self.config = config
         self.state_dir = state_dir or default_state_dir()
         self._engine = engine
@@ -247,20 +253,20 @@ class GitwatchApp(App[int]):
         # `_batch_count` are private: tests/ui/test_instant_start.py checks the hook.
         if not self._engine_asked and written and isinstance(screen, DashboardScreen):
             self._engine_asked = True
-            if not gc.isenabled():  # turned off for the start (`__main__`): its objects stay
-                gc.freeze()
-                gc.enable()
             asyncio.get_running_loop().call_soon(
                 lambda: self.run_worker(self._start_engine(), name="engine")
             )
 
     async def _start_engine(self) -> None:
-        if self._stopped:  # a stop signal came first
-            return
-        self._unsubscribe = self.engine.subscribe(self._on_event)
-        await self.engine.start()
-        names = {name: spec.group for name, spec in self.engine.specs.items()}
-        self._post(EngineStarted(names))
+        try:
+            if self._stopped:  # a stop signal came first
+                return
+            self._unsubscribe = self.engine.subscribe(self._on_event)
+            await self.engine.start()
+            names = {name: spec.group for name, spec in self.engine.specs.items()}
+            self._post(EngineStarted(names))
+        finally:
+            self._start_collector()
         for state in list(self.engine.states.values()):  # the first polls' times, set quietly
             self._on_event(SyncStateChanged(state))
         self.set_timer(PREPARE_AFTER, self._prepare_next)
@@ -273,6 +279,21 @@ class GitwatchApp(App[int]):
                 url = self._services.url
                 if url is not None:
                     self.notify(f"webhooks {url}/hooks/…, metrics {url}/metrics", title="Serving")
+
+    def _start_collector(self) -> None:
+        """Freeze what the start made once the dashboard has taken the start's rows (its
+        messages before this one), and look now and then whether to collect in full."""
+        collector = self._collector
+        if collector is None:
+            return
+        dashboard = next((s for s in self.screen_stack if isinstance(s, DashboardScreen)), self)
+        dashboard.call_later(collector.start)
+        self.set_interval(COLLECTOR_CHECK_EVERY, collector.check)
+
+    async def on_event(self, event: events.Event) -> None:
+        if self._collector is not None and isinstance(event, events.Key):
+            self._collector.key_pressed()
+        await super().on_event(event)
 
     def _prepare_next(self) -> None:
         """Do one piece of what the first press of a key would otherwise pay for (a panel's

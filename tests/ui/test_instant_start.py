@@ -3,7 +3,6 @@ until the repo is read again."""
 
 from __future__ import annotations
 
-import gc
 import inspect
 import os
 import subprocess
@@ -114,19 +113,3 @@ async def test_the_engine_starts_right_after_the_dashboards_first_frame(tmp_path
         async with app.run_test(size=(80, 24)) as pilot:
             await until(pilot, lambda: bool(started))
     assert started[0] >= 1 and frames[0] == "DashboardScreen"  # after the frame, never before
-
-
-async def test_collection_turned_off_for_the_start_comes_back_after_the_first_frame(
-    tmp_path: Path,
-) -> None:
-    """`gitwatch-tui dashboard` starts with the cyclic collector off (`__main__`); the first
-    frame turns it back on, with what the start made frozen, so that it is never scanned."""
-    app = make_app(Config(), tmp_path)
-    gc.disable()
-    try:
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: gc.isenabled())
-            assert gc.get_freeze_count() > 0
-    finally:
-        gc.enable()
-        gc.unfreeze()
