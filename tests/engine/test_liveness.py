@@ -218,15 +218,19 @@ async def main():
         await asyncio.sleep(0.02)
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
     held = []
-    try:
-        while True:
-            held.append(os.open(os.devnull, os.O_RDONLY))
-    except OSError:
-        pass  # every descriptor is taken: the next lock file cannot be opened (EMFILE)
+    def take_every_descriptor():
+        try:
+            while True:
+                held.append(os.open(os.devnull, os.O_RDONLY))
+        except OSError:
+            pass  # every descriptor is taken: the next lock file cannot be opened (EMFILE)
     def failing():
         return [s for s in states if s.failures >= 2 and s.phase == "backoff"]
     deadline = time.monotonic() + 40
     while not failing() and time.monotonic() < deadline:
+        # Again and again: a poll under way as they were first taken frees its own (its
+        # lock, its git's pipes) when it ends, and the next poll could use those.
+        take_every_descriptor()
         await asyncio.sleep(0.02)
     seen = failing()[:1]
     print("failing:", *((s.phase, s.last_error) for s in seen), flush=True)
