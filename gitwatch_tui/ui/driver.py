@@ -17,7 +17,9 @@ import contextlib
 import os
 import queue
 import selectors
+import threading
 from codecs import getincrementaldecoder
+from typing import Any
 
 from textual._parser import ParseError
 from textual._time import get_time
@@ -37,9 +39,31 @@ def select_timeout(parser: XTermParser, now: float) -> float:
     return min(_POLL_SECONDS, max(0.0, deadline - now))
 
 
+class _WakingEvent(threading.Event):
+    """The input thread's stop flag, which also wakes the thread's `select`: Textual's thread
+    saw it at its next 0.1 s poll, then slept another 0.1 s, and a quit waited for both."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wakes, self._wake = os.pipe()
+
+    def set(self) -> None:
+        super().set()
+        with contextlib.suppress(OSError):
+            os.write(self._wake, b"\0")
+
+    def close(self) -> None:
+        os.close(self.wakes)
+        os.close(self._wake)
+
+
 class PromptEscapeDriver(LinuxDriver):
-    """`LinuxDriver` whose input thread wakes when a pending Escape is due, and whose output
-    is dropped once the terminal is gone."""
+    """`LinuxDriver` whose input thread wakes when a pending Escape is due and when it is
+    told to stop, and whose output is dropped once the terminal is gone."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.exit_event: _WakingEvent = _WakingEvent()
 
     def write(self, data: str) -> None:
         self._put(data)
@@ -49,6 +73,7 @@ class PromptEscapeDriver(LinuxDriver):
         if writer is not None:
             self._put(None)  # the writer's end mark, as its `stop` sends
             writer.join()
+        self.exit_event.close()
 
     def _put(self, data: str | None) -> None:
         """Queue `data` for the writer thread, unless that thread has died (a write to the
@@ -61,15 +86,18 @@ class PromptEscapeDriver(LinuxDriver):
                 return
 
     def run_input_thread(self) -> None:
-        # Textual 8.2's loop, but for the select timeout.
+        # Textual 8.2's loop, but for the select timeout and the stop flag's pipe.
         selector = selectors.SelectSelector()
         selector.register(self.fileno, selectors.EVENT_READ)
+        selector.register(self.exit_event.wakes, selectors.EVENT_READ)
         parser = XTermParser(self._debug)
         decode = getincrementaldecoder("utf-8")().decode
 
         def process(events: list[tuple[selectors.SelectorKey, int]], final: bool = False) -> None:
-            for index, (_key, mask) in enumerate(events):
-                if mask & selectors.EVENT_READ:
+            for index, (key, mask) in enumerate(events):
+                if key.fd == self.exit_event.wakes:
+                    os.read(key.fd, 512)
+                elif mask & selectors.EVENT_READ:
                     last = index == len(events) - 1
                     data = decode(os.read(self.fileno, 4096), final=final and last)
                     if not data:
@@ -82,8 +110,8 @@ class PromptEscapeDriver(LinuxDriver):
         try:
             while not self.exit_event.is_set():
                 process(selector.select(select_timeout(parser, get_time())))
-            selector.unregister(self.fileno)
-            process(selector.select(_POLL_SECONDS), final=True)
+            # Textual's loop then waited 0.1 s in a `select` on no file at all.
+            process([], final=True)
         finally:
             selector.close()
             try:

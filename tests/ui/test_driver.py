@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import pytest
@@ -28,3 +30,35 @@ def test_a_lone_escape_wakes_the_thread_when_its_delay_is_up() -> None:
     assert select_timeout(parser, now=deadline + 1) == 0.0
     time.sleep(max(0.0, deadline - get_time()))
     assert [getattr(event, "key", None) for event in parser.tick()] == ["escape"]
+
+
+STOP_SCRIPT = """
+import asyncio, sys, threading
+from gitwatch_tui.ui import driver
+driver._POLL_SECONDS = 60.0  # Textual's thread saw its stop flag only at a poll
+
+async def main():
+    terminal = driver.PromptEscapeDriver(app=None)  # no key comes: the app is never used
+    thread = threading.Thread(target=terminal.run_input_thread, daemon=True)
+    thread.start()
+    terminal.exit_event.set()
+    thread.join(20)
+    print("stopped" if not thread.is_alive() else "still waiting", flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_the_input_thread_stops_when_told_not_at_its_next_poll() -> None:
+    """A quit waits for the input thread: it is woken by its stop flag (a pipe in its
+    `select`), where it used to notice at its next poll and then wait one more. The poll is
+    made a minute long here; stdin is a pipe that stays open and silent."""
+    result = subprocess.run(
+        [sys.executable, "-c", STOP_SCRIPT],
+        stdin=subprocess.PIPE,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.stdout.strip() == "stopped", result.stderr
