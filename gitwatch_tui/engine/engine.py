@@ -225,6 +225,7 @@ class Engine:
         # never hold up status reads, syncs and history writes. Threads start only when used.
         self._network_pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="gw-net")
         self._local_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gw-local")
+        self._status_batches: set[asyncio.Task[None]] = set()  # `_refresher`'s, under way
         # History's writes, in order, and every one made before stop closes the database (the
         # local pool's queue is cancelled at stop: a fetch's record waiting there was lost).
         self._history_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gw-history")
@@ -408,16 +409,22 @@ class Engine:
         if grace > 0:
             await self._drain(grace)
         await self.pipelines.stop()
-        tasks = [*self._tasks, *self._cycles.values()]
+        tasks = [*self._tasks, *self._cycles.values(), *self._status_batches]
         for task in tasks:
             task.cancel()
         terminate_all()  # git calls in worker threads would otherwise run out their timeouts
+        # What waits for a local thread is dropped: a status read begun after terminate_all
+        # would read its whole batch (a quit at 10,000 repos waited 0.6-2 s for such reads).
+        self._local_pool.shutdown(wait=False, cancel_futures=True)
         if self._head_start is not None:
             self._head_start.stop()  # a first sweep still under way, in its child process
         await asyncio.gather(*tasks, return_exceptions=True)
+        for futures in [*self._pending_refresh.values(), *self._reading.values()]:
+            for future in futures:
+                future.cancel()  # no read will answer it (a batch cancelled before it began)
         self._network_pool.shutdown(wait=False, cancel_futures=True)
         await self._close_snapshot()
-        await asyncio.to_thread(self._local_pool.shutdown, wait=True, cancel_futures=True)
+        await asyncio.to_thread(self._local_pool.shutdown, wait=True)  # those under way end
         # Every history write asked for is made before the database is closed.
         await asyncio.to_thread(self._history_pool.shutdown, wait=True)
         if self._history is not None:
@@ -1264,7 +1271,7 @@ class Engine:
         so a repo whose status hangs (until `status_timeout`) holds back no other repo. A
         repo is read by one batch at a time; a request made while it is being read waits
         for the next batch (the files may have changed since that read began)."""
-        batches: set[asyncio.Task[None]] = set()
+        batches = self._status_batches
         while True:
             await self._wake_refresher.wait()
             self._wake_refresher.clear()
@@ -1483,7 +1490,9 @@ class Engine:
             if name in read or name in known
         ]
         try:
-            await self._in_thread(snapshot.save_rows, rows)  # off the loop: it may wait for a lock
+            # Off the loop (it may wait for a lock), and not behind the local threads' queue,
+            # which stop drops before the last write.
+            await asyncio.to_thread(snapshot.save_rows, rows)
         except sqlite3.Error as exc:
             if self._snapshot is snapshot:  # say it once, then run without a snapshot
                 self._snapshot = None
@@ -1495,7 +1504,7 @@ class Engine:
         await self._save_snapshot()
         self._snapshot = None
         if snapshot is not None:
-            await self._in_thread(snapshot.close)
+            await asyncio.to_thread(snapshot.close)
 
     def _watches(self, name: str) -> bool:
         """Whether a change to the repo's files would be reported now: the watcher is up and

@@ -5,12 +5,15 @@ PATH that logs its arguments)."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
 
+from gitwatch_tui.core import git as git_module
 from gitwatch_tui.core.models import RepoSpec
 from gitwatch_tui.engine.engine import Engine, audit_pace
 from gitwatch_tui.engine.events import NO_REMOTE
@@ -282,3 +285,28 @@ async def test_a_full_refresh_reads_every_repo_once_in_one_sweep(
         assert all(status_reads(clones[n]) == before[n] + 1 for n in names)
     finally:
         await engine.stop()
+
+
+async def test_a_status_read_waiting_for_a_thread_at_stop_never_starts(
+    tmp_path: Path, status_reads: StatusCount
+) -> None:
+    """Stop drops the work waiting for the engine's local threads. A status read queued
+    behind busy threads began after stop had ended every git call, and read its whole batch
+    while a quit waited (0.6-2 s at 10,000 repos)."""
+    _, clone = make_remote_and_clone(tmp_path, "queued")
+    engine = await start_engine(config_for(RepoSpec(clone, "queued")), tmp_path)
+    gate = threading.Event()
+    busy = [asyncio.ensure_future(engine._in_thread(gate.wait)) for _ in range(4)]
+    try:
+        request = asyncio.ensure_future(engine.refresh("queued"))  # waits for a thread
+        await wait_for(lambda: engine._status_batches)
+        before = status_reads(clone)
+        ended = git_module._terminations[0]
+        stopping = asyncio.ensure_future(engine.stop())
+        await wait_for(lambda: git_module._terminations[0] != ended)  # git calls ended
+    finally:
+        gate.set()  # the threads are free: a read still queued would begin now
+    await stopping
+    await asyncio.gather(*busy)
+    assert request.done()  # answered or cancelled: not left waiting forever
+    assert status_reads(clone) == before
