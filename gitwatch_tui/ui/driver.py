@@ -41,7 +41,9 @@ def select_timeout(parser: XTermParser, now: float) -> float:
 
 class _WakingEvent(threading.Event):
     """The input thread's stop flag, which also wakes the thread's `select`: Textual's thread
-    saw it at its next 0.1 s poll, then slept another 0.1 s, and a quit waited for both."""
+    saw it at its next 0.1 s poll, then slept another 0.1 s, and a quit waited for both. Its
+    pipe lives as long as the driver: a suspend (the hand-off, `t`) closes the driver and
+    starts it again."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -51,10 +53,6 @@ class _WakingEvent(threading.Event):
         super().set()
         with contextlib.suppress(OSError):
             os.write(self._wake, b"\0")
-
-    def close(self) -> None:
-        os.close(self.wakes)
-        os.close(self._wake)
 
 
 class PromptEscapeDriver(LinuxDriver):
@@ -73,7 +71,6 @@ class PromptEscapeDriver(LinuxDriver):
         if writer is not None:
             self._put(None)  # the writer's end mark, as its `stop` sends
             writer.join()
-        self.exit_event.close()
 
     def _put(self, data: str | None) -> None:
         """Queue `data` for the writer thread, unless that thread has died (a write to the
