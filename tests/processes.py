@@ -46,6 +46,17 @@ def marked(env: dict[str, str], *, program: str = "", args: str = "") -> list[in
     return found
 
 
+def described(pids: list[int]) -> list[str]:
+    """Each process as "pid state parent: command line", to say in a failure what was left."""
+    lines = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            lines.append(f"{pid} {fields[0]} {fields[1]}: {cmdline[:200]}")
+    return lines
+
+
 def wait_until(
     predicate: Callable[[], object], within: float = 15.0, what: str = "condition"
 ) -> None:

@@ -16,7 +16,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_remote_and_clone
-from tests.processes import blocking_repo, kill_marked, marked, new_marker, wait_until
+from tests.processes import (
+    blocking_repo,
+    described,
+    kill_marked,
+    marked,
+    new_marker,
+    wait_until,
+)
 from tests.ui.tmux import Terminal
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
@@ -82,7 +89,10 @@ def test_no_git_remains_whatever_stops_the_dashboard_mid_sweep(
             terminal.tmux("kill-session", "-t", "gw")  # its pty closes under the program
         else:
             os.kill(dashboard_pid(terminal, env), sig)
-        wait_until(lambda: not marked(env), within=15, what="the dashboard and its git gone")
+        try:
+            wait_until(lambda: not marked(env), within=15, what="the dashboard and its git gone")
+        except AssertionError as failed:  # say what was left (seen once in CI under load)
+            raise AssertionError(f"{failed}: {described(marked(env))}") from None
         if sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
             # A clean stop, as with `q`: status 0, the terminal's own screen back.
             wait_until(status.exists, what="the exit status")
