@@ -477,15 +477,23 @@ def run_many(
 
 
 def _shell_command(
-    args: Sequence[str], repo: RepoPaths, env: Mapping[str, str], timeout: float
+    args: Sequence[str],
+    repo: RepoPaths,
+    env: Mapping[str, str],
+    timeout: float,
+    prefixes: dict[Guard | None, str],
 ) -> str | GitResult:
-    """One repo's command line for the shell loop, or the result of refusing to run it."""
+    """One repo's command line for the shell loop, or the result of refusing to run it.
+    `prefixes` keeps each guard's variable assignments, quoted: most repos share one guard."""
     started = time.monotonic()
     guard = repo_guard(repo, timeout=timeout)
     if isinstance(guard, str):
         return GitResult(tuple(args), -1, b"", guard, time.monotonic() - started)
-    assignments = [f"{name}={shlex.quote(value)}" for name, value in guard_vars(guard, env).items()]
-    return " ".join([*assignments, shlex.join(git_argv(args, repo, background=True, guard=guard))])
+    prefix = prefixes.get(guard)
+    if prefix is None:
+        assignments = guard_vars(guard, env).items()
+        prefix = prefixes[guard] = "".join(f"{name}={shlex.quote(v)} " for name, v in assignments)
+    return prefix + shlex.join(git_argv(args, repo, background=True, guard=guard))
 
 
 def _chunks(n: int, jobs: int, size: int | None) -> list[list[int]]:
@@ -511,8 +519,9 @@ def _run_shard(
     shell loops until every repo has its result."""
     results: list[tuple[int, GitResult]] = []
     commands: dict[int, str] = {}
+    prefixes: dict[Guard | None, str] = {}
     for index in indices:
-        command = _shell_command(args, repos[index], env, timeout)
+        command = _shell_command(args, repos[index], env, timeout, prefixes)
         if isinstance(command, GitResult):
             results.append((index, command))
         else:
@@ -551,7 +560,7 @@ def _collect_shard(
 ) -> list[tuple[int, GitResult]]:
     """Read a shell loop's two streams, cut them into per-repo results at the markers."""
     assert proc.stdout is not None and proc.stderr is not None
-    out_marker = re.compile(rb"\x00\x1e" + nonce.encode() + rb"E(\d+)\x00")
+    out_marker = b"\x00\x1e" + nonce.encode() + b"E"  # then git's exit status and a NUL
     err_marker = "\n\x1e" + nonce + "E\n"
     out_buf, err_buf = bytearray(), bytearray()
     results: list[tuple[int, GitResult]] = []
@@ -572,23 +581,24 @@ def _collect_shard(
                     continue
                 key.data.extend(chunk)
             # Hand out every repo whose stdout and stderr are both complete.
-            while (match := out_marker.search(out_buf)) and err_marker.encode() in err_buf:
+            while (marker := _exit_marker(out_buf, out_marker)) and err_marker.encode() in err_buf:
                 err_end = err_buf.index(err_marker.encode())
                 now = time.monotonic()
                 index = indices[len(results)]
+                start, end, returncode = marker
                 results.append(
                     (
                         index,
                         GitResult(
                             tuple(args),
-                            int(match.group(1)),
-                            bytes(out_buf[: match.start()]),
+                            returncode,
+                            bytes(out_buf[:start]),
                             _text(err_buf[:err_end]),
                             now - deadline_base,
                         ),
                     )
                 )
-                del out_buf[: match.end()]
+                del out_buf[:end]
                 del err_buf[: err_end + len(err_marker)]
                 deadline_base = now
             if len(results) < len(indices) - 1:
@@ -613,6 +623,20 @@ def _collect_shard(
                     (index, GitResult(tuple(args), -1, b"", message, time.monotonic() - started))
                 )
     return results
+
+
+def _exit_marker(buf: bytearray, head: bytes) -> tuple[int, int, int] | None:
+    """Where the first whole end-of-repo marker (`head`, git's exit status, NUL) in a shell
+    loop's output starts and ends, and the status; None until one has arrived. A search for
+    fixed bytes: a regex with the run's nonce in it cost a compile per loop."""
+    start = buf.find(head)
+    if start < 0:
+        return None
+    digits = start + len(head)
+    end = buf.find(b"\x00", digits)
+    if end < 0:
+        return None
+    return start, end + 1, int(buf[digits:end])
 
 
 def terminate_all() -> None:

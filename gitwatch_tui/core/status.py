@@ -198,8 +198,9 @@ def _read_int(path: Path) -> int | None:
 
 def common_dir(git_dir: Path) -> Path:
     """Where a git dir's shared parts (config, refs) live: a worktree's main git dir."""
-    try:
-        common = (git_dir / "commondir").read_text(encoding="utf-8").strip()
+    try:  # `open`, not pathlib: this runs for many repos in every sweep
+        with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as pointer:
+            common = pointer.read().strip()
     except OSError:
         return git_dir
     return git_dir / common
@@ -213,7 +214,8 @@ def has_no_remote(git_dir: Path) -> bool:
     """True when the repo's own config defines no remote (and includes no other file that
     might). Read from the file, not with `git config`, to cost no process per status."""
     try:
-        text = (common_dir(git_dir) / "config").read_bytes()
+        with open(os.path.join(common_dir(git_dir), "config"), "rb") as config:
+            text = config.read()
     except OSError:
         return False  # cannot tell: say nothing rather than something false
     return not _REMOTE_SECTION.search(text) and not _INCLUDE_SECTION.search(text)

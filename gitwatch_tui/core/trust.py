@@ -19,7 +19,7 @@ files are unchanged; a repo whose config includes other files is read every time
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import os
 import re
 import shlex
@@ -38,11 +38,11 @@ MAX_PAIRS = 256
 # Words that every key naming a program contains (lower case; git spells section and key
 # names in ASCII, case-insensitively, with no escapes): without them in the repo's config
 # files, the repo's config names no program.
-_TRIGGERS = re.compile(
-    rb"hookspath|fsmonitor|command|gitproxy|helper|clean|smudge|process|driver|external"
-    rb"|textconv|uploadpack|program|include|cookie",
-    re.IGNORECASE,
-)
+_TRIGGERS = (
+    b"hookspath", b"fsmonitor", b"command", b"gitproxy", b"helper", b"clean", b"smudge",
+    b"process", b"driver", b"external", b"textconv", b"uploadpack", b"program", b"include",
+    b"cookie",
+)  # fmt: skip
 _MAX_SCANNED = 1 << 20  # a config file larger than this is read by git rather than scanned
 _CREDENTIAL_HELPER = re.compile(r"credential\.(?:.+\.)?helper")
 _FILTER = re.compile(r"filter\.(.+)\.(clean|smudge|process)")
@@ -117,7 +117,10 @@ def listing_origins(data: bytes) -> list[str]:
 
 def names_programs(config_text: bytes) -> bool:
     """Could this config file name a program (or include a file that does)? False is sure."""
-    return bool(_TRIGGERS.search(config_text))
+    # Substring tests on the lowered text: a case-blind regex of these words took 70 µs a
+    # file, and every repo's config is scanned in a first status sweep.
+    lowered = config_text.lower()
+    return any(word in lowered for word in _TRIGGERS)
 
 
 def guard_from(
@@ -201,15 +204,20 @@ def file_id(path: Path | str) -> FileId:
     return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
-def local_config_files(git_dir: Path) -> tuple[Path, ...]:
+def local_config_files(git_dir: Path | str) -> tuple[str, ...]:
     """The repo's own config files: the (common) `config`, and `config.worktree` of this
-    work tree and of the main one (read whether or not worktreeConfig is on)."""
+    work tree and of the main one (read whether or not worktreeConfig is on). Plain strings
+    and `os.path`: this runs once per repo per status sweep."""
+    git_dir = os.fspath(git_dir)
     common = git_dir
-    with contextlib.suppress(OSError):
-        common = git_dir / (git_dir / "commondir").read_text(encoding="utf-8").strip()
-    files = [common / "config", git_dir / "config.worktree"]
+    try:
+        with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as pointer:
+            common = os.path.join(git_dir, pointer.read().strip())
+    except OSError:
+        pass
+    files = [os.path.join(common, "config"), os.path.join(git_dir, "config.worktree")]
     if common != git_dir:
-        files.append(common / "config.worktree")
+        files.append(os.path.join(common, "config.worktree"))
     return tuple(files)
 
 
@@ -223,7 +231,11 @@ class GuardCache:
         # (files the listing came from, the key it was read under, its entries)
         self._user: tuple[tuple[str, ...], tuple[object, ...], list[ConfigEntry]] | None = None
         # git dir -> (its config files' identities, the user's listing it was made with, guard)
-        self._local: dict[Path, tuple[tuple[FileId, ...], list[ConfigEntry], Guard]] = {}
+        # (Keyed by the path's text: hashing a Path costs more than the rest of a lookup.)
+        self._local: dict[str, tuple[tuple[FileId, ...], list[ConfigEntry], Guard]] = {}
+        # The guard of a repo whose own config names no program: the same for every such
+        # repo, so made once per user listing (and $GIT_SSH) rather than once per repo.
+        self._plain: tuple[list[ConfigEntry], str | None, Guard] | None = None
         self._user_lock = threading.Lock()
 
     def guard(self, git_dir: Path, *, timeout: float) -> Guard | str:
@@ -231,13 +243,14 @@ class GuardCache:
         user = self.user_entries(timeout=timeout)
         if isinstance(user, str):
             return user
-        files = local_config_files(git_dir)
+        where = os.fspath(git_dir)
+        files = local_config_files(where)
         key = tuple(file_id(path) for path in files)
-        cached = self._local.get(git_dir)
+        cached = self._local.get(where)
         if cached is not None and cached[0] == key and cached[1] is user:
             return cached[2]
         if not any(_mentions_programs(p, ident) for p, ident in zip(files, key, strict=True)):
-            guard, keep = guard_from(user, (), git_ssh=os.environ.get("GIT_SSH")), True
+            guard, keep = self._plain_guard(user), True
         else:
             listing = self._read(git_dir, timeout)
             if isinstance(listing, str):
@@ -249,8 +262,16 @@ class GuardCache:
             count = len(guard.config)
             return f"the repo's config names too many programs to keep from running ({count})"
         if keep:
-            self._local[git_dir] = (key, user, guard)
+            self._local[where] = (key, user, guard)
         return guard
+
+    def _plain_guard(self, user: list[ConfigEntry]) -> Guard:
+        git_ssh = os.environ.get("GIT_SSH")
+        plain = self._plain
+        if plain is None or plain[0] is not user or plain[1] != git_ssh:
+            plain = (user, git_ssh, guard_from(user, (), git_ssh=git_ssh))
+            self._plain = plain
+        return plain[2]
 
     def user_entries(self, *, timeout: float) -> list[ConfigEntry] | str:
         """The user's global and system config, read again when one of its files changes."""
@@ -280,26 +301,40 @@ class GuardCache:
         return entries
 
 
+_USER_ENV = ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "HOME")
+
+
 def _user_key(origins: tuple[str, ...]) -> tuple[object, ...]:
+    """What the user's listing depends on: the variables that choose its files, and the
+    identity of each file. Checked before every guard, so the files' names are worked out
+    once per set of variables."""
     env = os.environ
-    names = ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "HOME")
-    home = Path(env.get("HOME", "~")).expanduser()
-    xdg = Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "git" / "config"
-    candidates = (
-        env.get("GIT_CONFIG_GLOBAL") or str(home / ".gitconfig"),
-        str(xdg),
-        env.get("GIT_CONFIG_SYSTEM") or "/etc/gitconfig",
+    names = (*(env.get(name) for name in _USER_ENV), env.get("XDG_CONFIG_HOME"))
+    files = tuple(file_id(path) for path in (*_user_files(names), *origins))
+    return (names[:4], names[4], files, origins)
+
+
+@functools.lru_cache(maxsize=8)
+def _user_files(names: tuple[str | None, ...]) -> tuple[str, ...]:
+    """The global and system config files git would read under these variables (`_USER_ENV`,
+    then XDG_CONFIG_HOME)."""
+    global_file, system_file, _, home, xdg_home = names
+    home = os.path.expanduser(home or "~")
+    xdg = os.path.join(xdg_home or os.path.join(home, ".config"), "git", "config")
+    return (
+        global_file or os.path.join(home, ".gitconfig"),
+        xdg,
+        system_file or "/etc/gitconfig",
     )
-    files = tuple(file_id(path) for path in (*candidates, *origins))
-    return (tuple(env.get(name) for name in names), env.get("XDG_CONFIG_HOME"), files, origins)
 
 
-def _mentions_programs(path: Path, ident: FileId) -> bool:
+def _mentions_programs(path: str, ident: FileId) -> bool:
     if ident is None:
         return False
     if ident[2] > _MAX_SCANNED:
         return True
     try:
-        return names_programs(path.read_bytes())
+        with open(path, "rb") as config:
+            return names_programs(config.read())
     except OSError:
         return True  # cannot tell: let git read it
