@@ -69,21 +69,22 @@ def _excluder(globs: tuple[str, ...]) -> Callable[[str], object]:
     return re.compile("|".join(translate(g) for g in globs)).match
 
 
-def _git_dir_of(path: str, dot_git: str, warnings: list[str]) -> Path:
-    """The git dir of a work tree; a broken one is still returned (with a warning) so that
-    the status layer shows an error row rather than the repo silently vanishing."""
-    if os.path.isdir(dot_git):
+def _git_dir_of(path: str, dot_git: str, mode: int, warnings: list[str]) -> str:
+    """The git dir of a work tree whose `.git` has `mode` (from lstat); a broken one is still
+    returned (with a warning) so that the status layer shows an error row rather than the
+    repo silently vanishing."""
+    if stat.S_ISDIR(mode) or (stat.S_ISLNK(mode) and os.path.isdir(dot_git)):
         if not os.path.isfile(os.path.join(dot_git, "HEAD")):
             warnings.append(f"{path}: .git folder has no HEAD (broken repository?)")
-        return Path(dot_git)
+        return dot_git
     target = resolve_git_dir(Path(path))
     if target is None:
         warnings.append(f"{path}: .git is neither a folder nor a 'gitdir:' file")
-        return Path(dot_git)
-    target = Path(os.path.realpath(target))  # relative `gitdir: ../..` made readable
-    if not os.path.isfile(target / "HEAD"):
-        warnings.append(f"{path}: .git points to a missing git dir {target}")
-    return target
+        return dot_git
+    real = os.path.realpath(target)  # relative `gitdir: ../..` made readable
+    if not os.path.isfile(os.path.join(real, "HEAD")):
+        warnings.append(f"{path}: .git points to a missing git dir {real}")
+    return real
 
 
 def _scan(
@@ -113,8 +114,12 @@ def _scan(
         seen[chain[-1]] = depth
         rank = (via_link, depth)
         dot_git = os.path.join(path, ".git")
-        if os.path.lexists(dot_git):  # probed first: a repo's own files are never listed
-            git_dir = _git_dir_of(path, dot_git, warnings)
+        try:  # probed first: a repo's own files are never listed
+            mode = os.lstat(dot_git).st_mode
+        except OSError:
+            pass
+        else:
+            git_dir = Path(_git_dir_of(path, dot_git, mode, warnings))
             yield chain[-1], rank, FoundRepo(Path(path), git_dir, False, root, chain[-1])
             continue
         descend = depth < root.depth
@@ -181,6 +186,8 @@ def _folder_key(real_path: str) -> tuple[int, int] | str:
 def _unique(name: str, path: Path, taken: set[str]) -> str:
     """`name`, else prefixed with more and more parent folders ("api" -> "oss/api"), else
     "name (2)"; a path-like prefix keeps names usable on the command line."""
+    if name not in taken:  # the usual case, without taking the path apart
+        return name
     parts, own = path.parts[1:], tuple(name.split("/"))  # [1:]: no "/" anchor in names
     if parts[-len(own) :] == own:
         parts = parts[: -len(own)]  # `name` is already the path's tail: prefix its parents
