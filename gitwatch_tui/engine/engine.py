@@ -1630,7 +1630,10 @@ class Engine:
     def _with_fetch_times(self, status: RepoStatus) -> RepoStatus:
         """The status with the engine's fetch times: reading a repo cannot tell them."""
         state = self.states.get(status.name)
-        if state is None:
+        if state is None or (
+            status.last_fetch == state.last_success
+            and status.last_fetch_failed == state.last_failure
+        ):  # (a copy costs 13 µs: a first sweep reads 10,000 repos never fetched yet)
             return status
         return replace(status, last_fetch=state.last_success, last_fetch_failed=state.last_failure)
 
