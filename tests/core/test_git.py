@@ -19,7 +19,7 @@ from gitwatch_tui.core.git import (
 )
 from gitwatch_tui.core.models import RepoSpec
 from gitwatch_tui.core.remotes import fetch
-from tests.conftest import git, make_remote_and_clone, push_from_elsewhere
+from tests.conftest import commit_file, git, make_remote_and_clone, push_from_elsewhere
 
 
 @pytest.fixture()
@@ -205,6 +205,28 @@ def test_run_many_keeps_order_of_odd_paths(tmp_path: Path) -> None:
     assert [results[i].stdout.decode().strip() for i in range(len(names))] == [
         str(tmp_path / name) for name in names
     ]
+
+
+def test_run_many_gives_each_repo_its_own_exit_status_and_output(tmp_path: Path) -> None:
+    """One shell loop (jobs=1) over repos that fail and succeed in turn: each result is cut
+    at its own end marker, statuses of several digits and NUL-separated output included."""
+    repos = []
+    for n in range(6):
+        path = tmp_path / f"r{n}"
+        path.mkdir()
+        git(path, "init", "-q")
+        if n % 2:
+            commit_file(path, f"file{n}.txt", "x\n")
+        repos.append(RepoPaths.of(path))
+    verified = dict(run_many(repos, ["rev-parse", "--verify", "-q", "HEAD"], jobs=1, timeout=10))
+    assert [verified[n].returncode for n in range(6)] == [1, 0, 1, 0, 1, 0]
+    assert all(len(verified[n].stdout.strip()) == 40 for n in (1, 3, 5))
+    listed = dict(run_many(repos, ["ls-files", "-z"], jobs=1, timeout=10))
+    assert [listed[n].stdout for n in range(6)] == [
+        b"" if n % 2 == 0 else f"file{n}.txt\0".encode() for n in range(6)
+    ]
+    failed = dict(run_many(repos, ["log", "--no-such-option"], jobs=1, timeout=10))
+    assert {result.returncode for result in failed.values()} == {128}
 
 
 def test_remote_config_cache_follows_config_edits(repo: Path, tmp_path: Path) -> None:
