@@ -15,6 +15,7 @@ import itertools
 import math
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -268,6 +269,10 @@ class Engine:
         # When each repo's status was last read by this run (monotonic): a polled repo read
         # moments ago needs no read after a fetch that brings nothing.
         self._read_at: dict[str, float] = {}
+        # Statuses read in other threads, waiting for the loop: one wake-up takes all that
+        # came meanwhile (one per status cost a loop turn each, 10,000 in a first sweep).
+        self._arrivals: list[RepoStatus] = []
+        self._arrivals_lock = threading.Lock()
         # Runs each repo's pipeline after its HEAD moves (it listens to SyncFinished).
         self.pipelines = PipelineRunner(self, self._state_dir, environ=environ)
 
@@ -1321,7 +1326,17 @@ class Engine:
 
     def _accept_status_threadsafe(self, status: RepoStatus) -> None:
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._accept_status, status)
+        with self._arrivals_lock:
+            self._arrivals.append(status)
+            if len(self._arrivals) > 1:  # a wake-up is on its way and will take this one
+                return
+        self._loop.call_soon_threadsafe(self._accept_arrivals)
+
+    def _accept_arrivals(self) -> None:
+        with self._arrivals_lock:
+            arrived, self._arrivals = self._arrivals, []
+        for status in arrived:
+            self._accept_status(status)
 
     def _accept_status(self, status: RepoStatus) -> None:
         if status.name not in self.specs:
