@@ -34,7 +34,7 @@ from gitwatch_tui.core.lifetime import keep_group, kept_groups, release_group
 if TYPE_CHECKING:
     import asyncio
 
-from gitwatch_tui.core.trust import Guard, GuardCache
+from gitwatch_tui.core.trust import ConfigEntry, Guard, GuardCache
 
 GIT = "git"
 # Grace period between SIGTERM (git removes its lock files) and SIGKILL.
@@ -270,13 +270,16 @@ def git_argv(
     return [*argv, args[0], *extra, *args[1:]]
 
 
-def repo_guard(repo: RepoPaths | None, *, timeout: float) -> Guard | str | None:
+def repo_guard(
+    repo: RepoPaths | None, *, timeout: float, user: list[ConfigEntry] | str | None = None
+) -> Guard | str | None:
     """What git calls in `repo` need so that no program its own config names runs: None for
     a trusted repo (or none), else the guard, or why it cannot be had (then do not run git).
-    Reading the repo's config for it, when needed, takes at most `timeout`."""
+    Reading the repo's config for it, when needed, takes at most `timeout`. `user`: the
+    user's own config entries, when the caller read them once for many repos."""
     if repo is None or repo.trusted:
         return None
-    return _guards.guard(repo.git_dir, timeout=timeout)
+    return _guards.guard(repo.git_dir, timeout=timeout, user=user)
 
 
 def guard_vars(guard: Guard | None, env: Mapping[str, str]) -> dict[str, str]:
@@ -482,11 +485,12 @@ def _shell_command(
     env: Mapping[str, str],
     timeout: float,
     prefixes: dict[Guard | None, str],
+    user: list[ConfigEntry] | str | None,
 ) -> str | GitResult:
     """One repo's command line for the shell loop, or the result of refusing to run it.
     `prefixes` keeps each guard's variable assignments, quoted: most repos share one guard."""
     started = time.monotonic()
-    guard = repo_guard(repo, timeout=timeout)
+    guard = repo_guard(repo, timeout=timeout, user=user)
     if isinstance(guard, str):
         return GitResult(tuple(args), -1, b"", guard, time.monotonic() - started)
     prefix = prefixes.get(guard)
@@ -520,8 +524,12 @@ def _run_shard(
     results: list[tuple[int, GitResult]] = []
     commands: dict[int, str] = {}
     prefixes: dict[Guard | None, str] = {}
+    # The user's own config, looked at once for the chunk (a stat of each of its files per
+    # repo otherwise): its repos are read as one call.
+    untrusted = any(not repos[index].trusted for index in indices)
+    user = _guards.user_entries(timeout=timeout) if untrusted else None
     for index in indices:
-        command = _shell_command(args, repos[index], env, timeout, prefixes)
+        command = _shell_command(args, repos[index], env, timeout, prefixes, user)
         if isinstance(command, GitResult):
             results.append((index, command))
         else:

@@ -238,9 +238,14 @@ class GuardCache:
         self._plain: tuple[list[ConfigEntry], str | None, Guard] | None = None
         self._user_lock = threading.Lock()
 
-    def guard(self, git_dir: Path, *, timeout: float) -> Guard | str:
-        """The guard for one repo, or why it cannot be had (its config cannot be read)."""
-        user = self.user_entries(timeout=timeout)
+    def guard(
+        self, git_dir: Path, *, timeout: float, user: list[ConfigEntry] | str | None = None
+    ) -> Guard | str:
+        """The guard for one repo, or why it cannot be had (its config cannot be read).
+        `user`: the user's entries as `user_entries` gave them for a batch of repos read as
+        one call (looked up here when not given)."""
+        if user is None:
+            user = self.user_entries(timeout=timeout)
         if isinstance(user, str):
             return user
         where = os.fspath(git_dir)
