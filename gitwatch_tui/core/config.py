@@ -28,9 +28,7 @@ class Defaults:
     fetch_timeout: float = 30.0
     clone_timeout: float = 600.0
     status_timeout: float = 20.0
-    # One shell loop more than the cores: each loop leaves its core idle while it makes its
-    # next repos' command lines and starts (a 4,000-repo sweep on 2 cores: 9 % faster).
-    status_concurrency: int = field(default_factory=lambda: (os.cpu_count() or 1) + 1)
+    status_concurrency: int = field(default_factory=lambda: os.cpu_count() or 2)
     fetch_concurrency: int = 8
     # Every repo's status is re-read once in this period, spread evenly: what file watching
     # missed shows within it. None: 30 min, or a second a repo where that is longer.

@@ -726,7 +726,7 @@ def test_default_config(tmp_path: Path) -> None:
     assert config.scan == (ScanRoot(path=tmp_path, depth=3, group_by_folder=True),)
     assert (config.repos, config.source) == ((), None)
     assert config.defaults == Defaults()
-    assert config.defaults.status_concurrency == (os.cpu_count() or 1) + 1  # one loop more
+    assert config.defaults.status_concurrency == (os.cpu_count() or 2)
 
 
 def test_clone_options_are_read_and_checked(tmp_path: Path) -> None:
