@@ -1087,7 +1087,7 @@ def main(argv: list[str] | None = None) -> int:
     from gitwatch_tui.core.config import Defaults
 
     defaults = Defaults()
-    fetch_jobs, status_jobs = defaults.fetch_concurrency, defaults.status_concurrency
+    fetch_jobs, status_jobs = defaults.fetch_concurrency, defaults.status_loops()
     git = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip()
     print(f"{CORES} cores, {git}, Python {sys.version.split()[0]}; load before: {load()}\n")
     if args.only in (None, "fetch"):

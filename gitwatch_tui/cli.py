@@ -408,7 +408,7 @@ def status_command(
     record = _fetch_record(specs, fetched_now)
     statuses = collect_statuses(
         specs,
-        jobs=config.defaults.status_concurrency,
+        jobs=config.defaults.status_loops(alone=True),
         timeout=config.defaults.status_timeout,
     )
     now = time.time()
@@ -432,7 +432,7 @@ def _branches_json(specs: Sequence[RepoSpec], config: Config) -> dict[str, dict[
 
     defaults = config.defaults
     found = read_all_branches(
-        specs, jobs=defaults.status_concurrency, timeout=defaults.status_timeout
+        specs, jobs=defaults.status_loops(alone=True), timeout=defaults.status_timeout
     )
     return {
         name: {"branches_error": branches}

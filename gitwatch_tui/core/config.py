@@ -28,11 +28,22 @@ class Defaults:
     fetch_timeout: float = 30.0
     clone_timeout: float = 600.0
     status_timeout: float = 20.0
-    status_concurrency: int = field(default_factory=lambda: os.cpu_count() or 2)
+    # Shell loops reading statuses at once; None: see `status_loops`.
+    status_concurrency: int | None = None
     fetch_concurrency: int = 8
     # Every repo's status is re-read once in this period, spread evenly: what file watching
     # missed shows within it. None: 30 min, or a second a repo where that is longer.
     audit_period: float | None = None
+
+    def status_loops(self, *, alone: bool = False) -> int:
+        """How many shell loops read statuses at once: what the user set, else one per core,
+        and one more in a process that does nothing else (the head start's child, `status`).
+        Each loop leaves its core idle while it makes its next command lines; the extra
+        loop's git fills that. In the UI's process its Python would hold keys back."""
+        if self.status_concurrency is not None:
+            return self.status_concurrency
+        cores = os.cpu_count() or 2
+        return cores + 1 if alone else cores
 
 
 WEBHOOK_PROVIDERS: tuple[str, ...] = ("github", "gitlab", "gitea", "generic")

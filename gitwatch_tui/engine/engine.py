@@ -1298,7 +1298,7 @@ class Engine:
                 partial(
                     collect_statuses,
                     specs,
-                    jobs=defaults.status_concurrency,
+                    jobs=defaults.status_loops(),
                     timeout=defaults.status_timeout,
                     # Each status is shown as it arrives: the first sweep shows progress.
                     on_status=self._accept_status_threadsafe,

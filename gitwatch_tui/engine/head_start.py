@@ -217,7 +217,7 @@ def _sweep_in_child(
                 defaults = config.defaults
                 collect_statuses(
                     specs,
-                    jobs=defaults.status_concurrency,
+                    jobs=defaults.status_loops(alone=True),
                     timeout=defaults.status_timeout,
                     on_status=send,
                     located=located,

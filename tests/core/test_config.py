@@ -726,7 +726,14 @@ def test_default_config(tmp_path: Path) -> None:
     assert config.scan == (ScanRoot(path=tmp_path, depth=3, group_by_folder=True),)
     assert (config.repos, config.source) == ((), None)
     assert config.defaults == Defaults()
-    assert config.defaults.status_concurrency == (os.cpu_count() or 2)
+    assert config.defaults.status_loops() == (os.cpu_count() or 2)
+
+
+def test_status_loops_add_one_only_where_nothing_else_runs_and_the_user_set_none() -> None:
+    cores = os.cpu_count() or 2
+    assert (Defaults().status_loops(), Defaults().status_loops(alone=True)) == (cores, cores + 1)
+    chosen = Defaults(status_concurrency=3)
+    assert (chosen.status_loops(), chosen.status_loops(alone=True)) == (3, 3)
 
 
 def test_clone_options_are_read_and_checked(tmp_path: Path) -> None:
