@@ -408,7 +408,7 @@ def status_command(
     record = _fetch_record(specs, fetched_now)
     statuses = collect_statuses(
         specs,
-        jobs=config.defaults.status_loops(alone=True),
+        jobs=config.defaults.status_loops(),
         timeout=config.defaults.status_timeout,
     )
     now = time.time()
@@ -431,9 +431,7 @@ def _branches_json(specs: Sequence[RepoSpec], config: Config) -> dict[str, dict[
     from gitwatch_tui.core.unpushed import read_all_branches
 
     defaults = config.defaults
-    found = read_all_branches(
-        specs, jobs=defaults.status_loops(alone=True), timeout=defaults.status_timeout
-    )
+    found = read_all_branches(specs, jobs=defaults.status_loops(), timeout=defaults.status_timeout)
     return {
         name: {"branches_error": branches}
         if isinstance(branches, str)

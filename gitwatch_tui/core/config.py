@@ -37,9 +37,10 @@ class Defaults:
 
     def status_loops(self, *, alone: bool = False) -> int:
         """How many shell loops read statuses at once: what the user set, else one per core,
-        and one more in a process that does nothing else (the head start's child, `status`).
-        Each loop leaves its core idle while it makes its next command lines; the extra
-        loop's git fills that. In the UI's process its Python would hold keys back."""
+        and one more in a process that does nothing else (the head start's child). Each loop
+        leaves its core idle while it makes its next command lines; the extra loop's git fills
+        that. In the UI's process its Python would hold keys back; `status`, at the lower
+        bound already, gained nothing measurable."""
         if self.status_concurrency is not None:
             return self.status_concurrency
         cores = os.cpu_count() or 2
