@@ -19,6 +19,13 @@ reads the screen back with `capture-pane`:
    screen polled until the help screen's "Moving" shows, then Escape until it is gone;
 5. peak RSS (VmHWM) of the app's process at the end.
 
+Before the dashboard, each run times the floor in the same pane (`--floor-starts`, 0 for none):
+floor_app.py, a bare Textual app that draws what the checks above look for, started 3 times
+(spawn → " gitwatch " shown), then `?` and Escape to its full-screen modal `--samples` times
+while the lower bound's `xargs git status` runs at the app's background niceness. The table
+gives the dashboard's first frame and keys less those: what the dashboard adds to Textual,
+Python and tmux on that machine, that day (a VM's speed moved these by 30 % between sessions).
+
 tmux is driven through one control-mode client (`tmux -C`), so a capture costs a pipe round
 trip, not a process spawn: that keeps the polling from eating the 2 cores the app needs. Both
 capture costs are measured and reported (`--capture spawn` polls with a process per capture).
@@ -57,6 +64,7 @@ sys.path.insert(0, str(HERE))
 from compare_status import lower_bound, run_once  # noqa: E402  (same lower bound, same timing)
 
 CORES = os.cpu_count() or 2
+FLOOR_NICENESS = 10  # the app's BACKGROUND_NICENESS (core/git.py): its background git's
 TICK = os.sysconf("SC_CLK_TCK")
 WIDTH, HEIGHT = 120, 35
 TARGETS = {  # the issue's targets: (limit, unit)
@@ -441,6 +449,12 @@ class Run:
     quit_busy: bool = False  # the app's git was seen running just before `q`
     quit_s: float = 0.0  # `q` → the app's process gone
     quit_left: int = 0  # processes of the app still alive once it was gone (git it started)
+    # The floor (floor_app.py, a bare Textual app, in the same pane just before the dashboard):
+    # its first frames, and `?` / Escape to its modal while plain git reads every status.
+    floor_frame_s: list[float] = field(default_factory=list)
+    floor_key_open_ms: list[float] = field(default_factory=list)
+    floor_key_close_ms: list[float] = field(default_factory=list)
+    floor_load_seen: int = 0  # floor key samples with the git load running as the key went in
     load_avg: float = 0.0  # 1-minute load average as the run began
     machine_before_pct: float = 0.0  # whole machine, % of one core, the second before the run
 
@@ -451,6 +465,52 @@ class Run:
     @property
     def fill_ratio(self) -> float:
         return self.filled_s / self.lower_bound_s
+
+
+def measure_floor(
+    term: Tmux,
+    env: dict[str, str],
+    work: Path,
+    args: argparse.Namespace,
+    run: Run,
+    every: float,
+    start_every: float,
+) -> None:
+    """floor_app.py's first frame (`--floor-starts` times), then `?` and Escape to its modal
+    (`--samples` times) while the lower bound's `xargs git status` runs over the corpus at the
+    niceness the app gives its own background git (restarted whenever it ends)."""
+    exports = " ".join(f"{k}={shlex.quote(env[k])}" for k in ("TERM",))
+    command = f"exec env {exports} {shlex.join([sys.executable, str(HERE / 'floor_app.py')])}"
+    for _ in range(args.floor_starts):
+        t0 = time.perf_counter()
+        term.cmd("respawn-pane", "-k", "-t", "gw", command)
+        frame, _ = poll(
+            term, lambda s: " gitwatch " in s, since=t0, phase="frame", every=start_every
+        )
+        run.floor_frame_s.append(frame.back - t0)
+        time.sleep(0.3)
+    sweep = ["nice", "-n", str(FLOOR_NICENESS), *lower_bound(work, args.jobs).argv]
+    load: subprocess.Popen[bytes] | None = None
+    try:
+        for _ in range(args.samples):
+            if load is None or load.poll() is not None:
+                load = subprocess.Popen(sweep, stdout=subprocess.DEVNULL, start_new_session=True)
+                time.sleep(0.1)  # git under way before the key goes in
+            run.floor_load_seen += load.poll() is None
+            for key, check, out in (
+                ("?", help_shown, run.floor_key_open_ms),
+                ("Escape", help_gone, run.floor_key_close_ms),
+            ):
+                sent = time.perf_counter()
+                term.keys(key)
+                match, _ = poll(term, check, since=sent, phase="key", every=every)
+                out.append((match.back - sent) * 1000)
+            time.sleep(random.uniform(0.02, 0.08))
+    finally:
+        if load is not None and load.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(load.pid, signal.SIGKILL)
+            load.wait()
 
 
 def clean_env(state: Path) -> dict[str, str]:
@@ -526,6 +586,14 @@ def one_run(corpus: Path, args: argparse.Namespace, log: Callable[[str], None]) 
         # longer than with a capture every 10 ms. The start-up phases poll at the coarser step
         # (their resolution is reported); key latency, tens of ms, keeps the fine one.
         every, start_every = args.poll_ms / 1000, args.start_poll_ms / 1000
+
+        # 0. the floor: the same measures for an app that is nothing but Textual.
+        if args.floor_starts:
+            measure_floor(term, env, work, args, run, every, start_every)
+            log(
+                f"  floor: first frame {statistics.median(run.floor_frame_s):.3f} s, `?` under "
+                f"git load {statistics.median(run.floor_key_open_ms):.0f} ms (median)"
+            )
 
         # 1. first frame: the clock starts as the pane's process is spawned.
         busy0, total0 = machine_busy()
@@ -734,7 +802,33 @@ def summarize(runs: list[Run]) -> dict[str, Any]:
         "machine_before_pct": med(r.machine_before_pct for r in runs),
         "load_avg": med(r.load_avg for r in runs),
         "launch_cmd_ms": med(r.launch_cmd_ms for r in runs),
+        **floor_summary(runs),
         "settled": all(r.settled for r in runs),
+    }
+
+
+def floor_summary(runs: list[Run]) -> dict[str, Any]:
+    """The floor's medians, and the dashboard's figures less them (run by run, then the
+    median): what the dashboard itself adds. Empty when no floor was measured."""
+    med = statistics.median
+    if not all(r.floor_frame_s and r.floor_key_open_ms for r in runs):
+        return {}
+    opens = [v for r in runs for v in r.floor_key_open_ms]
+    closes = [v for r in runs for v in r.floor_key_close_ms]
+    return {
+        "floor_frame_s": med(v for r in runs for v in r.floor_frame_s),
+        "floor_key_open_ms": med(opens),
+        "floor_key_open_p90_ms": pct(opens, 0.9),
+        "floor_key_open_max_ms": max(opens),
+        "floor_key_close_ms": med(closes),
+        "floor_key_close_p90_ms": pct(closes, 0.9),
+        "floor_key_close_max_ms": max(closes),
+        "floor_load_coverage": sum(r.floor_load_seen for r in runs) / max(1, len(opens)),
+        "frame_over_floor_s": med(r.first_frame_s - med(r.floor_frame_s) for r in runs),
+        "key_open_over_floor_ms": med(med(r.key_open_ms) - med(r.floor_key_open_ms) for r in runs),
+        "key_close_over_floor_ms": med(
+            med(r.key_close_ms) - med(r.floor_key_close_ms) for r in runs
+        ),
     }
 
 
@@ -762,6 +856,13 @@ def table(corpus: str, runs: list[Run], s: dict[str, Any]) -> str:
         f"| first frame (spawn → app on screen) | {frame} s | < 0.6 s "
         f"| {verdict('first_frame_s', s['first_frame_s'])} |"
     )
+    if "floor_frame_s" in s:
+        starts = len(runs[0].floor_frame_s)
+        add(
+            f"| floor: a bare Textual app (floor_app.py), spawn → on screen, {starts} starts a "
+            f"run | {spread(runs, lambda r: statistics.median(r.floor_frame_s), '{:.2f}')} s | | |"
+        )
+        add(f"| first frame − floor | {s['frame_over_floor_s'] * 1000:+.0f} ms | | |")
     add(f"| every repo has a row | {spread(runs, lambda r: r.rows_shown_s, '{:.2f}')} s | | |")
     add(f"| all rows filled | {spread(runs, lambda r: r.filled_s, '{:.2f}')} s | | |")
     add(
@@ -788,6 +889,17 @@ def table(corpus: str, runs: list[Run], s: dict[str, Any]) -> str:
             f"{s[f'key_{key}_ms']:.0f} / {s[f'key_{key}_p90_ms']:.0f} / "
             f"{s[f'key_{key}_max_ms']:.0f} ms | < 100 ms | "
             f"{verdict(f'key_{key}_ms', s[f'key_{key}_ms'])} |"
+        )
+    if "floor_frame_s" in s:
+        for key, label in (("open", "`?` → its modal shown"), ("close", "Escape → gone")):
+            add(
+                f"| floor: {label} in the bare app during `xargs -P{CORES} git status` at nice "
+                f"{FLOOR_NICENESS}, median / p90 / max | {s[f'floor_key_{key}_ms']:.0f} / "
+                f"{s[f'floor_key_{key}_p90_ms']:.0f} / {s[f'floor_key_{key}_max_ms']:.0f} ms | | |"
+            )
+        add(
+            f"| key during refresh − floor (medians): `?` / Escape | "
+            f"{s['key_open_over_floor_ms']:+.0f} / {s['key_close_over_floor_ms']:+.0f} ms | | |"
         )
     add(
         f"| peak RSS of the app process (VmHWM) | {spread(runs, lambda r: r.rss_mb, '{:.0f}')} MB "
@@ -891,6 +1003,12 @@ def main(argv: list[str] | None = None) -> int:
         help="sleep between captures until the first frame and the fill",
     )
     parser.add_argument("--jobs", type=int, default=CORES, help="lower bound's xargs -P")
+    parser.add_argument(
+        "--floor-starts",
+        type=int,
+        default=3,
+        help="starts of floor_app.py (a bare Textual app) a run, before the dashboard; 0: none",
+    )
     parser.add_argument("--capture", choices=("control", "spawn"), default="control")
     parser.add_argument(
         "--quit-during",
