@@ -489,6 +489,10 @@ def measure_floor(
         )
         run.floor_frame_s.append(frame.back - t0)
         time.sleep(0.3)
+        quit_floor(term)
+    t0 = time.perf_counter()
+    term.cmd("respawn-pane", "-k", "-t", "gw", command)
+    poll(term, lambda s: " gitwatch " in s, since=t0, phase="frame", every=start_every)
     sweep = ["nice", "-n", str(FLOOR_NICENESS), *lower_bound(work, args.jobs).argv]
     load: subprocess.Popen[bytes] | None = None
     try:
@@ -507,10 +511,29 @@ def measure_floor(
                 out.append((match.back - sent) * 1000)
             time.sleep(random.uniform(0.02, 0.08))
     finally:
+        # TERM, not KILL: git removes its index.lock on TERM, and a lock left behind in the
+        # corpus would change what the dashboard then reads.
         if load is not None and load.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(load.pid, signal.SIGKILL)
-            load.wait()
+                os.killpg(load.pid, signal.SIGTERM)
+            try:
+                load.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(load.pid, signal.SIGKILL)
+                load.wait()
+    quit_floor(term)
+
+
+def quit_floor(term: Tmux) -> None:
+    """`q`, and wait until the floor app has exited: one that `respawn-pane -k` killed would
+    still be restoring the terminal while the next app starts, and slow its first frame."""
+    term.keys("q")
+    deadline = time.perf_counter() + LIMITS["quit"]
+    while term.pane("#{pane_dead}") != "1":
+        if time.perf_counter() > deadline:
+            raise PhaseTimeoutError("the floor app did not quit")
+        time.sleep(0.02)
 
 
 def clean_env(state: Path) -> dict[str, str]:
