@@ -489,7 +489,7 @@ def measure_floor(
         )
         run.floor_frame_s.append(frame.back - t0)
         time.sleep(0.3)
-        quit_floor(term)
+        quit_and_wait(term)
     t0 = time.perf_counter()
     term.cmd("respawn-pane", "-k", "-t", "gw", command)
     poll(term, lambda s: " gitwatch " in s, since=t0, phase="frame", every=start_every)
@@ -501,14 +501,7 @@ def measure_floor(
                 load = subprocess.Popen(sweep, stdout=subprocess.DEVNULL, start_new_session=True)
                 time.sleep(0.1)  # git under way before the key goes in
             run.floor_load_seen += load.poll() is None
-            for key, check, out in (
-                ("?", help_shown, run.floor_key_open_ms),
-                ("Escape", help_gone, run.floor_key_close_ms),
-            ):
-                sent = time.perf_counter()
-                term.keys(key)
-                match, _ = poll(term, check, since=sent, phase="key", every=every)
-                out.append((match.back - sent) * 1000)
+            time_help_keys(term, run.floor_key_open_ms, run.floor_key_close_ms, every)
             time.sleep(random.uniform(0.02, 0.08))
     finally:
         # TERM, not KILL: git removes its index.lock on TERM, and a lock left behind in the
@@ -522,18 +515,34 @@ def measure_floor(
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(load.pid, signal.SIGKILL)
                 load.wait()
-    quit_floor(term)
+    quit_and_wait(term)
 
 
-def quit_floor(term: Tmux) -> None:
-    """`q`, and wait until the floor app has exited: one that `respawn-pane -k` killed would
+def quit_and_wait(term: Tmux) -> None:
+    """`q`, and wait until the pane's app has exited: one that `respawn-pane -k` killed would
     still be restoring the terminal while the next app starts, and slow its first frame."""
     term.keys("q")
     deadline = time.perf_counter() + LIMITS["quit"]
     while term.pane("#{pane_dead}") != "1":
         if time.perf_counter() > deadline:
-            raise PhaseTimeoutError("the floor app did not quit")
+            raise PhaseTimeoutError(f"quit: the app did not exit; last screen:\n{term.screen()}")
         time.sleep(0.02)
+
+
+def time_help_keys(
+    term: Tmux, opens: list[float], closes: list[float], every: float
+) -> list[float]:
+    """`?` until its screen shows "Moving", then Escape until it is gone: each in ms into
+    `opens` and `closes`. Returns the poll step (ms) at each answer: the screen changed after
+    the capture before the matching one was sent, so each figure is exact to that step."""
+    steps = []
+    for key, check, out in (("?", help_shown, opens), ("Escape", help_gone, closes)):
+        sent = time.perf_counter()
+        term.keys(key)
+        match, prev = poll(term, check, since=sent, phase="key", every=every)
+        out.append((match.back - sent) * 1000)
+        steps.append((match.back - (prev.sent if prev else sent)) * 1000)
+    return steps
 
 
 def clean_env(state: Path) -> dict[str, str]:
@@ -729,17 +738,8 @@ def one_run(corpus: Path, args: argparse.Namespace, log: Callable[[str], None]) 
                 time.sleep(0.1)  # let the refresh get going before the key goes in
                 running = git_status_running(app)
             run.refresh_seen += running
-            for key, check, out in (
-                ("?", help_shown, run.key_open_ms),
-                ("Escape", help_gone, run.key_close_ms),
-            ):
-                sent = time.perf_counter()
-                term.keys(key)
-                match, prev = poll(term, check, since=sent, phase="key", every=every)
-                out.append((match.back - sent) * 1000)
-                # The screen changed after `prev` was sent: the figure is exact to this step.
-                step = match.back - (prev.sent if prev else sent)
-                run.key_resolution_ms.append(step * 1000)
+            steps = time_help_keys(term, run.key_open_ms, run.key_close_ms, every)
+            run.key_resolution_ms.extend(steps)
             time.sleep(random.uniform(0.02, 0.08))  # off the app's frame and timer beat
         span = (time.perf_counter() - keys_start) / 100
         run.poll_tmux_pct = (cpu_seconds(server)[0] - tmux0) / span

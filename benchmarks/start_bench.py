@@ -41,6 +41,7 @@ from dashboard_bench import (  # noqa: E402  (the same terminal, screen and /pro
     descendants,
     find_app,
     poll,
+    quit_and_wait,
     summary_line,
     wait_quiet,
     watcher_pid,
@@ -139,15 +140,6 @@ def tree_cpu(app: int) -> tuple[float, float, float]:
     return own, reaped, live
 
 
-def quit_app(term: Tmux) -> None:
-    term.keys("q")
-    deadline = time.monotonic() + LIMITS["quit"]
-    while term.pane("#{pane_dead}") != "1":
-        if time.monotonic() > deadline:
-            raise RuntimeError("the dashboard did not quit")
-        time.sleep(0.05)
-
-
 def measure(
     corpus: Path,
     idle_seconds: float,
@@ -170,7 +162,7 @@ def measure(
         wait_quiet(30)
         cold, _ = start(term, command, n)
         log(f"cold: first frame {cold.first_frame_s:.3f} s, filled {cold.fresh_s:.3f} s")
-        quit_app(term)
+        quit_and_wait(term)
         wait_quiet(30)
         warm, app = start(term, command, n)
         log(
@@ -193,7 +185,7 @@ def measure(
             f"children {result.idle_children_pct:.2f} % of a core "
             f"(the watcher's process {result.idle_live_pct:.2f} %)"
         )
-        quit_app(term)
+        quit_and_wait(term)
         return result
     finally:
         term.close()
