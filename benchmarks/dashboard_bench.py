@@ -63,8 +63,9 @@ PACKAGE = HERE.parent / "gitwatch_tui"
 sys.path.insert(0, str(HERE))
 from compare_status import lower_bound, run_once  # noqa: E402  (same lower bound, same timing)
 
+from gitwatch_tui.core.git import BACKGROUND_NICENESS  # noqa: E402  (the floor's git load)
+
 CORES = os.cpu_count() or 2
-FLOOR_NICENESS = 10  # the app's BACKGROUND_NICENESS (core/git.py): its background git's
 TICK = os.sysconf("SC_CLK_TCK")
 WIDTH, HEIGHT = 120, 35
 TARGETS = {  # the issue's targets: (limit, unit)
@@ -479,8 +480,8 @@ def measure_floor(
     """floor_app.py's first frame (`--floor-starts` times), then `?` and Escape to its modal
     (`--samples` times) while the lower bound's `xargs git status` runs over the corpus at the
     niceness the app gives its own background git (restarted whenever it ends)."""
-    exports = " ".join(f"{k}={shlex.quote(env[k])}" for k in ("TERM",))
-    command = f"exec env {exports} {shlex.join([sys.executable, str(HERE / 'floor_app.py')])}"
+    floor_app = shlex.join([sys.executable, str(HERE / "floor_app.py")])
+    command = f"exec env TERM={shlex.quote(env['TERM'])} {floor_app}"
     for _ in range(args.floor_starts):
         t0 = time.perf_counter()
         term.cmd("respawn-pane", "-k", "-t", "gw", command)
@@ -493,7 +494,7 @@ def measure_floor(
     t0 = time.perf_counter()
     term.cmd("respawn-pane", "-k", "-t", "gw", command)
     poll(term, lambda s: " gitwatch " in s, since=t0, phase="frame", every=start_every)
-    sweep = ["nice", "-n", str(FLOOR_NICENESS), *lower_bound(work, args.jobs).argv]
+    sweep = ["nice", "-n", str(BACKGROUND_NICENESS), *lower_bound(work, args.jobs).argv]
     load: subprocess.Popen[bytes] | None = None
     try:
         for _ in range(args.samples):
@@ -917,9 +918,13 @@ def table(corpus: str, runs: list[Run], s: dict[str, Any]) -> str:
         for key, label in (("open", "`?` → its modal shown"), ("close", "Escape → gone")):
             add(
                 f"| floor: {label} in the bare app during `xargs -P{CORES} git status` at nice "
-                f"{FLOOR_NICENESS}, median / p90 / max | {s[f'floor_key_{key}_ms']:.0f} / "
+                f"{BACKGROUND_NICENESS}, median / p90 / max | {s[f'floor_key_{key}_ms']:.0f} / "
                 f"{s[f'floor_key_{key}_p90_ms']:.0f} / {s[f'floor_key_{key}_max_ms']:.0f} ms | | |"
             )
+        add(
+            f"| floor key samples with the git load running as the key went in | "
+            f"{s['floor_load_coverage']:.0%} of {sum(len(r.floor_key_open_ms) for r in runs)} | | |"
+        )
         add(
             f"| key during refresh − floor (medians): `?` / Escape | "
             f"{s['key_open_over_floor_ms']:+.0f} / {s['key_close_over_floor_ms']:+.0f} ms | | |"

@@ -14,6 +14,8 @@ doing, the dashboard's own drawing included.
 from __future__ import annotations
 
 import contextlib
+import errno
+import itertools
 import os
 import queue
 import re
@@ -39,6 +41,10 @@ from gitwatch_tui.core.trust import ConfigEntry, Guard, GuardCache
 GIT = "git"
 # Grace period between SIGTERM (git removes its lock files) and SIGKILL.
 KILL_GRACE = 2.0
+# git that cannot start for want of file descriptors waits these seconds in turn for some to
+# be freed (a flood of connections takes them, and the server gives them back) before failing.
+_NO_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE})
+_DESCRIPTOR_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8)
 # Added niceness of background git (a shell loop's children included): the CPU goes to the
 # user's own work, and to the dashboard and the webhook server answering, first.
 BACKGROUND_NICENESS = 10
@@ -361,14 +367,19 @@ async def run_git_async(
         return GitResult(tuple(args), -1, b"", guard, time.monotonic() - started)
     timeout = max(0.1, timeout - (time.monotonic() - started))  # the guard's read counts
     env = env or git_env(background=background)
-    proc = await asyncio.create_subprocess_exec(
-        *git_argv(args, repo, background=background, guard=guard),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**env, **guard_vars(guard, env)},
-        start_new_session=True,
-    )
+    for attempt in itertools.count():
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *git_argv(args, repo, background=background, guard=guard),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env={**env, **guard_vars(guard, env)},
+                start_new_session=True,
+            )
+            break
+        except OSError as exc:
+            await asyncio.sleep(_wait_for_descriptors(exc, attempt))
     keep_group(proc.pid)
     try:
         return await _outcome(proc, args, timeout, background=background, started=started)
@@ -659,19 +670,33 @@ def _spawn(
     argv: Sequence[str], env: Mapping[str, str], *, background: bool
 ) -> subprocess.Popen[bytes]:
     # A new session: its own process group to kill, and no controlling terminal to prompt on.
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=dict(env),
-        start_new_session=True,
-    )
+    for attempt in itertools.count():
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=dict(env),
+                start_new_session=True,
+            )
+            break
+        except OSError as exc:
+            time.sleep(_wait_for_descriptors(exc, attempt))
     # Registered before anything else: from here on the group ends when we do, however.
     keep_group(proc.pid)
     if background:
         _lower_priority(proc.pid)
     return proc
+
+
+def _wait_for_descriptors(exc: OSError, attempt: int) -> float:
+    """How long to wait before starting git again after `exc`: only when the process (or the
+    system) is out of file descriptors, and for 1.55 s in all, in which the server closes
+    idle connections to make room for git; otherwise, or after that, `exc` is raised."""
+    if exc.errno in _NO_DESCRIPTORS and attempt < len(_DESCRIPTOR_WAITS):
+        return _DESCRIPTOR_WAITS[attempt]
+    raise exc
 
 
 def _lower_priority(pgid: int) -> None:

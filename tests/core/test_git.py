@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -343,3 +344,44 @@ def test_a_fetch_says_whether_it_updated_a_ref(tmp_path: Path) -> None:
     assert fetch(spec, timeout=10).refs_changed is False
     git(tmp_path / "refs-other", "push", "-q", "origin", "HEAD:feature")
     assert fetch(spec, timeout=10).refs_changed  # a new branch is an update too
+
+
+# Run in a process of its own: it lowers its open-file limit, takes every descriptor left, and
+# a thread gives them back a moment later (as the server closes idle connections when the
+# process runs short). git started meanwhile must wait for them, not fail.
+_SHORT_OF_DESCRIPTORS = """
+import asyncio, os, resource, sys, threading
+from gitwatch_tui.core.git import run_git, run_git_async
+
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+def take_all() -> list[int]:
+    held = []
+    try:
+        while True:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+    except OSError:
+        pass
+    threading.Timer(0.2, lambda: [os.close(fd) for fd in held]).start()
+    return held
+
+async def main() -> None:
+    take_all()
+    result = run_git(["--version"], timeout=10) if sys.argv[1] == "sync" else (
+        await run_git_async(["--version"], timeout=10))
+    print(result.returncode, result.stdout.decode().strip())
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("way", ["sync", "async"])
+def test_git_started_while_descriptors_run_out_waits_for_some_to_free(way: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _SHORT_OF_DESCRIPTORS, way],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("0 git version"), done.stdout
