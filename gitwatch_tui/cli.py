@@ -19,16 +19,14 @@ from typing import TYPE_CHECKING
 from gitwatch_tui import __version__
 from gitwatch_tui.core.config import DEFAULT_SCAN_DEPTH, Config, NotifySettings, default_config
 from gitwatch_tui.core.config_file import load_config, resolve_config_path
-from gitwatch_tui.core.discovery import resolve_repos
 from gitwatch_tui.core.errors import ConfigError
 from gitwatch_tui.core.git import looks_bare, resolve_git_dir
 from gitwatch_tui.core.models import RepoSpec, RepoStatus, ScanRoot
-from gitwatch_tui.core.remotes import FetchOutcome, fetch
-from gitwatch_tui.core.status import collect_statuses, with_error
 from gitwatch_tui.engine.events import SyncState
 from gitwatch_tui.engine.repo_state import TROUBLE, RepoState, StateWord, fetched, repo_state
 
 if TYPE_CHECKING:  # imported by the sub-commands that use them: they cost start-up time
+    from gitwatch_tui.core.remotes import FetchOutcome
     from gitwatch_tui.engine.engine import Engine
     from gitwatch_tui.engine.history import FetchTimes
     from gitwatch_tui.server.app import Services
@@ -224,7 +222,7 @@ def dashboard_command(config: Config, paths: Sequence[str], listen: str | None =
         return status_command(config)
     from gitwatch_tui.core.early_signals import catch
     from gitwatch_tui.engine.head_start import HeadStart
-    from gitwatch_tui.engine.snapshot import DASHBOARD_SNAPSHOT
+    from gitwatch_tui.engine.state_dir import DASHBOARD_SNAPSHOT
 
     # From here git runs: a hang-up or TERM before the app can stop cleanly waits for it.
     catch()
@@ -387,6 +385,8 @@ class StatusRow:
     @property
     def shown(self) -> RepoStatus:
         """The status with the fetch's failure in `error`, as the JSON has always said it."""
+        from gitwatch_tui.core.status import with_error
+
         if self.fetch_error is None:
             return self.status
         return with_error(self.status, f"fetch failed: {self.fetch_error}")
@@ -401,6 +401,10 @@ def status_command(
 ) -> int:
     """`gitwatch-tui status`: fetch if asked, read every repo, print, exit 1 on any error.
     `branches` adds every local branch to the JSON (one more git call per repo)."""
+    # Here, not at the top: the dashboard reads statuses in its head start's child.
+    from gitwatch_tui.core.discovery import resolve_repos
+    from gitwatch_tui.core.status import collect_statuses
+
     specs, warnings = resolve_repos(config.repos, config.scan)
     for warning in warnings:
         print(f"gitwatch-tui: {warning}", file=sys.stderr)
@@ -444,6 +448,8 @@ def _fetch_all(specs: Sequence[RepoSpec], config: Config) -> dict[str, tuple[Fet
     """Fetch every repo, `fetch_concurrency` at a time; each outcome with when it ended, by
     repo name. A local-only repo (no remote at all) has nothing to fetch: it is left out."""
     from concurrent.futures import ThreadPoolExecutor
+
+    from gitwatch_tui.core.remotes import fetch
 
     timeout = config.defaults.fetch_timeout
 

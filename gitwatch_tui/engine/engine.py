@@ -109,7 +109,6 @@ from gitwatch_tui.engine.locks import HOLD_WAIT, RepoBusy, RepoLock
 from gitwatch_tui.engine.pipeline import PipelineRunner
 from gitwatch_tui.engine.run_anywhere import CommandRun, RepoRun
 from gitwatch_tui.engine.snapshot import (
-    SNAPSHOT_FILENAME,
     Known,
     StatusSnapshot,
     likely_changed_first,
@@ -117,7 +116,7 @@ from gitwatch_tui.engine.snapshot import (
     snapshot_key,
     snapshot_row,
 )
-from gitwatch_tui.engine.state_dir import default_state_dir
+from gitwatch_tui.engine.state_dir import SNAPSHOT_FILENAME, default_state_dir
 from gitwatch_tui.engine.watcher import RepoWatcher
 
 T = TypeVar("T")

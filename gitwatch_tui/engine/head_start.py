@@ -23,22 +23,13 @@ from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, cast
 
-from gitwatch_tui.core.config import Config
-from gitwatch_tui.core.discovery import resolve_repos
-from gitwatch_tui.core.git import terminate_all
-from gitwatch_tui.core.lifetime import die_with_parent
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
-from gitwatch_tui.core.status import collect_statuses, locate_repo
-from gitwatch_tui.engine.snapshot import (
-    SNAPSHOT_FILENAME,
-    likely_changed_first,
-    matching,
-    read_known,
-    snapshot_key,
-)
-from gitwatch_tui.engine.state_dir import default_state_dir
+from gitwatch_tui.engine.state_dir import SNAPSHOT_FILENAME, default_state_dir
+
+if TYPE_CHECKING:
+    from gitwatch_tui.core.config import Config
 
 WatchList = tuple[tuple[RepoSpec, ...], tuple[str, ...]]  # specs, warnings
 
@@ -179,6 +170,9 @@ def _sweep_in_child(
 ) -> NoReturn:
     """The child's whole life: the watch list, the statuses in batches, then `os._exit` (the
     parent's exit handlers and buffered output are not the child's to run)."""
+    from gitwatch_tui.core.git import terminate_all
+    from gitwatch_tui.core.lifetime import die_with_parent
+
     code = 1
     # No Python handler: one runs only in the main thread, and the kernel may hand the signal
     # to a status thread while the main thread waits, so the child would never end. TERM
@@ -192,6 +186,17 @@ def _sweep_in_child(
     try:
         with os.fdopen(fd, "wb") as out:
             try:
+                # Imported here, on the child's core: the parent, drawing its first frame
+                # meanwhile, needs none of them (discovery, status reads, the snapshot's SQLite).
+                from gitwatch_tui.core.discovery import resolve_repos
+                from gitwatch_tui.core.status import collect_statuses, locate_repo
+                from gitwatch_tui.engine.snapshot import (
+                    likely_changed_first,
+                    matching,
+                    read_known,
+                    snapshot_key,
+                )
+
                 specs, warnings = resolve_repos(config.repos, config.scan)
                 located = [locate_repo(spec) for spec in specs]
                 pickle.dump((specs, warnings), out)

@@ -26,8 +26,7 @@ from gitwatch_tui.core.config import Config
 from gitwatch_tui.core.git import RepoPaths
 from gitwatch_tui.core.models import RepoSpec, RepoStatus
 
-SNAPSHOT_FILENAME = "status-snapshot.sqlite3"
-DASHBOARD_SNAPSHOT = "dashboard"  # the dashboard's kind of process (the daemon keeps none)
+# Its file's name (SNAPSHOT_FILENAME) and the dashboard's kind are in engine.state_dir.
 SCHEMA_VERSION = 2
 _FIRST_SCHEMA = 1  # one row per repo: replaced without a word (it was only ever a cache)
 BUSY_TIMEOUT = 10.0  # as the history's: a writer waits for another process's transaction

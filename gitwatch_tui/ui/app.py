@@ -38,8 +38,7 @@ from gitwatch_tui.engine.events import (
     SyncStateChanged,
 )
 from gitwatch_tui.engine.head_start import HeadStart
-from gitwatch_tui.engine.snapshot import DASHBOARD_SNAPSHOT
-from gitwatch_tui.engine.state_dir import default_state_dir
+from gitwatch_tui.engine.state_dir import DASHBOARD_SNAPSHOT, default_state_dir
 from gitwatch_tui.engine.sync_log import SyncLog
 from gitwatch_tui.ui.collector import CHECK_EVERY as COLLECTOR_CHECK_EVERY
 from gitwatch_tui.ui.collector import Collector
@@ -47,9 +46,11 @@ from gitwatch_tui.ui.host import Host
 from gitwatch_tui.ui.messages import EngineStarted, EngineUpdate, FollowsEngine
 from gitwatch_tui.ui.screens.dashboard import COLUMN_NAMES, DashboardScreen
 from gitwatch_tui.ui.themes import (
+    DEFAULT_THEME,
     REPO_VARIABLES,
+    STARTING_THEME,
     choose_theme,
-    load_themes,
+    requested_theme,
     save_theme_choice,
 )
 
@@ -184,9 +185,12 @@ class GitwatchApp(App[int]):
         self._stopped = False
         self._engine_asked = False  # the engine starts after the dashboard's first frame
         self._preparation: list[Callable[[], object]] | None = preparation_steps(self)
-        themes, self.theme_problems = load_themes()
-        for loaded in themes:
-            self.register_theme(loaded)
+        self.theme_problems: list[str] = []  # told once the dashboard is up
+        self._theme_files_read = False
+        if (theme or requested_theme(config.theme, self.state_dir)[0]) == DEFAULT_THEME:
+            self.register_theme(STARTING_THEME)  # the theme files are read after the first frame
+        else:
+            self.read_theme_files()
         if theme is not None:
             self.theme = theme
         else:
@@ -195,6 +199,30 @@ class GitwatchApp(App[int]):
             if choice.notice:
                 self.theme_problems.append(choice.notice)
         self._theme_ready = True
+
+    def read_theme_files(self) -> None:
+        """Register the themes of `themes/*.yaml`, once: before the first frame if the theme
+        to show is not the built-in default, else right after it, or sooner if a theme list
+        or a reloaded config asks for them. A bad file is said in a toast and skipped."""
+        if self._theme_files_read:
+            return
+        self._theme_files_read = True
+        from gitwatch_tui.ui.theme_files import load_themes
+
+        themes, problems = load_themes()
+        for loaded in themes:
+            shown = loaded.name == self.theme and loaded != self.get_theme(loaded.name)
+            self.register_theme(loaded)
+            if shown:  # the file says otherwise than the built-in copy: the file wins
+                self.refresh_css(animate=False)
+        if self.is_running:
+            self._tell_theme_problems(problems)
+        else:
+            self.theme_problems.extend(problems)
+
+    def _tell_theme_problems(self, problems: Iterable[str]) -> None:
+        for problem in problems:
+            self.notify(problem, title="Theme skipped", severity="warning")
 
     @property
     def engine(self) -> Engine:
@@ -226,6 +254,7 @@ class GitwatchApp(App[int]):
     def config_reloaded(self, config: Config) -> None:
         """A new config is in force: a changed `theme:` applies now (the last change wins)."""
         old, self.config = self.config.theme, config
+        self.read_theme_files()
         if config.theme != old and config.theme in self.available_themes:
             self.theme = config.theme
 
@@ -239,8 +268,7 @@ class GitwatchApp(App[int]):
         if self._stop_on_signals:
             self._take_stop_signals()
         self.push_screen(DashboardScreen(where=self._where, clock=self.clock))
-        for problem in self.theme_problems:
-            self.notify(problem, title="Theme skipped", severity="warning")
+        self._tell_theme_problems(self.theme_problems)
 
     def _display(self, screen: Screen[Any], renderable: RenderableType | None) -> None:
         # A call inside a batch of updates (the first one is) writes nothing.
@@ -253,9 +281,9 @@ class GitwatchApp(App[int]):
         # `_batch_count` are private: tests/ui/test_instant_start.py checks the hook.
         if not self._engine_asked and written and isinstance(screen, DashboardScreen):
             self._engine_asked = True
-            asyncio.get_running_loop().call_soon(
-                lambda: self.run_worker(self._start_engine(), name="engine")
-            )
+            loop = asyncio.get_running_loop()
+            loop.call_soon(lambda: self.run_worker(self._start_engine(), name="engine"))
+            loop.call_soon(self.read_theme_files)
 
     async def _start_engine(self) -> None:
         try:
@@ -491,6 +519,7 @@ class GitwatchApp(App[int]):
 
     def theme_names(self) -> list[str]:
         """Our themes first, then Textual's built-in ones, each part in name order."""
+        self.read_theme_files()
         ours = sorted(name for name in self.available_themes if name.startswith("gitwatch"))
         theirs = sorted(name for name in self.available_themes if name not in ours)
         return ours + theirs

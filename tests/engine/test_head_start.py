@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from gitwatch_tui.core import status as status_module
 from gitwatch_tui.core.config import Config
 from gitwatch_tui.core.models import ScanRoot
 from gitwatch_tui.engine import engine as engine_module
-from gitwatch_tui.engine import head_start as head_start_module
 from gitwatch_tui.engine.head_start import HeadStart
 from tests.conftest import commit_file, git
 from tests.core.test_git import processes_mentioning
@@ -83,7 +83,8 @@ async def test_a_failed_head_start_falls_back_to_the_engines_own_sweep(
     def broken(*_args: object, **_options: object) -> None:
         raise RuntimeError("sweep broke")
 
-    monkeypatch.setattr(head_start_module, "collect_statuses", broken)
+    # The child imports it when it starts: it finds the broken one.
+    monkeypatch.setattr(status_module, "collect_statuses", broken)
     head_start = HeadStart.begin(config)
     head_start.watch_list.result(timeout=10)
     engine = await start_engine(config, tmp_path, head_start=head_start)
@@ -143,7 +144,7 @@ def test_a_sweep_that_fails_midway_leaves_no_git_behind(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sleep = f"33.{os.getpid()}"
-    real_collect = head_start_module.collect_statuses
+    real_collect = status_module.collect_statuses
 
     def fails_at_the_first_status(specs, **options):  # type: ignore[no-untyped-def]
         def on_status(status: object) -> None:
@@ -151,7 +152,7 @@ def test_a_sweep_that_fails_midway_leaves_no_git_behind(
 
         return real_collect(specs, **{**options, "on_status": on_status})
 
-    monkeypatch.setattr(head_start_module, "collect_statuses", fails_at_the_first_status)
+    monkeypatch.setattr(status_module, "collect_statuses", fails_at_the_first_status)
     head_start = HeadStart.begin(slow_repos(tmp_path / "repos", sleep))
     until(lambda: head_start.swept.done())
     assert "broke after one status" in str(head_start.swept.exception())

@@ -19,7 +19,6 @@ from gitwatch_tui.core.status import collect_statuses
 from gitwatch_tui.engine.engine import Engine
 from gitwatch_tui.engine.events import Event, LogLine, StatusChanged, StatusRemoved
 from gitwatch_tui.engine.snapshot import (
-    SNAPSHOT_FILENAME,
     Known,
     StatusSnapshot,
     likely_changed_first,
@@ -27,6 +26,7 @@ from gitwatch_tui.engine.snapshot import (
     read_known,
     snapshot_key,
 )
+from gitwatch_tui.engine.state_dir import SNAPSHOT_FILENAME
 from tests.conftest import commit_file, git
 from tests.engine.test_engine import config_for, start_engine, wait_for
 

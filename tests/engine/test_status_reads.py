@@ -17,7 +17,8 @@ from gitwatch_tui.core import git as git_module
 from gitwatch_tui.core.models import RepoSpec
 from gitwatch_tui.engine.engine import Engine, audit_pace
 from gitwatch_tui.engine.events import NO_REMOTE
-from gitwatch_tui.engine.snapshot import SNAPSHOT_FILENAME, StatusSnapshot, read_known
+from gitwatch_tui.engine.snapshot import StatusSnapshot, read_known
+from gitwatch_tui.engine.state_dir import SNAPSHOT_FILENAME
 from tests.conftest import commit_file, git, make_remote_and_clone, push_from_elsewhere
 from tests.engine.test_engine import config_for, start_engine, wait_for
 from tests.engine.test_snapshot import key_of, make_repo

@@ -67,20 +67,34 @@ async def test_rows_come_from_the_snapshot_before_any_status_is_read(
 
 def test_the_engine_is_imported_after_the_first_frame_not_before(tmp_path: Path) -> None:
     """What the dashboard imports and builds before its first frame leaves out the engine and
-    what it alone needs (history, results): a tenth of a second of imports, paid after it."""
+    what it alone needs (history, results), what only the head start's child runs (discovery,
+    status reads, the snapshot file), what only `status` runs (fetch), and the theme files'
+    YAML: paid after the first frame, or in the child, on a core of its own."""
+    folder = tmp_path / "repos"
+    folder.mkdir()
     probe = (
-        "import sys\n"
+        "import os, sys\n"
         "from pathlib import Path\n"
-        "from gitwatch_tui.core.config import Config\n"
+        f"os.environ['XDG_STATE_HOME'] = {str(tmp_path / 'state')!r}\n"
+        "import gitwatch_tui.cli\n"
+        "from gitwatch_tui.core.config import Config, ScanRoot\n"
         "from gitwatch_tui.engine.head_start import HeadStart\n"
         "from gitwatch_tui.ui.app import build_app\n"
-        f"app = build_app(Config(), state_dir=Path({str(tmp_path)!r}), where='here')\n"
+        f"config = Config(scan=(ScanRoot(path=Path({str(folder)!r})),))\n"
+        "head_start = HeadStart.begin(config, snapshot='dashboard')\n"
+        "head_start.swept.result(timeout=30)  # the child read everything: nothing left to do\n"
+        f"app = build_app(config, state_dir=Path({str(tmp_path)!r}), where='here',\n"
+        "                head_start=head_start)\n"
         "late = ('gitwatch_tui.engine.engine', 'gitwatch_tui.engine.history',\n"
-        "        'gitwatch_tui.core.results')\n"
+        "        'gitwatch_tui.core.results', 'gitwatch_tui.engine.snapshot',\n"
+        "        'gitwatch_tui.core.discovery', 'gitwatch_tui.core.status',\n"
+        "        'gitwatch_tui.core.remotes', 'sqlite3', 'yaml')\n"
         "early = [m for m in late if m in sys.modules]\n"
         "assert not early, early\n"
+        "assert app.theme == 'gitwatch-dark'\n"
         "app.engine  # made when first asked for\n"
-        "assert all(m in sys.modules for m in late)\n"
+        "app.read_theme_files()  # right after the first frame\n"
+        "assert all(m in sys.modules for m in late), [m for m in late if m not in sys.modules]\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False

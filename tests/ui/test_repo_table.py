@@ -19,7 +19,7 @@ from textual.widgets.data_table import ColumnKey, RowKey
 
 import gitwatch_tui.ui
 from gitwatch_tui.ui.repo_view import Column
-from gitwatch_tui.ui.themes import load_themes
+from gitwatch_tui.ui.theme_files import load_themes
 from gitwatch_tui.ui.widgets.repo_table import RepoTable
 
 

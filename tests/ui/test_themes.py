@@ -13,18 +13,22 @@ from textual.color import Color
 from textual.theme import Theme
 from textual.widgets import Static
 
+from gitwatch_tui.core.config import Config
+from gitwatch_tui.ui import theme_files
 from gitwatch_tui.ui import themes as themes_module
+from gitwatch_tui.ui.app import build_app
+from gitwatch_tui.ui.theme_files import load_themes, themes_dir
 from gitwatch_tui.ui.themes import (
     DEFAULT_THEME,
     FALLBACK_THEME,
     REPO_VARIABLES,
+    STARTING_THEME,
     STATE_FILE,
     choose_theme,
     initial_theme,
-    load_themes,
     save_theme_choice,
-    themes_dir,
 )
+from tests.ui.conftest import until
 
 SHIPPED = ("gitwatch-dark", "gitwatch-high-contrast", "gitwatch-light")
 # Textual registers its built-in themes in every app; these stand in for that list.
@@ -47,6 +51,12 @@ def shipped() -> dict[str, Theme]:
 def test_shipped_themes_load_cleanly(shipped: dict[str, Theme]) -> None:
     assert tuple(shipped) == SHIPPED
     assert themes_dir() == Path(__file__).resolve().parents[2] / "themes"  # a checkout
+
+
+def test_the_starting_theme_is_the_default_themes_file(shipped: dict[str, Theme]) -> None:
+    """The app starts on the built-in copy and reads the file after its first frame: the
+    two must not differ, or the dashboard would change colours a moment after it opens."""
+    assert shipped[DEFAULT_THEME] == STARTING_THEME
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -445,3 +455,34 @@ async def test_every_theme_applies_in_a_textual_app(shipped: dict[str, Theme]) -
                 assert colour == Color.parse(expected[variable]), (name, variable)
         error = app.query_one(".repo-error", Static).styles.color
         assert error == Color.parse(REPO_VARIABLES["repo-error"])
+
+
+async def test_the_theme_files_are_read_right_after_the_first_frame(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default theme starts from its built-in copy; the files (a bad one among them, said
+    in a toast) are read once the dashboard is on screen."""
+    folder = tmp_path / "themes"
+    folder.mkdir()
+    for name in SHIPPED:
+        (folder / f"{name}.yaml").write_bytes((themes_dir() / f"{name}.yaml").read_bytes())
+    (folder / "broken.yaml").write_text("name: [\n", encoding="utf-8")
+    monkeypatch.setattr(theme_files, "themes_dir", lambda: folder)
+    app = build_app(Config(), state_dir=tmp_path / "state", watch_files=False)
+    assert app.theme == DEFAULT_THEME
+    assert "gitwatch-light" not in app.available_themes  # not read yet
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: "gitwatch-light" in app.available_themes)
+        await until(pilot, lambda: any("broken.yaml" in n.message for n in app._notifications))
+        assert app.theme == DEFAULT_THEME
+        assert app.current_theme == STARTING_THEME
+
+
+async def test_another_theme_to_start_with_is_read_from_its_file(tmp_path: Path) -> None:
+    save_theme_choice(tmp_path / "state", "gitwatch-light", None)
+    app = build_app(Config(), state_dir=tmp_path / "state", watch_files=False)
+    assert app.theme == "gitwatch-light"
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert app.current_theme.name == "gitwatch-light"
+        assert app.current_theme.background == "#FAFAFA" and not app.current_theme.dark
