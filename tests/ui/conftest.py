@@ -75,7 +75,7 @@ async def until(
 
 
 def dashboard(app: GitwatchApp) -> DashboardScreen:
-    screen = app.screen_stack[1] if len(app.screen_stack) > 1 else app.screen
+    screen = app.screen_stack[0]  # the app's own first screen: panels are pushed over it
     assert isinstance(screen, DashboardScreen)
     return screen
 
