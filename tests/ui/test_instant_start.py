@@ -127,3 +127,19 @@ async def test_the_engine_starts_right_after_the_dashboards_first_frame(tmp_path
         async with app.run_test(size=(80, 24)) as pilot:
             await until(pilot, lambda: bool(started))
     assert started[0] >= 1 and frames[0] == "DashboardScreen"  # after the frame, never before
+
+
+async def test_the_dashboard_is_the_apps_only_screen_at_start(
+    repo_set: RepoSet, tmp_path: Path
+) -> None:
+    """Not a screen pushed over Textual's blank default one: two screens to compose, style
+    and lay out before the first frame took 60 ms more of it."""
+    app = make_app(repo_set.config, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: all_read(app))
+        assert [type(screen).__name__ for screen in app.screen_stack] == ["DashboardScreen"]
+        await pilot.press("question_mark")
+        await until(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
+        await pilot.press("escape")
+        await until(pilot, lambda: len(app.screen_stack) == 1)
+        assert isinstance(app.screen, type(dashboard(app)))
