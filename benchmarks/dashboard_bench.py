@@ -683,9 +683,9 @@ def one_run(corpus: Path, args: argparse.Namespace, log: Callable[[str], None]) 
                 time.sleep(0.25)
                 continue
             with contextlib.suppress(OSError):
-                before = cpu_seconds(w)[0] if w else 0.0
+                cpu_before = cpu_seconds(w)[0] if w else 0.0
                 time.sleep(0.5)
-                busy = (cpu_seconds(w)[0] - before) / 0.5 if w else 0.0
+                busy = (cpu_seconds(w)[0] - cpu_before) / 0.5 if w else 0.0
                 quiet = quiet + 1 if busy < 0.05 else 0
             if quiet >= 2 and time.perf_counter() - settle_start >= args.settle_min:
                 run.settled = True
@@ -709,9 +709,9 @@ def one_run(corpus: Path, args: argparse.Namespace, log: Callable[[str], None]) 
         run.capture_control_ms, run.capture_spawn_ms = measure_capture(term)
 
         # 3b. the first press of each key, once the app has settled: what a user meets first.
-        for key, (shown, gone) in FIRST_KEYS.items():
+        for key, (opened, closed) in FIRST_KEYS.items():
             times = []
-            for send, check in ((key, shown), ("Escape", gone)):
+            for send, check in ((key, opened), ("Escape", closed)):
                 sent = time.perf_counter()
                 term.keys(send)
                 match, _ = poll(term, check, since=sent, phase="key", every=every)
