@@ -49,9 +49,10 @@ from gitwatch_tui.ui.themes import (
     DEFAULT_THEME,
     REPO_VARIABLES,
     STARTING_THEME,
-    choose_theme,
+    ThemeSource,
     requested_theme,
     save_theme_choice,
+    theme_choice,
 )
 
 if TYPE_CHECKING:
@@ -187,14 +188,17 @@ class GitwatchApp(App[int]):
         self._preparation: list[Callable[[], object]] | None = preparation_steps(self)
         self.theme_problems: list[str] = []  # told once the dashboard is up
         self._theme_files_read = False
-        if (theme or requested_theme(config.theme, self.state_dir)[0]) == DEFAULT_THEME:
+        source: ThemeSource | None = None  # None: the caller named the theme
+        if theme is None:
+            theme, source = requested_theme(config.theme, self.state_dir)
+        if theme == DEFAULT_THEME:
             self.register_theme(STARTING_THEME)  # the theme files are read after the first frame
         else:
             self.read_theme_files()
-        if theme is not None:
+        if source is None:
             self.theme = theme
         else:
-            choice = choose_theme(config.theme, self.state_dir, self.available_themes)
+            choice = theme_choice(theme, source, self.available_themes)
             self.theme = choice.name
             if choice.notice:
                 self.theme_problems.append(choice.notice)

@@ -124,7 +124,11 @@ def choose_theme(
 ) -> ThemeChoice:
     """Pick the start-up theme: `requested_theme` if it is in `available`; else DEFAULT_THEME
     (FALLBACK_THEME if that is missing too), and `notice` says so."""
-    requested, source = requested_theme(config_theme, state_dir)
+    return theme_choice(*requested_theme(config_theme, state_dir), available)
+
+
+def theme_choice(requested: str, source: ThemeSource, available: Collection[str]) -> ThemeChoice:
+    """`choose_theme` for a request already read (`requested_theme`)."""
     if requested in available:
         return ThemeChoice(requested, requested, source)
     name = DEFAULT_THEME if DEFAULT_THEME in available else FALLBACK_THEME

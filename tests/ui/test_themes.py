@@ -486,3 +486,21 @@ async def test_another_theme_to_start_with_is_read_from_its_file(tmp_path: Path)
         await pilot.pause()
         assert app.current_theme.name == "gitwatch-light"
         assert app.current_theme.background == "#FAFAFA" and not app.current_theme.dark
+
+
+async def test_a_default_theme_file_that_differs_from_the_copy_wins_after_the_first_frame(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An edited gitwatch-dark.yaml (an installed file changed by hand) is applied as soon as
+    it is read, not only at the next theme change."""
+    folder = tmp_path / "themes"
+    folder.mkdir()
+    text = (themes_dir() / f"{DEFAULT_THEME}.yaml").read_text(encoding="utf-8")
+    edited = text.replace('background: "#16191F"', 'background: "#101010"')
+    assert edited != text
+    (folder / f"{DEFAULT_THEME}.yaml").write_text(edited, encoding="utf-8")
+    monkeypatch.setattr(theme_files, "themes_dir", lambda: folder)
+    app = build_app(Config(), state_dir=tmp_path / "state", watch_files=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.screen.styles.background == Color.parse("#101010"))
+        assert app.current_theme.background == "#101010"
