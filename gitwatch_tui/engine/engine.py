@@ -469,16 +469,21 @@ class Engine:
         return await self._request_refresh(name)
 
     async def refresh_all(self) -> list[RepoStatus]:
-        """Read every repo's status now, as one sweep. The requests go in a few hundred at a
-        time, letting the loop turn in between (10,000 at once, and a gather of as many,
-        held it, and a key pressed with `r`, for a tenth of a second); the refresher is woken
-        once they are all in."""
-        names, reads = list(self.specs), []
+        """Read every repo's status now, as one sweep. The requests are made a few hundred at
+        a time, letting the loop turn in between (10,000 at once, and a gather of as many,
+        held it, and a key pressed with `r`, for a tenth of a second), and handed to the
+        refresher all at once: a wake meanwhile (a batch ending, a single refresh) would
+        otherwise send those made so far off in a sweep of their own."""
+        loop = asyncio.get_running_loop()
+        names: list[str] = list(self.specs)
+        reads: list[asyncio.Future[RepoStatus]] = []
         for first in range(0, len(names), _REQUESTS_PER_TURN):
             if first:
                 await asyncio.sleep(0)
-            chunk = names[first : first + _REQUESTS_PER_TURN]
-            reads += [self._request_refresh(name, wake=False) for name in chunk]
+            reads += [loop.create_future() for _ in names[first : first + _REQUESTS_PER_TURN]]
+        pending = self._pending_refresh
+        for name, read in zip(names, reads, strict=True):
+            pending.setdefault(name, []).append(read)
         self._wake_refresher.set()
         return [await read for read in reads]  # each wakes this once: no O(repos) step
 
@@ -1261,11 +1266,10 @@ class Engine:
 
     # -- local status -------------------------------------------------------------------------
 
-    def _request_refresh(self, name: str, *, wake: bool = True) -> asyncio.Future[RepoStatus]:
+    def _request_refresh(self, name: str) -> asyncio.Future[RepoStatus]:
         future: asyncio.Future[RepoStatus] = asyncio.get_running_loop().create_future()
         self._pending_refresh.setdefault(name, []).append(future)
-        if wake:
-            self._wake_refresher.set()
+        self._wake_refresher.set()
         return future
 
     async def _refresher(self) -> None:

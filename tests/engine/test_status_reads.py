@@ -261,8 +261,9 @@ async def test_a_status_read_again_unchanged_waits_for_the_next_snapshot_write(
 async def test_a_full_refresh_reads_every_repo_once_in_one_sweep(
     tmp_path: Path, status_reads: StatusCount, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`r` lets the loop turn while its requests go in (a key waits for no 10,000 of them),
-    yet the repos are read in one sweep, not one per turn."""
+    """`r` lets the loop turn while its requests are made (a key waits for no 10,000 of
+    them), yet the repos are read in one sweep, not one per turn, even when the refresher
+    is woken by something else meanwhile (it failed so under load, reading two sweeps)."""
     from gitwatch_tui.engine import engine as engine_module
 
     monkeypatch.setattr(engine_module, "_REQUESTS_PER_TURN", 1)  # a turn between any two
@@ -280,7 +281,11 @@ async def test_a_full_refresh_reads_every_repo_once_in_one_sweep(
 
         monkeypatch.setattr(engine_module, "collect_statuses", counted)
         before = {name: status_reads(clone) for name, clone in clones.items()}
-        statuses = await engine.refresh_all()
+        refreshing = asyncio.create_task(engine.refresh_all())
+        for _ in names:  # the refresher woken between two turns (a batch ending, a file change)
+            engine._wake_refresher.set()
+            await asyncio.sleep(0)
+        statuses = await refreshing
         assert [status.name for status in statuses] == list(engine.specs)
         assert sweeps == [list(engine.specs)]
         assert all(status_reads(clones[n]) == before[n] + 1 for n in names)
