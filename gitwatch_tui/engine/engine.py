@@ -146,6 +146,11 @@ AUDIT_PERIOD = 1800.0
 AUDIT_PER_REPO = 2.0
 # Status requests made between two turns of the loop by `refresh_all` (a few ms of work).
 _REQUESTS_PER_TURN = 500
+# A repo asked for again while its read was under way is read again with the others that came
+# back meanwhile, at most this long after its read (or when its batch ends): one batch per
+# arrival was a batch per repo when `r` came during a full refresh, and each wake a pass over
+# every pending request (O(repos) per status at 10,000 repos).
+_REREAD_GATHER = 0.25
 
 
 def audit_pace(repos: int, configured: float | None = None) -> tuple[float, int]:
@@ -245,6 +250,7 @@ class Engine:
         self._pending_refresh: dict[str, list[asyncio.Future[RepoStatus]]] = {}
         self._reading: dict[str, list[asyncio.Future[RepoStatus]]] = {}
         self._wake_refresher = asyncio.Event()
+        self._reread_wake: asyncio.TimerHandle | None = None  # see _REREAD_GATHER
         self._last_refusal: dict[str, str] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._watcher: RepoWatcher | None = None
@@ -416,6 +422,8 @@ class Engine:
         tasks = [*self._tasks, *self._cycles.values(), *self._status_batches]
         for task in tasks:
             task.cancel()
+        if self._reread_wake is not None:
+            self._reread_wake.cancel()
         terminate_all()  # git calls in worker threads would otherwise run out their timeouts
         # What waits for a local thread is dropped: a status read begun after terminate_all
         # would read its whole batch (a quit at 10,000 repos waited 0.6-2 s for such reads).
@@ -1354,8 +1362,13 @@ class Engine:
         # Answered now, not when the batch's slowest repo is done; a request that waited for
         # this read can start its own.
         self._answer(status.name, self._reading.pop(status.name, []))
-        if status.name in self._pending_refresh:
-            self._wake_refresher.set()
+        if status.name in self._pending_refresh and self._reread_wake is None:
+            assert self._loop is not None
+            self._reread_wake = self._loop.call_later(_REREAD_GATHER, self._wake_for_rereads)
+
+    def _wake_for_rereads(self) -> None:
+        self._reread_wake = None
+        self._wake_refresher.set()
 
     def _on_files_changed(self, names: set[str]) -> None:
         for name in names:

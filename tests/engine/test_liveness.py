@@ -10,11 +10,15 @@ import stat
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
-from gitwatch_tui.core.models import RepoSpec
+import pytest
+
+from gitwatch_tui.core.models import RepoSpec, RepoStatus
 from gitwatch_tui.engine.backoff import RetryPolicy
 from gitwatch_tui.engine.engine import Engine
 from gitwatch_tui.engine.events import Event, LogLine, SyncFinished, SyncStateChanged
@@ -379,5 +383,46 @@ async def test_a_hung_status_in_one_repo_never_slows_another(tmp_path: Path) -> 
         )
         assert not hung_read.done()
         hung_read.cancel()
+    finally:
+        await engine.stop()
+
+
+async def test_a_repo_asked_for_again_during_a_hung_sweep_is_read_again_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refresh asked for while the repo is being read, in a sweep with a hung repo, is
+    read again after the re-reads' short gathering time: not when the hung one times out."""
+    from gitwatch_tui.engine import engine as engine_module
+
+    _, hung = make_remote_and_clone(tmp_path, "hung")
+    _, healthy = make_remote_and_clone(tmp_path, "healthy")
+    config = config_for(RepoSpec(hung, "hung"), RepoSpec(healthy, "healthy"), status_timeout=20.0)
+    engine = await start_engine(config, tmp_path)
+    try:
+        await wait_for(lambda: len(engine.statuses) == 2, within=10)
+        stalled_config(hung)
+        asked_again = threading.Event()
+        real = engine_module.collect_statuses
+
+        def held(specs: list[RepoSpec], **options: Any) -> object:
+            report = options.pop("on_status")
+
+            def after_the_ask(status: RepoStatus) -> None:  # healthy's first read ends late
+                asked_again.wait(10)
+                report(status)
+
+            return real(specs, on_status=after_the_ask, **options)
+
+        monkeypatch.setattr(engine_module, "collect_statuses", held)
+        sweep = asyncio.ensure_future(engine.refresh_all())  # both in one batch
+        await wait_for(lambda: len(engine._reading) == 2)
+        again = asyncio.ensure_future(engine.refresh("healthy"))  # during its first read
+        await wait_for(lambda: "healthy" in engine._pending_refresh)
+        asked_again.set()
+        started = time.monotonic()
+        fresh = await asyncio.wait_for(again, 10)
+        assert time.monotonic() - started < 5.0 and fresh.error is None
+        assert not sweep.done()  # the hung repo is still being read
+        sweep.cancel()
     finally:
         await engine.stop()

@@ -8,13 +8,15 @@ from __future__ import annotations
 import asyncio
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gitwatch_tui.core import git as git_module
-from gitwatch_tui.core.models import RepoSpec
+from gitwatch_tui.core.models import RepoSpec, RepoStatus
 from gitwatch_tui.engine.engine import Engine, audit_pace
 from gitwatch_tui.engine.events import NO_REMOTE
 from gitwatch_tui.engine.snapshot import StatusSnapshot, read_known
@@ -289,6 +291,56 @@ async def test_a_full_refresh_reads_every_repo_once_in_one_sweep(
         assert [status.name for status in statuses] == list(engine.specs)
         assert sweeps == [list(engine.specs)]
         assert all(status_reads(clones[n]) == before[n] + 1 for n in names)
+    finally:
+        await engine.stop()
+
+
+async def test_a_refresh_asked_for_during_a_sweep_reads_its_repos_together(
+    tmp_path: Path, status_reads: StatusCount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`r` pressed while a full refresh is being read: each repo is read again once its
+    first read is done, but together with the others, not in a sweep of its own as each
+    status comes back (at 10,000 repos that was 10,000 sweeps, each wake a pass over every
+    pending request). Here the sweep ends well before the re-reads' gathering time: they
+    are read in one sweep when it ends."""
+    from gitwatch_tui.engine import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "_REREAD_GATHER", 30.0)
+    names = [f"repo{i}" for i in range(6)]
+    clones = {name: make_remote_and_clone(tmp_path, name)[1] for name in names}
+    engine = await start_engine(config_for(*(RepoSpec(clones[n], n) for n in names)), tmp_path)
+    try:
+        await wait_for(lambda: len(engine.statuses) == len(names), within=20)
+        sweeps: list[list[str]] = []
+        real = engine_module.collect_statuses
+
+        asked_again = threading.Event()
+
+        def counted(specs: list[RepoSpec], **options: Any) -> object:
+            sweeps.append([spec.name for spec in specs])
+            report = options.pop("on_status")
+
+            def slowly(status: RepoStatus) -> None:  # statuses come back one by one
+                asked_again.wait(10)
+                report(status)
+                time.sleep(0.02)
+
+            return real(specs, on_status=slowly, **options)
+
+        monkeypatch.setattr(engine_module, "collect_statuses", counted)
+        before = {name: status_reads(clone) for name, clone in clones.items()}
+        first = asyncio.create_task(engine.refresh_all())
+        await wait_for(lambda: len(engine._reading) == len(names))
+        again = asyncio.create_task(engine.refresh_all())  # `r` again: before any came back
+        await wait_for(lambda: len(engine._pending_refresh) == len(names))
+        asked_again.set()
+        second = await again
+        await first
+        assert [status.name for status in second] == list(engine.specs)
+        assert sweeps[0] == list(engine.specs)
+        assert len(sweeps) == 2, sweeps  # was 1 + 6: a sweep per status as it came back
+        assert sorted(sweeps[1]) == sorted(names)
+        assert all(status_reads(clones[n]) == before[n] + 2 for n in names)
     finally:
         await engine.stop()
 
