@@ -23,6 +23,7 @@ import selectors
 import shlex
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -703,8 +704,24 @@ def _lower_priority(pgid: int) -> None:
     """Renice the new process group (not `preexec_fn`, which would cost every spawn its fast
     path); a process that already exited, or a system that refuses, keeps its priority."""
     with contextlib.suppress(OSError):
-        niceness = min(19, os.getpriority(os.PRIO_PROCESS, 0) + BACKGROUND_NICENESS)
-        os.setpriority(os.PRIO_PGRP, pgid, niceness)
+        os.setpriority(os.PRIO_PGRP, pgid, _background_niceness())
+
+
+def _background_niceness() -> int:
+    # The process's niceness (its main thread's), not the calling thread's: a background
+    # thread (`lower_thread_priority`) runs at this already.
+    return min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + BACKGROUND_NICENESS)
+
+
+def lower_thread_priority() -> None:
+    """Run the calling thread at background git's priority, so that the UI's thread gets a
+    core first: for threads that do background work alone (status sweeps, history writes).
+    Threads it starts, and processes, inherit it, and it cannot be undone, so never for a
+    thread that runs what the user asked for. Linux only, where a thread has a niceness of
+    its own (elsewhere a thread's id is not a process id)."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _background_niceness())
 
 
 def _reaped(proc: subprocess.Popen[bytes]) -> None:

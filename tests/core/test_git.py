@@ -278,6 +278,31 @@ def test_run_many_loops_run_below_our_priority(tmp_path: Path) -> None:
     assert [int(r.stdout) for r in results] == [expected] * 3
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="a thread's own niceness is Linux's")
+def test_a_background_thread_runs_below_our_priority_and_its_git_no_lower(repo: Path) -> None:
+    """A thread lowered to background priority (the status sweeps') gives the UI's thread
+    the core first; the git it starts runs at background git's priority, not lowered twice
+    (a niceness taken from the calling thread would have made it 19)."""
+    import threading
+
+    from gitwatch_tui.core.git import lower_thread_priority
+
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    seen: dict[str, int] = {}
+
+    def in_background() -> None:
+        lower_thread_priority()
+        seen["thread"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        below = print_niceness_once_below(ours)
+        seen["git"] = int(run_git(below, RepoPaths.of(repo), timeout=30).stdout)
+
+    thread = threading.Thread(target=in_background)
+    thread.start()
+    thread.join()
+    assert seen == {"thread": min(19, ours + 10), "git": min(19, ours + 10)}
+    assert os.getpriority(os.PRIO_PROCESS, 0) == ours  # this thread, the UI's, is untouched
+
+
 def test_after_terminate_all_run_many_starts_no_further_loop(tmp_path: Path) -> None:
     """A stopping app's sweep of 10,000 repos went on, loop after loop, for a minute."""
     import threading

@@ -6,7 +6,9 @@ PATH that logs its arguments)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -345,16 +347,49 @@ async def test_a_refresh_asked_for_during_a_sweep_reads_its_repos_together(
         await engine.stop()
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="a thread's own niceness is Linux's")
+async def test_status_sweeps_run_at_background_priority_and_user_actions_do_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The status sweeps' threads yield the core to the UI's thread (at 10,000 repos their
+    Python took a fifth of a core at its priority); the threads of what the user asks for,
+    and the loop's own, keep the process's priority."""
+    from gitwatch_tui.engine import engine as engine_module
+
+    _, clone = make_remote_and_clone(tmp_path, "one")
+    engine = await start_engine(config_for(RepoSpec(clone, "one")), tmp_path)
+    try:
+        await wait_for(lambda: "one" in engine.statuses, within=20)
+        ours = os.getpriority(os.PRIO_PROCESS, os.getpid())
+        seen: list[int] = []
+        real = engine_module.collect_statuses
+
+        def noted(specs: list[RepoSpec], **options: Any) -> object:
+            seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+            return real(specs, **options)
+
+        monkeypatch.setattr(engine_module, "collect_statuses", noted)
+        await engine.refresh("one")
+        user = await engine._in_thread(
+            lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        )
+        assert seen == [min(19, ours + 10)]
+        assert user == ours
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == ours
+    finally:
+        await engine.stop()
+
+
 async def test_a_status_read_waiting_for_a_thread_at_stop_never_starts(
     tmp_path: Path, status_reads: StatusCount
 ) -> None:
-    """Stop drops the work waiting for the engine's local threads. A status read queued
+    """Stop drops the work waiting for the engine's status threads. A status read queued
     behind busy threads began after stop had ended every git call, and read its whole batch
     while a quit waited (0.6-2 s at 10,000 repos)."""
     _, clone = make_remote_and_clone(tmp_path, "queued")
     engine = await start_engine(config_for(RepoSpec(clone, "queued")), tmp_path)
     gate = threading.Event()
-    busy = [asyncio.ensure_future(engine._in_thread(gate.wait)) for _ in range(4)]
+    busy = [asyncio.ensure_future(engine._in_thread(gate.wait, pool="status")) for _ in range(4)]
     try:
         request = asyncio.ensure_future(engine.refresh("queued"))  # waits for a thread
         await wait_for(lambda: engine._status_batches)
