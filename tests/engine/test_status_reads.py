@@ -262,6 +262,18 @@ async def test_a_status_read_again_unchanged_waits_for_the_next_snapshot_write(
     assert known["same"].read_at > first.read_at  # its later read, written at stop
 
 
+async def read_once(tmp_path: Path, names: list[str]) -> tuple[Engine, dict[str, Path]]:
+    """An engine over a clone per name, once every one has its first status."""
+    clones = {name: make_remote_and_clone(tmp_path, name)[1] for name in names}
+    engine = await start_engine(config_for(*(RepoSpec(clones[n], n) for n in names)), tmp_path)
+    try:
+        await wait_for(lambda: len(engine.statuses) == len(names), within=20)
+    except BaseException:
+        await engine.stop()
+        raise
+    return engine, clones
+
+
 async def test_a_full_refresh_reads_every_repo_once_in_one_sweep(
     tmp_path: Path, status_reads: StatusCount, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -272,10 +284,8 @@ async def test_a_full_refresh_reads_every_repo_once_in_one_sweep(
 
     monkeypatch.setattr(engine_module, "_REQUESTS_PER_TURN", 1)  # a turn between any two
     names = ["one", "two", "three"]
-    clones = {name: make_remote_and_clone(tmp_path, name)[1] for name in names}
-    engine = await start_engine(config_for(*(RepoSpec(clones[n], n) for n in names)), tmp_path)
+    engine, clones = await read_once(tmp_path, names)
     try:
-        await wait_for(lambda: len(engine.statuses) == len(names), within=20)
         sweeps: list[list[str]] = []
         real = engine_module.collect_statuses
 
@@ -309,13 +319,10 @@ async def test_a_refresh_asked_for_during_a_sweep_reads_its_repos_together(
 
     monkeypatch.setattr(engine_module, "_REREAD_GATHER", 30.0)
     names = [f"repo{i}" for i in range(6)]
-    clones = {name: make_remote_and_clone(tmp_path, name)[1] for name in names}
-    engine = await start_engine(config_for(*(RepoSpec(clones[n], n) for n in names)), tmp_path)
+    engine, clones = await read_once(tmp_path, names)
     try:
-        await wait_for(lambda: len(engine.statuses) == len(names), within=20)
         sweeps: list[list[str]] = []
         real = engine_module.collect_statuses
-
         asked_again = threading.Event()
 
         def counted(specs: list[RepoSpec], **options: Any) -> object:
