@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -260,6 +261,24 @@ async def test_a_status_read_again_unchanged_waits_for_the_next_snapshot_write(
     known = read_known(tmp_path / "state" / SNAPSHOT_FILENAME, key_of(*specs))
     assert known["edited"].status.untracked == 1
     assert known["same"].read_at > first.read_at  # its later read, written at stop
+
+
+async def test_a_fetch_ending_between_a_read_and_its_taking_is_in_the_status_and_snapshot(
+    tmp_path: Path,
+) -> None:
+    """The reading thread copies the fetch times in and makes the snapshot's row; a fetch
+    that ends before the loop takes the status is in both all the same."""
+    spec = RepoSpec(make_repo(tmp_path / "one"), "one")
+    engine = await start_engine(config_for(spec), tmp_path, snapshot="dashboard")
+    try:
+        await wait_for(lambda: "one" in engine.statuses and not engine.unread, within=20)
+        engine._accept_status_threadsafe(engine.statuses["one"])  # as a reading thread does
+        engine.states["one"] = replace(engine.states["one"], last_success=12345.0)  # then this
+        await wait_for(lambda: engine.statuses["one"].last_fetch == 12345.0)
+    finally:
+        await engine.stop()
+    known = read_known(tmp_path / "state" / SNAPSHOT_FILENAME, key_of(spec))
+    assert known["one"].status.last_fetch == 12345.0
 
 
 async def read_once(tmp_path: Path, names: list[str]) -> tuple[Engine, dict[str, Path]]:
