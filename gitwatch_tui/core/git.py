@@ -380,7 +380,7 @@ async def run_git_async(
             )
             break
         except OSError as exc:
-            await asyncio.sleep(_wait_for_descriptors(exc, attempt))
+            await asyncio.sleep(wait_for_descriptors(exc, attempt))
     keep_group(proc.pid)
     try:
         return await _outcome(proc, args, timeout, background=background, started=started)
@@ -683,7 +683,7 @@ def _spawn(
             )
             break
         except OSError as exc:
-            time.sleep(_wait_for_descriptors(exc, attempt))
+            time.sleep(wait_for_descriptors(exc, attempt))
     # Registered before anything else: from here on the group ends when we do, however.
     keep_group(proc.pid)
     if background:
@@ -691,7 +691,7 @@ def _spawn(
     return proc
 
 
-def _wait_for_descriptors(exc: OSError, attempt: int) -> float:
+def wait_for_descriptors(exc: OSError, attempt: int) -> float:
     """How long to wait before starting git again after `exc`: only when the process (or the
     system) is out of file descriptors, and for 1.55 s in all, in which the server closes
     idle connections to make room for git; otherwise, or after that, `exc` is raised."""

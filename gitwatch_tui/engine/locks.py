@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import itertools
 import os
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from gitwatch_tui.core.git import wait_for_descriptors
 
 HOLD_WAIT = 0.05  # how long `hold` retries a lock that is taken, unless told otherwise
 
@@ -60,7 +63,7 @@ class RepoLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # Never unlinked: deleting a lock file others have open would split the lock.
             # O_CLOEXEC keeps the fd (and so the lock) out of git child processes.
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = _open_waiting_for_descriptors(self.path)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -117,6 +120,18 @@ class RepoLock:
             yield self
         finally:
             self.release()
+
+
+def _open_waiting_for_descriptors(path: Path) -> int:
+    """The lock file, opened; out of file descriptors (a flood of connections to the daemon
+    takes them, and its server gives them back), it waits as starting git does, rather than
+    fail the poll that wanted the lock."""
+    for attempt in itertools.count():
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            time.sleep(wait_for_descriptors(exc, attempt))
+    raise AssertionError("unreachable")
 
 
 def _alive(pid: int) -> bool:

@@ -173,3 +173,33 @@ def test_a_lock_just_released_is_taken_though_a_forked_child_still_has_its_descr
             assert second.held
     finally:
         os.waitpid(child, 0)
+
+
+OUT_OF_DESCRIPTORS = """
+import os, resource, sys, threading, time
+from pathlib import Path
+from gitwatch_tui.engine.locks import RepoLock
+
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+taken = []
+try:
+    while True:
+        taken.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    pass
+threading.Timer(0.3, os.close, [taken.pop()]).start()  # one comes free a little later
+lock = RepoLock(Path(sys.argv[1]), Path(sys.argv[2]))
+print(lock.try_acquire())
+"""
+
+
+def test_out_of_descriptors_a_lock_waits_for_one_as_git_does(state: Path, repo: Path) -> None:
+    """A flood of connections to the daemon takes its descriptors until its server gives
+    some back; a poll's lock file failed to open meanwhile, and the poll with it, where
+    starting git waits for a descriptor (it failed so under load in CI)."""
+    out = subprocess.run(
+        [sys.executable, "-c", OUT_OF_DESCRIPTORS, str(state), str(repo)],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
