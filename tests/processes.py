@@ -83,3 +83,23 @@ def blocking_repo(path: Path) -> Path:
     (path / "sub").mkdir()
     os.mkfifo(path / "sub" / ".gitignore")
     return path
+
+
+# The start of a child script that runs short of file descriptors: it lowers its open-file
+# limit and `take_all()` takes every descriptor left, which a thread gives back 0.2 s later
+# (as the daemon's server closes idle connections when the process runs short).
+SHORT_OF_DESCRIPTORS = """
+import os, resource, threading
+
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+def take_all() -> list[int]:
+    held = []
+    try:
+        while True:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+    except OSError:
+        pass
+    threading.Timer(0.2, lambda: [os.close(fd) for fd in held]).start()
+    return held
+"""

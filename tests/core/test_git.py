@@ -21,6 +21,7 @@ from gitwatch_tui.core.git import (
 from gitwatch_tui.core.models import RepoSpec
 from gitwatch_tui.core.remotes import fetch
 from tests.conftest import commit_file, git, make_remote_and_clone, push_from_elsewhere
+from tests.processes import SHORT_OF_DESCRIPTORS
 
 
 @pytest.fixture()
@@ -371,24 +372,13 @@ def test_a_fetch_says_whether_it_updated_a_ref(tmp_path: Path) -> None:
     assert fetch(spec, timeout=10).refs_changed  # a new branch is an update too
 
 
-# Run in a process of its own: it lowers its open-file limit, takes every descriptor left, and
-# a thread gives them back a moment later (as the server closes idle connections when the
-# process runs short). git started meanwhile must wait for them, not fail.
-_SHORT_OF_DESCRIPTORS = """
-import asyncio, os, resource, sys, threading
+# Run in a process of its own, short of descriptors a moment: git started meanwhile must wait
+# for them, not fail.
+_SHORT_OF_DESCRIPTORS = (
+    SHORT_OF_DESCRIPTORS
+    + """
+import asyncio, sys
 from gitwatch_tui.core.git import run_git, run_git_async
-
-resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-
-def take_all() -> list[int]:
-    held = []
-    try:
-        while True:
-            held.append(os.open(os.devnull, os.O_RDONLY))
-    except OSError:
-        pass
-    threading.Timer(0.2, lambda: [os.close(fd) for fd in held]).start()
-    return held
 
 async def main() -> None:
     take_all()
@@ -398,6 +388,7 @@ async def main() -> None:
 
 asyncio.run(main())
 """
+)
 
 
 @pytest.mark.parametrize("way", ["sync", "async"])

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from gitwatch_tui.engine.locks import RepoBusy, RepoLock
+from tests.processes import SHORT_OF_DESCRIPTORS
 
 # Takes the lock, says so, and lets go (then exits) at each line on stdin.
 HOLDER = """
@@ -175,22 +176,17 @@ def test_a_lock_just_released_is_taken_though_a_forked_child_still_has_its_descr
         os.waitpid(child, 0)
 
 
-OUT_OF_DESCRIPTORS = """
-import os, resource, sys, threading, time
+OUT_OF_DESCRIPTORS = (
+    SHORT_OF_DESCRIPTORS
+    + """
+import sys
 from pathlib import Path
 from gitwatch_tui.engine.locks import RepoLock
 
-resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-taken = []
-try:
-    while True:
-        taken.append(os.open(os.devnull, os.O_RDONLY))
-except OSError:
-    pass
-threading.Timer(0.3, os.close, [taken.pop()]).start()  # one comes free a little later
-lock = RepoLock(Path(sys.argv[1]), Path(sys.argv[2]))
-print(lock.try_acquire())
+take_all()
+print(RepoLock(Path(sys.argv[1]), Path(sys.argv[2])).try_acquire())
 """
+)
 
 
 def test_out_of_descriptors_a_lock_waits_for_one_as_git_does(state: Path, repo: Path) -> None:
