@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import itertools
 import os
 import socket
 import threading
@@ -126,12 +125,13 @@ def _open_waiting_for_descriptors(path: Path) -> int:
     """The lock file, opened; out of file descriptors (a flood of connections to the daemon
     takes them, and its server gives them back), it waits as starting git does, rather than
     fail the poll that wanted the lock."""
-    for attempt in itertools.count():
+    attempt = 0
+    while True:
         try:
             return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             time.sleep(wait_for_descriptors(exc, attempt))
-    raise AssertionError("unreachable")
+            attempt += 1
 
 
 def _alive(pid: int) -> bool:
